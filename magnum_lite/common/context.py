@@ -1,0 +1,37 @@
+"""Request context: who asks (project, user, roles) and the request id, carried over RPC."""
+
+from typing import Any
+
+from oslo_context import context
+
+
+class RequestContext(context.RequestContext):
+    """oslo.context's context plus `all_projects`, for admin listings across projects."""
+
+    def __init__(self, all_projects: bool = False, trust_id: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.all_projects = all_projects
+        self.trust_id = trust_id
+
+    def to_dict(self) -> dict:
+        values = super().to_dict()
+        values["all_projects"] = self.all_projects
+        values["trust_id"] = self.trust_id
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict, **kwargs: Any) -> "RequestContext":
+        kwargs.setdefault("all_projects", values.get("all_projects", False))
+        kwargs.setdefault("trust_id", values.get("trust_id"))
+        return super().from_dict(values, **kwargs)
+
+    def to_policy_values(self) -> Any:
+        values = super().to_policy_values()
+        values["is_admin"] = self.is_admin
+        return values
+
+
+def get_admin_context() -> RequestContext:
+    """A context for work the service does on its own (heartbeats, reconcilers)."""
+    return RequestContext(is_admin=True, roles=["admin"], all_projects=True, overwrite=False)

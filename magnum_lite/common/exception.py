@@ -1,0 +1,151 @@
+"""Exceptions of magnum_lite. Each carries the HTTP status the API answers with."""
+
+from typing import Any
+
+
+class MagnumLiteException(Exception):
+    """Base exception: `message` is a %-template filled from the keyword arguments."""
+
+    message = "An unknown exception occurred."
+    code = 500
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        if message is None:
+            try:
+                message = self.message % kwargs
+            except (KeyError, TypeError):
+                message = self.message
+        self.detail = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class Invalid(MagnumLiteException):
+    message = "Unacceptable parameters."
+    code = 400
+
+
+class InvalidParameterValue(Invalid):
+    message = "%(err)s"
+
+
+class InvalidName(Invalid):
+    message = "Expected a name but received %(name)s."
+
+
+class InvalidUuidOrName(Invalid):
+    message = "Expected a name or uuid but received %(uuid)s."
+
+
+class InvalidState(Invalid):
+    message = "Cluster %(cluster)s is %(status)s: %(action)s is not possible now."
+
+
+class ClusterTemplateReferenced(Invalid):
+    message = "ClusterTemplate %(clustertemplate)s is referenced by one or more clusters."
+
+
+class PatchError(Invalid):
+    message = "Couldn't apply patch '%(patch)s'. Reason: %(reason)s"
+
+
+class NotAuthorized(MagnumLiteException):
+    message = "Not authorized."
+    code = 403
+
+
+class PolicyNotAuthorized(NotAuthorized):
+    message = "Policy doesn't allow %(action)s to be performed."
+
+
+class ClusterTemplatePublishDenied(NotAuthorized):
+    message = "Not authorized to set public or hidden flag for cluster template."
+
+
+class ResourceLimitExceeded(NotAuthorized):
+    message = "Resource limit exceeded: %(msg)s"
+
+
+class NotFound(MagnumLiteException):
+    message = "Resource could not be found."
+    code = 404
+
+
+class ClusterTemplateNotFound(NotFound):
+    message = "ClusterTemplate %(clustertemplate)s could not be found."
+
+
+class ClusterNotFound(NotFound):
+    message = "Cluster %(cluster)s could not be found."
+
+
+class NodeGroupNotFound(NotFound):
+    message = "Nodegroup %(nodegroup)s could not be found."
+
+
+class DriverNotFound(NotFound):
+    message = "Driver %(driver)s could not be found."
+
+
+class QuotaNotFound(NotFound):
+    message = "Quota %(msg)s could not be found."
+
+
+class X509KeyPairNotFound(NotFound):
+    message = "X509KeyPair %(x509keypair)s could not be found."
+
+
+class MagnumServiceNotFound(NotFound):
+    message = "Service %(magnum_service_id)s could not be found."
+
+
+class Conflict(MagnumLiteException):
+    message = "Conflict."
+    code = 409
+
+
+class ConcurrentUpdate(Conflict):
+    message = ("%(resource)s %(uuid)s was changed by another request at the same time; "
+               "read it again and retry.")
+
+
+class Duplicate(Conflict):
+    message = "Multiple %(resource)s exist with the name %(name)s: use the uuid instead."
+
+
+class ClusterTemplateAlreadyExists(Conflict):
+    message = "A ClusterTemplate with UUID %(uuid)s already exists."
+
+
+class ClusterAlreadyExists(Conflict):
+    message = "A cluster with UUID %(uuid)s already exists."
+
+
+class NodeGroupAlreadyExists(Conflict):
+    message = "A nodegroup with name %(name)s already exists in cluster %(cluster_id)s."
+
+
+class QuotaAlreadyExists(Conflict):
+    message = "Quota for project %(project_id)s already exists for resource %(resource)s."
+
+
+class MagnumServiceAlreadyExists(Conflict):
+    message = "Service %(binary)s on host %(host)s already exists."
+
+
+class NotAcceptable(MagnumLiteException):
+    message = "Request not acceptable."
+    code = 406
+
+
+class ServiceUnavailable(MagnumLiteException):
+    message = "%(what)s is unavailable: %(reason)s"
+    code = 503
+
+
+class NoDriverInstalled(MagnumLiteException):
+    message = ("no driver is installed for (%(server_type)s, %(distro)s, %(coe)s)")
+    code = 400

@@ -1,0 +1,12 @@
+"""Configuration: every option group is registered here, once, on the global CONF."""
+
+from oslo_config import cfg
+
+from magnum_lite.conf import api, cloud, conductor, database, default, quotas, upgrade_levels
+
+CONF = cfg.CONF
+
+_MODULES = (default, api, cloud, conductor, database, quotas, upgrade_levels)
+
+for _module in _MODULES:
+    _module.register_opts(CONF)

@@ -1,0 +1,19 @@
+"""Option listing for oslo-config-generator."""
+
+from magnum_lite import conf as _conf  # noqa: F401  (registers everything)
+from magnum_lite.conf import api, cloud, conductor, database, default, quotas, upgrade_levels
+
+_MODULES = (default, api, cloud, conductor, database, quotas, upgrade_levels)
+
+
+def list_opts() -> list[tuple]:
+    merged: dict = {}
+    for module in _MODULES:
+        for group, opts in module.list_opts().items():
+            key = getattr(group, "name", group)
+            merged.setdefault(key, (group, []))[1].extend(opts)
+    return [(group, opts) for group, opts in merged.values()]
+
+
+def update_opt_defaults() -> None:
+    """Defaults we set on library options (oslo.db's connection) for the generator."""

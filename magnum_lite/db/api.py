@@ -1,0 +1,11 @@
+"""The database interface the objects layer uses.
+
+Only objects/ imports this module. The one implementation is SQLAlchemy's
+(db/sqlalchemy/api.py); `get_instance()` hands it out.
+"""
+
+from magnum_lite.db.sqlalchemy import api as sqlalchemy_api
+
+
+def get_instance() -> "sqlalchemy_api.Connection":
+    return sqlalchemy_api.Connection()

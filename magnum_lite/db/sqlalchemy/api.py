@@ -1,0 +1,591 @@
+"""SQLAlchemy implementation of the database interface.
+
+Every public method opens its own short transaction through oslo.db's enginefacade, so a
+connection goes back to the pool when the method returns: nothing outlives a request.
+Cluster and nodegroup writes are compare-and-swap on `revision`.
+"""
+
+import os
+import threading
+from typing import Any
+
+from oslo_db import exception as db_exc
+from oslo_db.sqlalchemy import enginefacade
+from oslo_db.sqlalchemy import utils as db_utils
+from oslo_utils import timeutils
+from oslo_utils import uuidutils
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from magnum_lite.common import exception
+from magnum_lite.conf import CONF
+from magnum_lite.conf import database as database_conf
+from magnum_lite.db.sqlalchemy import models
+
+_CONTEXT = threading.local()
+_FACADE_LOCK = threading.Lock()
+_FACADE: Any = None
+
+# Seconds a SQLite writer waits for the lock held by another writer.
+SQLITE_BUSY_TIMEOUT_MS = 30000
+
+
+def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def get_facade() -> Any:
+    """The process's enginefacade, configured on first use from [database]."""
+    global _FACADE
+    if _FACADE is None:
+        with _FACADE_LOCK:
+            if _FACADE is None:
+                url = database_conf.connection_url(CONF)
+                if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+                    os.makedirs(os.path.dirname(url[len("sqlite:///"):]) or ".", exist_ok=True)
+                facade = enginefacade.transaction_context()
+                facade.configure(connection=url, sqlite_fk=False)
+                engine = facade.writer.get_engine()
+                if engine.dialect.name == "sqlite":
+                    event.listen(engine, "connect", _on_sqlite_connect)
+                _FACADE = facade
+    return _FACADE
+
+
+def get_engine() -> sa.engine.Engine:
+    return get_facade().writer.get_engine()
+
+
+def dispose_engine() -> None:
+    """Forget the engine (tests, and processes that fork after touching the database)."""
+    global _FACADE
+    with _FACADE_LOCK:
+        if _FACADE is not None:
+            _FACADE.writer.get_engine().dispose()
+            _FACADE.dispose_pool()
+        _FACADE = None
+
+
+def _reader() -> Any:
+    return get_facade().reader.using(_CONTEXT)
+
+
+def _writer() -> Any:
+    return get_facade().writer.using(_CONTEXT)
+
+
+def _filter_by_project(context: Any, query: Any, model: Any) -> Any:
+    if context.is_admin and getattr(context, "all_projects", False):
+        return query
+    return query.filter(model.project_id == context.project_id)
+
+
+def _apply_filters(query: Any, model: Any, filters: dict | None, allowed: tuple) -> Any:
+    for key, value in (filters or {}).items():
+        if key not in allowed:
+            continue
+        column = getattr(model, key)
+        if isinstance(value, (list, tuple, set)):
+            query = query.filter(column.in_(list(value)))
+        else:
+            query = query.filter(column == value)
+    return query
+
+
+def _paginate(session: Any, query: Any, model: Any, limit: int | None, marker: str | None,
+              sort_key: str | None, sort_dir: str | None) -> list:
+    marker_row = None
+    if marker is not None:
+        marker_row = session.query(model).filter_by(uuid=marker).first()
+        if marker_row is None:
+            raise exception.InvalidParameterValue(
+                err=f"marker: no object with uuid {marker} exists.")
+    sort_keys = [sort_key or "id"]
+    if "id" not in sort_keys:
+        sort_keys.append("id")
+    try:
+        query = db_utils.paginate_query(query, model, limit, sort_keys, marker=marker_row,
+                                        sort_dir=sort_dir or "asc")
+    except db_exc.InvalidSortKey as err:
+        raise exception.InvalidParameterValue(err=f"sort_key: {err}") from err
+    return query.all()
+
+
+def _one_by_name(query: Any, model: Any, name: str, resource: str, not_found: Exception) -> Any:
+    rows = query.filter(model.name == name).limit(2).all()
+    if not rows:
+        raise not_found
+    if len(rows) > 1:
+        raise exception.Duplicate(resource=resource, name=name)
+    return rows[0]
+
+
+class Connection:
+    """All database operations of magnum_lite, one short transaction each."""
+
+    # ------------------------------------------------------------------ cluster templates
+    TEMPLATE_FILTERS = ("name", "coe", "server_type", "cluster_distro", "public", "hidden",
+                        "project_id", "driver", "image_id")
+
+    def _template_query(self, context: Any, session: Any) -> Any:
+        query = session.query(models.ClusterTemplate)
+        if context.is_admin and getattr(context, "all_projects", False):
+            return query
+        return query.filter(sa.or_(models.ClusterTemplate.project_id == context.project_id,
+                                   models.ClusterTemplate.public.is_(True)))
+
+    def get_cluster_template_list(self, context: Any, filters: dict | None = None,
+                                  limit: int | None = None, marker: str | None = None,
+                                  sort_key: str | None = None,
+                                  sort_dir: str | None = None) -> list:
+        with _reader() as session:
+            query = self._template_query(context, session)
+            if not context.is_admin:
+                query = query.filter(sa.or_(models.ClusterTemplate.hidden.is_(False),
+                                            models.ClusterTemplate.hidden.is_(None)))
+            query = _apply_filters(query, models.ClusterTemplate, filters, self.TEMPLATE_FILTERS)
+            return _paginate(session, query, models.ClusterTemplate, limit, marker, sort_key,
+                             sort_dir)
+
+    def create_cluster_template(self, values: dict) -> models.ClusterTemplate:
+        values = dict(values)
+        values.setdefault("uuid", uuidutils.generate_uuid())
+        row = models.ClusterTemplate()
+        row.update(values)
+        try:
+            with _writer() as session:
+                session.add(row)
+                session.flush()
+        except db_exc.DBDuplicateEntry as err:
+            raise exception.ClusterTemplateAlreadyExists(uuid=values["uuid"]) from err
+        return row
+
+    def get_cluster_template_by_uuid(self, context: Any, uuid: str) -> models.ClusterTemplate:
+        with _reader() as session:
+            row = self._template_query(context, session).filter_by(uuid=uuid).first()
+            if row is None:
+                raise exception.ClusterTemplateNotFound(clustertemplate=uuid)
+            return row
+
+    def get_cluster_template_by_id(self, context: Any, id_: int) -> models.ClusterTemplate:
+        with _reader() as session:
+            row = self._template_query(context, session).filter_by(id=id_).first()
+            if row is None:
+                raise exception.ClusterTemplateNotFound(clustertemplate=id_)
+            return row
+
+    def get_cluster_template_by_name(self, context: Any, name: str) -> models.ClusterTemplate:
+        with _reader() as session:
+            return _one_by_name(self._template_query(context, session), models.ClusterTemplate,
+                                name, "ClusterTemplates",
+                                exception.ClusterTemplateNotFound(clustertemplate=name))
+
+    def update_cluster_template(self, uuid: str, values: dict) -> models.ClusterTemplate:
+        values = {k: v for k, v in values.items() if k not in ("id", "uuid")}
+        with _writer() as session:
+            row = session.query(models.ClusterTemplate).filter_by(uuid=uuid).first()
+            if row is None:
+                raise exception.ClusterTemplateNotFound(clustertemplate=uuid)
+            if self._clusters_using_template(session, uuid):
+                changed = {k for k, v in values.items() if getattr(row, k) != v}
+                # Like Magnum: a template in use may only change these fields.
+                if changed - {"public", "hidden", "name"}:
+                    raise exception.ClusterTemplateReferenced(clustertemplate=uuid)
+            row.update(values)
+            session.flush()
+            return row
+
+    def _clusters_using_template(self, session: Any, uuid: str) -> int:
+        return session.query(sa.func.count(models.Cluster.id)).filter(
+            models.Cluster.cluster_template_id == uuid).scalar()
+
+    def destroy_cluster_template(self, uuid: str) -> None:
+        with _writer() as session:
+            if self._clusters_using_template(session, uuid):
+                raise exception.ClusterTemplateReferenced(clustertemplate=uuid)
+            count = session.query(models.ClusterTemplate).filter_by(uuid=uuid).delete()
+            if not count:
+                raise exception.ClusterTemplateNotFound(clustertemplate=uuid)
+
+    # ------------------------------------------------------------------ clusters
+    CLUSTER_FILTERS = ("name", "status", "cluster_template_id", "project_id", "keypair",
+                       "driver_id", "health_status")
+
+    def get_cluster_list(self, context: Any, filters: dict | None = None,
+                         limit: int | None = None, marker: str | None = None,
+                         sort_key: str | None = None, sort_dir: str | None = None) -> list:
+        with _reader() as session:
+            query = _filter_by_project(context, session.query(models.Cluster), models.Cluster)
+            query = _apply_filters(query, models.Cluster, filters, self.CLUSTER_FILTERS)
+            return _paginate(session, query, models.Cluster, limit, marker, sort_key, sort_dir)
+
+    def create_cluster(self, values: dict) -> models.Cluster:
+        values = dict(values)
+        values.setdefault("uuid", uuidutils.generate_uuid())
+        row = models.Cluster()
+        row.update(values)
+        try:
+            with _writer() as session:
+                session.add(row)
+                session.flush()
+        except db_exc.DBDuplicateEntry as err:
+            raise exception.ClusterAlreadyExists(uuid=values["uuid"]) from err
+        return row
+
+    def create_cluster_with_nodegroups(self, values: dict,
+                                       nodegroups: list[dict]) -> models.Cluster:
+        """A cluster and its default nodegroups in one transaction: all or nothing."""
+        values = dict(values)
+        values.setdefault("uuid", uuidutils.generate_uuid())
+        row = models.Cluster()
+        row.update(values)
+        try:
+            with _writer() as session:
+                session.add(row)
+                for ng_values in nodegroups:
+                    ng = models.NodeGroup()
+                    ng.update({"uuid": uuidutils.generate_uuid(), **ng_values,
+                               "cluster_id": values["uuid"]})
+                    session.add(ng)
+                session.flush()
+        except db_exc.DBDuplicateEntry as err:
+            raise exception.ClusterAlreadyExists(uuid=values["uuid"]) from err
+        return row
+
+    def _cluster_query(self, context: Any, session: Any) -> Any:
+        return _filter_by_project(context, session.query(models.Cluster), models.Cluster)
+
+    def get_cluster_by_uuid(self, context: Any, uuid: str) -> models.Cluster:
+        with _reader() as session:
+            row = self._cluster_query(context, session).filter_by(uuid=uuid).first()
+            if row is None:
+                raise exception.ClusterNotFound(cluster=uuid)
+            return row
+
+    def get_cluster_by_id(self, context: Any, id_: int) -> models.Cluster:
+        with _reader() as session:
+            row = self._cluster_query(context, session).filter_by(id=id_).first()
+            if row is None:
+                raise exception.ClusterNotFound(cluster=id_)
+            return row
+
+    def get_cluster_by_name(self, context: Any, name: str) -> models.Cluster:
+        with _reader() as session:
+            return _one_by_name(self._cluster_query(context, session), models.Cluster, name,
+                                "clusters", exception.ClusterNotFound(cluster=name))
+
+    def update_cluster(self, uuid: str, values: dict,
+                       expected_revision: int | None = None) -> models.Cluster:
+        """Write `values` if the row is still at `expected_revision`; bump the revision."""
+        return self._compare_and_swap(models.Cluster, uuid, values, expected_revision,
+                                      exception.ClusterNotFound(cluster=uuid), "Cluster")
+
+    def destroy_cluster(self, uuid: str) -> None:
+        """Delete a cluster with its nodegroups and key pairs."""
+        with _writer() as session:
+            count = session.query(models.Cluster).filter_by(uuid=uuid).delete()
+            if not count:
+                raise exception.ClusterNotFound(cluster=uuid)
+            session.query(models.NodeGroup).filter_by(cluster_id=uuid).delete()
+            session.query(models.X509KeyPair).filter_by(cluster_id=uuid).delete()
+
+    def count_clusters(self, project_id: str) -> int:
+        with _reader() as session:
+            return session.query(sa.func.count(models.Cluster.id)).filter(
+                models.Cluster.project_id == project_id).scalar()
+
+    def get_cluster_stats(self, context: Any, project_id: str | None = None) -> tuple[int, int]:
+        """(clusters, nodes) of a project, or of every project for None."""
+        with _reader() as session:
+            clusters = session.query(sa.func.count(models.Cluster.id))
+            nodes = session.query(sa.func.coalesce(sa.func.sum(models.NodeGroup.node_count), 0))
+            if project_id is not None:
+                clusters = clusters.filter(models.Cluster.project_id == project_id)
+                nodes = nodes.filter(models.NodeGroup.project_id == project_id)
+            return clusters.scalar(), int(nodes.scalar())
+
+    def _compare_and_swap(self, model: Any, uuid: str, values: dict,
+                          expected_revision: int | None, not_found: Exception,
+                          resource: str) -> Any:
+        values = {k: v for k, v in values.items() if k not in ("id", "uuid", "revision")}
+        values["updated_at"] = timeutils.utcnow()
+        with _writer() as session:
+            # The write comes first, so SQLite takes its write lock at once (no lock upgrade).
+            query = session.query(model).filter(model.uuid == uuid)
+            if expected_revision is not None:
+                query = query.filter(model.revision == expected_revision)
+            count = query.update({**values, "revision": model.revision + 1},
+                                 synchronize_session=False)
+            if count == 1:
+                return session.query(model).filter_by(uuid=uuid).one()
+            if session.query(model.id).filter_by(uuid=uuid).first() is None:
+                raise not_found
+            raise exception.ConcurrentUpdate(resource=resource, uuid=uuid)
+
+    # ------------------------------------------------------------------ nodegroups
+    NODEGROUP_FILTERS = ("name", "role", "is_default", "status")
+
+    def create_nodegroup(self, values: dict) -> models.NodeGroup:
+        values = dict(values)
+        values.setdefault("uuid", uuidutils.generate_uuid())
+        row = models.NodeGroup()
+        row.update(values)
+        try:
+            with _writer() as session:
+                session.add(row)
+                session.flush()
+        except db_exc.DBDuplicateEntry as err:
+            raise exception.NodeGroupAlreadyExists(name=values.get("name"),
+                                                   cluster_id=values.get("cluster_id")) from err
+        return row
+
+    def _nodegroup_query(self, context: Any, session: Any, cluster_id: str) -> Any:
+        query = session.query(models.NodeGroup).filter_by(cluster_id=cluster_id)
+        return _filter_by_project(context, query, models.NodeGroup)
+
+    def list_cluster_nodegroups(self, context: Any, cluster_id: str,
+                                filters: dict | None = None, limit: int | None = None,
+                                marker: str | None = None, sort_key: str | None = None,
+                                sort_dir: str | None = None) -> list:
+        with _reader() as session:
+            query = self._nodegroup_query(context, session, cluster_id)
+            query = _apply_filters(query, models.NodeGroup, filters, self.NODEGROUP_FILTERS)
+            return _paginate(session, query, models.NodeGroup, limit, marker, sort_key, sort_dir)
+
+    def list_nodegroups_of_clusters(self, cluster_ids: list[str]) -> list:
+        """Every nodegroup of the given clusters, in one query (for list/detail pages)."""
+        if not cluster_ids:
+            return []
+        with _reader() as session:
+            return session.query(models.NodeGroup).filter(
+                models.NodeGroup.cluster_id.in_(cluster_ids)).order_by(models.NodeGroup.id).all()
+
+    def get_nodegroup_by_uuid(self, context: Any, cluster_id: str,
+                              uuid: str) -> models.NodeGroup:
+        with _reader() as session:
+            row = self._nodegroup_query(context, session, cluster_id).filter_by(
+                uuid=uuid).first()
+            if row is None:
+                raise exception.NodeGroupNotFound(nodegroup=uuid)
+            return row
+
+    def get_nodegroup_by_name(self, context: Any, cluster_id: str,
+                              name: str) -> models.NodeGroup:
+        with _reader() as session:
+            return _one_by_name(self._nodegroup_query(context, session, cluster_id),
+                                models.NodeGroup, name, "nodegroups",
+                                exception.NodeGroupNotFound(nodegroup=name))
+
+    def update_nodegroup(self, uuid: str, values: dict,
+                         expected_revision: int | None = None) -> models.NodeGroup:
+        return self._compare_and_swap(models.NodeGroup, uuid, values, expected_revision,
+                                      exception.NodeGroupNotFound(nodegroup=uuid), "Nodegroup")
+
+    def destroy_nodegroup(self, uuid: str) -> None:
+        with _writer() as session:
+            if not session.query(models.NodeGroup).filter_by(uuid=uuid).delete():
+                raise exception.NodeGroupNotFound(nodegroup=uuid)
+
+    # ------------------------------------------------------------------ drivers
+    def create_driver(self, values: dict) -> models.Driver:
+        """A new version row of driver `name`: version = the highest so far + 1."""
+        values = dict(values)
+        values.setdefault("uuid", uuidutils.generate_uuid())
+        for _attempt in range(5):
+            try:
+                with _writer() as session:
+                    latest = session.query(sa.func.max(models.Driver.version)).filter(
+                        models.Driver.name == values["name"]).scalar()
+                    row = models.Driver()
+                    row.update({**values, "version": (latest or 0) + 1})
+                    session.add(row)
+                    session.flush()
+                    return row
+            except db_exc.DBDuplicateEntry:
+                continue  # another writer took that version number: take the next one
+        raise exception.ConcurrentUpdate(resource="Driver", uuid=values["name"])
+
+    def list_drivers(self, include_deleted: bool = False, name: str | None = None) -> list:
+        with _reader() as session:
+            query = session.query(models.Driver)
+            if name is not None:
+                query = query.filter(models.Driver.name == name)
+            if not include_deleted:
+                query = query.filter(models.Driver.deleted_at.is_(None))
+            return query.order_by(models.Driver.name, models.Driver.version).all()
+
+    def get_driver_by_uuid(self, uuid: str) -> models.Driver:
+        with _reader() as session:
+            row = session.query(models.Driver).filter_by(uuid=uuid).first()
+            if row is None:
+                raise exception.DriverNotFound(driver=uuid)
+            return row
+
+    def get_latest_driver(self, name: str, enabled_only: bool = False) -> models.Driver:
+        with _reader() as session:
+            query = session.query(models.Driver).filter(models.Driver.name == name,
+                                                        models.Driver.deleted_at.is_(None))
+            if enabled_only:
+                query = query.filter(models.Driver.enabled.is_(True))
+            row = query.order_by(models.Driver.version.desc()).first()
+            if row is None:
+                raise exception.DriverNotFound(driver=name)
+            return row
+
+    # ------------------------------------------------------------------ cluster events
+    def create_cluster_event(self, values: dict) -> models.ClusterEvent:
+        values = dict(values)
+        values.setdefault("uuid", uuidutils.generate_uuid())
+        row = models.ClusterEvent()
+        row.update(values)
+        with _writer() as session:
+            session.add(row)
+            session.flush()
+        return row
+
+    def list_cluster_events(self, cluster_id: str, limit: int | None = None,
+                            marker: str | None = None) -> list:
+        with _reader() as session:
+            query = session.query(models.ClusterEvent).filter_by(cluster_id=cluster_id)
+            return _paginate(session, query, models.ClusterEvent, limit, marker, "id", "asc")
+
+    # ------------------------------------------------------------------ x509 key pairs
+    def create_x509keypair(self, values: dict) -> models.X509KeyPair:
+        values = dict(values)
+        values.setdefault("uuid", uuidutils.generate_uuid())
+        row = models.X509KeyPair()
+        row.update(values)
+        with _writer() as session:
+            session.add(row)
+            session.flush()
+        return row
+
+    def get_x509keypair_by_uuid(self, context: Any, uuid: str) -> models.X509KeyPair:
+        with _reader() as session:
+            query = _filter_by_project(context, session.query(models.X509KeyPair),
+                                       models.X509KeyPair)
+            row = query.filter_by(uuid=uuid).first()
+            if row is None:
+                raise exception.X509KeyPairNotFound(x509keypair=uuid)
+            return row
+
+    def destroy_x509keypair(self, uuid: str) -> None:
+        with _writer() as session:
+            if not session.query(models.X509KeyPair).filter_by(uuid=uuid).delete():
+                raise exception.X509KeyPairNotFound(x509keypair=uuid)
+
+    # ------------------------------------------------------------------ quotas
+    def create_quota(self, values: dict) -> models.Quota:
+        row = models.Quota()
+        row.update(values)
+        try:
+            with _writer() as session:
+                session.add(row)
+                session.flush()
+        except db_exc.DBDuplicateEntry as err:
+            raise exception.QuotaAlreadyExists(project_id=values["project_id"],
+                                               resource=values["resource"]) from err
+        return row
+
+    def get_quota(self, project_id: str, resource: str) -> models.Quota:
+        with _reader() as session:
+            row = session.query(models.Quota).filter_by(project_id=project_id,
+                                                        resource=resource).first()
+            if row is None:
+                raise exception.QuotaNotFound(
+                    msg=f"for project {project_id} and resource {resource}")
+            return row
+
+    def list_quotas(self, context: Any, filters: dict | None = None, limit: int | None = None,
+                    marker: int | None = None, sort_key: str | None = None,
+                    sort_dir: str | None = None) -> list:
+        with _reader() as session:
+            query = _filter_by_project(context, session.query(models.Quota), models.Quota)
+            query = _apply_filters(query, models.Quota, filters, ("project_id", "resource"))
+            marker_row = None
+            if marker is not None:
+                marker_row = session.query(models.Quota).filter_by(id=marker).first()
+                if marker_row is None:
+                    raise exception.InvalidParameterValue(
+                        err=f"marker: no quota with id {marker} exists.")
+            sort_keys = [sort_key or "id"] + ([] if sort_key in (None, "id") else ["id"])
+            try:
+                query = db_utils.paginate_query(query, models.Quota, limit, sort_keys,
+                                                marker=marker_row, sort_dir=sort_dir or "asc")
+            except db_exc.InvalidSortKey as err:
+                raise exception.InvalidParameterValue(err=f"sort_key: {err}") from err
+            return query.all()
+
+    def update_quota(self, project_id: str, resource: str, hard_limit: int) -> models.Quota:
+        with _writer() as session:
+            count = session.query(models.Quota).filter_by(
+                project_id=project_id, resource=resource).update(
+                {"hard_limit": hard_limit, "updated_at": timeutils.utcnow()})
+            if not count:
+                raise exception.QuotaNotFound(
+                    msg=f"for project {project_id} and resource {resource}")
+            return session.query(models.Quota).filter_by(project_id=project_id,
+                                                         resource=resource).one()
+
+    def delete_quota(self, project_id: str, resource: str) -> None:
+        with _writer() as session:
+            if not session.query(models.Quota).filter_by(project_id=project_id,
+                                                         resource=resource).delete():
+                raise exception.QuotaNotFound(
+                    msg=f"for project {project_id} and resource {resource}")
+
+    # ------------------------------------------------------------------ services
+    def create_magnum_service(self, values: dict) -> models.MagnumService:
+        row = models.MagnumService()
+        row.update(values)
+        try:
+            with _writer() as session:
+                session.add(row)
+                session.flush()
+        except db_exc.DBDuplicateEntry as err:
+            raise exception.MagnumServiceAlreadyExists(host=values.get("host"),
+                                                       binary=values.get("binary")) from err
+        return row
+
+    def get_magnum_service_by_host_and_binary(self, host: str,
+                                              binary: str) -> models.MagnumService | None:
+        with _reader() as session:
+            return session.query(models.MagnumService).filter_by(host=host,
+                                                                 binary=binary).first()
+
+    def get_magnum_service_list(self, limit: int | None = None, marker: int | None = None,
+                                sort_key: str | None = None,
+                                sort_dir: str | None = None) -> list:
+        with _reader() as session:
+            query = session.query(models.MagnumService)
+            if marker is not None:
+                query = query.filter(models.MagnumService.id > marker)
+            query = query.order_by(models.MagnumService.id)
+            if limit:
+                query = query.limit(limit)
+            return query.all()
+
+    def record_service_heartbeat(self, host: str, binary: str) -> models.MagnumService:
+        """Bump report_count and last_seen_up of (host, binary), creating the row if needed."""
+        now = timeutils.utcnow()
+        with _writer() as session:
+            count = session.query(models.MagnumService).filter_by(host=host, binary=binary).update(
+                {"report_count": models.MagnumService.report_count + 1, "last_seen_up": now,
+                 "updated_at": now}, synchronize_session=False)
+            if count:
+                return session.query(models.MagnumService).filter_by(host=host,
+                                                                     binary=binary).one()
+        try:
+            return self.create_magnum_service({"host": host, "binary": binary, "report_count": 1,
+                                               "last_seen_up": now, "disabled": False,
+                                               "forced_down": False})
+        except exception.MagnumServiceAlreadyExists:
+            return self.record_service_heartbeat(host, binary)
+
+    def destroy_magnum_service(self, host: str, binary: str) -> None:
+        with _writer() as session:
+            session.query(models.MagnumService).filter_by(host=host, binary=binary).delete()

@@ -1,0 +1,162 @@
+"""Cluster: a COE cluster, its status, and its place in the version history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from oslo_utils import uuidutils
+
+from magnum_lite.common import exception
+from magnum_lite.db import api as dbapi
+from magnum_lite.objects import base
+from magnum_lite.objects import fields
+from magnum_lite.objects.cluster_event import ClusterEvent
+from magnum_lite.objects.nodegroup import NodeGroup
+
+# How often an internal writer re-reads and retries a compare-and-swap that lost a race.
+INTERNAL_WRITE_ATTEMPTS = 10
+
+
+@base.MagnumLiteObjectRegistry.register
+class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
+    # Version 1.0: Initial version
+    VERSION = "1.0"
+
+    dbapi = dbapi.get_instance()
+
+    DERIVED_FIELDS = ("node_count", "master_count", "node_addresses", "master_addresses")
+
+    fields = {
+        "id": fields.IntegerField(),
+        "uuid": fields.UUIDField(nullable=True),
+        "name": fields.StringField(nullable=True),
+        "project_id": fields.StringField(nullable=True),
+        "user_id": fields.StringField(nullable=True),
+        "cluster_template_id": fields.StringField(nullable=True),
+        "keypair": fields.StringField(nullable=True),
+        "docker_volume_size": fields.IntegerField(nullable=True),
+        "labels": fields.DictOfStringsField(nullable=True),
+        "master_flavor_id": fields.StringField(nullable=True),
+        "flavor_id": fields.StringField(nullable=True),
+        "stack_id": fields.StringField(nullable=True),
+        "status": fields.ClusterStatusField(nullable=True),
+        "status_reason": fields.StringField(nullable=True),
+        "health_status": fields.ClusterHealthStatusField(nullable=True),
+        "health_status_reason": fields.DictOfStringsField(nullable=True),
+        "create_timeout": fields.IntegerField(nullable=True),
+        "api_address": fields.StringField(nullable=True),
+        "discovery_url": fields.StringField(nullable=True),
+        "ca_cert_ref": fields.StringField(nullable=True),
+        "magnum_cert_ref": fields.StringField(nullable=True),
+        "etcd_ca_cert_ref": fields.StringField(nullable=True),
+        "front_proxy_ca_cert_ref": fields.StringField(nullable=True),
+        "trust_id": fields.StringField(nullable=True),
+        "trustee_username": fields.StringField(nullable=True),
+        "trustee_user_id": fields.StringField(nullable=True),
+        "trustee_password": fields.StringField(nullable=True),
+        "coe_version": fields.StringField(nullable=True),
+        "container_version": fields.StringField(nullable=True),
+        "fixed_network": fields.StringField(nullable=True),
+        "fixed_subnet": fields.StringField(nullable=True),
+        "floating_ip_enabled": fields.BooleanField(default=True),
+        "master_lb_enabled": fields.BooleanField(default=False),
+        "driver_id": fields.StringField(nullable=True),
+        "driver_version": fields.IntegerField(nullable=True),
+        "version": fields.IntegerField(default=0),
+        "revision": fields.IntegerField(default=0),
+        # Derived from the cluster's nodegroups.
+        "node_count": fields.IntegerField(nullable=True),
+        "master_count": fields.IntegerField(nullable=True),
+        "node_addresses": fields.ListOfStringsField(nullable=True),
+        "master_addresses": fields.ListOfStringsField(nullable=True),
+    }
+
+    def _set_derived(self, nodegroups: list[NodeGroup]) -> None:
+        masters = [ng for ng in nodegroups if ng.role == fields.NodeGroupRole.MASTER]
+        workers = [ng for ng in nodegroups if ng.role != fields.NodeGroupRole.MASTER]
+        self.master_count = sum(ng.node_count or 0 for ng in masters)
+        self.node_count = sum(ng.node_count or 0 for ng in workers)
+        self.master_addresses = [a for ng in masters for a in (ng.node_addresses or [])]
+        self.node_addresses = [a for ng in workers for a in (ng.node_addresses or [])]
+        self.obj_reset_changes(self.DERIVED_FIELDS)
+
+    @classmethod
+    def _load(cls, context: Any, row: Any) -> "Cluster":
+        cluster = cls._from_db_object(context, cls(), row)
+        cluster._set_derived(NodeGroup.list_for_clusters(context, [cluster.uuid]))
+        return cluster
+
+    @classmethod
+    def get(cls, context: Any, ident: str) -> "Cluster":
+        """By uuid or by name (409 when a name matches several)."""
+        if uuidutils.is_uuid_like(ident):
+            return cls.get_by_uuid(context, ident)
+        return cls._load(context, cls.dbapi.get_cluster_by_name(context, ident))
+
+    @classmethod
+    def get_by_uuid(cls, context: Any, uuid: str) -> "Cluster":
+        return cls._load(context, cls.dbapi.get_cluster_by_uuid(context, uuid))
+
+    @classmethod
+    def list(cls, context: Any, limit: int | None = None, marker: str | None = None,
+             sort_key: str | None = None, sort_dir: str | None = None,
+             filters: dict | None = None) -> list["Cluster"]:
+        rows = cls.dbapi.get_cluster_list(context, filters, limit, marker, sort_key, sort_dir)
+        clusters = cls._from_db_rows(context, rows)
+        by_cluster: dict[str, list[NodeGroup]] = {c.uuid: [] for c in clusters}
+        for ng in NodeGroup.list_for_clusters(context, list(by_cluster)):
+            by_cluster[ng.cluster_id].append(ng)
+        for cluster in clusters:
+            cluster._set_derived(by_cluster[cluster.uuid])
+        return clusters
+
+    @classmethod
+    def count(cls, project_id: str) -> int:
+        return cls.dbapi.count_clusters(project_id)
+
+    @classmethod
+    def stats(cls, context: Any, project_id: str | None = None) -> tuple[int, int]:
+        return cls.dbapi.get_cluster_stats(context, project_id)
+
+    def create_with_nodegroups(self, nodegroups: list[dict],
+                               context: Any | None = None) -> None:
+        """Insert the cluster and its nodegroups atomically."""
+        row = self.dbapi.create_cluster_with_nodegroups(self._db_changes(), nodegroups)
+        context = context or self._context
+        self._from_db_object(context, self, row)
+        self._set_derived(NodeGroup.list_for_clusters(context, [self.uuid]))
+
+    def save(self, context: Any | None = None) -> None:
+        """Compare-and-swap write: ConcurrentUpdate if someone wrote the row since we read it."""
+        row = self.dbapi.update_cluster(self.uuid, self._db_changes(),
+                                        expected_revision=self.revision)
+        self._from_db_object(context or self._context, self, row)
+
+    def destroy(self, context: Any | None = None) -> None:
+        self.dbapi.destroy_cluster(self.uuid)
+        self.obj_reset_changes()
+
+    @classmethod
+    def update_with_retry(cls, context: Any, uuid: str,
+                          mutate: Callable[["Cluster"], None]) -> "Cluster":
+        """For internal writers: re-read, apply `mutate`, save; retry when the write races."""
+        for _attempt in range(INTERNAL_WRITE_ATTEMPTS):
+            cluster = cls.get_by_uuid(context, uuid)
+            mutate(cluster)
+            try:
+                cluster.save()
+                return cluster
+            except exception.ConcurrentUpdate:
+                continue
+        raise exception.ConcurrentUpdate(resource="Cluster", uuid=uuid)
+
+    def record_event(self, context: Any, event_type: str) -> ClusterEvent:
+        """Append the cluster's current status to its history, tagged with `event_type`."""
+        event = ClusterEvent(context, cluster_id=self.uuid, cluster_version=self.version,
+                             event_type=event_type, status=self.status,
+                             status_reason=self.status_reason, project_id=self.project_id,
+                             user_id=getattr(context, "user_id", None) or self.user_id,
+                             request_id=getattr(context, "request_id", None))
+        event.create()
+        return event
