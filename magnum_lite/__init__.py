@@ -4,6 +4,11 @@ oslo.service picks its eventlet backend the first time anything imports oslo_ser
 (oslo.messaging does), so the threading backend is selected here, before any such import.
 """
 
-from oslo_service import backend as _oslo_service_backend
+import warnings
+
+# eventlet comes in as oslo.service's dependency and is imported (never used) by futurist.
+warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+
+from oslo_service import backend as _oslo_service_backend  # noqa: E402
 
 _oslo_service_backend.init_backend(_oslo_service_backend.BackendType.THREADING)

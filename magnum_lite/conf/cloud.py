@@ -40,7 +40,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 
 def list_opts() -> dict:
     result: dict = {group: opts}
-    for name, service_type in CLIENT_SERVICES.items():
+    for name, _service_type in CLIENT_SERVICES.items():
         client_opts = (ks_loading.get_session_conf_options()
                        + ks_loading.get_adapter_conf_options(include_deprecated=False))
         result[name] = client_opts

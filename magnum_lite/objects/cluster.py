@@ -9,8 +9,7 @@ from oslo_utils import uuidutils
 
 from magnum_lite.common import exception
 from magnum_lite.db import api as dbapi
-from magnum_lite.objects import base
-from magnum_lite.objects import fields
+from magnum_lite.objects import base, fields
 from magnum_lite.objects.cluster_event import ClusterEvent
 from magnum_lite.objects.nodegroup import NodeGroup
 
@@ -82,26 +81,26 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
         self.obj_reset_changes(self.DERIVED_FIELDS)
 
     @classmethod
-    def _load(cls, context: Any, row: Any) -> "Cluster":
+    def _load(cls, context: Any, row: Any) -> Cluster:
         cluster = cls._from_db_object(context, cls(), row)
         cluster._set_derived(NodeGroup.list_for_clusters(context, [cluster.uuid]))
         return cluster
 
     @classmethod
-    def get(cls, context: Any, ident: str) -> "Cluster":
+    def get(cls, context: Any, ident: str) -> Cluster:
         """By uuid or by name (409 when a name matches several)."""
         if uuidutils.is_uuid_like(ident):
             return cls.get_by_uuid(context, ident)
         return cls._load(context, cls.dbapi.get_cluster_by_name(context, ident))
 
     @classmethod
-    def get_by_uuid(cls, context: Any, uuid: str) -> "Cluster":
+    def get_by_uuid(cls, context: Any, uuid: str) -> Cluster:
         return cls._load(context, cls.dbapi.get_cluster_by_uuid(context, uuid))
 
     @classmethod
     def list(cls, context: Any, limit: int | None = None, marker: str | None = None,
              sort_key: str | None = None, sort_dir: str | None = None,
-             filters: dict | None = None) -> list["Cluster"]:
+             filters: dict | None = None) -> list[Cluster]:
         rows = cls.dbapi.get_cluster_list(context, filters, limit, marker, sort_key, sort_dir)
         clusters = cls._from_db_rows(context, rows)
         by_cluster: dict[str, list[NodeGroup]] = {c.uuid: [] for c in clusters}
@@ -139,7 +138,7 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
 
     @classmethod
     def update_with_retry(cls, context: Any, uuid: str,
-                          mutate: Callable[["Cluster"], None]) -> "Cluster":
+                          mutate: Callable[[Cluster], None]) -> Cluster:
         """For internal writers: re-read, apply `mutate`, save; retry when the write races."""
         for _attempt in range(INTERNAL_WRITE_ATTEMPTS):
             cluster = cls.get_by_uuid(context, uuid)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from magnum_lite.db import api as dbapi
-from magnum_lite.objects import base
-from magnum_lite.objects import fields
+from magnum_lite.objects import base, fields
 
 
 @base.MagnumLiteObjectRegistry.register
@@ -31,7 +30,7 @@ class ClusterEvent(base.MagnumLitePersistentObject, base.MagnumLiteObject):
 
     @classmethod
     def list(cls, context: Any, cluster_id: str, limit: int | None = None,
-             marker: str | None = None) -> list["ClusterEvent"]:
+             marker: str | None = None) -> list[ClusterEvent]:
         return cls._from_db_rows(context, cls.dbapi.list_cluster_events(cluster_id, limit,
                                                                         marker))
 

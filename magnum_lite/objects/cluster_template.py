@@ -7,8 +7,7 @@ from typing import Any
 from oslo_utils import uuidutils
 
 from magnum_lite.db import api as dbapi
-from magnum_lite.objects import base
-from magnum_lite.objects import fields
+from magnum_lite.objects import base, fields
 
 
 @base.MagnumLiteObjectRegistry.register
@@ -56,26 +55,26 @@ class ClusterTemplate(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     }
 
     @classmethod
-    def get(cls, context: Any, ident: str) -> "ClusterTemplate":
+    def get(cls, context: Any, ident: str) -> ClusterTemplate:
         """By uuid or by name (409 when a name matches several)."""
         if uuidutils.is_uuid_like(ident):
             return cls.get_by_uuid(context, ident)
         return cls.get_by_name(context, ident)
 
     @classmethod
-    def get_by_uuid(cls, context: Any, uuid: str) -> "ClusterTemplate":
+    def get_by_uuid(cls, context: Any, uuid: str) -> ClusterTemplate:
         return cls._from_db_object(context, cls(), cls.dbapi.get_cluster_template_by_uuid(
             context, uuid))
 
     @classmethod
-    def get_by_name(cls, context: Any, name: str) -> "ClusterTemplate":
+    def get_by_name(cls, context: Any, name: str) -> ClusterTemplate:
         return cls._from_db_object(context, cls(), cls.dbapi.get_cluster_template_by_name(
             context, name))
 
     @classmethod
     def list(cls, context: Any, limit: int | None = None, marker: str | None = None,
              sort_key: str | None = None, sort_dir: str | None = None,
-             filters: dict | None = None) -> list["ClusterTemplate"]:
+             filters: dict | None = None) -> list[ClusterTemplate]:
         rows = cls.dbapi.get_cluster_template_list(context, filters, limit, marker, sort_key,
                                                    sort_dir)
         return cls._from_db_rows(context, rows)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from magnum_lite.db import api as dbapi
-from magnum_lite.objects import base
-from magnum_lite.objects import fields
+from magnum_lite.objects import base, fields
 
 
 @base.MagnumLiteObjectRegistry.register
@@ -31,17 +30,17 @@ class Driver(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     }
 
     @classmethod
-    def get_by_uuid(cls, context: Any, uuid: str) -> "Driver":
+    def get_by_uuid(cls, context: Any, uuid: str) -> Driver:
         return cls._from_db_object(context, cls(), cls.dbapi.get_driver_by_uuid(uuid))
 
     @classmethod
-    def get_latest(cls, context: Any, name: str, enabled_only: bool = False) -> "Driver":
+    def get_latest(cls, context: Any, name: str, enabled_only: bool = False) -> Driver:
         return cls._from_db_object(context, cls(),
                                    cls.dbapi.get_latest_driver(name, enabled_only))
 
     @classmethod
     def list(cls, context: Any, name: str | None = None,
-             include_deleted: bool = False) -> list["Driver"]:
+             include_deleted: bool = False) -> list[Driver]:
         return cls._from_db_rows(context, cls.dbapi.list_drivers(include_deleted, name))
 
     def create(self, context: Any | None = None) -> None:

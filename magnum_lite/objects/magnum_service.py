@@ -8,8 +8,7 @@ from typing import Any
 from oslo_utils import timeutils
 
 from magnum_lite.db import api as dbapi
-from magnum_lite.objects import base
-from magnum_lite.objects import fields
+from magnum_lite.objects import base, fields
 
 
 @base.MagnumLiteObjectRegistry.register
@@ -32,18 +31,18 @@ class MagnumService(base.MagnumLitePersistentObject, base.MagnumLiteObject):
 
     @classmethod
     def get_by_host_and_binary(cls, context: Any, host: str,
-                               binary: str) -> "MagnumService | None":
+                               binary: str) -> MagnumService | None:
         row = cls.dbapi.get_magnum_service_by_host_and_binary(host, binary)
         return None if row is None else cls._from_db_object(context, cls(), row)
 
     @classmethod
     def list(cls, context: Any, limit: int | None = None, marker: int | None = None,
-             sort_key: str | None = None, sort_dir: str | None = None) -> list["MagnumService"]:
+             sort_key: str | None = None, sort_dir: str | None = None) -> list[MagnumService]:
         rows = cls.dbapi.get_magnum_service_list(limit, marker, sort_key, sort_dir)
         return cls._from_db_rows(context, rows)
 
     @classmethod
-    def heartbeat(cls, context: Any, host: str, binary: str) -> "MagnumService":
+    def heartbeat(cls, context: Any, host: str, binary: str) -> MagnumService:
         """Record that (host, binary) is alive now."""
         return cls._from_db_object(context, cls(), cls.dbapi.record_service_heartbeat(
             host, binary))
@@ -65,5 +64,5 @@ class MagnumService(base.MagnumLitePersistentObject, base.MagnumLiteObject):
 
 def _aware(moment: datetime.datetime) -> datetime.datetime:
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=datetime.timezone.utc)
+        return moment.replace(tzinfo=datetime.UTC)
     return moment

@@ -7,8 +7,7 @@ from typing import Any
 from oslo_utils import uuidutils
 
 from magnum_lite.db import api as dbapi
-from magnum_lite.objects import base
-from magnum_lite.objects import fields
+from magnum_lite.objects import base, fields
 
 
 @base.MagnumLiteObjectRegistry.register
@@ -44,7 +43,7 @@ class NodeGroup(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     }
 
     @classmethod
-    def get(cls, context: Any, cluster_id: str, ident: str) -> "NodeGroup":
+    def get(cls, context: Any, cluster_id: str, ident: str) -> NodeGroup:
         if uuidutils.is_uuid_like(ident):
             row = cls.dbapi.get_nodegroup_by_uuid(context, cluster_id, ident)
         else:
@@ -54,13 +53,13 @@ class NodeGroup(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     @classmethod
     def list(cls, context: Any, cluster_id: str, limit: int | None = None,
              marker: str | None = None, sort_key: str | None = None,
-             sort_dir: str | None = None, filters: dict | None = None) -> list["NodeGroup"]:
+             sort_dir: str | None = None, filters: dict | None = None) -> list[NodeGroup]:
         rows = cls.dbapi.list_cluster_nodegroups(context, cluster_id, filters, limit, marker,
                                                  sort_key, sort_dir)
         return cls._from_db_rows(context, rows)
 
     @classmethod
-    def list_for_clusters(cls, context: Any, cluster_ids: list[str]) -> list["NodeGroup"]:
+    def list_for_clusters(cls, context: Any, cluster_ids: list[str]) -> list[NodeGroup]:
         return cls._from_db_rows(context, cls.dbapi.list_nodegroups_of_clusters(cluster_ids))
 
     def create(self, context: Any | None = None) -> None:

@@ -6,8 +6,7 @@ from typing import Any
 
 from magnum_lite.common import exception
 from magnum_lite.db import api as dbapi
-from magnum_lite.objects import base
-from magnum_lite.objects import fields
+from magnum_lite.objects import base, fields
 
 
 @base.MagnumLiteObjectRegistry.register
@@ -25,7 +24,7 @@ class Quota(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     }
 
     @classmethod
-    def get(cls, context: Any, project_id: str, resource: str) -> "Quota":
+    def get(cls, context: Any, project_id: str, resource: str) -> Quota:
         return cls._from_db_object(context, cls(), cls.dbapi.get_quota(project_id, resource))
 
     @classmethod
@@ -39,7 +38,7 @@ class Quota(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     @classmethod
     def list(cls, context: Any, limit: int | None = None, marker: int | None = None,
              sort_key: str | None = None, sort_dir: str | None = None,
-             filters: dict | None = None) -> list["Quota"]:
+             filters: dict | None = None) -> list[Quota]:
         rows = cls.dbapi.list_quotas(context, filters, limit, marker, sort_key, sort_dir)
         return cls._from_db_rows(context, rows)
 

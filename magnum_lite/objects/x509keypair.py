@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from magnum_lite.db import api as dbapi
-from magnum_lite.objects import base
-from magnum_lite.objects import fields
+from magnum_lite.objects import base, fields
 
 
 @base.MagnumLiteObjectRegistry.register
@@ -32,7 +31,7 @@ class X509KeyPair(base.MagnumLitePersistentObject, base.MagnumLiteObject):
 
 
     @classmethod
-    def get_by_uuid(cls, context: Any, uuid: str) -> "X509KeyPair":
+    def get_by_uuid(cls, context: Any, uuid: str) -> X509KeyPair:
         return cls._from_db_object(context, cls(), cls.dbapi.get_x509keypair_by_uuid(context,
                                                                                       uuid))
 

@@ -12,8 +12,7 @@ from typing import Any
 from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import enginefacade
 from oslo_db.sqlalchemy import utils as db_utils
-from oslo_utils import timeutils
-from oslo_utils import uuidutils
+from oslo_utils import timeutils, uuidutils
 import sqlalchemy as sa
 from sqlalchemy import event
 
