@@ -28,20 +28,26 @@ CLIENT_SERVICES = {
 }
 
 
+def _client_opts(service_type: str) -> list:
+    """keystoneauth's session and adapter options, with this service's defaults.
+
+    Defaults live on the option objects (not `set_default`), so they survive CONF.reset().
+    """
+    adapter_opts = ks_loading.get_adapter_conf_options(include_deprecated=False)
+    cfg.set_defaults(adapter_opts, service_type=service_type,
+                     valid_interfaces=["internal", "public"])
+    return ks_loading.get_session_conf_options() + adapter_opts
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_group(group)
     conf.register_opts(opts, group=group)
     for name, service_type in CLIENT_SERVICES.items():
-        ks_loading.register_session_conf_options(conf, name)
-        ks_loading.register_adapter_conf_options(conf, name)
-        conf.set_default("service_type", service_type, group=name)
-        conf.set_default("valid_interfaces", ["internal", "public"], group=name)
+        conf.register_opts(_client_opts(service_type), group=name)
 
 
 def list_opts() -> dict:
     result: dict = {group: opts}
-    for name, _service_type in CLIENT_SERVICES.items():
-        client_opts = (ks_loading.get_session_conf_options()
-                       + ks_loading.get_adapter_conf_options(include_deprecated=False))
-        result[name] = client_opts
+    for name, service_type in CLIENT_SERVICES.items():
+        result[name] = _client_opts(service_type)
     return result

@@ -16,4 +16,7 @@ def list_opts() -> list[tuple]:
 
 
 def update_opt_defaults() -> None:
-    """Defaults we set on library options (oslo.db's connection) for the generator."""
+    """Defaults we set on library options, so the generated sample shows ours."""
+    import oslo_messaging
+
+    oslo_messaging.set_transport_defaults(control_exchange="magnum_lite")

@@ -1,0 +1,1 @@
+"""WSGI middleware of the API pipeline (see etc/magnum-lite/api-paste.ini)."""

@@ -5,6 +5,8 @@ connection goes back to the pool when the method returns: nothing outlives a req
 Cluster and nodegroup writes are compare-and-swap on `revision`.
 """
 
+from collections.abc import Iterator
+import contextlib
 import os
 import threading
 from typing import Any
@@ -27,6 +29,8 @@ _FACADE: Any = None
 
 # Seconds a SQLite writer waits for the lock held by another writer.
 SQLITE_BUSY_TIMEOUT_MS = 30000
+# Execution option marking the connection of a writer transaction.
+_WRITER_OPTION = "magnum_lite_writer"
 
 
 def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -35,6 +39,17 @@ def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _on_sqlite_statement(connection: sa.Connection, cursor: Any, statement: str,
+                         parameters: Any, context: Any, executemany: bool) -> tuple:
+    """Writers take SQLite's write lock at BEGIN (BEGIN IMMEDIATE), waiting up to the busy
+    timeout for it. A deferred transaction that reads and then writes cannot wait: when another
+    writer got in between, SQLite fails it at once with "database is locked"."""
+    # oslo.db turns pysqlite's own transaction handling off and emits a plain BEGIN itself.
+    if statement == "BEGIN" and connection.get_execution_options().get(_WRITER_OPTION):
+        statement = "BEGIN IMMEDIATE"
+    return statement, parameters
 
 
 def get_facade() -> Any:
@@ -51,6 +66,8 @@ def get_facade() -> Any:
                 engine = facade.writer.get_engine()
                 if engine.dialect.name == "sqlite":
                     event.listen(engine, "connect", _on_sqlite_connect)
+                    event.listen(engine, "before_cursor_execute", _on_sqlite_statement,
+                                 retval=True)
                 _FACADE = facade
     return _FACADE
 
@@ -73,8 +90,11 @@ def _reader() -> Any:
     return get_facade().reader.using(_CONTEXT)
 
 
-def _writer() -> Any:
-    return get_facade().writer.using(_CONTEXT)
+@contextlib.contextmanager
+def _writer() -> Iterator[Any]:
+    with get_facade().writer.using(_CONTEXT) as session:
+        session.connection(execution_options={_WRITER_OPTION: True})
+        yield session
 
 
 def _filter_by_project(context: Any, query: Any, model: Any) -> Any:
@@ -95,6 +115,16 @@ def _apply_filters(query: Any, model: Any, filters: dict | None, allowed: tuple)
     return query
 
 
+def _sort_dir(sort_dir: str | None) -> str:
+    """`asc` by default; anything but asc/desc is the caller's mistake (400), not a 500."""
+    if sort_dir in (None, ""):
+        return "asc"
+    if sort_dir not in ("asc", "desc"):
+        raise exception.InvalidParameterValue(
+            err=f"sort_dir: {sort_dir!r} is not one of 'asc', 'desc'.")
+    return sort_dir
+
+
 def _paginate(session: Any, query: Any, model: Any, limit: int | None, marker: str | None,
               sort_key: str | None, sort_dir: str | None) -> list:
     marker_row = None
@@ -108,7 +138,7 @@ def _paginate(session: Any, query: Any, model: Any, limit: int | None, marker: s
         sort_keys.append("id")
     try:
         query = db_utils.paginate_query(query, model, limit, sort_keys, marker=marker_row,
-                                        sort_dir=sort_dir or "asc")
+                                        sort_dir=_sort_dir(sort_dir))
     except db_exc.InvalidSortKey as err:
         raise exception.InvalidParameterValue(err=f"sort_key: {err}") from err
     return query.all()
@@ -514,7 +544,7 @@ class Connection:
             sort_keys = [sort_key or "id"] + ([] if sort_key in (None, "id") else ["id"])
             try:
                 query = db_utils.paginate_query(query, models.Quota, limit, sort_keys,
-                                                marker=marker_row, sort_dir=sort_dir or "asc")
+                                                marker=marker_row, sort_dir=_sort_dir(sort_dir))
             except db_exc.InvalidSortKey as err:
                 raise exception.InvalidParameterValue(err=f"sort_key: {err}") from err
             return query.all()

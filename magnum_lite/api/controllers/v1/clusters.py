@@ -1,0 +1,455 @@
+"""/v1/clusters: COE clusters, created, resized and deleted by the conductor.
+
+The API validates, writes the intent (status, version, event) and casts to the conductor; it
+returns at once (202 or 204) and never waits for Heat.
+
+Limits (Magnum has none; a cluster beyond them is a typo, not a plan): at most MAX_NODE_COUNT
+workers and MAX_MASTER_COUNT masters, a create_timeout of at most MAX_CREATE_TIMEOUT minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from oslo_utils import uuidutils
+import pecan
+import wsme
+from wsme import types as wtypes
+
+from magnum_lite import objects
+from magnum_lite.api import versions
+from magnum_lite.api.controllers import base, link
+from magnum_lite.api.controllers.v1 import collection, patch, types
+from magnum_lite.common import cloud_validation, exception, policy
+from magnum_lite.conf import CONF
+from magnum_lite.objects import fields
+
+LOG = logging.getLogger(__name__)
+
+RESOURCE = "clusters"
+
+MAX_NODE_COUNT = 1000
+MAX_MASTER_COUNT = 100
+MAX_CREATE_TIMEOUT = 7 * 24 * 60
+DEFAULT_CREATE_TIMEOUT = 60
+
+# Heat stack names are the cluster name plus a suffix, within Heat's 255 characters.
+NAME_MAX_LENGTH = 242
+NAME_PATTERN = "^[a-zA-Z][a-zA-Z0-9_.-]*$"
+
+DEFAULT_MASTER_NODEGROUP = "default-master"
+DEFAULT_WORKER_NODEGROUP = "default-worker"
+
+_STATUS = wtypes.Enum(str, *fields.ClusterStatus.ALL)
+_HEALTH = wtypes.Enum(str, *fields.ClusterHealthStatus.ALL)
+
+
+def _name_type() -> wtypes.StringType:
+    return wtypes.StringType(min_length=1, max_length=255)
+
+
+class Cluster(base.APIBase):
+    """A COE cluster: its nodes, status and health."""
+
+    uuid = wsme.wsattr(types.uuid, readonly=True)
+    """The unique id of the cluster."""
+
+    name = wtypes.StringType(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)
+    """The name of the cluster: a letter, then letters, digits, '_', '.' or '-'."""
+
+    cluster_template_id = wsme.wsattr(_name_type(), mandatory=True)
+    """The template (uuid or name) the cluster is built from; answered as a uuid."""
+
+    keypair = _name_type()
+    """The Nova keypair installed on the nodes (the template's by default)."""
+
+    node_count = wsme.wsattr(wtypes.IntegerType(minimum=0, maximum=MAX_NODE_COUNT), default=1)
+    """The number of worker nodes."""
+
+    master_count = wsme.wsattr(wtypes.IntegerType(minimum=1, maximum=MAX_MASTER_COUNT),
+                               default=1)
+    """The number of master nodes."""
+
+    docker_volume_size = wtypes.IntegerType(minimum=1, maximum=types.MAX_INT)
+    """The size in GB of each node's container storage volume (the template's by default)."""
+
+    labels = types.labels
+    """Key/value settings passed to the driver (the template's by default)."""
+
+    master_flavor_id = _name_type()
+    """The Nova flavor of the masters (the template's by default)."""
+
+    flavor_id = _name_type()
+    """The Nova flavor of the workers (the template's by default)."""
+
+    create_timeout = wsme.wsattr(wtypes.IntegerType(minimum=0, maximum=MAX_CREATE_TIMEOUT),
+                                 default=DEFAULT_CREATE_TIMEOUT)
+    """Minutes the creation may take before it fails."""
+
+    discovery_url = _name_type()
+    """The etcd discovery URL the masters use."""
+
+    links = wsme.wsattr([link.Link], readonly=True)
+    """The self and bookmark links of the cluster."""
+
+    stack_id = wsme.wsattr(wtypes.text, readonly=True)
+    """The Heat stack of the cluster (versions before 1.13)."""
+
+    cluster_id = wsme.wsattr(wtypes.text, readonly=True)
+    """The Heat stack of the cluster (version 1.13 and newer)."""
+
+    status = wsme.wsattr(_STATUS, readonly=True)
+    """The state of the cluster (CREATE_IN_PROGRESS, CREATE_COMPLETE, ...)."""
+
+    status_reason = wsme.wsattr(wtypes.text, readonly=True)
+    """Why the cluster is in its status (the cause of a failure)."""
+
+    health_status = wsme.wsattr(_HEALTH, readonly=True)
+    """The health of the cluster as its COE reports it."""
+
+    health_status_reason = wsme.wsattr({wtypes.text: wtypes.text}, readonly=True)
+    """The health of each part of the cluster."""
+
+    api_address = wsme.wsattr(wtypes.text, readonly=True)
+    """The URL of the COE's API."""
+
+    coe_version = wsme.wsattr(wtypes.text, readonly=True)
+    """The version of the COE running in the cluster."""
+
+    container_version = wsme.wsattr(wtypes.text, readonly=True)
+    """The version of the container runtime."""
+
+    project_id = wsme.wsattr(wtypes.text, readonly=True)
+    """The project that owns the cluster."""
+
+    user_id = wsme.wsattr(wtypes.text, readonly=True)
+    """The user who created the cluster."""
+
+    node_addresses = wsme.wsattr([wtypes.text], readonly=True)
+    """The IP addresses of the workers."""
+
+    master_addresses = wsme.wsattr([wtypes.text], readonly=True)
+    """The IP addresses of the masters."""
+
+    faults = wsme.wsattr({wtypes.text: wtypes.text}, readonly=True)
+    """Why each failed nodegroup failed (only when the cluster failed)."""
+
+    fixed_network = _name_type()
+    """The Neutron network of the nodes (the template's by default)."""
+
+    fixed_subnet = _name_type()
+    """The Neutron subnet of the nodes (the template's by default)."""
+
+    floating_ip_enabled = types.boolean
+    """Whether the nodes get floating IPs (the template's choice by default)."""
+
+    merge_labels = wsme.wsattr(types.boolean, default=False)
+    """On create: add the given labels to the template's instead of replacing them."""
+
+    labels_overridden = wsme.wsattr({wtypes.text: wtypes.text}, readonly=True)
+    """Labels whose value differs from the template's (with the template's value)."""
+
+    labels_added = wsme.wsattr({wtypes.text: wtypes.text}, readonly=True)
+    """Labels the template does not have."""
+
+    labels_skipped = wsme.wsattr({wtypes.text: wtypes.text}, readonly=True)
+    """Labels of the template the cluster does not have."""
+
+    master_lb_enabled = types.boolean
+    """Whether a load balancer fronts the masters (the template's choice by default)."""
+
+    driver_id = wsme.wsattr(wtypes.text, readonly=True)
+    """The uuid of the driver version that manages the cluster."""
+
+    driver_version = wsme.wsattr(int, readonly=True)
+    """The version of that driver."""
+
+    version = wsme.wsattr(int, readonly=True)
+    """The number of operations (create, update, delete, ...) done on the cluster."""
+
+
+class ClusterID(wtypes.Base):
+    """The answer to a create, update or delete: the cluster's uuid."""
+
+    uuid = types.uuid
+    """The unique id of the cluster."""
+
+
+# Fields read straight from the Cluster object.
+_OBJECT_FIELDS = ("uuid", "name", "cluster_template_id", "keypair", "node_count",
+                  "master_count", "docker_volume_size", "labels", "master_flavor_id",
+                  "flavor_id", "create_timeout", "discovery_url", "status", "status_reason",
+                  "health_status", "health_status_reason", "api_address", "coe_version",
+                  "container_version", "project_id", "user_id", "node_addresses",
+                  "master_addresses", "fixed_network", "fixed_subnet", "floating_ip_enabled",
+                  "master_lb_enabled", "driver_id", "driver_version", "version", "created_at",
+                  "updated_at")
+_SHORT_FIELDS = ("uuid", "name", "cluster_template_id", "keypair", "docker_volume_size",
+                 "labels", "node_count", "status", "master_flavor_id", "flavor_id",
+                 "create_timeout", "master_count", "health_status")
+SORT_KEYS = ("id", "uuid", "name", "cluster_template_id", "keypair", "docker_volume_size",
+             "master_flavor_id", "flavor_id", "create_timeout", "status", "health_status",
+             "api_address", "coe_version", "container_version", "project_id", "user_id",
+             "fixed_network", "fixed_subnet", "floating_ip_enabled", "master_lb_enabled",
+             "driver_id", "driver_version", "version", "created_at", "updated_at")
+# Fields of the template a cluster inherits when the request leaves them out.
+_INHERITED = (("keypair", "keypair_id"), ("docker_volume_size", "docker_volume_size"),
+              ("master_flavor_id", "master_flavor_id"), ("flavor_id", "flavor_id"),
+              ("fixed_network", "fixed_network"), ("fixed_subnet", "fixed_subnet"),
+              ("floating_ip_enabled", "floating_ip_enabled"),
+              ("master_lb_enabled", "master_lb_enabled"))
+
+
+def _stack_field() -> str:
+    return "cluster_id" if versions.at_least("1.13") else "stack_id"
+
+
+def labels_diff(parent: dict | None, labels: dict | None) -> tuple[dict, dict, dict]:
+    """(overridden, added, skipped) labels of a cluster against its template's."""
+    parent = parent or {}
+    labels = labels or {}
+    overridden = {k: parent[k] for k, v in labels.items() if k in parent and parent[k] != v}
+    added = {k: v for k, v in labels.items() if k not in parent}
+    skipped = {k: v for k, v in parent.items() if k not in labels}
+    return overridden, added, skipped
+
+
+def convert(cluster: objects.Cluster, expand: bool, stack_field: str,
+            template_labels: dict | None = None, base_url: str | None = None) -> dict:
+    document = base.to_dict(cluster, _OBJECT_FIELDS if expand else _SHORT_FIELDS)
+    document[stack_field] = cluster.stack_id
+    if expand:
+        (document["labels_overridden"], document["labels_added"],
+         document["labels_skipped"]) = labels_diff(template_labels, cluster.labels)
+    document["links"] = link.self_and_bookmark(RESOURCE, cluster.uuid, base_url)
+    return document
+
+
+class _TemplateLabels:
+    """The labels of clusters' templates, each template read once per request."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.cache: dict[str, dict | None] = {}
+
+    def __call__(self, template_id: str | None) -> dict | None:
+        if not template_id:
+            return None
+        if template_id not in self.cache:
+            try:
+                template = objects.ClusterTemplate.get_by_uuid(self.context, template_id)
+                self.cache[template_id] = template.labels
+            except exception.NotFound:
+                self.cache[template_id] = None
+        return self.cache[template_id]
+
+
+def _generated_name(template_name: str | None) -> str:
+    """A valid cluster name from the template's: "k8s.v1-3f9c2a1b"."""
+    stem = re.sub(r"[^a-zA-Z0-9_.-]", "-", template_name or "")
+    if not stem or not stem[0].isalpha():
+        stem = "cluster-" + stem
+    return f"{stem[:NAME_MAX_LENGTH - 9]}-{uuidutils.generate_uuid()[:8]}"
+
+
+def _target(cluster: objects.Cluster) -> dict:
+    return {"project_id": cluster.project_id, "user_id": cluster.user_id}
+
+
+class ClustersController(base.RestController):
+    """GET, POST, PATCH and DELETE of clusters."""
+
+    _custom_actions = {"detail": ["GET"]}
+
+    def _list(self, expand: bool, rule: str, resource: str) -> dict:
+        context = base.context()
+        policy.authorize(context, rule)
+        base.see_all_projects(context, rule + "_all_projects")
+        page = collection.page(SORT_KEYS)
+        clusters = objects.Cluster.list(context, page.limit, page.marker, page.sort_key,
+                                        page.sort_dir)
+        url = link.base_url()
+        stack_field = _stack_field()
+        template_labels = _TemplateLabels(context)
+        document: dict[str, Any] = {"clusters": [
+            convert(c, expand, stack_field,
+                    template_labels(c.cluster_template_id) if expand else None, url)
+            for c in clusters]}
+        next_url = collection.next_link(resource, clusters, page)
+        if next_url:
+            document["next"] = next_url
+        return document
+
+    @base.expose()
+    def get_all(self) -> dict:
+        """The caller's clusters, in short form."""
+        return self._list(False, "cluster:get_all", RESOURCE)
+
+    @base.expose()
+    def detail(self) -> dict:
+        """The caller's clusters, with all their fields."""
+        return self._list(True, "cluster:detail", RESOURCE + "/detail")
+
+    @base.expose()
+    def get_one(self, ident: str) -> dict:
+        """One cluster, by uuid or name."""
+        context = base.context()
+        base.see_all_projects(context, "cluster:get_one_all_projects")
+        cluster = objects.Cluster.get(context, ident)
+        policy.authorize(context, "cluster:get", _target(cluster))
+        document = convert(cluster, True, _stack_field(),
+                           _TemplateLabels(context)(cluster.cluster_template_id))
+        document["faults"] = {}
+        if (cluster.status or "").endswith("FAILED"):
+            document["faults"] = {
+                ng.name: ng.status_reason or ""
+                for ng in objects.NodeGroup.list_for_clusters(context, [cluster.uuid])
+                if (ng.status or "").endswith("FAILED")}
+        return document
+
+    def _template(self, context: Any, ident: str) -> objects.ClusterTemplate:
+        try:
+            return objects.ClusterTemplate.get(context, ident)
+        except exception.NotFound as err:
+            raise types.invalid("cluster_template_id", str(err)) from err
+
+    def _check_quota(self, context: Any) -> None:
+        limit = objects.Quota.hard_limit_for(context.project_id, "Cluster",
+                                             CONF.quotas.max_clusters_per_project)
+        if limit >= 0 and objects.Cluster.count(context.project_id) >= limit:
+            raise exception.ResourceLimitExceeded(
+                msg=f"You have reached the maximum clusters per project, {limit}. Delete a "
+                    f"cluster to make room for a new one.")
+
+    def _cast(self, context: Any, cluster: objects.Cluster, method: str,
+              failed_status: str, **kwargs: Any) -> None:
+        """Cast to the conductor; when that fails, the cluster fails with the reason (503)."""
+        try:
+            getattr(pecan.request.rpcapi, method)(context, cluster_uuid=cluster.uuid,
+                                                  **kwargs)
+        except Exception as err:
+            LOG.exception("Cluster %s: cannot reach the conductor for %s", cluster.uuid,
+                          method)
+            reason = f"The conductor could not be reached: {type(err).__name__}"
+
+            def fail(c: objects.Cluster) -> None:
+                c.status = failed_status
+                c.status_reason = reason
+
+            failed = objects.Cluster.update_with_retry(context, cluster.uuid, fail)
+            failed.record_event(context, method.replace("_", ".", 1) + ".failed")
+            raise exception.ServiceUnavailable(what="The conductor", reason=reason) from err
+
+    @base.expose(status=202)
+    def post(self) -> dict:
+        """Create a cluster; 202 with its uuid. The conductor builds it."""
+        context = base.context()
+        policy.authorize(context, "cluster:create")
+        values = types.parse_object(Cluster, base.request_json())
+        if values["node_count"] == 0 and not versions.at_least("1.10"):
+            raise types.invalid("node_count", "0 needs API version 1.10 or newer.")
+        template = self._template(context, values["cluster_template_id"])
+        self._check_quota(context)
+
+        for field, template_field in _INHERITED:
+            if values.get(field) is None:
+                values[field] = getattr(template, template_field)
+        labels = values.get("labels")
+        if not labels:
+            values["labels"] = dict(template.labels or {})
+        elif values.get("merge_labels"):
+            values["labels"] = {**(template.labels or {}), **labels}
+        if values["master_count"] > 1 and not values["master_lb_enabled"]:
+            raise types.invalid("master_count", "more than one master needs "
+                                                "master_lb_enabled.")
+
+        validator = cloud_validation.get_validator()
+        if values.get("keypair"):
+            validator.keypair(context, values["keypair"], "keypair")
+        for field in ("flavor_id", "master_flavor_id"):
+            if values.get(field):
+                validator.flavor(context, values[field], field)
+
+        node_count = values.pop("node_count")
+        master_count = values.pop("master_count")
+        values.pop("merge_labels", None)
+        values["cluster_template_id"] = template.uuid
+        values["name"] = values.get("name") or _generated_name(template.name)
+        cluster = objects.Cluster(
+            context, uuid=uuidutils.generate_uuid(), project_id=context.project_id,
+            user_id=context.user_id, status=fields.ClusterStatus.CREATE_IN_PROGRESS,
+            version=1, **values)
+        common = {"project_id": context.project_id, "image_id": template.image_id,
+                  "docker_volume_size": values.get("docker_volume_size"),
+                  "labels": values["labels"], "is_default": True,
+                  "status": fields.ClusterStatus.CREATE_IN_PROGRESS}
+        cluster.create_with_nodegroups([
+            {**common, "name": DEFAULT_MASTER_NODEGROUP, "role": fields.NodeGroupRole.MASTER,
+             "node_count": master_count, "min_node_count": 1,
+             "flavor_id": values.get("master_flavor_id")},
+            {**common, "name": DEFAULT_WORKER_NODEGROUP, "role": fields.NodeGroupRole.WORKER,
+             "node_count": node_count, "min_node_count": 0,
+             "flavor_id": values.get("flavor_id")},
+        ], context=context)
+        cluster.record_event(context, "cluster.create")
+        self._cast(context, cluster, "cluster_create", fields.ClusterStatus.CREATE_FAILED,
+                   create_timeout=values["create_timeout"])
+        return {"uuid": cluster.uuid}
+
+    @base.expose(status=202)
+    def patch(self, ident: str) -> dict:
+        """Resize the default worker nodegroup (`/node_count`); 202 with the uuid."""
+        context = base.context()
+        rollback = collection.query_param("rollback")
+        if rollback is not None:
+            if not versions.at_least("1.3"):
+                raise types.invalid("rollback", "needs API version 1.3 or newer.")
+            rollback = types.check_bool("rollback", rollback)
+        operations = patch.parse(base.request_json())
+        node_count = None
+        for operation in operations:
+            if operation.path != ("node_count",):
+                raise types.invalid(operation.field[:80], "cannot be updated; only "
+                                                          "node_count can.")
+            if operation.op == "remove":
+                raise types.invalid("node_count", "cannot be removed.")
+            node_count = types.check_value("node_count", types.attribute(
+                Cluster, "node_count").datatype, operation.value)
+        if node_count == 0 and not versions.at_least("1.10"):
+            raise types.invalid("node_count", "0 needs API version 1.10 or newer.")
+
+        base.see_all_projects(context, "cluster:update_all_projects")
+        cluster = objects.Cluster.get(context, ident)
+        policy.authorize(context, "cluster:update", _target(cluster))
+        if cluster.status not in fields.ClusterStatus.UPDATABLE:
+            raise exception.Conflict(
+                f"Cluster {cluster.uuid} is {cluster.status}: an update can start only from "
+                f"{', '.join(fields.ClusterStatus.UPDATABLE)}.")
+        cluster.status = fields.ClusterStatus.UPDATE_IN_PROGRESS
+        cluster.status_reason = None
+        cluster.version = (cluster.version or 0) + 1
+        cluster.save()
+        cluster.record_event(context, "cluster.update")
+        self._cast(context, cluster, "cluster_update", fields.ClusterStatus.UPDATE_FAILED,
+                   node_count=node_count, rollback=bool(rollback))
+        return {"uuid": cluster.uuid}
+
+    @base.expose(status=204)
+    def delete(self, ident: str) -> None:
+        """Delete a cluster; 204. Deleting a cluster already being deleted changes nothing."""
+        context = base.context()
+        base.see_all_projects(context, "cluster:delete_all_projects")
+        cluster = objects.Cluster.get(context, ident)
+        policy.authorize(context, "cluster:delete", _target(cluster))
+        if cluster.status == fields.ClusterStatus.DELETE_IN_PROGRESS:
+            return None
+        cluster.status = fields.ClusterStatus.DELETE_IN_PROGRESS
+        cluster.status_reason = None
+        cluster.version = (cluster.version or 0) + 1
+        cluster.save()
+        cluster.record_event(context, "cluster.delete")
+        self._cast(context, cluster, "cluster_delete", fields.ClusterStatus.DELETE_FAILED)
+        return None
+

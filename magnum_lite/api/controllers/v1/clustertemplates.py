@@ -1,0 +1,312 @@
+"""/v1/clustertemplates: how clusters of one kind are built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oslo_utils import uuidutils
+import pecan
+import wsme
+from wsme import types as wtypes
+
+from magnum_lite import objects
+from magnum_lite.api.controllers import base, link
+from magnum_lite.api.controllers.v1 import collection, patch, types
+from magnum_lite.common import cloud_validation, exception, policy
+from magnum_lite.objects import fields
+
+RESOURCE = "clustertemplates"
+
+# Network and volume drivers each COE supports (Magnum's); the first network driver is the
+# default of a template that names none.
+NETWORK_DRIVERS = {
+    fields.ClusterType.KUBERNETES: ("flannel", "calico"),
+    fields.ClusterType.SWARM_MODE: ("docker", "flannel"),
+    fields.ClusterType.MESOS: ("docker",),
+}
+VOLUME_DRIVERS = {
+    fields.ClusterType.KUBERNETES: ("cinder",),
+    fields.ClusterType.SWARM_MODE: ("rexray",),
+    fields.ClusterType.MESOS: ("rexray",),
+}
+
+
+def _name_type(max_length: int = 255, min_length: int = 1) -> wtypes.StringType:
+    return wtypes.StringType(min_length=min_length, max_length=max_length)
+
+
+class ClusterTemplate(base.APIBase):
+    """A cluster template: the COE, image, flavors and network of the clusters made from it."""
+
+    uuid = wsme.wsattr(types.uuid, readonly=True)
+    """The unique id of the template."""
+
+    name = _name_type()
+    """The name of the template (names need not be unique; a uuid always is)."""
+
+    coe = wsme.wsattr(wtypes.Enum(str, *fields.ClusterType.ALL), mandatory=True)
+    """The container orchestration engine: kubernetes, swarm-mode or mesos."""
+
+    image_id = wsme.wsattr(_name_type(), mandatory=True)
+    """The Glance image (name or id) the nodes boot from."""
+
+    flavor_id = _name_type()
+    """The Nova flavor of the worker nodes."""
+
+    master_flavor_id = _name_type()
+    """The Nova flavor of the master nodes."""
+
+    dns_nameserver = types.dns_list
+    """The DNS servers of the cluster network (comma separated IP addresses)."""
+
+    keypair_id = _name_type()
+    """The Nova keypair installed on the nodes."""
+
+    external_network_id = _name_type()
+    """The Neutron network floating IPs come from."""
+
+    fixed_network = _name_type()
+    """The Neutron network of the nodes (created when not given)."""
+
+    fixed_subnet = _name_type()
+    """The Neutron subnet of the nodes (created when not given)."""
+
+    network_driver = _name_type()
+    """The container network driver (see NETWORK_DRIVERS; the COE's first one by default)."""
+
+    volume_driver = _name_type()
+    """The container volume driver (kubernetes: cinder; swarm-mode, mesos: rexray)."""
+
+    apiserver_port = wtypes.IntegerType(minimum=1024, maximum=65535)
+    """The port of the COE's API server."""
+
+    docker_volume_size = wtypes.IntegerType(minimum=1, maximum=types.MAX_INT)
+    """The size in GB of the Cinder volume for container storage on each node."""
+
+    docker_storage_driver = _name_type()
+    """The Docker storage driver (overlay2, devicemapper, ...)."""
+
+    cluster_distro = _name_type()
+    """The OS of the image (Glance's os_distro property when the image has one)."""
+
+    links = wsme.wsattr([link.Link], readonly=True)
+    """The self and bookmark links of the template."""
+
+    http_proxy = _name_type()
+    """The proxy the nodes send HTTP requests through (a URL with a port)."""
+
+    https_proxy = _name_type()
+    """The proxy the nodes send HTTPS requests through (a URL with a port)."""
+
+    no_proxy = _name_type()
+    """Comma separated hosts and addresses the nodes reach without a proxy."""
+
+    registry_enabled = wsme.wsattr(types.boolean, default=False)
+    """Whether the clusters run a Docker registry."""
+
+    labels = types.labels
+    """Key/value settings passed to the driver."""
+
+    tls_disabled = wsme.wsattr(types.boolean, default=False)
+    """Whether the COE API of the clusters is served without TLS."""
+
+    public = wsme.wsattr(types.boolean, default=False)
+    """Whether every project may use the template (admins only)."""
+
+    server_type = wsme.wsattr(wtypes.Enum(str, *fields.ServerType.ALL), default="vm")
+    """The kind of server of the nodes: vm (Nova) or bm (Ironic)."""
+
+    insecure_registry = _name_type()
+    """A Docker registry the nodes may use without TLS."""
+
+    master_lb_enabled = wsme.wsattr(types.boolean, default=False)
+    """Whether the clusters have a load balancer in front of their masters."""
+
+    floating_ip_enabled = wsme.wsattr(types.boolean, default=True)
+    """Whether the nodes get floating IPs."""
+
+    project_id = wsme.wsattr(wtypes.text, readonly=True)
+    """The project that owns the template."""
+
+    user_id = wsme.wsattr(wtypes.text, readonly=True)
+    """The user who created the template."""
+
+    hidden = wsme.wsattr(types.boolean, default=False)
+    """Whether the template is left out of lists (admins only)."""
+
+    tags = _name_type(min_length=0)
+    """Comma separated tags."""
+
+    driver = _name_type(min_length=0)
+    """The name of the driver that builds the clusters (chosen from the image when empty)."""
+
+
+FIELDS = tuple(name for name in base.attribute_names(ClusterTemplate) if name != "links")
+# The short form of list items: what `openstack coe cluster template list --fields` offers.
+SHORT_FIELDS = ("uuid", "name", "coe", "image_id", "public", "hidden", "server_type",
+                "tls_disabled", "registry_enabled", "apiserver_port", "tags")
+WRITABLE = tuple(name for name in FIELDS
+                 if not types.attribute(ClusterTemplate, name).readonly)
+READ_ONLY = frozenset({"id", "links", *(name for name in FIELDS if name not in WRITABLE)})
+SORT_KEYS = ("id",) + tuple(name for name in FIELDS if name != "labels")
+# Fields naming cloud resources: checked against the cloud when they change.
+_CLOUD_FIELDS = ("image_id", "flavor_id", "master_flavor_id", "keypair_id",
+                 "external_network_id", "fixed_network", "fixed_subnet")
+
+
+def convert(template: objects.ClusterTemplate, names: tuple[str, ...] = FIELDS,
+            base_url: str | None = None) -> dict:
+    document = base.to_dict(template, names)
+    document["links"] = link.self_and_bookmark(RESOURCE, template.uuid, base_url)
+    return document
+
+
+def _check_drivers(values: dict) -> None:
+    """network_driver and volume_driver must suit the COE; a missing network driver defaults."""
+    coe = values["coe"]
+    allowed = NETWORK_DRIVERS[coe]
+    if not values.get("network_driver"):
+        values["network_driver"] = allowed[0]
+    elif values["network_driver"] not in allowed:
+        raise types.invalid("network_driver", f"{types.quote(values['network_driver'])} is "
+                                              f"not supported by {coe}; choose one of "
+                                              f"{', '.join(allowed)}.")
+    volume_driver = values.get("volume_driver")
+    if volume_driver and volume_driver not in VOLUME_DRIVERS[coe]:
+        raise types.invalid("volume_driver", f"{types.quote(volume_driver)} is not supported "
+                                             f"by {coe}; choose one of "
+                                             f"{', '.join(VOLUME_DRIVERS[coe])}.")
+
+
+def _check_cloud_resources(context: Any, values: dict, names: set[str]) -> None:
+    """The images, flavors, keypair and networks among `names` exist for the caller."""
+    validator = cloud_validation.get_validator()
+    if "image_id" in names and values.get("image_id"):
+        image = validator.image(context, values["image_id"])
+        if image.os_distro:
+            values["cluster_distro"] = image.os_distro
+    for name in ("flavor_id", "master_flavor_id"):
+        if name in names and values.get(name):
+            validator.flavor(context, values[name], name)
+    if "keypair_id" in names and values.get("keypair_id"):
+        validator.keypair(context, values["keypair_id"], "keypair_id")
+    if "external_network_id" in names and values.get("external_network_id"):
+        validator.network(context, values["external_network_id"], "external_network_id",
+                          external=True)
+    if "fixed_network" in names and values.get("fixed_network"):
+        validator.network(context, values["fixed_network"], "fixed_network")
+    if "fixed_subnet" in names and values.get("fixed_subnet"):
+        validator.subnet(context, values["fixed_subnet"], "fixed_subnet")
+
+
+def _check_publish(context: Any) -> None:
+    if not policy.authorize(context, "clustertemplate:publish", do_raise=False):
+        raise exception.ClusterTemplatePublishDenied()
+
+
+def _target(context: Any, template: objects.ClusterTemplate) -> dict:
+    # A public template is readable by every project: check the caller's own role.
+    project = context.project_id if template.public else template.project_id
+    return {"project_id": project, "user_id": template.user_id}
+
+
+class ClusterTemplatesController(base.RestController):
+    """GET, POST, PATCH and DELETE of cluster templates."""
+
+    _custom_actions = {"detail": ["GET"]}
+
+    def _list(self, names: tuple[str, ...], rule: str, resource: str) -> dict:
+        context = base.context()
+        policy.authorize(context, rule)
+        base.see_all_projects(context, rule + "_all_projects")
+        page = collection.page(SORT_KEYS)
+        templates = objects.ClusterTemplate.list(context, page.limit, page.marker,
+                                                 page.sort_key, page.sort_dir)
+        url = link.base_url()
+        document: dict[str, Any] = {
+            "clustertemplates": [convert(t, names, url) for t in templates]}
+        next_url = collection.next_link(resource, templates, page)
+        if next_url:
+            document["next"] = next_url
+        return document
+
+    @base.expose()
+    def get_all(self) -> dict:
+        """The templates the caller may use, in short form."""
+        return self._list(SHORT_FIELDS, "clustertemplate:get_all", RESOURCE)
+
+    @base.expose()
+    def detail(self) -> dict:
+        """The templates the caller may use, with all their fields."""
+        return self._list(FIELDS, "clustertemplate:detail", RESOURCE + "/detail")
+
+    @base.expose()
+    def get_one(self, ident: str) -> dict:
+        """One template, by uuid or name."""
+        context = base.context()
+        base.see_all_projects(context, "clustertemplate:get_one_all_projects")
+        template = objects.ClusterTemplate.get(context, ident)
+        policy.authorize(context, "clustertemplate:get", _target(context, template))
+        return convert(template)
+
+    @base.expose(status=201)
+    def post(self) -> dict:
+        """Create a template; 201 with the whole template."""
+        context = base.context()
+        policy.authorize(context, "clustertemplate:create")
+        values = types.parse_object(ClusterTemplate, base.request_json())
+        if values.get("public") or values.get("hidden"):
+            _check_publish(context)
+        _check_drivers(values)
+        _check_cloud_resources(context, values, set(values))
+        if not values.get("name"):
+            values["name"] = f"{values['coe']}-template-{uuidutils.generate_uuid()[:8]}"
+        template = objects.ClusterTemplate(context, project_id=context.project_id,
+                                           user_id=context.user_id, **values)
+        template.create()
+        pecan.response.location = link.build_url(RESOURCE, template.uuid)
+        return convert(template)
+
+    @base.expose()
+    def patch(self, ident: str) -> dict:
+        """Change a template with a JSON patch; 200 with the whole template."""
+        context = base.context()
+        operations = patch.parse(base.request_json())
+        base.see_all_projects(context, "clustertemplate:update_all_projects")
+        template = objects.ClusterTemplate.get(context, ident)
+        policy.authorize(context, "clustertemplate:update",
+                         {"project_id": template.project_id, "user_id": template.user_id})
+
+        current = {name: getattr(template, name) for name in WRITABLE}
+        patched = patch.apply(current, operations, read_only=READ_ONLY)
+        changed = {name for name in WRITABLE if patched[name] != current[name]}
+        values = dict(current)
+        for name in sorted(changed):
+            attr = types.attribute(ClusterTemplate, name)
+            if patched[name] is None:
+                if attr.mandatory:
+                    raise types.invalid(name, "this field is required and cannot be removed.")
+                values[name] = None if attr.default is wtypes.Unset else attr.default
+            else:
+                values[name] = types.check_value(name, attr.datatype, patched[name])
+        if values["public"] != template.public or values["hidden"] != template.hidden:
+            _check_publish(context)
+        _check_drivers(values)
+        _check_cloud_resources(context, values,
+                               {n for n in _CLOUD_FIELDS if values[n] != current[n]})
+        for name in WRITABLE:
+            if values[name] != current[name]:
+                setattr(template, name, values[name])
+        if template.obj_what_changed():
+            template.save()
+        return convert(template)
+
+    @base.expose(status=204)
+    def delete(self, ident: str) -> None:
+        """Delete a template that no cluster uses; 204."""
+        context = base.context()
+        base.see_all_projects(context, "clustertemplate:delete_all_projects")
+        template = objects.ClusterTemplate.get(context, ident)
+        policy.authorize(context, "clustertemplate:delete",
+                         {"project_id": template.project_id, "user_id": template.user_id})
+        template.destroy()

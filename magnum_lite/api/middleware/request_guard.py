@@ -1,0 +1,97 @@
+"""Refuse requests the application could not even decode, before pecan tries to.
+
+pecan and webob decode the URL, the query string and form bodies as they route; bytes that are
+not UTF-8 (or a NUL, which PostgreSQL refuses in text) would surface as a 500 from deep inside
+them. Here they get a 400 that says what is wrong; a body in another format than JSON gets 415.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+import json
+from urllib import parse
+
+import webob
+
+from magnum_lite.api import errors
+
+_JSON_TYPES = ("application/json",)
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in _JSON_TYPES or (media_type.startswith("application/")
+                                         and media_type.endswith("+json"))
+
+
+def check(environ: dict) -> tuple[int, str] | None:
+    """(status, detail) of what makes this request unreadable, or None."""
+    try:
+        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return 400, "The request URL is not valid UTF-8."
+    if _has_control_characters(path):
+        return 400, "The request URL contains control characters."
+
+    query = environ.get("QUERY_STRING", "")
+    if query:
+        try:
+            params = parse.parse_qsl(query, keep_blank_values=True, encoding="utf-8",
+                                     errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            return 400, "The query string is not valid UTF-8."
+        for name, value in params:
+            if _has_control_characters(name) or _has_control_characters(value):
+                return 400, f"Query parameter {name!r} contains control characters."
+            if name == "_method":
+                # pecan would let "?_method=delete" turn a POST into a DELETE.
+                return 400, "_method: method override is not supported."
+
+    if environ.get("REQUEST_METHOD") in _BODY_METHODS:
+        has_body = (environ.get("CONTENT_LENGTH") not in (None, "", "0")
+                    or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower())
+        content_type = environ.get("CONTENT_TYPE", "")
+        if has_body and not content_type.strip():
+            # A body without a type is read as JSON (webob would parse it as a form).
+            environ["CONTENT_TYPE"] = "application/json"
+        elif has_body and not _is_json(content_type):
+            return 415, (f"Content-Type: unsupported media type {content_type!r}; the body "
+                         f"must be application/json.")
+        if has_body:
+            # webob keeps the body it reads (seekable) for pecan and the controllers.
+            try:
+                text = webob.Request(environ).body.decode("utf-8")
+            except UnicodeDecodeError:
+                return 400, "The request body is not valid UTF-8."
+            # pecan decodes JSON bodies while routing and fails on deep nesting with a 500.
+            try:
+                json.loads(text)
+            except RecursionError:
+                return 400, "The request body is not valid JSON: it is nested too deeply."
+            except ValueError:
+                pass  # the controller says what is wrong with it
+    return None
+
+
+class RequestGuard:
+    """WSGI wrapper answering undecodable requests with an error document."""
+
+    _PHRASES = {400: "400 Bad Request", 415: "415 Unsupported Media Type"}
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        problem = check(environ)
+        if problem is None:
+            return self.app(environ, start_response)
+        status, detail = problem
+        body = errors.error_body(status, detail, environ.get(errors.REQUEST_ID_KEY))
+        start_response(self._PHRASES[status], [("Content-Type", "application/json"),
+                                               ("Content-Length", str(len(body)))])
+        return [body]

@@ -1,0 +1,153 @@
+"""API microversions: the `OpenStack-API-Version: container-infra X.Y` header.
+
+REST API version history (Magnum's; a version is added here, and in MAX_VERSION, with a one-line
+description whenever the API changes):
+
+    * 1.1  - Initial version
+    * 1.2  - Async cluster create, update and delete
+    * 1.3  - `rollback` on cluster update
+    * 1.4  - Stats API
+    * 1.5  - Cluster CA certificate rotation
+    * 1.6  - Quotas API
+    * 1.7  - Cluster resize action
+    * 1.8  - Cluster upgrade action
+    * 1.9  - Nodegroups API
+    * 1.10 - Nodegroups (and clusters) with zero nodes
+    * 1.11 - Bay and baymodel resources removed
+    * 1.12 - Credentials rotation
+    * 1.13 - `cluster_id` replaces `stack_id` in cluster responses
+    * 1.14 - Nodegroup `node_labels` and `node_taints`
+
+A request without the header gets the minimum version; `latest` gets the maximum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import dataclasses
+import functools
+import re
+from typing import Any
+
+import pecan
+
+from magnum_lite.common import exception
+
+HEADER = "OpenStack-API-Version"
+MIN_HEADER = "OpenStack-API-Minimum-Version"
+MAX_HEADER = "OpenStack-API-Maximum-Version"
+ENVIRON_HEADER = "HTTP_OPENSTACK_API_VERSION"
+
+# The service type we answer with; the others are accepted in requests.
+SERVICE_TYPE = "container-infra"
+SERVICE_TYPES = frozenset({SERVICE_TYPE, "container-infrastructure-management",
+                           "container-infrastructure"})
+
+# Where the microversion middleware leaves the negotiated version for the application.
+ENVIRON_KEY = "magnum_lite.api_version"
+
+_VERSION_RE = re.compile(r"^(\d{1,4})\.(\d{1,4})$")
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class APIVersion:
+    """A microversion; compares as (major, minor)."""
+
+    major: int
+    minor: int
+
+    @classmethod
+    def from_string(cls, text: str) -> APIVersion:
+        match = _VERSION_RE.match(text)
+        if match is None:
+            raise ValueError(f"{text!r} is not a version of the form X.Y")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    def header_value(self) -> str:
+        return f"{SERVICE_TYPE} {self}"
+
+
+MIN_VERSION = APIVersion(1, 1)
+# The one place the newest microversion is set.
+MAX_VERSION = APIVersion(1, 14)
+
+
+class MalformedVersion(exception.Invalid):
+    message = "Invalid OpenStack-API-Version header %(value)r: %(reason)s"
+
+
+class UnsupportedVersion(exception.NotAcceptable):
+    message = ("Version %(version)s was requested but is not supported by this service. "
+               "The supported version range is: [%(min)s, %(max)s].")
+
+    def __init__(self, version: APIVersion) -> None:
+        super().__init__(version=version, min=MIN_VERSION, max=MAX_VERSION)
+        self.version = version
+
+
+def parse(header: str | None) -> APIVersion:
+    """The version a request asks for, from its OpenStack-API-Version header.
+
+    The header may name several services ("compute 2.1, container-infra 1.5"); entries of other
+    services are ignored. Raises MalformedVersion (400) or UnsupportedVersion (406).
+    """
+    if not header or not header.strip():
+        return MIN_VERSION
+    for entry in header.split(","):
+        words = entry.split()
+        if not words:
+            continue
+        if words[0].lower() not in SERVICE_TYPES:
+            continue
+        if len(words) != 2:
+            raise MalformedVersion(value=header, reason=f"expected '{SERVICE_TYPE} X.Y'")
+        if words[1].lower() == "latest":
+            return MAX_VERSION
+        try:
+            version = APIVersion.from_string(words[1])
+        except ValueError as err:
+            raise MalformedVersion(value=header, reason=str(err)) from err
+        if not MIN_VERSION <= version <= MAX_VERSION:
+            raise UnsupportedVersion(version)
+        return version
+    return MIN_VERSION
+
+
+def of_request(environ: dict) -> APIVersion:
+    """The negotiated version of a request (the minimum if nothing negotiated one)."""
+    return environ.get(ENVIRON_KEY, MIN_VERSION)
+
+
+def current() -> APIVersion:
+    """The negotiated version of the request being served."""
+    return of_request(pecan.request.environ)
+
+
+def at_least(version: str) -> bool:
+    """Whether the current request's version is `version` or newer."""
+    return current() >= APIVersion.from_string(version)
+
+
+def requires(min_version: str, what: str | None = None) -> Callable:
+    """Decorator: the controller method exists from `min_version` on; older requests get 406."""
+    minimum = APIVersion.from_string(min_version)
+
+    def decorate(func: Callable) -> Callable:
+        name = what or func.__name__
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            requested = current()
+            if requested < minimum:
+                raise exception.NotAcceptable(
+                    f"Version {requested} was requested but {name} needs version "
+                    f"{minimum} or newer. The supported version range is: "
+                    f"[{MIN_VERSION}, {MAX_VERSION}].")
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

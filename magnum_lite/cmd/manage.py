@@ -1,0 +1,88 @@
+"""magnum-lite-manage: operator commands that act on the database directly.
+
+    magnum-lite-manage [--config-file FILE] db upgrade [--revision REV]
+    magnum-lite-manage [--config-file FILE] db version
+
+Exit codes: 0 done, 1 the command failed (one line on stderr says why), 2 bad usage.
+"""
+
+import sys
+from typing import Any
+
+from alembic import util as alembic_util
+from oslo_config import cfg
+from oslo_db import exception as db_exc
+from oslo_log import log as logging
+import sqlalchemy as sa
+
+from magnum_lite.common import exception
+from magnum_lite.conf import CONF
+from magnum_lite.db import migration
+
+LOG = logging.getLogger(__name__)
+
+
+def do_db_upgrade() -> int:
+    """Bring the schema to --revision (head by default)."""
+    LOG.info("Upgrading the database schema from revision %s to %s", migration.version(),
+             CONF.command.revision)
+    migration.upgrade(CONF.command.revision)
+    LOG.info("The database schema is at revision %s", migration.version())
+    return 0
+
+
+def do_db_version() -> int:
+    """Print the schema's revision, or `None` for a database never migrated."""
+    sys.stdout.write(f"{migration.version()}\n")
+    return 0
+
+
+def _add_command_parsers(subparsers: Any) -> None:
+    """The `db` command and its actions (oslo.config hands us argparse's subparsers)."""
+    db = subparsers.add_parser("db", help="database schema")
+    db_actions = db.add_subparsers(title="db commands", dest="db_command")
+    db_actions.required = True
+
+    upgrade = db_actions.add_parser("upgrade", help="migrate the schema forward")
+    upgrade.add_argument("--revision", default="head",
+                         help="revision to migrate to (default: head)")
+    upgrade.set_defaults(func=do_db_upgrade)
+
+    version = db_actions.add_parser("version", help="print the schema's revision")
+    version.set_defaults(func=do_db_version)
+
+
+_COMMAND_OPT = cfg.SubCommandOpt("command", title="commands", handler=_add_command_parsers,
+                                 help="available commands")
+
+
+def _one_line(err: BaseException) -> str:
+    """The first line of an error (database drivers add SQL and hint lines below it)."""
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `magnum-lite-manage`; returns the process exit code."""
+    CONF.register_cli_opt(_COMMAND_OPT)
+    logging.register_options(CONF)
+    # alembic logs its dialect choice at INFO on every connection: keep stdout for results.
+    logging.set_defaults(default_log_levels=logging.get_default_log_levels()
+                         + ["alembic.runtime.migration=WARN"])
+    CONF(sys.argv[1:] if argv is None else argv, project="magnum-lite",
+         prog="magnum-lite-manage")
+    logging.setup(CONF, "magnum-lite-manage")
+    try:
+        return CONF.command.func()
+    except db_exc.DBConnectionError as err:
+        sys.stderr.write(f"magnum-lite-manage: cannot connect to the database: "
+                         f"{_one_line(err)}\n")
+    except (db_exc.DBError, sa.exc.SQLAlchemyError, alembic_util.CommandError,
+            migration.MigrationScriptsNotFound, exception.MagnumLiteException,
+            TimeoutError) as err:
+        sys.stderr.write(f"magnum-lite-manage: error: {_one_line(err)}\n")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

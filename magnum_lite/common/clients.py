@@ -1,0 +1,153 @@
+"""keystoneauth sessions and adapters for the OpenStack services magnum-lite talks to.
+
+Every service has its own option group (`[nova]`, `[glance]`, `[neutron]`, `[heat]`, see
+`magnum_lite.conf.cloud`) with keystoneauth's session options (TLS, timeout) and adapter options
+(service type, interfaces, region, endpoint_override). A session holds the connection pool, so it
+is built once per group and shared by all threads; an adapter binds a session to one request's
+credentials, so it is built per request and never shared.
+
+Requests made on behalf of an API user carry that user's token. The endpoint comes from
+`[<group>] endpoint_override` when set, otherwise from the service catalog of the user's token:
+keystonemiddleware hands the API both (`keystone.token_auth` in the WSGI environ, a ready
+keystoneauth plugin, and the `X-Service-Catalog` header); the API stores them on the request
+context as `user_auth_plugin` or `service_catalog`.
+"""
+
+import json
+import threading
+from typing import Any
+
+from keystoneauth1 import adapter as ks_adapter
+from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import loading as ks_loading
+from keystoneauth1 import plugin as ks_plugin
+from keystoneauth1 import session as ks_session
+from keystoneauth1.access import service_catalog as ks_catalog
+
+from magnum_lite.conf import CONF
+from magnum_lite.conf import cloud as cloud_conf
+
+# Seconds a request to another service may wait for a connection or a response when the
+# service's group leaves `timeout` unset: an API request must never hang on a dead cloud.
+DEFAULT_TIMEOUT = 10.0
+
+# The valid_interfaces default of magnum_lite.conf.cloud, for when that default has been wiped.
+_DEFAULT_INTERFACES = ("internal", "public")
+
+_sessions: dict[tuple, ks_session.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session_key(group: str) -> tuple:
+    """The group and its session option values: a changed (reloaded) config gets a new session."""
+    values = CONF[group]
+    return (group,) + tuple(
+        (opt.dest, str(values[opt.dest])) for opt in ks_loading.get_session_conf_options()
+    )
+
+
+def get_session(group: str) -> ks_session.Session:
+    """The shared keystoneauth session of a service group, without auth of its own.
+
+    Auth is given per request by the adapter, so one session (one connection pool) serves every
+    user.
+    """
+    key = _session_key(group)
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None:
+            timeout = CONF[group].timeout or DEFAULT_TIMEOUT
+            session = ks_loading.load_session_from_conf_options(
+                CONF, group, timeout=timeout, app_name="magnum-lite")
+            _sessions[key] = session
+        return session
+
+
+def reset_sessions() -> None:
+    """Forget the cached sessions (tests, and after a configuration reload)."""
+    with _sessions_lock:
+        _sessions.clear()
+
+
+def _load_catalog(catalog: Any) -> ks_catalog.ServiceCatalog | None:
+    """A keystoneauth catalog from what the context carries: a list, or the raw header JSON.
+
+    keystonemiddleware's X-Service-Catalog is in the v2 layout (publicURL, internalURL, ...);
+    a v3 catalog (endpoints with `interface` and `url`) is accepted too.
+    """
+    if not catalog:
+        return None
+    if isinstance(catalog, (str, bytes)):
+        catalog = json.loads(catalog)
+    is_v3 = any("interface" in endpoint
+                for service in catalog for endpoint in service.get("endpoints", []))
+    if is_v3:
+        return ks_catalog.ServiceCatalogV3(catalog)
+    return ks_catalog.ServiceCatalogV2(catalog)
+
+
+class ContextAuthPlugin(ks_plugin.BaseAuthPlugin):
+    """Auth from a request context: the user's token, and endpoints from its service catalog."""
+
+    def __init__(self, auth_token: str | None, service_catalog: Any = None,
+                 project_id: str | None = None) -> None:
+        super().__init__()
+        self._auth_token = auth_token
+        self._catalog = _load_catalog(service_catalog)
+        self._project_id = project_id
+
+    def get_token(self, session: ks_session.Session) -> str | None:
+        return self._auth_token
+
+    def get_project_id(self, session: ks_session.Session) -> str | None:
+        return self._project_id
+
+    def get_endpoint(self, session: ks_session.Session, service_type: str | None = None,
+                     interface: Any = None, region_name: str | None = None,
+                     service_name: str | None = None, **kwargs: Any) -> str | None:
+        if self._catalog is None:
+            raise ks_exceptions.EndpointNotFound(
+                f"no endpoint_override is configured for service type {service_type} and the "
+                "request carries no service catalog")
+        return self._catalog.url_for(service_type=service_type, interface=interface or "public",
+                                     region_name=region_name, service_name=service_name)
+
+
+def get_user_auth(context: Any) -> ks_plugin.BaseAuthPlugin:
+    """The auth plugin acting as the context's user.
+
+    keystonemiddleware's own plugin (`context.user_auth_plugin`) is preferred: it knows the
+    token's full catalog. Otherwise the token and `context.service_catalog`.
+    """
+    plugin = getattr(context, "user_auth_plugin", None)
+    if plugin is not None:
+        return plugin
+    if not context.auth_token:
+        raise ks_exceptions.AuthorizationFailure(
+            "the request context carries no token to act for its user")
+    return ContextAuthPlugin(context.auth_token, getattr(context, "service_catalog", None),
+                             context.project_id)
+
+
+def get_adapter(context: Any, group: str) -> ks_adapter.Adapter:
+    """An adapter for one request to the service of `group`, acting as the context's user.
+
+    Relative URLs are joined to the endpoint (`endpoint_override` or the catalog's, filtered by
+    the group's service_type, valid_interfaces and region_name). The request id travels on as
+    X-OpenStack-Request-ID so the services' logs can be matched with ours.
+    """
+    kwargs: dict[str, Any] = {}
+    # The group's defaults (conf/cloud.py) are set with set_default, which CONF.reset() wipes:
+    # fall back to them rather than to no service type at all.
+    values = CONF[group]
+    if not values.service_type:
+        kwargs["service_type"] = cloud_conf.CLIENT_SERVICES[group]
+    if not values.valid_interfaces and not getattr(values, "interface", None):
+        kwargs["interface"] = list(_DEFAULT_INTERFACES)
+    return ks_loading.load_adapter_from_conf_options(
+        CONF, group,
+        session=get_session(group),
+        auth=get_user_auth(context),
+        global_request_id=getattr(context, "global_id", None),
+        **kwargs,
+    )

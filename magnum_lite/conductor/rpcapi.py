@@ -1,0 +1,77 @@
+"""Client side of the conductor RPC API, used by magnum-lite-api."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import oslo_messaging as messaging
+
+from magnum_lite.common import rpc
+from magnum_lite.conf import CONF
+
+# How often a cast retries to reach the broker before it fails: an API request must not hang
+# while RabbitMQ is down (oslo.messaging's default is to retry forever). One retry rides out a
+# dropped pooled connection and fails in about a second when the broker is really down
+# (three would take about nine).
+CAST_RETRY = 1
+
+
+class ConductorAPI:
+    """Client side of the conductor RPC API.
+
+    API version history:
+
+    |    1.0 - Initial version: cluster_create, cluster_update and cluster_delete (casts).
+
+    To change the API: add a line above, raise RPC_API_VERSION here and in the manager, and
+    prepare the method that changed with the version it needs; a caller checks
+    `can_send_version()` while `[upgrade_levels] conductor` pins an older version.
+    """
+
+    RPC_API_VERSION = "1.0"
+
+    def __init__(self, topic: str | None = None) -> None:
+        # Nothing touches the transport or the configuration here: an instance may be made at
+        # import time, before the configuration is parsed or a WSGI server forks.
+        self._topic = topic
+        self._lock = threading.Lock()
+        self._client: messaging.RPCClient | None = None
+        self._client_pid: int | None = None
+
+    @property
+    def client(self) -> messaging.RPCClient:
+        """The RPC client, made on first use in this process (again after a fork)."""
+        pid = os.getpid()
+        with self._lock:
+            if self._client is None or self._client_pid != pid:
+                target = messaging.Target(topic=self._topic or CONF.conductor.topic,
+                                          version=self.RPC_API_VERSION)
+                self._client = messaging.get_rpc_client(
+                    rpc.get_transport(), target, version_cap=CONF.upgrade_levels.conductor,
+                    serializer=rpc.get_serializer(), retry=CAST_RETRY)
+                self._client_pid = pid
+            return self._client
+
+    def can_send_version(self, version: str) -> bool:
+        """Whether every conductor understands `version` (the `[upgrade_levels]` pin)."""
+        return self.client.can_send_version(version)
+
+    def cluster_create(self, context: Any, cluster_uuid: str, create_timeout: int) -> None:
+        """Ask a conductor to build the cluster's resources in the cloud."""
+        cctxt = self.client.prepare(version="1.0")
+        cctxt.cast(context, "cluster_create", cluster_uuid=cluster_uuid,
+                   create_timeout=create_timeout)
+
+    def cluster_update(self, context: Any, cluster_uuid: str, node_count: int,
+                       rollback: bool = False) -> None:
+        """Ask a conductor to resize the cluster to `node_count` workers."""
+        cctxt = self.client.prepare(version="1.0")
+        cctxt.cast(context, "cluster_update", cluster_uuid=cluster_uuid, node_count=node_count,
+                   rollback=rollback)
+
+    def cluster_delete(self, context: Any, cluster_uuid: str) -> None:
+        """Ask a conductor to remove the cluster from the cloud and the database."""
+        cctxt = self.client.prepare(version="1.0")
+        cctxt.cast(context, "cluster_delete", cluster_uuid=cluster_uuid)

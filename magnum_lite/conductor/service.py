@@ -1,0 +1,107 @@
+"""The conductor as a service: the RPC server, its endpoints and the heartbeat thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from oslo_log import log as logging
+import oslo_messaging as messaging
+from oslo_utils import strutils
+
+from magnum_lite import objects
+from magnum_lite.common import context as ml_context
+from magnum_lite.common import rpc
+from magnum_lite.conductor import manager as conductor_manager
+from magnum_lite.conf import CONF
+
+LOG = logging.getLogger(__name__)
+
+BINARY = "magnum-lite-conductor"
+# Seconds the RPC server gets, from the start of a stop, to join its dispatch threads (idle
+# ones notice within a second) and release its connection; and the heartbeat thread gets to
+# end (it may be stuck in a database call: it is a daemon thread, left behind then).
+RPC_SERVER_WAIT = 1.5
+HEARTBEAT_JOIN = 0.5
+
+
+class ConductorService:
+    """Serves the conductor topic on the threading executor and heartbeats to the database.
+
+    Stopping takes at most `[conductor] graceful_shutdown_timeout` plus a couple of seconds:
+    no new messages are taken, work in flight gets the graceful timeout, then heartbeats stop.
+    """
+
+    name = BINARY
+
+    def __init__(self, host: str | None = None,
+                 manager: conductor_manager.ConductorManager | None = None) -> None:
+        self.host = host or CONF.host
+        self.manager = manager or conductor_manager.ConductorManager(
+            self.host, workers=CONF.conductor.rpc_workers)
+        self._rpcserver: messaging.MessageHandlingServer | None = None
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat_thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.manager.start()
+        target = messaging.Target(topic=CONF.conductor.topic, server=self.host)
+        server = messaging.get_rpc_server(
+            rpc.get_transport(), target, [self.manager], executor="threading",
+            serializer=rpc.get_serializer())
+        try:
+            server.start(override_pool_size=CONF.conductor.rpc_workers)
+        finally:
+            # Only a server whose start() ran may be stopped: oslo.messaging's stop() waits
+            # for start() to have happened.
+            self._rpcserver = server
+        self._heartbeat_stop.clear()
+        self._heartbeat_thread = threading.Thread(target=self._heartbeat_loop,
+                                                  name="conductor-heartbeat", daemon=True)
+        self._heartbeat_thread.start()
+        LOG.info("Conductor %s serving topic %s (RPC API %s)", self.host, CONF.conductor.topic,
+                 self.manager.RPC_API_VERSION)
+
+    def _heartbeat_loop(self) -> None:
+        context = ml_context.get_admin_context()
+        while True:
+            try:
+                objects.MagnumService.heartbeat(context, self.host, BINARY)
+            except Exception as err:
+                # The database may be down for a while: keep trying, the service shows down.
+                LOG.warning("Heartbeat of %s on %s failed: %s: %s", BINARY, self.host,
+                            type(err).__name__,
+                            strutils.mask_password((str(err).splitlines() or [""])[0]))
+            if self._heartbeat_stop.wait(CONF.conductor.heartbeat_interval):
+                return
+
+    @property
+    def stop_timeout(self) -> float:
+        """The longest `stop()` takes."""
+        return (max(CONF.conductor.graceful_shutdown_timeout, RPC_SERVER_WAIT)
+                + HEARTBEAT_JOIN)
+
+    def is_alive(self) -> bool:
+        return self._heartbeat_thread is not None and self._heartbeat_thread.is_alive()
+
+    def stop(self) -> bool:
+        began = time.monotonic()
+        waiter = None
+        if self._rpcserver is not None:
+            self._rpcserver.stop()  # no new messages from here on
+            # wait() joins the dispatch threads (they only queue work) and closes the
+            # connection, meanwhile the work in flight gets its graceful period; a hung broker
+            # must not hold the process.
+            waiter = threading.Thread(target=self._rpcserver.wait, name="rpc-server-wait",
+                                      daemon=True)
+            waiter.start()
+        left = self.manager.stop(timeout=CONF.conductor.graceful_shutdown_timeout)
+        if waiter is not None:
+            waiter.join(max(0.0, began + RPC_SERVER_WAIT - time.monotonic()))
+            if waiter.is_alive():
+                LOG.warning("The RPC server did not release its connection within %ss",
+                            RPC_SERVER_WAIT)
+        self._heartbeat_stop.set()
+        if self._heartbeat_thread is not None:
+            self._heartbeat_thread.join(HEARTBEAT_JOIN)
+        return not left

@@ -1,0 +1,241 @@
+"""Fixtures of the API tests: the whole WSGI pipeline (noauth) over an empty SQLite database.
+
+The conductor's RPC client is replaced by a recorder of casts and the cloud resource validator
+by a fake that knows a few images, flavors, keypairs and networks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types as pytypes
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import webtest
+
+from magnum_lite.common import exception, policy
+
+# The identities the tests act as (noauth mode reads them from the X-* headers).
+PROJECT_A = "project-a"
+PROJECT_B = "project-b"
+LATEST = {"OpenStack-API-Version": "container-infra latest"}
+
+
+def identity(project: str = PROJECT_A, roles: str = "member,reader",
+             user: str = "user-1") -> dict:
+    return {"X-Project-Id": project, "X-User-Id": user, "X-Roles": roles}
+
+
+MEMBER = identity()
+READER = identity(roles="reader")
+ADMIN = identity(project="admin-project", roles="admin,member,reader", user="admin")
+MEMBER_B = identity(project=PROJECT_B, user="user-b")
+
+
+class CastRecorder:
+    """Stands in for rpcapi.ConductorAPI: records every cast, in order."""
+
+    calls: list[tuple[str, dict]] = []
+    fail = False
+
+    def _record(self, method: str, context: Any, **kwargs: Any) -> None:
+        if CastRecorder.fail:
+            raise RuntimeError("message bus down")
+        CastRecorder.calls.append((method, kwargs))
+
+    def cluster_create(self, context: Any, cluster_uuid: str, create_timeout: int) -> None:
+        self._record("cluster_create", context, cluster_uuid=cluster_uuid,
+                     create_timeout=create_timeout)
+
+    def cluster_update(self, context: Any, cluster_uuid: str, node_count: int,
+                       rollback: bool = False) -> None:
+        self._record("cluster_update", context, cluster_uuid=cluster_uuid,
+                     node_count=node_count, rollback=rollback)
+
+    def cluster_delete(self, context: Any, cluster_uuid: str) -> None:
+        self._record("cluster_delete", context, cluster_uuid=cluster_uuid)
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeImage:
+    id: str
+    os_distro: str | None
+
+
+class FakeValidator:
+    """Knows the images, flavors, keypairs and networks below; refuses anything else."""
+
+    images = {"fedora-coreos-40": "fedora-coreos", "ubuntu-22.04": "ubuntu",
+              "plain-image": None}
+    flavors = {"m1.small", "m1.medium", "m1.large"}
+    keypairs = {"mykey", "otherkey"}
+    networks = {"public", "private"}
+    subnets = {"private-subnet"}
+
+    @staticmethod
+    def _refuse(field: str, what: str, ident: str) -> exception.InvalidParameterValue:
+        return exception.InvalidParameterValue(err=f"{field}: no {what} named or with id "
+                                                   f"'{ident}' exists.")
+
+    def image(self, context: Any, image_ident: str) -> FakeImage:
+        if image_ident not in self.images:
+            raise self._refuse("image_id", "image", image_ident)
+        return FakeImage(id=image_ident, os_distro=self.images[image_ident])
+
+    def flavor(self, context: Any, flavor_ident: str, field: str) -> None:
+        if flavor_ident not in self.flavors:
+            raise self._refuse(field, "flavor", flavor_ident)
+
+    def keypair(self, context: Any, name: str, field: str) -> None:
+        if name not in self.keypairs:
+            raise self._refuse(field, "keypair", name)
+
+    def network(self, context: Any, ident: str, field: str, *, external: bool = False) -> None:
+        if ident not in self.networks:
+            raise self._refuse(field, "network", ident)
+
+    def subnet(self, context: Any, ident: str, field: str) -> None:
+        if ident not in self.subnets:
+            raise self._refuse(field, "subnet", ident)
+
+
+@pytest.fixture
+def casts(monkeypatch):
+    """The casts to the conductor, recorded instead of sent."""
+    try:
+        from magnum_lite.conductor import rpcapi
+    except ImportError:  # the RPC client is not there yet: a stand-in module for the tests
+        rpcapi = pytypes.ModuleType("magnum_lite.conductor.rpcapi")
+        rpcapi.ConductorAPI = CastRecorder
+        monkeypatch.setitem(sys.modules, "magnum_lite.conductor.rpcapi", rpcapi)
+        import magnum_lite.conductor
+
+        monkeypatch.setattr(magnum_lite.conductor, "rpcapi", rpcapi, raising=False)
+    monkeypatch.setattr(rpcapi, "ConductorAPI", CastRecorder)
+    monkeypatch.setattr(CastRecorder, "calls", [])
+    monkeypatch.setattr(CastRecorder, "fail", False)
+    return CastRecorder.calls
+
+
+@pytest.fixture
+def validator(monkeypatch):
+    from magnum_lite.common import cloud_validation
+
+    fake = FakeValidator()
+    monkeypatch.setattr(cloud_validation, "get_validator", lambda: fake)
+    return fake
+
+
+class Client:
+    """webtest with the identity and microversion headers of one caller."""
+
+    def __init__(self, app: webtest.TestApp, headers: dict) -> None:
+        self.app = app
+        self.headers = headers
+
+    def _headers(self, headers: dict | None) -> dict:
+        return {**LATEST, **self.headers, **(headers or {})}
+
+    def get(self, url: str, status: int | str = "*", headers: dict | None = None):
+        return self.app.get(url, headers=self._headers(headers), status=status)
+
+    def post(self, url: str, body: Any, status: int | str = "*", headers: dict | None = None):
+        return self.app.post_json(url, body, headers=self._headers(headers), status=status)
+
+    def patch(self, url: str, body: Any, status: int | str = "*",
+              headers: dict | None = None):
+        return self.app.patch_json(url, body, headers=self._headers(headers), status=status)
+
+    def delete(self, url: str, status: int | str = "*", headers: dict | None = None):
+        return self.app.delete(url, headers=self._headers(headers), status=status)
+
+
+@pytest.fixture
+def app(db, config, casts, validator):
+    """The WSGI application in noauth mode, as webtest.TestApp."""
+    from magnum_lite.api import app as api_app
+
+    config.set_override("auth_strategy", "noauth", group="api")
+    policy.reset()
+    test_app = webtest.TestApp(api_app.load_app(config))
+    yield test_app
+    policy.reset()
+
+
+@pytest.fixture
+def member(app):
+    return Client(app, MEMBER)
+
+
+@pytest.fixture
+def reader(app):
+    return Client(app, READER)
+
+
+@pytest.fixture
+def admin(app):
+    return Client(app, ADMIN)
+
+
+@pytest.fixture
+def member_b(app):
+    return Client(app, MEMBER_B)
+
+
+TEMPLATE = {"name": "k8s", "coe": "kubernetes", "image_id": "fedora-coreos-40",
+            "flavor_id": "m1.small", "master_flavor_id": "m1.medium",
+            "external_network_id": "public", "keypair_id": "mykey",
+            "labels": {"kube_tag": "v1.30.1"}}
+
+
+@pytest.fixture
+def template(member):
+    """A kubernetes template of project A."""
+    return member.post("/v1/clustertemplates", TEMPLATE, status=201).json
+
+
+@pytest.fixture
+def cluster(member, template, casts):
+    """A cluster of project A whose creation finished (CREATE_COMPLETE)."""
+    from magnum_lite import objects
+    from magnum_lite.common import context as ctx
+
+    uuid = member.post("/v1/clusters", {"name": "c1", "cluster_template_id": template["uuid"],
+                                        "node_count": 2}, status=202).json["uuid"]
+    admin_context = ctx.get_admin_context()
+
+    def complete(c):
+        c.status = "CREATE_COMPLETE"
+
+    objects.Cluster.update_with_retry(admin_context, uuid, complete)
+    casts.clear()
+    return member.get(f"/v1/clusters/{uuid}", status=200).json
+
+
+def db_snapshot(engine) -> dict:
+    """Every row of every table, to compare before and after a request."""
+    from magnum_lite.db.sqlalchemy import models
+
+    snapshot = {}
+    with engine.connect() as connection:
+        for table in models.Base.metadata.sorted_tables:
+            rows = connection.execute(sa.select(table).order_by(*table.primary_key)).all()
+            snapshot[table.name] = [tuple(row) for row in rows]
+    return snapshot
+
+
+def error_of(response) -> dict:
+    """The single error entry of a Magnum error document."""
+    body = response.json
+    assert set(body) == {"errors"}, body
+    assert len(body["errors"]) == 1, body
+    entry = body["errors"][0]
+    assert set(entry) >= {"request_id", "code", "status", "title", "detail", "links"}, entry
+    assert entry["status"] == response.status_int
+    assert entry["code"] == ("client" if response.status_int < 500 else "server")
+    assert entry["request_id"] == response.headers["x-openstack-request-id"]
+    assert entry["links"] == []
+    assert "Traceback" not in entry["detail"]
+    return entry

@@ -1,0 +1,101 @@
+"""Policy defaults in code: reader, member and admin personas, scoped to projects."""
+
+import os
+
+import pytest
+
+from magnum_lite.common import context, exception, policies, policy
+
+
+@pytest.fixture(autouse=True)
+def fresh_enforcer(config):
+    policy.init()  # registers [oslo_policy] so that tests may override its options
+    policy.reset()
+    yield
+    policy.reset()
+
+
+def _context(roles, project="p1", **kwargs):
+    return context.RequestContext(project_id=project, user_id="u1", roles=roles, **kwargs)
+
+
+def test_every_rule_is_documented_once():
+    rules = policies.list_rules()
+    names = [rule.name for rule in rules]
+    assert len(names) == len(set(names))
+    documented = [rule for rule in rules if hasattr(rule, "operations")]
+    assert {r.name for r in documented} >= {
+        "cluster:create", "cluster:get", "cluster:get_all", "cluster:detail", "cluster:update",
+        "cluster:delete", "clustertemplate:create", "clustertemplate:publish",
+        "quota:create", "quota:get_all", "stats:get_all", "magnum-service:get_all"}
+    for rule in documented:
+        assert rule.description and rule.operations
+        assert rule.scope_types == ["project"]
+
+
+def test_get_enforcer_has_the_defaults_registered():
+    enforcer = policy.get_enforcer()
+    assert "cluster:create" in enforcer.registered_rules
+    assert enforcer is policy.get_enforcer()
+
+
+@pytest.mark.parametrize("roles, read, write, admin", [
+    (["reader"], True, False, False),
+    (["member", "reader"], True, True, False),
+    (["admin", "member", "reader"], True, True, True),
+    ([], False, False, False),
+])
+def test_personas(roles, read, write, admin):
+    ctx = _context(roles)
+    assert policy.authorize(ctx, "cluster:get_all", do_raise=False) is read
+    assert policy.authorize(ctx, "cluster:create", do_raise=False) is write
+    assert policy.authorize(ctx, "magnum-service:get_all", do_raise=False) is admin
+    assert policy.authorize(ctx, "clustertemplate:publish", do_raise=False) is admin
+    assert policy.authorize(ctx, "quota:create", do_raise=False) is admin
+    assert policy.check_is_admin(ctx) is admin
+
+
+def test_members_act_on_their_own_projects_resources_only():
+    ctx = _context(["member", "reader"])
+    assert policy.authorize(ctx, "cluster:delete", {"project_id": "p1"}, do_raise=False)
+    assert not policy.authorize(ctx, "cluster:delete", {"project_id": "p2"}, do_raise=False)
+
+
+def test_refusal_is_a_403_naming_the_rule():
+    with pytest.raises(exception.PolicyNotAuthorized) as caught:
+        policy.authorize(_context(["reader"]), "cluster:create")
+    assert caught.value.code == 403
+    assert "cluster:create" in str(caught.value)
+
+
+def test_system_scoped_tokens_are_refused_like_any_other_caller():
+    ctx = context.RequestContext(user_id="u1", roles=["admin", "member", "reader"],
+                                 system_scope="all")
+    with pytest.raises(exception.PolicyNotAuthorized):
+        policy.authorize(ctx, "cluster:create")
+    assert policy.authorize(ctx, "cluster:create", do_raise=False) is False
+
+
+def test_an_operator_policy_file_overrides_the_defaults(config, tmp_path):
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('"cluster:get_all": "role:auditor"\n')
+    config.set_override("policy_file", str(policy_file), group="oslo_policy")
+    auditor = _context(["auditor"])
+    assert policy.authorize(auditor, "cluster:get_all", do_raise=False)
+    assert not policy.authorize(_context(["reader"]), "cluster:get_all", do_raise=False)
+
+
+def test_the_policy_file_is_looked_at_again_after_the_interval(config, tmp_path, monkeypatch):
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('"cluster:get_all": "role:auditor"\n')
+    config.set_override("policy_file", str(policy_file), group="oslo_policy")
+    clock = [1000.0]
+    monkeypatch.setattr(policy.time, "monotonic", lambda: clock[0])
+    auditor = _context(["auditor"])
+    assert policy.authorize(auditor, "cluster:get_all", do_raise=False)
+    policy_file.write_text('"cluster:get_all": "role:nobody"\n')
+    later = policy_file.stat().st_mtime + 10
+    os.utime(policy_file, (later, later))
+    assert policy.authorize(auditor, "cluster:get_all", do_raise=False)  # not looked yet
+    clock[0] += policy.RELOAD_INTERVAL
+    assert not policy.authorize(auditor, "cluster:get_all", do_raise=False)

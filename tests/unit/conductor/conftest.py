@@ -1,0 +1,63 @@
+"""Fixtures of the conductor tests: the in-process RPC transport and a cluster to work on."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from oslo_utils import uuidutils
+import pytest
+
+from magnum_lite import objects
+from magnum_lite.common import context as ml_context
+from magnum_lite.common import rpc
+from magnum_lite.drivers import loader
+from magnum_lite.objects import fields
+
+PROJECT = "project-a"
+USER = "user-a"
+
+
+@pytest.fixture(autouse=True)
+def fake_transport(config) -> Iterator[None]:
+    """Every test starts with no transport (the fake one is made on demand) and no plugins."""
+    rpc.cleanup()
+    loader.set_extension_manager(None)
+    yield
+    rpc.cleanup()
+    loader.set_extension_manager(None)
+
+
+@pytest.fixture
+def context() -> ml_context.RequestContext:
+    return ml_context.RequestContext(project_id=PROJECT, user_id=USER, roles=["member"],
+                                     request_id="req-" + uuidutils.generate_uuid())
+
+
+@pytest.fixture
+def template(db, context) -> objects.ClusterTemplate:
+    """A Kubernetes-on-VM template with no distro: no plugin provides it."""
+    template = objects.ClusterTemplate(
+        context, project_id=PROJECT, user_id=USER, name="k8s", image_id="ubuntu-image",
+        coe="kubernetes", server_type="vm", cluster_distro=None)
+    template.create()
+    return template
+
+
+@pytest.fixture
+def make_cluster(db, context, template) -> Callable[..., objects.Cluster]:
+    """Make a cluster of `template` (CREATE_IN_PROGRESS unless told) with its nodegroups."""
+
+    def make(status: str = fields.ClusterStatus.CREATE_IN_PROGRESS, **values: Any
+             ) -> objects.Cluster:
+        cluster = objects.Cluster(
+            context, uuid=uuidutils.generate_uuid(), project_id=PROJECT, user_id=USER,
+            name="c1", cluster_template_id=template.uuid, status=status, status_reason=None,
+            version=1, **values)
+        cluster.create_with_nodegroups([
+            {"name": "default-master", "project_id": PROJECT, "role": "master",
+             "node_count": 1, "is_default": True},
+            {"name": "default-worker", "project_id": PROJECT, "role": "worker",
+             "node_count": 2, "is_default": True},
+        ], context)
+        return cluster
+
+    return make

@@ -1,0 +1,146 @@
+"""The conductor RPC client: versions, pins, and what each method sends."""
+
+import os
+import threading
+from unittest import mock
+
+import oslo_messaging as messaging
+import pytest
+
+from magnum_lite.common import context as ml_context
+from magnum_lite.common import rpc
+from magnum_lite.conductor import manager, rpcapi
+from magnum_lite.conf import CONF
+
+UUID = "9a8ec2b5-8f4b-4a8e-9f41-0e6f4b2d5a11"
+
+
+def test_client_and_server_declare_the_same_version():
+    assert rpcapi.ConductorAPI.RPC_API_VERSION == manager.RPC_API_VERSION
+    assert manager.ConductorManager.target.version == manager.RPC_API_VERSION
+
+
+def test_version_history_names_the_current_version():
+    assert f"{rpcapi.ConductorAPI.RPC_API_VERSION} - " in rpcapi.ConductorAPI.__doc__
+
+
+def test_constructing_the_client_touches_no_transport():
+    rpcapi.ConductorAPI()
+    assert rpc._TRANSPORTS == {}
+
+
+def test_unpinned_client_can_send_any_version():
+    assert rpcapi.ConductorAPI().can_send_version("1.99")
+
+
+def test_version_cap_from_upgrade_levels_refuses_newer_versions():
+    CONF.set_override("conductor", "1.0", group="upgrade_levels")
+    try:
+        api = rpcapi.ConductorAPI()
+        assert api.can_send_version("1.0")
+        assert not api.can_send_version("1.1")
+        assert not api.can_send_version("2.0")
+    finally:
+        CONF.clear_override("conductor", group="upgrade_levels")
+
+
+def test_client_targets_the_configured_topic():
+    CONF.set_override("topic", "elsewhere", group="conductor")
+    try:
+        assert rpcapi.ConductorAPI().client.target.topic == "elsewhere"
+    finally:
+        CONF.clear_override("topic", group="conductor")
+
+
+def test_client_is_cached_in_a_process_and_made_again_after_fork():
+    api = rpcapi.ConductorAPI()
+    first = api.client
+    assert api.client is first
+    with mock.patch.object(os, "getpid", return_value=os.getpid() + 1):
+        assert api.client is not first
+
+
+@pytest.mark.parametrize(("method", "kwargs"), [
+    ("cluster_create", {"cluster_uuid": UUID, "create_timeout": 60}),
+    ("cluster_update", {"cluster_uuid": UUID, "node_count": 3, "rollback": True}),
+    ("cluster_delete", {"cluster_uuid": UUID}),
+])
+def test_each_method_casts_version_1_0_with_keyword_arguments(method, kwargs):
+    api = rpcapi.ConductorAPI()
+    context = ml_context.RequestContext(project_id="p", user_id="u")
+    with mock.patch.object(api.client, "prepare") as prepare:
+        getattr(api, method)(context, **kwargs)
+    prepare.assert_called_once_with(version="1.0")
+    prepare.return_value.cast.assert_called_once_with(context, method, **kwargs)
+    prepare.return_value.call.assert_not_called()
+
+
+def test_update_defaults_to_no_rollback():
+    api = rpcapi.ConductorAPI()
+    with mock.patch.object(api.client, "prepare") as prepare:
+        api.cluster_update(ml_context.RequestContext(), UUID, 2)
+    prepare.return_value.cast.assert_called_once_with(mock.ANY, "cluster_update",
+                                                      cluster_uuid=UUID, node_count=2,
+                                                      rollback=False)
+
+
+class _Recorder:
+    target = messaging.Target(version="1.0")
+
+    def __init__(self) -> None:
+        self.calls: list = []
+        self.done = threading.Event()
+
+    def cluster_create(self, context, cluster_uuid, create_timeout):
+        if cluster_uuid == UUID:  # not a message another test left in the fake exchange
+            self.calls.append((context, cluster_uuid, create_timeout))
+            self.done.set()
+
+
+def test_cast_reaches_a_server_over_the_in_process_transport_with_the_context():
+    recorder = _Recorder()
+    server = messaging.get_rpc_server(
+        rpc.get_transport(), messaging.Target(topic=CONF.conductor.topic, server="h1"),
+        [recorder], executor="threading", serializer=rpc.get_serializer())
+    server.start()
+    try:
+        context = ml_context.RequestContext(project_id="p", user_id="u", request_id="req-1",
+                                            all_projects=True, is_admin=True)
+        rpcapi.ConductorAPI().cluster_create(context, UUID, 60)
+        assert recorder.done.wait(5)
+    finally:
+        server.stop()
+        server.wait()
+    received, cluster_uuid, timeout = recorder.calls[0]
+    assert (cluster_uuid, timeout) == (UUID, 60)
+    assert isinstance(received, ml_context.RequestContext)
+    assert (received.project_id, received.user_id, received.request_id) == ("p", "u", "req-1")
+    assert received.all_projects is True
+
+
+def test_embedded_transport_without_transport_url():
+    assert rpc.is_embedded()
+    assert rpc.configured_transport_url() is None
+    assert type(rpc.get_transport()._driver).__name__ == "FakeDriver"
+
+
+def test_configured_transport_url_is_reported():
+    CONF.set_override("transport_url", "rabbit://u:p@127.0.0.1:5672/v")
+    try:
+        assert rpc.configured_transport_url() == "rabbit://u:p@127.0.0.1:5672/v"
+        assert not rpc.is_embedded()
+    finally:
+        CONF.clear_override("transport_url")
+    assert rpc.is_embedded()
+
+
+def test_transport_is_made_once_per_process():
+    transport = rpc.get_transport()
+    assert rpc.get_transport() is transport
+    with mock.patch.object(os, "getpid", return_value=os.getpid() + 1):
+        assert rpc.get_transport() is not transport
+
+
+def test_casts_give_up_on_an_unreachable_broker_instead_of_hanging():
+    api = rpcapi.ConductorAPI()
+    assert api.client.prepare(version="1.0").retry == rpcapi.CAST_RETRY == 1
