@@ -99,3 +99,34 @@ def test_the_policy_file_is_looked_at_again_after_the_interval(config, tmp_path,
     assert policy.authorize(auditor, "cluster:get_all", do_raise=False)  # not looked yet
     clock[0] += policy.RELOAD_INTERVAL
     assert not policy.authorize(auditor, "cluster:get_all", do_raise=False)
+
+
+def test_remembered_decisions_match_oslo_policy_for_every_rule_and_persona():
+    enforcer = policy.init()
+    callers = [_context(roles) for roles in (["reader"], ["member"], ["admin"], ["other"])]
+    callers.append(_context(["member"], project="p2"))
+    for rule in (r.name for r in policies.list_rules()):
+        for caller in callers:
+            target = {"project_id": "p1", "user_id": "u1"}
+            direct = bool(enforcer.authorize(rule, target, caller, do_raise=False))
+            for _ in range(2):  # the second answer comes from the memo
+                assert enforcer.decide(rule, target, caller) is direct, (rule, caller.roles)
+
+
+def test_a_repeated_question_is_evaluated_once(monkeypatch):
+    enforcer = policy.init()
+    evaluations = []
+    real_authorize = type(enforcer).authorize
+
+    def counting_authorize(self, *args, **kwargs):
+        evaluations.append(args[0])
+        return real_authorize(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(enforcer), "authorize", counting_authorize)
+    member = _context(["member"])
+    for _ in range(5):
+        assert policy.authorize(member, "cluster:create")
+    assert evaluations == ["cluster:create"]
+    # Another caller is another question.
+    assert not policy.authorize(_context(["reader"]), "cluster:create", do_raise=False)
+    assert evaluations == ["cluster:create", "cluster:create"]

@@ -246,6 +246,12 @@ class TestPagination:
         assert err.value.code == 400
         assert "marker" in str(err.value)
 
+    def test_marker_of_another_project_is_invalid(self, conn, five):
+        foreign = make_template(conn, name="theirs", project="p2")
+        with pytest.raises(exception.InvalidParameterValue) as err:
+            conn.get_cluster_template_list(ctx(), marker=foreign.uuid)
+        assert "marker" in str(err.value)
+
     @pytest.mark.parametrize("sort_key", ["no_such_column", "update", "as_dict", "__table__",
                                           "metadata"])
     def test_sort_key_that_is_not_a_column_is_invalid(self, conn, five, sort_key):
