@@ -29,13 +29,9 @@ def main(argv: list[str] | None = None) -> int:
 
     backend.init_backend(backend.BackendType.THREADING)
 
-    from magnum_lite.common import rpc, service
+    from magnum_lite.common import service
 
-    service.prepare_service(sys.argv[1:] if argv is None else argv, prog=BINARY)
-    if rpc.is_embedded():
-        sys.stderr.write(rpc.missing_transport_message(BINARY) + "\n")
-        return 2
-    return run()
+    return service.main_over_message_bus(BINARY, argv, run)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,19 @@ def prepare_service(argv: Sequence[str], prog: str,
     logging.setup(CONF, PROJECT)
 
 
+def main_over_message_bus(binary: str, argv: Sequence[str] | None,
+                          run: Callable[[], int]) -> int:
+    """Entry point of a process that meets the others over the message bus: parse the
+    configuration, refuse to start (exit 2) without a transport_url, else `run()`."""
+    from magnum_lite.common import rpc
+
+    prepare_service(sys.argv[1:] if argv is None else argv, prog=binary)
+    if rpc.is_embedded():
+        sys.stderr.write(rpc.missing_transport_message(binary) + "\n")
+        return 2
+    return run()
+
+
 def eventlet_monkey_patched() -> list[str]:
     """The stdlib modules eventlet has patched in this process; by design there are none."""
     patched = []
