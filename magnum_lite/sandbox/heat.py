@@ -123,27 +123,17 @@ def _env(state_dir: Path) -> dict[str, str]:
 
 
 def start_api(state_dir: Path, restart: bool = False) -> int:
-    if restart:
-        processes.stop(state_dir, API)
-    pid = processes.read_pid(state_dir, API)
-    if pid is not None:
-        return pid
     argv = [str(venv.bin_dir(state_dir) / "gunicorn"), "--no-control-socket", "--workers", "1",
             "--worker-class", "gthread", "--threads", "8", "--bind", f"127.0.0.1:{PORT}",
             "--timeout", "300", "--pythonpath", str(state_dir / "wsgi"),
             "--name", "sandbox-heat-api", "sandbox_heat_wsgi:application"]
-    return processes.spawn(state_dir, API, argv, env=_env(state_dir))
+    return processes.ensure(state_dir, API, argv, env=_env(state_dir), restart=restart)
 
 
 def start_engine(state_dir: Path, restart: bool = False) -> int:
-    if restart:
-        processes.stop(state_dir, ENGINE)
-    pid = processes.read_pid(state_dir, ENGINE)
-    if pid is not None:
-        return pid
     argv = [str(venv.bin_dir(state_dir) / "heat-engine"), "--config-file",
             str(conf_path(state_dir))]
-    return processes.spawn(state_dir, ENGINE, argv, env=_env(state_dir))
+    return processes.ensure(state_dir, ENGINE, argv, env=_env(state_dir), restart=restart)
 
 
 def api_ready() -> bool:

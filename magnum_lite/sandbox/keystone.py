@@ -141,11 +141,6 @@ def setup(state_dir: Path, data: dict[str, Any]) -> bool:
 
 def start(state_dir: Path, restart: bool = False) -> int:
     """Start gunicorn serving Keystone unless it runs (or restart it); returns its pid."""
-    if restart:
-        processes.stop(state_dir, NAME)
-    pid = processes.read_pid(state_dir, NAME)
-    if pid is not None:
-        return pid
     bin_dir = venv.bin_dir(state_dir)
     argv = [str(bin_dir / "gunicorn"), "--no-control-socket", "--workers", "1",
             "--worker-class", "gthread", "--threads", "8", "--bind", f"127.0.0.1:{PORT}",
@@ -153,7 +148,7 @@ def start(state_dir: Path, restart: bool = False) -> int:
             "--name", "sandbox-keystone", "sandbox_keystone_wsgi:application"]
     env = {"OS_KEYSTONE_CONFIG_DIR": str(conf_dir(state_dir)), "PATH": f"{bin_dir}:"
            + os.environ.get("PATH", "")}
-    return processes.spawn(state_dir, NAME, argv, env=env)
+    return processes.ensure(state_dir, NAME, argv, env=env, restart=restart)
 
 
 def ready() -> bool:

@@ -80,23 +80,14 @@ def setup(state_dir: Path, data: dict[str, Any], db_url: str, transport_url: str
 
 
 def start_api(state_dir: Path, restart: bool = False) -> int:
-    if restart:
-        processes.stop(state_dir, API)
-    pid = processes.read_pid(state_dir, API)
-    if pid is not None:
-        return pid
-    return processes.spawn(state_dir, API, [str(project_bin() / API), "--config-file",
-                                            str(conf_path(state_dir))])
+    return processes.ensure(state_dir, API, [str(project_bin() / API), "--config-file",
+                                             str(conf_path(state_dir))], restart=restart)
 
 
 def start_conductor(state_dir: Path, restart: bool = False) -> int:
-    if restart:
-        processes.stop(state_dir, CONDUCTOR)
-    pid = processes.read_pid(state_dir, CONDUCTOR)
-    if pid is not None:
-        return pid
-    return processes.spawn(state_dir, CONDUCTOR, [str(project_bin() / CONDUCTOR),
-                                                  "--config-file", str(conf_path(state_dir))])
+    return processes.ensure(state_dir, CONDUCTOR, [str(project_bin() / CONDUCTOR),
+                                                   "--config-file", str(conf_path(state_dir))],
+                            restart=restart)
 
 
 def api_ready() -> bool:
@@ -120,11 +111,8 @@ def start_optional(state_dir: Path, name: str) -> int | None:
     """Start the agent or the stand-in when its module exists; None when it does not."""
     if not optional_available(name):
         return None
-    pid = processes.read_pid(state_dir, name)
-    if pid is not None:
-        return pid
-    return processes.spawn(state_dir, name, [sys.executable, "-m", OPTIONAL_MODULES[name],
-                                             "--state-dir", str(state_dir)])
+    return processes.ensure(state_dir, name, [sys.executable, "-m", OPTIONAL_MODULES[name],
+                                              "--state-dir", str(state_dir)])
 
 
 def cloud_api_ready(data: dict[str, Any]) -> bool:

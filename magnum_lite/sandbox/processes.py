@@ -94,6 +94,17 @@ def spawn(state_dir: Path, name: str, argv: Sequence[str], env: dict[str, str] |
     return proc.pid
 
 
+def ensure(state_dir: Path, name: str, argv: Sequence[str], env: dict[str, str] | None = None,
+           restart: bool = False) -> int:
+    """The pid of component `name`: the running one, or a new one (restarted on request)."""
+    if restart:
+        stop(state_dir, name)
+    pid = read_pid(state_dir, name)
+    if pid is not None:
+        return pid
+    return spawn(state_dir, name, argv, env=env)
+
+
 def http_ok(url: str, timeout: float = 2.0, accept: Callable[[int], bool] | None = None) -> bool:
     """True when `url` answers with a status that `accept` takes (default: below 500)."""
     accept = accept or (lambda status: status < 500)
