@@ -12,6 +12,7 @@ import pytest
 
 from magnum_lite.common import clients
 from magnum_lite.common import context as ml_context
+from tests import local_http
 
 TOKEN = "gAAAAABuser-token"
 PROJECT = "5e2b7c1d0f5a4c6b9a1f2e3d4c5b6a79"
@@ -47,20 +48,15 @@ class EchoServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
+        self._http = local_http.LocalHTTPServer(Handler)
+        self.base = self._http.base
 
     def __enter__(self) -> "EchoServer":
-        self.thread.start()
+        self._http.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self._http.__exit__(*exc)
 
 
 # Sessions

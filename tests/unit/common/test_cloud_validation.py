@@ -10,7 +10,6 @@ import contextlib
 import http.server
 import json
 import socket
-import threading
 import time
 from typing import Any
 from urllib import parse
@@ -23,6 +22,7 @@ import pytest
 
 from magnum_lite.common import clients, cloud_validation, exception
 from magnum_lite.common import context as ml_context
+from tests import local_http
 
 TOKEN = "gAAAAABuser-token"
 PROJECT = "5e2b7c1d0f5a4c6b9a1f2e3d4c5b6a79"
@@ -126,21 +126,16 @@ class FakeCloud:
         self.nova_page_size = 1000       # Nova's default max_limit
         self.fail: dict[str, int] = {}   # prefix ("image", "compute", "networking") -> status
         self.requests: list[tuple[str, str, dict]] = []
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._http = local_http.LocalHTTPServer(self._handler_class())
+        self.port = self._http.port
+        self.base = self._http.base
 
     def __enter__(self) -> "FakeCloud":
-        self._thread.start()
+        self._http.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._http.__exit__(*exc)
 
     def endpoints(self) -> dict[str, str]:
         return {"glance": f"{self.base}/image", "nova": f"{self.base}/compute/v2.1",
