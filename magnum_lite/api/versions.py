@@ -17,6 +17,7 @@ description whenever the API changes):
     * 1.12 - Credentials rotation
     * 1.13 - `cluster_id` replaces `stack_id` in cluster responses
     * 1.14 - Nodegroup `node_labels` and `node_taints`
+    * 1.15 - /v1/drivers, clusters' driver_id/driver_version/version
 
 A request without the header gets the minimum version; `latest` gets the maximum.
 """
@@ -72,7 +73,7 @@ class APIVersion:
 
 MIN_VERSION = APIVersion(1, 1)
 # The one place the newest microversion is set.
-MAX_VERSION = APIVersion(1, 14)
+MAX_VERSION = APIVersion(1, 15)
 
 
 class MalformedVersion(exception.Invalid):

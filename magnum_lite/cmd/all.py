@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         migration.upgrade()
         log.info("Database schema at revision %s", migration.version())
+        from magnum_lite.objects import driver
+
+        driver.seed_default_drivers()
     except Exception as err:
         first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
         log.error(

@@ -28,6 +28,10 @@ def do_db_upgrade() -> int:
              CONF.command.revision)
     migration.upgrade(CONF.command.revision)
     LOG.info("The database schema is at revision %s", migration.version())
+    if CONF.command.revision == "head":
+        from magnum_lite.objects import driver
+
+        driver.seed_default_drivers()
     return 0
 
 

@@ -107,6 +107,15 @@ class Conflict(MagnumLiteException):
     code = 409
 
 
+class DriverInUse(Conflict):
+    message = "Driver version %(driver)s is used by one or more clusters."
+
+
+class DriverExists(Conflict):
+    message = ("A driver named %(name)s exists or existed (a deleted driver keeps its "
+               "name).")
+
+
 class ConcurrentUpdate(Conflict):
     message = ("%(resource)s %(uuid)s was changed by another request at the same time; "
                "read it again and retry.")

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from oslo_log import log as logging
+
+from magnum_lite.common import exception
 from magnum_lite.db import api as dbapi
+from magnum_lite.drivers import loader
 from magnum_lite.objects import base, fields
+
+LOG = logging.getLogger(__name__)
 
 
 @base.MagnumLiteObjectRegistry.register
@@ -47,3 +53,76 @@ class Driver(base.MagnumLitePersistentObject, base.MagnumLiteObject):
         """Insert as the next version of `name`."""
         row = self.dbapi.create_driver(self.obj_get_changes())
         self._from_db_object(context or self._context, self, row)
+
+    def create_first(self, context: Any | None = None) -> None:
+        """Insert as version 1 of a new name; DriverExists when the name has rows.
+
+        Atomic (the unique (name, version) key decides between concurrent callers), and a
+        deleted driver keeps its name: its rows are history that clusters may point to.
+        """
+        row = self.dbapi.create_first_driver_version(self.obj_get_changes())
+        if row is None:
+            raise exception.DriverExists(name=self.name)
+        self._from_db_object(context or self._context, self, row)
+
+    @classmethod
+    def cluster_counts(cls, drivers: list[Driver]) -> dict[str, int]:
+        """Row uuid -> number of clusters pinned to that version (one query for all rows)."""
+        return cls.dbapi.count_clusters_by_driver([d.uuid for d in drivers])
+
+    @classmethod
+    def soft_delete(cls, drivers: list[Driver]) -> None:
+        """Hide the rows (kept for history, readable by uuid); DriverInUse while in use."""
+        cls.dbapi.soft_delete_drivers([d.uuid for d in drivers])
+
+    @classmethod
+    def ensure_defaults(cls, context: Any) -> list[Driver]:
+        """Give every installed plugin its default driver; the ones created now are returned.
+
+        The default is named after the plugin's entry point: version 1, public, the plugin's
+        default config. A name that has rows (even deleted ones) is left alone, so running this
+        at every start is harmless and an operator's deletion sticks.
+        """
+        created = []
+        for name, plugin in sorted(loader.list_plugins().items()):
+            driver = cls(context, name=name, plugin_name=name, public=True, enabled=True,
+                         config=plugin.get_default_config())
+            try:
+                driver.create_first()
+            except exception.DriverExists:
+                continue
+            created.append(driver)
+        return created
+
+    @classmethod
+    def for_template(cls, context: Any, template: Any) -> Driver | None:
+        """The version a new cluster of `template` is pinned to: the latest enabled one.
+
+        A template naming a driver gets that driver (DriverNotFound when it has no enabled
+        version the caller's project may use). A template without one gets the default driver
+        of the plugin providing its (server_type, cluster_distro, coe); None when there is no
+        such plugin or its default is gone or disabled - the conductor then decides by plugin.
+        """
+        if template.driver:
+            driver = cls.get_latest(context, template.driver, enabled_only=True)
+            if not driver.public and driver.project_id != context.project_id \
+                    and not context.is_admin:
+                raise exception.DriverNotFound(driver=template.driver)
+            return driver
+        found = loader.find_plugin(template.server_type, template.cluster_distro, template.coe)
+        if found is None:
+            return None
+        try:
+            return cls.get_latest(context, found[0], enabled_only=True)
+        except exception.DriverNotFound:
+            return None
+
+
+def seed_default_drivers() -> list[Driver]:
+    """Database setup's last step (manage db upgrade, magnum-lite-all start): the defaults."""
+    from magnum_lite.common import context
+
+    created = Driver.ensure_defaults(context.get_admin_context())
+    for driver in created:
+        LOG.info("Created the default driver %s (plugin %s)", driver.name, driver.plugin_name)
+    return created

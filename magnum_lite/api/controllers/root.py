@@ -14,7 +14,14 @@ from wsme import types as wtypes
 
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
-from magnum_lite.api.controllers.v1 import clusters, clustertemplates, mservices, quotas, stats
+from magnum_lite.api.controllers.v1 import (
+    clusters,
+    clustertemplates,
+    drivers,
+    mservices,
+    quotas,
+    stats,
+)
 
 DESCRIPTION = "Magnum is an OpenStack project which aims to provide container cluster management."
 
@@ -141,6 +148,7 @@ class V1Controller(base.RestController):
 
     clustertemplates = clustertemplates.ClusterTemplatesController()
     clusters = clusters.ClustersController()
+    drivers = drivers.DriversController()
     mservices = mservices.MagnumServiceController()
     stats = stats.StatsController()
     quotas = quotas.QuotaController()

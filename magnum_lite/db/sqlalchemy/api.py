@@ -39,8 +39,9 @@ _WRITER_OPTION = "magnum_lite_writer"
 
 def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # The busy timeout first: switching to WAL needs a lock another process may hold.
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -502,6 +503,46 @@ class Connection:
             if row is None:
                 raise exception.DriverNotFound(driver=name)
             return row
+
+    def create_first_driver_version(self, values: dict) -> models.Driver | None:
+        """Version 1 of driver `name`, or None when the name already has rows.
+
+        Rows are never removed and every name starts at version 1, so the unique (name,
+        version) key alone tells, atomically, whether the name was ever used. Unlike
+        create_driver this never takes the next number.
+        """
+        values = {**values, "version": 1}
+        values.setdefault("uuid", uuidutils.generate_uuid())
+        try:
+            with _writer() as session:
+                row = models.Driver()
+                row.update(values)
+                session.add(row)
+                session.flush()
+                return row
+        except db_exc.DBDuplicateEntry:
+            return None  # another process seeded it first
+
+    def count_clusters_by_driver(self, driver_uuids: list[str]) -> dict[str, int]:
+        """Driver row uuid -> number of clusters (of every project) pinned to it."""
+        if not driver_uuids:
+            return {}
+        with _reader() as session:
+            rows = session.query(models.Cluster.driver_id, sa.func.count(models.Cluster.id)
+                                 ).filter(models.Cluster.driver_id.in_(driver_uuids)
+                                          ).group_by(models.Cluster.driver_id).all()
+        return {uuid: count for uuid, count in rows}
+
+    def soft_delete_drivers(self, uuids: list[str]) -> None:
+        """Mark the rows deleted, in one transaction with the check that no cluster uses them."""
+        with _writer() as session:
+            used = session.query(models.Cluster.driver_id).filter(
+                models.Cluster.driver_id.in_(uuids)).first()
+            if used is not None:
+                raise exception.DriverInUse(driver=used[0])
+            session.query(models.Driver).filter(
+                models.Driver.uuid.in_(uuids), models.Driver.deleted_at.is_(None)).update(
+                {"deleted_at": timeutils.utcnow()}, synchronize_session=False)
 
     # ------------------------------------------------------------------ cluster events
     def create_cluster_event(self, values: dict) -> models.ClusterEvent:

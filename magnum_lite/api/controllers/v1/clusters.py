@@ -194,6 +194,9 @@ SORT_KEYS = ("id", "uuid", "name", "cluster_template_id", "keypair", "docker_vol
              "api_address", "coe_version", "container_version", "project_id", "user_id",
              "fixed_network", "fixed_subnet", "floating_ip_enabled", "master_lb_enabled",
              "driver_id", "driver_version", "version", "created_at", "updated_at")
+# Fields shown from version 1.15 on, with the /v1/drivers resource.
+_DRIVER_FIELDS = frozenset({"driver_id", "driver_version", "version"})
+_DRIVER_FIELDS_VERSION = "1.15"
 # Fields of the template a cluster inherits when the request leaves them out.
 _INHERITED = (("keypair", "keypair_id"), ("docker_volume_size", "docker_volume_size"),
               ("master_flavor_id", "master_flavor_id"), ("flavor_id", "flavor_id"),
@@ -216,9 +219,18 @@ def labels_diff(parent: dict | None, labels: dict | None) -> tuple[dict, dict, d
     return overridden, added, skipped
 
 
+def _shown_fields(expand: bool) -> tuple[str, ...]:
+    """The object fields a response shows: the driver pinning appears in 1.15."""
+    if not expand:
+        return _SHORT_FIELDS
+    if versions.at_least(_DRIVER_FIELDS_VERSION):
+        return _OBJECT_FIELDS
+    return tuple(name for name in _OBJECT_FIELDS if name not in _DRIVER_FIELDS)
+
+
 def convert(cluster: objects.Cluster, expand: bool, stack_field: str,
             template_labels: dict | None = None, base_url: str | None = None) -> dict:
-    document = base.to_dict(cluster, _OBJECT_FIELDS if expand else _SHORT_FIELDS)
+    document = base.to_dict(cluster, _shown_fields(expand))
     document[stack_field] = cluster.stack_id
     if expand:
         (document["labels_overridden"], document["labels_added"],
@@ -315,6 +327,15 @@ class ClustersController(base.RestController):
         except exception.NotFound as err:
             raise types.invalid("cluster_template_id", str(err)) from err
 
+    def _driver(self, context: Any, template: objects.ClusterTemplate) -> objects.Driver | None:
+        """The driver version to pin the cluster to (400 when the template's is unusable)."""
+        try:
+            return objects.Driver.for_template(context, template)
+        except exception.NotFound as err:
+            raise types.invalid("driver", f"the template's driver "
+                                          f"{types.quote(template.driver)} has no enabled "
+                                          f"version this project may use.") from err
+
     def _check_quota(self, context: Any) -> None:
         limit = objects.Quota.hard_limit_for(context.project_id, "Cluster",
                                              CONF.quotas.max_clusters_per_project)
@@ -371,6 +392,10 @@ class ClustersController(base.RestController):
         for field in ("flavor_id", "master_flavor_id"):
             if values.get(field):
                 validator.flavor(context, values[field], field)
+
+        driver = self._driver(context, template)
+        if driver is not None:
+            values["driver_id"], values["driver_version"] = driver.uuid, driver.version
 
         node_count = values.pop("node_count")
         master_count = values.pop("master_count")
