@@ -6,7 +6,6 @@ PostgreSQL or MariaDB is missing, those tests skip, naming the backend; under CI
 skip is a failure (tests/conftest.py).
 """
 
-import multiprocessing
 
 from alembic import script as alembic_script
 import fixtures
@@ -21,21 +20,7 @@ from magnum_lite.conf import CONF
 from magnum_lite.db import migration
 from magnum_lite.db.sqlalchemy import api as db_api
 from magnum_lite.db.sqlalchemy import models
-
-
-def _upgrade_in_child(url: str, barrier, results) -> None:
-    # Its own interpreter, as a second `magnum-lite-manage db upgrade` would be.
-    from magnum_lite.db import migration as child_migration
-
-    engine = sa.create_engine(url)
-    barrier.wait()
-    try:
-        child_migration.upgrade(engine=engine)
-        results.put("ok")
-    except Exception as err:  # noqa: BLE001  (reported to the parent)
-        results.put(repr(err)[:300])
-    finally:
-        engine.dispose()
+from tests import db_upgrades
 
 
 def admin_context() -> context.RequestContext:
@@ -137,16 +122,7 @@ class _ServerBackendTests(_MigrationsTests):
         """Several `db upgrade` processes at once (containers starting together): one
         migrates, the others wait for its lock and find the schema at head."""
         url = self.engine.url.render_as_string(hide_password=False)
-        spawn = multiprocessing.get_context("spawn")
-        workers = 3
-        barrier, results = spawn.Barrier(workers), spawn.Queue()
-        children = [spawn.Process(target=_upgrade_in_child, args=(url, barrier, results))
-                    for _ in range(workers)]
-        for child in children:
-            child.start()
-        for child in children:
-            child.join(timeout=120)
-        assert [results.get(timeout=5) for _ in children] == ["ok"] * workers
+        assert db_upgrades.upgrade_concurrently(url, workers=3) == ["ok"] * 3
         assert migration.is_at_head(self.engine)
 
     def test_upgrade_lock_excludes_a_second_session(self) -> None:

@@ -4,7 +4,6 @@ The same migrations on PostgreSQL and MariaDB: tests/functional/db/test_migratio
 """
 
 import ast
-import multiprocessing
 import pathlib
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from magnum_lite.cmd import manage
 from magnum_lite.db import migration
 from magnum_lite.db.sqlalchemy import api as db_api
 from magnum_lite.db.sqlalchemy import models
+from tests import db_upgrades
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 
@@ -119,34 +119,11 @@ def test_the_sqlite_database_comes_up_in_wal_mode(empty_db):
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
-def _upgrade_in_child(state_path: str, barrier, results) -> None:
-    # A separate interpreter, as a second `magnum-lite-manage db upgrade` would be.
-    from magnum_lite.conf import CONF
-    from magnum_lite.db import migration as child_migration
-
-    CONF([], project="magnum-lite", default_config_files=[], default_config_dirs=[])
-    CONF.set_override("state_path", state_path)
-    barrier.wait()
-    try:
-        child_migration.upgrade()
-        results.put("ok")
-    except Exception as err:  # noqa: BLE001  (reported to the parent)
-        results.put(repr(err))
-
-
 def test_concurrent_upgrades_of_one_sqlite_file_all_succeed(tmp_path):
     """Without the upgrade lock, racing processes fail with "database is locked" or "table
     already exists"."""
-    spawn = multiprocessing.get_context("spawn")
-    workers = 4
-    barrier, results = spawn.Barrier(workers), spawn.Queue()
-    children = [spawn.Process(target=_upgrade_in_child, args=(str(tmp_path), barrier, results))
-                for _ in range(workers)]
-    for child in children:
-        child.start()
-    for child in children:
-        child.join(timeout=120)
-    assert [results.get(timeout=5) for _ in children] == ["ok"] * workers
+    url = f"sqlite:///{tmp_path}/magnum-lite.sqlite"
+    assert db_upgrades.upgrade_concurrently(url, workers=4) == ["ok"] * 4
 
     engine = sa.create_engine(f"sqlite:///{tmp_path}/magnum-lite.sqlite")
     with engine.connect() as connection:
