@@ -253,6 +253,8 @@ def test_stop_strays_ends_children_without_pid_files(tmp_path):
     pid = processes.spawn(tmp_path, "lost", [sys.executable, "-c",
                                              "import time; time.sleep(60)"])
     processes.pid_file(tmp_path, "lost").unlink()
+    # /proc shows the marker once the child's exec has completed; under load that can lag.
+    processes.wait_until(lambda: pid in processes.marked_pids(tmp_path), 5, "stray marked")
     assert processes.stop_strays(tmp_path) == [pid]
     processes.wait_until(lambda: not processes.alive(pid), 5, "stray gone")
     assert processes.marked_pids(tmp_path) == []
