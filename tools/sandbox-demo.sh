@@ -32,12 +32,15 @@ if ! $openstack coe cluster show sandbox-cluster >/dev/null 2>&1; then
     echo "== openstack coe cluster create sandbox-cluster"
     $openstack coe cluster create sandbox-cluster --cluster-template sandbox-k8s --node-count 2
 fi
-for _ in $(seq 1 60); do
+echo "== waiting for Heat to build it (about 30 s)"
+for _ in $(seq 1 180); do
     status=$($openstack coe cluster show sandbox-cluster -f value -c status)
     case "$status" in *_IN_PROGRESS) sleep 1 ;; *) break ;; esac
 done
 $openstack coe cluster show sandbox-cluster -c name -c status -c status_reason -c node_count \
-    -c master_count
+    -c master_count -c api_address -c master_addresses -c node_addresses -c coe_version
+echo "== openstack stack list (the cluster's stacks in Heat)"
+$openstack stack list -c "Stack Name" -c "Stack Status"
 cat <<MSG
 
 The sandbox is running. Use it:

@@ -19,13 +19,16 @@ from typing import Any
 
 from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import identity as ks_identity
 from keystoneauth1 import loading as ks_loading
 from keystoneauth1 import plugin as ks_plugin
 from keystoneauth1 import session as ks_session
 from keystoneauth1.access import service_catalog as ks_catalog
+from keystoneclient.v3 import client as ks_client
 
 from magnum_lite.conf import CONF
 from magnum_lite.conf import cloud as cloud_conf
+from magnum_lite.conf import keystone_auth as keystone_auth_conf
 
 # Seconds a request to another service may wait for a connection or a response when the
 # service's group leaves `timeout` unset: an API request must never hang on a dead cloud.
@@ -34,8 +37,14 @@ DEFAULT_TIMEOUT = 10.0
 # The valid_interfaces default of magnum_lite.conf.cloud, for when that default has been wiped.
 _DEFAULT_INTERFACES = ("internal", "public")
 
+# Trust-scoped auth plugins kept for reuse (each holds its token until it expires).
+MAX_CACHED_TRUSTS = 1000
+
 _sessions: dict[tuple, ks_session.Session] = {}
 _sessions_lock = threading.Lock()
+_auth_lock = threading.Lock()
+_service_auth: ks_plugin.BaseAuthPlugin | None = None
+_trust_auths: dict[str, ks_plugin.BaseAuthPlugin] = {}
 
 
 def _session_key(group: str) -> tuple:
@@ -129,8 +138,97 @@ def get_user_auth(context: Any) -> ks_plugin.BaseAuthPlugin:
                              context.project_id)
 
 
-def get_adapter(context: Any, group: str) -> ks_adapter.Adapter:
-    """An adapter for one request to the service of `group`, acting as the context's user.
+def get_acting_auth(context: Any) -> ks_plugin.BaseAuthPlugin:
+    """Who the conductor acts as for `context`: the user while a request's token is at hand,
+    then the cluster's trust (`context.trust_id`), else the service credentials."""
+    if getattr(context, "user_auth_plugin", None) is not None or context.auth_token:
+        return get_user_auth(context)
+    if getattr(context, "trust_id", None):
+        return get_trust_auth(context.trust_id)
+    return get_service_auth()
+
+
+def get_service_auth() -> ks_plugin.BaseAuthPlugin:
+    """magnum-lite's own credentials, from `[keystone_auth]`."""
+    global _service_auth
+    with _auth_lock:
+        if _service_auth is None:
+            auth = ks_loading.load_auth_from_conf_options(CONF, keystone_auth_conf.GROUP)
+            if auth is None:
+                raise ks_exceptions.AuthorizationFailure(
+                    "[keystone_auth] configures no credentials for magnum-lite")
+            _service_auth = auth
+        return _service_auth
+
+
+def get_trust_auth(trust_id: str) -> ks_plugin.BaseAuthPlugin:
+    """The service user acting through `trust_id` (scoped to the trustor's project).
+
+    One plugin per trust is kept (a bounded number), so its token is reused across polls
+    instead of fetched again each time.
+    """
+    get_service_auth()  # loading it registers the auth plugin's options read below
+    with _auth_lock:
+        auth = _trust_auths.pop(trust_id, None)
+        if auth is None:
+            values = CONF[keystone_auth_conf.GROUP]
+            if not getattr(values, "auth_url", None) or not getattr(values, "password", None):
+                raise ks_exceptions.AuthorizationFailure(
+                    "acting through a trust needs password credentials in [keystone_auth]")
+            auth = ks_identity.v3.Password(
+                auth_url=values.auth_url, username=values.username, user_id=values.user_id,
+                password=values.password, user_domain_name=values.user_domain_name,
+                user_domain_id=values.user_domain_id, trust_id=trust_id)
+        _trust_auths[trust_id] = auth  # most recently used last
+        while len(_trust_auths) > MAX_CACHED_TRUSTS:
+            _trust_auths.pop(next(iter(_trust_auths)))
+        return auth
+
+
+def reset_auth() -> None:
+    """Forget the service and trust auth plugins (tests, and after a configuration reload)."""
+    global _service_auth
+    with _auth_lock:
+        _service_auth = None
+        _trust_auths.clear()
+
+
+def create_trust(context: Any) -> str:
+    """A trust from the context's user to magnum-lite's service user, for the user's project
+    and roles, with impersonation: the conductor's later work on a cluster acts as its owner.
+
+    Redelegation is allowed because Heat, asked to create a stack with a trust-scoped token,
+    makes a trust of its own from it (for its deferred work); Keystone refuses that otherwise.
+    """
+    service_auth = get_service_auth()
+    session = get_session(keystone_auth_conf.GROUP)
+    trustee_id = session.get_user_id(auth=service_auth)
+    keystone = ks_client.Client(session=session, auth=get_user_auth(context),
+                                interface=list(_DEFAULT_INTERFACES))
+    trust = keystone.trusts.create(trustor_user=context.user_id, trustee_user=trustee_id,
+                                   project=context.project_id, role_names=list(context.roles),
+                                   impersonation=True, allow_redelegation=True)
+    return trust.id
+
+
+def delete_trust(context: Any, trust_id: str) -> None:
+    """Delete a trust (acting as the context's user or through the trust itself); a trust
+    that is already gone counts as deleted."""
+    session = get_session(keystone_auth_conf.GROUP)
+    keystone = ks_client.Client(session=session, auth=get_acting_auth(context),
+                                interface=list(_DEFAULT_INTERFACES))
+    try:
+        keystone.trusts.delete(trust_id)
+    except ks_exceptions.NotFound:
+        pass
+    with _auth_lock:
+        _trust_auths.pop(trust_id, None)
+
+
+def get_adapter(context: Any, group: str,
+                auth: ks_plugin.BaseAuthPlugin | None = None) -> ks_adapter.Adapter:
+    """An adapter for one request to the service of `group`, acting as the context's user
+    (or as `auth`).
 
     Relative URLs are joined to the endpoint (`endpoint_override` or the catalog's, filtered by
     the group's service_type, valid_interfaces and region_name). The request id travels on as
@@ -147,7 +245,23 @@ def get_adapter(context: Any, group: str) -> ks_adapter.Adapter:
     return ks_loading.load_adapter_from_conf_options(
         CONF, group,
         session=get_session(group),
-        auth=get_user_auth(context),
+        auth=auth or get_user_auth(context),
         global_request_id=getattr(context, "global_id", None),
         **kwargs,
     )
+
+
+def get_heat_client(context: Any) -> Any:
+    """A python-heatclient v1 client acting as `get_acting_auth(context)` says.
+
+    It rides on the shared `[heat]` session and the group's adapter options, like every other
+    client here.
+    """
+    from heatclient import client as heat_client  # imported late: only the conductor needs it
+
+    adapter = get_adapter(context, "heat", auth=get_acting_auth(context))
+    return heat_client.Client(
+        "1", session=adapter.session, auth=adapter.auth, service_type=adapter.service_type,
+        interface=adapter.interface, region_name=adapter.region_name,
+        endpoint_override=adapter.endpoint_override,
+        global_request_id=getattr(context, "global_id", None))

@@ -6,24 +6,32 @@ from oslo_context import context
 
 
 class RequestContext(context.RequestContext):
-    """oslo.context's context plus `all_projects`, for admin listings across projects."""
+    """oslo.context's context plus `all_projects` (admin listings across projects), the trust
+    the conductor acts through for a cluster, and the caller's service catalog.
+
+    The catalog travels over RPC with the token, so the conductor finds Heat where the user's
+    token says it is.
+    """
 
     def __init__(self, all_projects: bool = False, trust_id: str | None = None,
-                 **kwargs: Any) -> None:
+                 service_catalog: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.all_projects = all_projects
         self.trust_id = trust_id
+        self.service_catalog = service_catalog
 
     def to_dict(self) -> dict:
         values = super().to_dict()
         values["all_projects"] = self.all_projects
         values["trust_id"] = self.trust_id
+        values["service_catalog"] = self.service_catalog
         return values
 
     @classmethod
     def from_dict(cls, values: dict, **kwargs: Any) -> "RequestContext":
         kwargs.setdefault("all_projects", values.get("all_projects", False))
         kwargs.setdefault("trust_id", values.get("trust_id"))
+        kwargs.setdefault("service_catalog", values.get("service_catalog"))
         return super().from_dict(values, **kwargs)
 
     def to_policy_values(self) -> Any:

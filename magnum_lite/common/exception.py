@@ -158,3 +158,17 @@ class ServiceUnavailable(MagnumLiteException):
 class NoDriverInstalled(MagnumLiteException):
     message = ("no driver is installed for (%(server_type)s, %(distro)s, %(coe)s)")
     code = 400
+
+
+class CloudError(MagnumLiteException):
+    """A cloud service (Heat, Keystone, Octavia, Neutron) refused or failed a request."""
+
+    message = "%(service)s: %(reason)s"
+    code = 502
+
+
+class CloudUnreachable(CloudError):
+    """A cloud service did not answer; the work can be tried again once it is back."""
+
+    message = "cannot reach %(service)s: %(reason)s"
+    code = 503

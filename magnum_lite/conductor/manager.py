@@ -1,10 +1,15 @@
 """Server side of the conductor RPC API: the endpoints magnum-lite-conductor serves.
 
 An endpoint only hands its work to a thread pool, so the RPC thread returns at once. The work
-finds the cluster's driver plugin, asks it to act in the cloud and records the outcome with a
-compare-and-swap write that retries when it races (`Cluster.update_with_retry`). Whatever goes
-wrong ends in the operation's *_FAILED status with the cause as `status_reason` whenever the
-database can be written: no cluster is left IN_PROGRESS by a failure here.
+finds the cluster's driver plugin, asks it to act in the cloud and records the ClusterState it
+returns with `record_state` (compare-and-swap writes that retry when they race), the one
+function that also records what the reconciler (conductor/reconciler.py) later reads from the
+cloud. Whatever goes wrong ends in the operation's *_FAILED status with the cause as
+`status_reason` whenever the database can be written: no cluster is left IN_PROGRESS by a
+failure here.
+
+RPC API history: see rpcapi.ConductorAPI (1.1 added nodegroup_uuid and nodes_to_remove to
+cluster_update).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from magnum_lite.objects import fields
 LOG = logging.getLogger(__name__)
 
 # Must match ConductorAPI.RPC_API_VERSION; see the version history there.
-RPC_API_VERSION = "1.0"
+RPC_API_VERSION = "1.1"
 
 # The longest status_reason the conductor writes for an unexpected error.
 MAX_REASON_LENGTH = 500
@@ -48,13 +53,32 @@ class Operation:
     in_progress: str
     failed: str
 
+    @property
+    def started_event(self) -> str:
+        """The event the conductor records once the cloud accepted the operation."""
+        return self.event_type + ".started"
+
 
 CREATE = Operation("create", "cluster.create", Status.CREATE_IN_PROGRESS, Status.CREATE_FAILED)
 UPDATE = Operation("update", "cluster.update", Status.UPDATE_IN_PROGRESS, Status.UPDATE_FAILED)
 DELETE = Operation("delete", "cluster.delete", Status.DELETE_IN_PROGRESS, Status.DELETE_FAILED)
+# A failed update Heat rolls back: it is followed (and times out) like an update.
+ROLLBACK = Operation("rollback", "cluster.update", Status.ROLLBACK_IN_PROGRESS,
+                     Status.ROLLBACK_FAILED)
+OPERATIONS = {op.in_progress: op for op in (CREATE, UPDATE, DELETE, ROLLBACK)}
+# The events that hand an operation over to the reconcilers: until one is recorded for the
+# cluster's current version, the cloud may still show the previous operation's outcome
+# (the stack of a cluster being resized still says UPDATE_COMPLETE from the last resize).
+STARTED_EVENTS = (CREATE.started_event, UPDATE.started_event, DELETE.started_event)
+
+# What a ClusterState may set on the cluster row and on a nodegroup row (None: unchanged).
+CLUSTER_STATE_FIELDS = ("stack_id", "api_address", "coe_version", "trust_id", "join_token")
+NODEGROUP_STATE_FIELDS = ("status", "status_reason", "stack_id", "node_addresses", "node_count")
 
 # The status_reason of a cluster whose rows the conductor deleted without a cloud call.
 NOTHING_IN_THE_CLOUD = "the cluster had no Heat stack: nothing to remove from the cloud"
+# The status_reason of an update whose nodegroup is gone.
+NODEGROUP_GONE = "nodegroup %s of the cluster does not exist (any more)"
 
 
 class _Superseded(Exception):
@@ -95,6 +119,129 @@ def _reason_for(operation: Operation, err: Exception) -> str:
     if text:
         reason += f": {text}"
     return reason[:MAX_REASON_LENGTH]
+
+
+def operation_for(status: str | None) -> Operation | None:
+    """The operation a cluster in `status` (an *_IN_PROGRESS status) is in, or None."""
+    return OPERATIONS.get(status or "")
+
+
+# -- recording what the cloud said (the manager and the reconciler) ------------------------
+
+def state_differs(cluster: Any, nodegroups: list[Any], state: drivers_base.ClusterState
+                  ) -> bool:
+    """Whether recording `state` would change the cluster or one of its `nodegroups`."""
+    if state.status is not None and state.status != cluster.status:
+        return True
+    if state.status_reason is not None and state.status_reason != cluster.status_reason:
+        return True
+    if any(getattr(state, name) is not None and getattr(state, name) != getattr(cluster, name)
+           for name in CLUSTER_STATE_FIELDS):
+        return True
+    by_uuid = {ng.uuid: ng for ng in nodegroups}
+    for uuid, ng_state in state.nodegroups.items():
+        nodegroup = by_uuid.get(uuid)
+        if nodegroup is not None and _nodegroup_changes(nodegroup, ng_state):
+            return True
+    return False
+
+
+def _nodegroup_changes(nodegroup: Any, ng_state: drivers_base.NodeGroupState) -> dict:
+    changes = {}
+    for name in NODEGROUP_STATE_FIELDS:
+        value = getattr(ng_state, name)
+        if value is None:
+            continue
+        if name == "node_addresses":
+            value = list(value)
+        if value != getattr(nodegroup, name):
+            changes[name] = value
+    return changes
+
+
+def _record_nodegroups(context: Any, cluster_uuid: str,
+                       states: dict[str, drivers_base.NodeGroupState]) -> None:
+    for uuid, ng_state in states.items():
+        def mutate(nodegroup: Any, ng_state: drivers_base.NodeGroupState = ng_state) -> None:
+            for name, value in _nodegroup_changes(nodegroup, ng_state).items():
+                setattr(nodegroup, name, value)
+
+        try:
+            objects.NodeGroup.update_with_retry(context, cluster_uuid, uuid, mutate)
+        except exception.NodeGroupNotFound:
+            LOG.info("Cluster %s: nodegroup %s is gone: its state is not recorded",
+                     cluster_uuid, uuid)
+
+
+def finish_operation(context: Any, operation: Operation, cluster_uuid: str, status: str,
+                     reason: str | None, expect: tuple[str, int] | None = None,
+                     clear_reason: bool = False, **changes: Any) -> Any:
+    """Set status (and `changes`) with a retried compare-and-swap; record an event when the
+    status changes. Returns the cluster, or None when another operation took over.
+
+    A None `reason` keeps the current status_reason while the status stays (unless
+    `clear_reason`) and clears it when the status changes: a reason belongs to its status.
+    With `expect` = (status, version), the write happens only while the cluster still has
+    them (the reconciler's guard against a poll that raced a new operation).
+    """
+    previous: list[str | None] = []
+
+    def mutate(cluster: Any) -> None:
+        if expect is not None and (cluster.status, cluster.version) != expect:
+            raise _Superseded(f"{cluster.status} (version {cluster.version})")
+        if (cluster.status in Status.IN_PROGRESS and cluster.status != operation.in_progress
+                and cluster.status != status):
+            raise _Superseded(cluster.status)
+        previous[:] = [cluster.status]
+        if reason is not None or clear_reason or cluster.status != status:
+            cluster.status_reason = reason
+        cluster.status = status
+        for name, value in changes.items():
+            setattr(cluster, name, value)
+
+    try:
+        cluster = objects.Cluster.update_with_retry(context, cluster_uuid, mutate)
+    except _Superseded as superseded:
+        LOG.warning("Cluster %s is %s now: the outcome of its %s (%s) is not recorded",
+                    cluster_uuid, superseded, operation.name, status)
+        return None
+    if previous != [status]:
+        cluster.record_event(context, operation.event_type)
+    LOG.info("Cluster %s: %s (%s)", cluster_uuid, status, cluster.status_reason)
+    return cluster
+
+
+def record_state(context: Any, operation: Operation, cluster_uuid: str,
+                 state: drivers_base.ClusterState, expect: tuple[str, int] | None = None,
+                 clear_reason: bool = False) -> Any:
+    """Record what a driver reported: each NodeGroupState on its nodegroup row, then the
+    cluster's status, reason and fields (an event when the status changes); DELETE_COMPLETE
+    removes the cluster's rows (its events stay).
+
+    The one writer of driver states, for the manager (what create/update/delete returned)
+    and the reconciler (what get_status found). Returns the cluster, or None when it moved on
+    to another operation (then nothing is written).
+    """
+    status = state.status or operation.in_progress
+    if state.nodegroups:
+        if expect is not None:
+            current = objects.Cluster.get_by_uuid(context, cluster_uuid)
+            if (current.status, current.version) != expect:
+                LOG.warning("Cluster %s is %s now: the state of its %s is not recorded",
+                            cluster_uuid, current.status, operation.name)
+                return None
+        _record_nodegroups(context, cluster_uuid, state.nodegroups)
+    changes = {name: getattr(state, name) for name in CLUSTER_STATE_FIELDS
+               if getattr(state, name) is not None}
+    cluster = finish_operation(context, operation, cluster_uuid, status, state.status_reason,
+                               expect=expect, clear_reason=clear_reason, **changes)
+    if cluster is not None and status == Status.DELETE_COMPLETE:
+        try:
+            cluster.destroy()
+        except exception.ClusterNotFound:
+            pass  # another conductor removed it first
+        LOG.info("Cluster %s deleted", cluster_uuid)
+    return cluster
 
 
 class ConductorManager:
@@ -217,14 +364,24 @@ class ConductorManager:
 
     @messaging.expected_exceptions(exception.ServiceUnavailable)
     def cluster_update(self, context: Any, cluster_uuid: str, node_count: int,
-                       rollback: bool = False) -> None:
-        """Resize the cluster to `node_count` workers (in the background)."""
-        self._spawn(context, UPDATE, cluster_uuid, self._update, node_count, rollback)
+                       rollback: bool = False, nodegroup_uuid: str | None = None,
+                       nodes_to_remove: list[str] | None = None) -> None:
+        """Resize a worker nodegroup (the default one for None) to `node_count` nodes,
+        removing `nodes_to_remove` first (in the background). 1.1: nodegroup_uuid,
+        nodes_to_remove."""
+        self._spawn(context, UPDATE, cluster_uuid, self._update, node_count, rollback,
+                    nodegroup_uuid, list(nodes_to_remove) if nodes_to_remove else None)
 
     @messaging.expected_exceptions(exception.ServiceUnavailable)
     def cluster_delete(self, context: Any, cluster_uuid: str) -> None:
         """Remove the cluster from the cloud and the database (in the background)."""
         self._spawn(context, DELETE, cluster_uuid, self._delete)
+
+    def in_flight(self, cluster_uuid: str) -> bool:
+        """Whether an operation on the cluster is queued or running here (the reconciler
+        leaves such a cluster alone until the operation recorded its start)."""
+        with self._lock:
+            return any(w.cluster_uuid == cluster_uuid for w in self._work)
 
     # -- the work ----------------------------------------------------------------------------
 
@@ -234,35 +391,64 @@ class ConductorManager:
         driver = self._driver_for(context, cluster, template, CREATE)
         if driver is None:
             return
+        nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster_uuid])
         LOG.info("Cluster %s: creating with driver plugin %s", cluster_uuid,
                  type(driver).__name__)
-        state = driver.create(context, cluster, template, timeout=create_timeout)
+        state = driver.create(context, cluster, template, nodegroups, timeout=create_timeout)
         self._record(context, CREATE, cluster_uuid, state)
 
-    def _update(self, context: Any, cluster_uuid: str, node_count: int, rollback: bool) -> None:
+    def _update(self, context: Any, cluster_uuid: str, node_count: int, rollback: bool,
+                nodegroup_uuid: str | None = None,
+                nodes_to_remove: list[str] | None = None) -> None:
         cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
+        nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster_uuid])
+        nodegroup = _worker_nodegroup(nodegroups, nodegroup_uuid)
+        if nodegroup is None:
+            self._fail(context, UPDATE, cluster_uuid,
+                       NODEGROUP_GONE % (nodegroup_uuid or "default-worker"))
+            return
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
         driver = self._driver_for(context, cluster, template, UPDATE)
         if driver is None:
             return
-        LOG.info("Cluster %s: resizing to %d workers (rollback %s)", cluster_uuid, node_count,
-                 rollback)
-        state = driver.update(context, cluster, template, node_count=node_count,
-                              rollback=rollback)
+        LOG.info("Cluster %s: resizing nodegroup %s to %d nodes (removing %s; rollback %s)",
+                 cluster_uuid, nodegroup.name, node_count, nodes_to_remove or "none", rollback)
+        state = driver.update(context, cluster, template, nodegroup, node_count,
+                              nodes_to_remove=nodes_to_remove, rollback=rollback)
         self._record(context, UPDATE, cluster_uuid, state)
 
     def _delete(self, context: Any, cluster_uuid: str) -> None:
         cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
-        if cluster.stack_id is None:
+        nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster_uuid])
+        # A cluster pinned to a driver goes through it even without a recorded stack: a
+        # conductor stopped in the middle of a create may have left stacks it never recorded,
+        # and the driver finds them (a missing stack counts as deleted). Only a cluster with
+        # no stack recorded and no driver to ask is removed from the database alone.
+        has_stack = bool(cluster.stack_id) or any(ng.stack_id for ng in nodegroups)
+        if not has_stack and (not cluster.driver_id or not self._reached_the_cloud(context,
+                                                                                   cluster)):
             self._destroy(context, cluster_uuid)
             return
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
-        driver = self._driver_for(context, cluster, template, DELETE)
+        driver = self._driver_for(context, cluster, template, DELETE, fail=has_stack)
         if driver is None:
+            if not has_stack:
+                self._destroy(context, cluster_uuid)
             return
-        LOG.info("Cluster %s: deleting stack %s", cluster_uuid, cluster.stack_id)
-        state = driver.delete(context, cluster)
+        LOG.info("Cluster %s: deleting (stack %s)", cluster_uuid, cluster.stack_id)
+        state = driver.delete(context, cluster, nodegroups)
         self._record(context, DELETE, cluster_uuid, state)
+
+    @staticmethod
+    def _reached_the_cloud(context: Any, cluster: Any) -> bool:
+        """Whether a driver ever accepted work for the cluster (an operation started).
+
+        A cluster whose create failed before the driver accepted it (no Heat, a refused
+        parameter) has nothing in the cloud to look for. (A conductor killed between Heat
+        accepting the stack and recording it leaves a stack this cannot see.)
+        """
+        events = objects.ClusterEvent.list(context, cluster.uuid)
+        return any(e.event_type in STARTED_EVENTS for e in events)
 
     def _destroy(self, context: Any, cluster_uuid: str) -> None:
         """Delete the rows of a cluster that has nothing in the cloud; its events stay."""
@@ -276,44 +462,27 @@ class ConductorManager:
     # -- drivers -----------------------------------------------------------------------------
 
     def _driver_for(self, context: Any, cluster: Any, template: Any,
-                    operation: Operation) -> drivers_base.Driver | None:
-        """The cluster's driver, bound to its config; None after failing the operation."""
-        plugin: type[drivers_base.Driver] | None = None
-        config = None
-        if cluster.driver_id:
-            # The cluster is pinned to one Driver version: its plugin and its config.
-            try:
-                row = objects.Driver.get_by_uuid(context, cluster.driver_id)
-            except exception.DriverNotFound:
-                row = None
-            if row is not None:
-                plugin, config = loader.get_plugin(row.plugin_name), row.config
-                if plugin is None:
-                    LOG.error("Cluster %s: driver %s version %s needs plugin %s, which is not "
-                              "installed", cluster.uuid, row.name, row.version, row.plugin_name)
-        else:
-            found = loader.find_plugin(template.server_type, template.cluster_distro,
-                                       template.coe)
-            plugin = found[1] if found else None
-        if plugin is None:
+                    operation: Operation, fail: bool = True) -> drivers_base.Driver | None:
+        """The cluster's driver, bound to its config; None (after failing the operation when
+        `fail`) when none is installed."""
+        driver = driver_for(context, cluster, template)
+        if driver is None and fail:
             reason = str(exception.NoDriverInstalled(server_type=template.server_type,
                                                      distro=template.cluster_distro,
                                                      coe=template.coe))
             LOG.warning("Cluster %s: %s failed: %s", cluster.uuid, operation.name, reason)
             self._fail(context, operation, cluster.uuid, reason)
-            return None
-        return plugin(config)
+        return driver
 
     # -- recording outcomes ------------------------------------------------------------------
 
     def _record(self, context: Any, operation: Operation, cluster_uuid: str,
                 state: drivers_base.ClusterState) -> None:
-        """Write what the driver reported; the reconciler follows a status still in progress."""
-        changes = {name: getattr(state, name)
-                   for name in ("stack_id", "api_address", "coe_version")
-                   if getattr(state, name) is not None}
-        self._finish(context, operation, cluster_uuid, state.status or operation.in_progress,
-                     state.status_reason, **changes)
+        """Write what the driver reported; the reconciler follows a status still in progress
+        from the `started_event` recorded here on."""
+        cluster = record_state(context, operation, cluster_uuid, state)
+        if cluster is not None and cluster.status == operation.in_progress:
+            cluster.record_event(context, operation.started_event)
 
     def _fail(self, context: Any, operation: Operation, cluster_uuid: str,
               reason: str) -> None:
@@ -329,27 +498,50 @@ class ConductorManager:
 
     def _finish(self, context: Any, operation: Operation, cluster_uuid: str, status: str,
                 reason: str | None, **changes: Any) -> Any:
-        """Set status (and `changes`) with a retried compare-and-swap; record an event when
-        the status changes. Returns the cluster, or None when another operation took over."""
-        previous: list[str | None] = []
+        return finish_operation(context, operation, cluster_uuid, status, reason, **changes)
 
-        def mutate(cluster: Any) -> None:
-            if (cluster.status in Status.IN_PROGRESS and cluster.status != operation.in_progress
-                    and cluster.status != status):
-                raise _Superseded(cluster.status)
-            previous[:] = [cluster.status]
-            cluster.status = status
-            cluster.status_reason = reason
-            for name, value in changes.items():
-                setattr(cluster, name, value)
 
-        try:
-            cluster = objects.Cluster.update_with_retry(context, cluster_uuid, mutate)
-        except _Superseded as superseded:
-            LOG.warning("Cluster %s is %s now: the outcome of its %s (%s) is not recorded",
-                        cluster_uuid, superseded, operation.name, status)
-            return None
-        if previous != [status]:
-            cluster.record_event(context, operation.event_type)
-        LOG.info("Cluster %s: %s (%s)", cluster_uuid, status, reason)
-        return cluster
+def _worker_nodegroup(nodegroups: list[Any], nodegroup_uuid: str | None) -> Any:
+    """The nodegroup a resize is for: the given one, or the default worker nodegroup."""
+    if nodegroup_uuid is not None:
+        return next((ng for ng in nodegroups if ng.uuid == nodegroup_uuid), None)
+    workers = [ng for ng in nodegroups if ng.role != fields.NodeGroupRole.MASTER]
+    return next((ng for ng in workers if ng.is_default), workers[0] if workers else None)
+
+
+def plugin_for(context: Any, cluster: Any, template: Any = None,
+               driver_rows: dict[str, Any] | None = None
+               ) -> tuple[type[drivers_base.Driver] | None, dict | None, str]:
+    """(plugin class, config, key) of the cluster's driver; the class is None when none is
+    installed. The key names the plugin and config, for grouping clusters by driver.
+
+    A cluster pinned to a Driver version uses that version's plugin and config; an older
+    cluster without one the plugin that provides its template's (server_type, distro, coe).
+    `driver_rows` caches Driver rows by uuid (a version's plugin and config never change).
+    """
+    if cluster.driver_id:
+        row = None if driver_rows is None else driver_rows.get(cluster.driver_id)
+        if row is None:
+            try:
+                row = objects.Driver.get_by_uuid(context, cluster.driver_id)
+            except exception.DriverNotFound:
+                return None, None, f"driver:{cluster.driver_id}"
+            if driver_rows is not None:
+                driver_rows[cluster.driver_id] = row
+        plugin = loader.get_plugin(row.plugin_name)
+        if plugin is None:
+            LOG.error("Cluster %s: driver %s version %s needs plugin %s, which is not "
+                      "installed", cluster.uuid, row.name, row.version, row.plugin_name)
+        return plugin, row.config, f"driver:{row.uuid}"
+    if template is None:
+        template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
+    found = loader.find_plugin(template.server_type, template.cluster_distro, template.coe)
+    if found is None:
+        return None, None, "none"
+    return found[1], None, f"plugin:{found[0]}"
+
+
+def driver_for(context: Any, cluster: Any, template: Any = None) -> drivers_base.Driver | None:
+    """The cluster's driver plugin bound to its config, or None when none is installed."""
+    plugin, config, _key = plugin_for(context, cluster, template)
+    return None if plugin is None else plugin(config)

@@ -8,7 +8,7 @@ from typing import Any
 
 import oslo_messaging as messaging
 
-from magnum_lite.common import rpc
+from magnum_lite.common import exception, rpc
 from magnum_lite.conf import CONF
 
 # How often a cast retries to reach the broker before it fails: an API request must not hang
@@ -18,19 +18,27 @@ from magnum_lite.conf import CONF
 CAST_RETRY = 1
 
 
+class ConductorTooOld(exception.Invalid):
+    message = ("%(what)s needs conductor RPC API %(version)s, but the conductors are pinned "
+               "to %(cap)s ([upgrade_levels] conductor): finish upgrading the conductors "
+               "first.")
+
+
 class ConductorAPI:
     """Client side of the conductor RPC API.
 
     API version history:
 
     |    1.0 - Initial version: cluster_create, cluster_update and cluster_delete (casts).
+    |    1.1 - cluster_update: nodegroup_uuid (None: the default worker nodegroup) and
+    |          nodes_to_remove.
 
     To change the API: add a line above, raise RPC_API_VERSION here and in the manager, and
     prepare the method that changed with the version it needs; a caller checks
     `can_send_version()` while `[upgrade_levels] conductor` pins an older version.
     """
 
-    RPC_API_VERSION = "1.0"
+    RPC_API_VERSION = "1.1"
 
     def __init__(self, topic: str | None = None) -> None:
         # Nothing touches the transport or the configuration here: an instance may be made at
@@ -64,9 +72,28 @@ class ConductorAPI:
         cctxt.cast(context, "cluster_create", cluster_uuid=cluster_uuid,
                    create_timeout=create_timeout)
 
+    def check_cluster_update(self, nodegroup_uuid: str | None = None,
+                             nodes_to_remove: list[str] | None = None) -> None:
+        """Refuse (ConductorTooOld, 400) a resize the pinned conductors cannot do: one of a
+        non-default nodegroup or with nodes_to_remove needs 1.1."""
+        if (nodegroup_uuid or nodes_to_remove) and not self.can_send_version("1.1"):
+            what = ("A resize of a nodegroup other than the default worker nodegroup"
+                    if nodegroup_uuid else "A resize with nodes_to_remove")
+            raise ConductorTooOld(what=what, version="1.1",
+                                  cap=CONF.upgrade_levels.conductor)
+
     def cluster_update(self, context: Any, cluster_uuid: str, node_count: int,
-                       rollback: bool = False) -> None:
-        """Ask a conductor to resize the cluster to `node_count` workers."""
+                       rollback: bool = False, nodegroup_uuid: str | None = None,
+                       nodes_to_remove: list[str] | None = None) -> None:
+        """Ask a conductor to resize a worker nodegroup (the default one for None) to
+        `node_count` nodes, removing `nodes_to_remove` first."""
+        if self.can_send_version("1.1"):
+            cctxt = self.client.prepare(version="1.1")
+            cctxt.cast(context, "cluster_update", cluster_uuid=cluster_uuid,
+                       node_count=node_count, rollback=rollback,
+                       nodegroup_uuid=nodegroup_uuid, nodes_to_remove=nodes_to_remove)
+            return
+        self.check_cluster_update(nodegroup_uuid, nodes_to_remove)
         cctxt = self.client.prepare(version="1.0")
         cctxt.cast(context, "cluster_update", cluster_uuid=cluster_uuid, node_count=node_count,
                    rollback=rollback)

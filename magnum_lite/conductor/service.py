@@ -1,4 +1,5 @@
-"""The conductor as a service: the RPC server, its endpoints and the heartbeat thread."""
+"""The conductor as a service: the RPC server, its endpoints, the heartbeat thread and the
+status reconciler."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from oslo_utils import strutils
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import rpc
+from magnum_lite.conductor import hashring
 from magnum_lite.conductor import manager as conductor_manager
+from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.conf import CONF
 
 LOG = logging.getLogger(__name__)
 
-BINARY = "magnum-lite-conductor"
+BINARY = hashring.CONDUCTOR_BINARY
 # Seconds the RPC server gets, from the start of a stop, to join its dispatch threads (idle
 # ones notice within a second) and release its connection; and the heartbeat thread gets to
 # end (it may be stuck in a database call: it is a daemon thread, left behind then).
@@ -35,10 +38,13 @@ class ConductorService:
     name = BINARY
 
     def __init__(self, host: str | None = None,
-                 manager: conductor_manager.ConductorManager | None = None) -> None:
+                 manager: conductor_manager.ConductorManager | None = None,
+                 reconciler: conductor_reconciler.Reconciler | None = None) -> None:
         self.host = host or CONF.host
         self.manager = manager or conductor_manager.ConductorManager(
             self.host, workers=CONF.conductor.rpc_workers)
+        self.reconciler = reconciler or conductor_reconciler.Reconciler(
+            self.host, manager=self.manager)
         self._rpcserver: messaging.MessageHandlingServer | None = None
         self._heartbeat_stop = threading.Event()
         self._heartbeat_thread: threading.Thread | None = None
@@ -59,6 +65,7 @@ class ConductorService:
         self._heartbeat_thread = threading.Thread(target=self._heartbeat_loop,
                                                   name="conductor-heartbeat", daemon=True)
         self._heartbeat_thread.start()
+        self.reconciler.start()
         LOG.info("Conductor %s serving topic %s (RPC API %s)", self.host, CONF.conductor.topic,
                  self.manager.RPC_API_VERSION)
 
@@ -86,6 +93,7 @@ class ConductorService:
 
     def stop(self) -> bool:
         began = time.monotonic()
+        self.reconciler.signal_stop()  # no new rounds; it is joined with the heartbeat
         waiter = None
         if self._rpcserver is not None:
             self._rpcserver.stop()  # no new messages from here on
@@ -102,6 +110,8 @@ class ConductorService:
                 LOG.warning("The RPC server did not release its connection within %ss",
                             RPC_SERVER_WAIT)
         self._heartbeat_stop.set()
+        end = time.monotonic() + HEARTBEAT_JOIN
         if self._heartbeat_thread is not None:
             self._heartbeat_thread.join(HEARTBEAT_JOIN)
+        self.reconciler.stop(max(0.0, end - time.monotonic()))
         return not left

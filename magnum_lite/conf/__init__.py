@@ -2,11 +2,22 @@
 
 from oslo_config import cfg
 
-from magnum_lite.conf import api, cloud, conductor, database, default, quotas, upgrade_levels
+from magnum_lite.conf import (
+    api,
+    cloud,
+    conductor,
+    database,
+    default,
+    heat_driver,
+    keystone_auth,
+    quotas,
+    upgrade_levels,
+)
 
 CONF = cfg.CONF
 
-_MODULES = (default, api, cloud, conductor, database, quotas, upgrade_levels)
+_MODULES = (default, api, cloud, conductor, database, heat_driver, keystone_auth, quotas,
+            upgrade_levels)
 
 for _module in _MODULES:
     _module.register_opts(CONF)

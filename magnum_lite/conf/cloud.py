@@ -25,6 +25,7 @@ CLIENT_SERVICES = {
     "glance": "image",
     "neutron": "network",
     "heat": "orchestration",
+    "octavia": "load-balancer",
 }
 
 

@@ -1,4 +1,4 @@
-"""[conductor] options: the RPC server and its heartbeat."""
+"""[conductor] options: the RPC server, its heartbeat, the status reconciler and the hash ring."""
 
 from oslo_config import cfg
 
@@ -14,6 +14,32 @@ opts = [
                help="Seconds without a heartbeat after which a service is reported down."),
     cfg.IntOpt("graceful_shutdown_timeout", default=8, min=1,
                help="Seconds a stopping conductor waits for RPC work in flight."),
+    cfg.FloatOpt("reconcile_interval", default=0.2, min=0.01,
+                 help="Seconds between two rounds of the status reconciler, which follows "
+                      "the clusters in an *_IN_PROGRESS status in the cloud."),
+    cfg.FloatOpt("reconcile_backoff_base", default=0.2, min=0.0,
+                 help="Seconds after which a cluster in progress is checked again when the "
+                      "cloud reported a change (and the first delay of its backoff)."),
+    cfg.FloatOpt("reconcile_backoff_max", default=1.0, min=0.0,
+                 help="The longest delay, in seconds, between two checks of a cluster in "
+                      "progress while the cloud reports no change (the delay grows by half "
+                      "each time from reconcile_backoff_base)."),
+    cfg.IntOpt("reconcile_workers", default=8, min=1,
+               help="Threads that read clusters' status from the cloud at once, so one slow "
+                    "project does not hold up the others."),
+    cfg.IntOpt("create_timeout", default=60, min=1,
+               help="Minutes a cluster creation may take when the cluster sets no "
+                    "create_timeout of its own; then it fails."),
+    cfg.IntOpt("update_timeout", default=60, min=1,
+               help="Minutes a cluster update (resize) or rollback may take; then it fails."),
+    cfg.IntOpt("delete_timeout", default=60, min=1,
+               help="Minutes a cluster deletion may take; then it ends in DELETE_FAILED."),
+    cfg.IntOpt("timeout_grace", default=30, min=0,
+               help="Seconds added to every operation timeout, so Heat's own stack timeout "
+                    "reports first (with Heat's reason)."),
+    cfg.IntOpt("hash_ring_refresh_interval", default=5, min=1,
+               help="Seconds between two reads of the live conductors that share the "
+                    "clusters to follow (the consistent hash ring)."),
 ]
 
 

@@ -1,9 +1,20 @@
 """Option listing for oslo-config-generator."""
 
 from magnum_lite import conf as _conf  # noqa: F401  (registers everything)
-from magnum_lite.conf import api, cloud, conductor, database, default, quotas, upgrade_levels
+from magnum_lite.conf import (
+    api,
+    cloud,
+    conductor,
+    database,
+    default,
+    heat_driver,
+    keystone_auth,
+    quotas,
+    upgrade_levels,
+)
 
-_MODULES = (default, api, cloud, conductor, database, quotas, upgrade_levels)
+_MODULES = (default, api, cloud, conductor, database, heat_driver, keystone_auth, quotas,
+            upgrade_levels)
 
 
 def list_opts() -> list[tuple]:

@@ -17,10 +17,24 @@ Provides = tuple[str, str, str]
 
 
 @dataclasses.dataclass(frozen=True)
+class NodeGroupState:
+    """What a driver knows of one nodegroup in the cloud. Fields left None are not changed."""
+
+    status: str | None = None
+    status_reason: str | None = None
+    stack_id: str | None = None
+    node_addresses: list[str] | None = None
+    #: The nodes the cloud holds now (set when a create or resize is complete).
+    node_count: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class ClusterState:
     """What a driver knows of a cluster in the cloud; the conductor writes it to the cluster.
 
-    Fields left None are not changed.
+    Fields left None are not changed. `nodegroups` is keyed by nodegroup uuid. `trust_id` and
+    `join_token` are secrets the driver made at create for the cluster's later life (the trust
+    the conductor acts through, the token nodes join with); the API never shows them.
     """
 
     status: str | None = None
@@ -28,8 +42,9 @@ class ClusterState:
     stack_id: str | None = None
     api_address: str | None = None
     coe_version: str | None = None
-    master_addresses: list[str] | None = None
-    node_addresses: list[str] | None = None
+    nodegroups: dict[str, NodeGroupState] = dataclasses.field(default_factory=dict)
+    trust_id: str | None = None
+    join_token: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,32 +101,38 @@ class Driver(abc.ABC):
         """
 
     # -- operations; each starts the work in the cloud and returns at once -----------------
+    # `nodegroups` are the cluster's NodeGroup objects (masters included); the driver reads
+    # them and reports per nodegroup in ClusterState.nodegroups.
 
     @abc.abstractmethod
-    def create_dry_run(self, context: Any, cluster: Any, cluster_template: Any) -> dict[str, Any]:
-        """What `create` would send (rendered templates and parameters), sending nothing.
+    def create_dry_run(self, context: Any, cluster: Any, cluster_template: Any,
+                       nodegroups: list[Any]) -> dict[str, Any]:
+        """What `create` would send, and what the cloud would build (Heat's preview).
 
-        Lets the API refuse a cluster the cloud would reject (user data too large, unknown
-        labels) before anything is built.
+        Lets the API refuse a cluster the cloud would reject (user data too large, too many
+        resources) before anything is built.
         """
 
     @abc.abstractmethod
-    def create(self, context: Any, cluster: Any, cluster_template: Any,
+    def create(self, context: Any, cluster: Any, cluster_template: Any, nodegroups: list[Any],
                timeout: int) -> ClusterState:
-        """Start building the cluster; the state holds its stack id and CREATE_IN_PROGRESS.
+        """Start building the cluster; the state holds its stack ids and CREATE_IN_PROGRESS.
 
-        `timeout` is in minutes, as Heat's stack timeout.
+        `timeout` is in minutes, as Heat's stack timeout. `context` carries the user's token.
         """
 
     @abc.abstractmethod
     def update_dry_run(self, context: Any, cluster: Any, cluster_template: Any,
-                       node_count: int) -> dict[str, Any]:
-        """What `update` would change, changing nothing."""
+                       nodegroup: Any, node_count: int,
+                       nodes_to_remove: list[str] | None = None) -> dict[str, Any]:
+        """What `update` would add, replace and remove, changing nothing."""
 
     @abc.abstractmethod
-    def update(self, context: Any, cluster: Any, cluster_template: Any, node_count: int,
+    def update(self, context: Any, cluster: Any, cluster_template: Any, nodegroup: Any,
+               node_count: int, nodes_to_remove: list[str] | None = None,
                rollback: bool = False) -> ClusterState:
-        """Start resizing the cluster to `node_count` workers (Heat rollback on failure)."""
+        """Start resizing `nodegroup` to `node_count` nodes, removing `nodes_to_remove` (server
+        names or ids) first when it shrinks (Heat rollback on failure when `rollback`)."""
 
     @abc.abstractmethod
     def upgrade(self, context: Any, cluster: Any, cluster_template: Any, max_batch_size: int,
@@ -119,14 +140,32 @@ class Driver(abc.ABC):
         """Start the next batch of a rolling upgrade of `nodegroup` to `cluster_template`."""
 
     @abc.abstractmethod
-    def delete(self, context: Any, cluster: Any) -> ClusterState:
-        """Start removing the cluster, and what Heat would leave behind, from the cloud."""
+    def delete(self, context: Any, cluster: Any, nodegroups: list[Any]) -> ClusterState:
+        """Start removing the cluster, and what Heat would leave behind, from the cloud.
+
+        The state says DELETE_COMPLETE when nothing is left (a missing stack counts as deleted).
+        """
 
     # -- observation -----------------------------------------------------------------------
 
+    def status_snapshot(self, context: Any, project_id: str) -> Any:
+        """One read of the cloud that serves `get_status` for every cluster of a project.
+
+        The reconciler calls it once per project and driver plugin per round and hands the
+        result to `get_status`; None (the default) makes `get_status` read on its own.
+        """
+        return None
+
     @abc.abstractmethod
-    def get_status(self, context: Any, cluster: Any) -> ClusterState:
-        """The cluster's state in the cloud now (the reconciler's source)."""
+    def get_status(self, context: Any, cluster: Any, nodegroups: list[Any],
+                   snapshot: Any = None, *, cluster_template: Any = None) -> ClusterState:
+        """The cluster's state in the cloud now (the reconciler's source).
+
+        Statuses are Magnum's; a failure's status_reason names the failed resource and the
+        cloud's message. A driver whose operations take several steps in the cloud starts
+        the next step from here when the previous one is done (it needs `cluster_template`
+        for that).
+        """
 
     @abc.abstractmethod
     def get_scale_manager(self, context: Any, cluster: Any) -> ScaleManager | None:

@@ -20,7 +20,8 @@ INTERNAL_WRITE_ATTEMPTS = 10
 @base.MagnumLiteObjectRegistry.register
 class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     # Version 1.0: Initial version
-    VERSION = "1.0"
+    # Version 1.1: join_token
+    VERSION = "1.1"
 
     dbapi = dbapi.get_instance()
 
@@ -54,6 +55,7 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
         "trustee_username": fields.StringField(nullable=True),
         "trustee_user_id": fields.StringField(nullable=True),
         "trustee_password": fields.StringField(nullable=True),
+        "join_token": fields.StringField(nullable=True),
         "coe_version": fields.StringField(nullable=True),
         "container_version": fields.StringField(nullable=True),
         "fixed_network": fields.StringField(nullable=True),
@@ -109,6 +111,25 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
         for cluster in clusters:
             cluster._set_derived(by_cluster[cluster.uuid])
         return clusters
+
+    @classmethod
+    def list_with_status(cls, context: Any, statuses: list[str],
+                         marker_event_types: list[str] | tuple = ()
+                         ) -> list[tuple[Cluster, list[NodeGroup], Any, bool]]:
+        """Every project's clusters in one of `statuses`, with their nodegroups, the time of
+        their latest event (None without one) and whether an event of one of
+        `marker_event_types` exists for their current version: two queries in all."""
+        found = cls.dbapi.list_clusters_with_status(statuses, marker_event_types)
+        clusters = [(cls._from_db_object(context, cls(), row), event_time, marked)
+                    for row, event_time, marked in found]
+        by_cluster: dict[str, list[NodeGroup]] = {c.uuid: [] for c, _, _ in clusters}
+        for ng in NodeGroup.list_for_clusters(context, list(by_cluster)):
+            by_cluster[ng.cluster_id].append(ng)
+        result = []
+        for cluster, event_time, marked in clusters:
+            cluster._set_derived(by_cluster[cluster.uuid])
+            result.append((cluster, by_cluster[cluster.uuid], event_time, marked))
+        return result
 
     @classmethod
     def count(cls, project_id: str) -> int:

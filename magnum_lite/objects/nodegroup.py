@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from oslo_utils import uuidutils
 
+from magnum_lite.common import exception
 from magnum_lite.db import api as dbapi
 from magnum_lite.objects import base, fields
 
@@ -14,6 +16,9 @@ from magnum_lite.objects import base, fields
 class NodeGroup(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     # Version 1.0: Initial version
     VERSION = "1.0"
+
+    # How often an internal writer re-reads and retries a compare-and-swap that lost a race.
+    INTERNAL_WRITE_ATTEMPTS = 10
 
     dbapi = dbapi.get_instance()
 
@@ -75,3 +80,19 @@ class NodeGroup(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     def destroy(self, context: Any | None = None) -> None:
         self.dbapi.destroy_nodegroup(self.uuid)
         self.obj_reset_changes()
+
+    @classmethod
+    def update_with_retry(cls, context: Any, cluster_id: str, uuid: str,
+                          mutate: Callable[[NodeGroup], None]) -> NodeGroup:
+        """For internal writers: re-read, apply `mutate`, save; retry when the write races."""
+        for _attempt in range(cls.INTERNAL_WRITE_ATTEMPTS):
+            nodegroup = cls.get(context, cluster_id, uuid)
+            mutate(nodegroup)
+            if not nodegroup.obj_what_changed():
+                return nodegroup
+            try:
+                nodegroup.save()
+                return nodegroup
+            except exception.ConcurrentUpdate:
+                continue
+        raise exception.ConcurrentUpdate(resource="Nodegroup", uuid=uuid)

@@ -52,11 +52,18 @@ def conf_text(state_dir: Path, data: dict[str, Any], db_url: str, transport_url:
             "project_name": "service", "user_domain_name": "Default",
             "project_domain_name": "Default", "region_name": region,
         },
+        # The conductor's own credentials: the trustee of every cluster's trust.
+        "keystone_auth": {
+            "auth_type": "password", "auth_url": identity, "username": user["username"],
+            "password": user["password"], "user_domain_name": "Default",
+            "project_name": "service", "project_domain_name": "Default",
+        },
         "cloud": {"validate_resources": validate_resources},
         "glance": {"region_name": region},
         "nova": {"region_name": region},
         "neutron": {"region_name": region},
         "heat": {"region_name": region},
+        "octavia": {"region_name": region},
     })
 
 

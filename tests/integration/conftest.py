@@ -9,18 +9,21 @@ is stopped at the end unless MAGNUM_LITE_SANDBOX_KEEP=1; one found running is le
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 import json
 import os
 from pathlib import Path
 import subprocess
 import sys
 from typing import Any
+import uuid
 
+from heatclient import client as heat_client
 import pytest
 
 from magnum_lite.sandbox import config as sandbox_config
 from magnum_lite.sandbox import processes
+from tests.integration import clusters
 
 # From nothing the start builds a venv (about a minute) and may apt-get install the services.
 START_TIMEOUT = 900
@@ -72,3 +75,36 @@ def openstack_cli(sandbox: dict[str, Any]):
         return res
 
     return run
+
+
+@pytest.fixture(scope="module")
+def heat(sandbox) -> Any:
+    """A Heat client of the demo project (the clusters' owner)."""
+    return heat_client.Client("1", session=clusters.session(sandbox),
+                              service_type="orchestration", interface="public",
+                              region_name=sandbox["region"])
+
+
+@pytest.fixture(scope="module")
+def make_template(openstack_cli) -> Iterator[Callable[..., dict]]:
+    """Makes templates of the demo project (deleted at the end of the module)."""
+    made: list[str] = []
+
+    def make(flavor: str = "m1.small", master_lb: bool = False) -> dict:
+        name = f"it-k8s-{uuid.uuid4().hex[:8]}"
+        args = ["coe", "cluster", "template", "create", name, "--coe", "kubernetes",
+                "--image", clusters.IMAGE, "--external-network", "public", "--flavor", flavor,
+                "--master-flavor", "m1.medium", "--network-driver", "flannel",
+                "--docker-volume-size", "5", "-f", "json"]
+        if master_lb:
+            args.append("--master-lb-enabled")
+        template = clusters.parse_json(openstack_cli("sandbox", *args))
+        made.append(template["uuid"])
+        return template
+
+    yield make
+    for template_uuid in made:
+        openstack_cli("sandbox", "coe", "cluster", "template", "delete", template_uuid,
+                      check=False)
+
+

@@ -73,6 +73,14 @@ rules = [
         operations=[{"path": COLLECTION, "method": "GET"}],
     ),
     policy.DocumentedRuleDefault(
+        name=CLUSTER % "resize",
+        check_str=base.RULE_ADMIN_OR_PROJECT_MEMBER,
+        scope_types=base.PROJECT_SCOPE,
+        description="Resize a nodegroup of a cluster (an admin may resize any project's "
+                    "cluster when cluster:update_all_projects allows it).",
+        operations=[{"path": ITEM + "/actions/resize", "method": "POST"}],
+    ),
+    policy.DocumentedRuleDefault(
         name=CLUSTER % "update",
         check_str=base.RULE_ADMIN_OR_PROJECT_MEMBER,
         scope_types=base.PROJECT_SCOPE,

@@ -361,6 +361,27 @@ class Connection:
             session.query(models.NodeGroup).filter_by(cluster_id=uuid).delete()
             session.query(models.X509KeyPair).filter_by(cluster_id=uuid).delete()
 
+    def list_clusters_with_status(self, statuses: list[str],
+                                  marker_event_types: list[str] | tuple = ()
+                                  ) -> list[tuple[Any, Any, bool]]:
+        """Clusters of every project in one of `statuses`, in one query, each with the time
+        of its latest event (None without one) and whether an event of one of
+        `marker_event_types` was recorded for its current version (the reconciler's round)."""
+        with _reader() as session:
+            event = models.ClusterEvent
+            latest_event = sa.select(sa.func.max(event.created_at)).where(
+                event.cluster_id == models.Cluster.uuid).scalar_subquery()
+            if marker_event_types:
+                marked = sa.exists().where(
+                    event.cluster_id == models.Cluster.uuid,
+                    event.cluster_version == models.Cluster.version,
+                    event.event_type.in_(list(marker_event_types)))
+            else:
+                marked = sa.false()
+            rows = session.query(models.Cluster, latest_event, marked).filter(
+                models.Cluster.status.in_(list(statuses))).order_by(models.Cluster.id).all()
+            return [(row, event_time, bool(found)) for row, event_time, found in rows]
+
     def count_clusters(self, project_id: str) -> int:
         with _reader() as session:
             return session.query(sa.func.count(models.Cluster.id)).filter(

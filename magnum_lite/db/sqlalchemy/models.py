@@ -110,6 +110,7 @@ class Cluster(Base):
     trustee_username = sa.Column(sa.String(255))
     trustee_user_id = sa.Column(sa.String(255))
     trustee_password = sa.Column(sa.String(255))
+    join_token = sa.Column(sa.String(255))
     coe_version = sa.Column(sa.String(255))
     container_version = sa.Column(sa.String(255))
     fixed_network = sa.Column(sa.String(255))

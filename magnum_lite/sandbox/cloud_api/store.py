@@ -47,6 +47,9 @@ SEED_FLAVORS = [
     ("4", "m1.large", 8192, 4, 80, {}),
     ("bm1", "bm.small", 16384, 4, 240, _BAREMETAL_SPECS),
     ("bm2", "bm.large", 65536, 16, 960, _BAREMETAL_SPECS),
+    # The simulation fails (sandbox.fail) or never finishes (sandbox.hang) a server of these.
+    ("f1", "sandbox.fail", 2048, 1, 20, {}),
+    ("h1", "sandbox.hang", 2048, 1, 20, {}),
 ]
 
 

@@ -244,8 +244,30 @@ def template_for(type_name: str) -> dict:
     else:
         _strip_name(outputs)
     tmpl["resources"] = {}
+    if type_name == "OS::Nova::Server":
+        _add_fault_flavors(tmpl)
     tmpl["outputs"] = outputs
     return tmpl
+
+
+# Flavors that make a simulated server misbehave, for tests of what a cluster does then:
+# FAIL_FLAVOR fails the server's create (as Nova's "No valid host" would), HANG_FLAVOR never
+# finishes it (the stack then runs into its timeout). Both are in the stand-in Nova's flavors.
+FAIL_FLAVOR = "sandbox.fail"
+HANG_FLAVOR = "sandbox.hang"
+
+
+def _add_fault_flavors(tmpl: dict) -> None:
+    tmpl.setdefault("conditions", {}).update({
+        "fail_requested": {"equals": [param("flavor"), FAIL_FLAVOR]},
+        "hang_requested": {"equals": [param("flavor"), HANG_FLAVOR]},
+    })
+    tmpl["resources"].update({
+        "no_valid_host": {"type": "OS::Heat::TestResource", "condition": "fail_requested",
+                          "properties": {"fail": True}},
+        "never_active": {"type": "OS::Heat::TestResource", "condition": "hang_requested",
+                         "properties": {"action_wait_secs": {"create": 86400}}},
+    })
 
 
 def _strip_name(outputs: dict) -> None:

@@ -11,6 +11,7 @@ import pytest
 from magnum_lite import objects
 from magnum_lite.common import exception
 from magnum_lite.conductor import manager as conductor_manager
+from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import fields
 from tests.unit.drivers import fake_plugin
 
@@ -128,8 +129,12 @@ def test_create_with_a_driver_records_its_stack_and_stays_in_progress(
     after = reload(context, cluster)
     assert (after.status, after.stack_id) == (Status.CREATE_IN_PROGRESS, "stack-1")
     assert fake_driver.calls == [("create", {"config": {"flavor": "m1.small"},
-                                             "cluster": cluster.uuid, "timeout": 42})]
-    assert events(context, cluster) == []  # no status change: the reconciler follows it
+                                             "cluster": cluster.uuid, "timeout": 42,
+                                             "nodegroups": ["default-master",
+                                                            "default-worker"]})]
+    # No status change: the event hands the create over to the reconciler.
+    assert events(context, cluster) == [("cluster.create.started", Status.CREATE_IN_PROGRESS,
+                                         None)]
 
 
 def test_a_cluster_pinned_to_a_driver_version_uses_its_plugin_and_config(
@@ -308,3 +313,251 @@ def test_work_runs_with_the_callers_request_id_and_may_read_any_project(manager,
     manager._spawn(context, conductor_manager.CREATE, "uuid", work)
     finish(manager)
     assert seen == [(context.request_id, context.project_id, True, True)]
+
+
+# -- recording driver states on the cluster and its nodegroups -------------------------------
+
+@pytest.fixture
+def ubuntu(template):
+    """The template made one the fake plugin provides."""
+    template.cluster_distro = "ubuntu"
+    template.save()
+    return template
+
+
+def nodegroups_of(context, cluster):
+    return {ng.name: ng for ng in objects.NodeGroup.list_for_clusters(context, [cluster.uuid])}
+
+
+def test_create_records_the_cluster_and_each_nodegroup_state(manager, context, ubuntu,
+                                                               make_cluster, fake_driver):
+    cluster = make_cluster()
+    groups = nodegroups_of(context, cluster)
+    master, worker = groups["default-master"], groups["default-worker"]
+    fake_driver.create_state = drivers_base.ClusterState(
+        status=Status.CREATE_IN_PROGRESS, stack_id="stack-main", trust_id="trust-1",
+        join_token="secret-token",
+        nodegroups={master.uuid: drivers_base.NodeGroupState(
+                        status=Status.CREATE_IN_PROGRESS, stack_id="stack-main"),
+                    worker.uuid: drivers_base.NodeGroupState(
+                        status=Status.CREATE_IN_PROGRESS, stack_id="stack-workers")})
+    manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
+    finish(manager)
+    after = reload(context, cluster)
+    assert (after.status, after.stack_id, after.trust_id, after.join_token) == (
+        Status.CREATE_IN_PROGRESS, "stack-main", "trust-1", "secret-token")
+    groups = nodegroups_of(context, cluster)
+    assert groups["default-master"].stack_id == "stack-main"
+    assert groups["default-worker"].stack_id == "stack-workers"
+    assert groups["default-worker"].status == Status.CREATE_IN_PROGRESS
+    assert groups["default-worker"].node_count == 2  # None in the state: unchanged
+    assert fake_driver.calls[0][1]["nodegroups"] == ["default-master", "default-worker"]
+
+
+def test_a_nodegroup_write_retries_when_another_writer_races(manager, context, ubuntu,
+                                                             make_cluster, fake_driver):
+    cluster = make_cluster()
+    worker = nodegroups_of(context, cluster)["default-worker"]
+    fake_driver.create_state = drivers_base.ClusterState(
+        status=Status.CREATE_IN_PROGRESS, stack_id="s",
+        nodegroups={worker.uuid: drivers_base.NodeGroupState(stack_id="stack-w")})
+    real_save = objects.NodeGroup.save
+    raced = []
+
+    def save_after_a_racing_write(self, context=None):
+        if not raced:
+            raced.append(True)
+            other = objects.NodeGroup.get(self._context, self.cluster_id, self.uuid)
+            other.status_reason = "written by someone else"
+            real_save(other)
+        return real_save(self, context)
+
+    with mock.patch.object(objects.NodeGroup, "save", save_after_a_racing_write):
+        manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
+        finish(manager)
+    after = nodegroups_of(context, cluster)["default-worker"]
+    assert raced
+    assert (after.stack_id, after.status_reason) == ("stack-w", "written by someone else")
+
+
+def test_update_resizes_the_default_worker_nodegroup(manager, context, ubuntu, make_cluster,
+                                                     fake_driver):
+    cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS)
+    worker = nodegroups_of(context, cluster)["default-worker"]
+    manager.cluster_update(context, cluster_uuid=cluster.uuid, node_count=5)
+    finish(manager)
+    name, call = fake_driver.calls[0]
+    assert name == "update"
+    assert (call["nodegroup"], call["node_count"], call["nodes_to_remove"],
+            call["rollback"]) == (worker.uuid, 5, None, False)
+    assert events(context, cluster) == [("cluster.update.started", Status.UPDATE_IN_PROGRESS,
+                                         None)]
+
+
+def test_update_1_1_resizes_the_given_nodegroup_removing_the_given_nodes(
+        manager, context, ubuntu, make_cluster, fake_driver):
+    cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS)
+    extra = objects.NodeGroup(context, name="gpu", cluster_id=cluster.uuid,
+                              project_id=cluster.project_id, role="worker", node_count=3)
+    extra.create()
+    fake_driver.update_state = drivers_base.ClusterState(
+        status=Status.UPDATE_IN_PROGRESS,
+        nodegroups={extra.uuid: drivers_base.NodeGroupState(status=Status.UPDATE_IN_PROGRESS,
+                                                            stack_id="stack-gpu")})
+    manager.cluster_update(context, cluster_uuid=cluster.uuid, node_count=1, rollback=True,
+                           nodegroup_uuid=extra.uuid, nodes_to_remove=["node-a", "node-b"])
+    finish(manager)
+    call = fake_driver.calls[0][1]
+    assert (call["nodegroup"], call["node_count"], call["nodes_to_remove"],
+            call["rollback"]) == (extra.uuid, 1, ["node-a", "node-b"], True)
+    gpu = nodegroups_of(context, cluster)["gpu"]
+    assert (gpu.status, gpu.stack_id) == (Status.UPDATE_IN_PROGRESS, "stack-gpu")
+
+
+def test_update_of_a_nodegroup_that_is_gone_fails_with_the_reason(
+        manager, context, ubuntu, make_cluster, fake_driver):
+    cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS)
+    manager.cluster_update(context, cluster_uuid=cluster.uuid, node_count=1,
+                           nodegroup_uuid="0a0a0a0a-0000-4000-8000-000000000001")
+    finish(manager)
+    after = reload(context, cluster)
+    assert after.status == Status.UPDATE_FAILED
+    assert after.status_reason == (
+        "nodegroup 0a0a0a0a-0000-4000-8000-000000000001 of the cluster does not exist "
+        "(any more)")
+    assert fake_driver.calls == []
+
+
+def test_update_driver_error_ends_in_update_failed(manager, context, ubuntu, make_cluster,
+                                                   fake_driver):
+    fake_driver.fail_with = exception.InvalidParameterValue(err="Heat refused the update")
+    cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS)
+    manager.cluster_update(context, cluster_uuid=cluster.uuid, node_count=3)
+    finish(manager)
+    after = reload(context, cluster)
+    assert (after.status, after.status_reason) == (Status.UPDATE_FAILED,
+                                                   "Heat refused the update")
+
+
+def test_delete_goes_through_the_driver_and_stays_in_progress(manager, context, ubuntu,
+                                                              make_cluster, fake_driver):
+    cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, stack_id="stack-1")
+    manager.cluster_delete(context, cluster_uuid=cluster.uuid)
+    finish(manager)
+    assert fake_driver.calls == [("delete", {"config": {"flavor": "m1.small"},
+                                             "cluster": cluster.uuid,
+                                             "nodegroups": ["default-master",
+                                                            "default-worker"]})]
+    assert reload(context, cluster).status == Status.DELETE_IN_PROGRESS
+    assert events(context, cluster) == [("cluster.delete.started", Status.DELETE_IN_PROGRESS,
+                                         None)]
+
+
+def test_delete_complete_from_the_driver_removes_the_rows_and_keeps_the_events(
+        manager, context, ubuntu, make_cluster, fake_driver):
+    cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, stack_id="stack-1")
+    fake_driver.delete_state = drivers_base.ClusterState(status=Status.DELETE_COMPLETE)
+    manager.cluster_delete(context, cluster_uuid=cluster.uuid)
+    finish(manager)
+    with pytest.raises(exception.ClusterNotFound):
+        reload(context, cluster)
+    assert objects.NodeGroup.list_for_clusters(context, [cluster.uuid]) == []
+    assert events(context, cluster) == [("cluster.delete", Status.DELETE_COMPLETE, None)]
+
+
+def test_delete_of_a_pinned_cluster_without_a_recorded_stack_asks_the_driver(
+        manager, context, make_cluster, fake_driver):
+    # A conductor stopped in the middle of a create may have left stacks it never recorded.
+    driver = objects.Driver(context, name="k8s", plugin_name="fake", config={"flavor": "x"})
+    driver.create()
+    cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, driver_id=driver.uuid,
+                           driver_version=driver.version)
+    cluster.record_event(context, "cluster.create.started")  # the driver took the create
+    fake_driver.delete_state = drivers_base.ClusterState(status=Status.DELETE_COMPLETE)
+    manager.cluster_delete(context, cluster_uuid=cluster.uuid)
+    finish(manager)
+    assert [name for name, _ in fake_driver.calls] == ["delete"]
+    with pytest.raises(exception.ClusterNotFound):
+        reload(context, cluster)
+    assert [e[0] for e in events(context, cluster)] == ["cluster.create.started",
+                                                        "cluster.delete"]
+
+
+def test_delete_of_a_cluster_no_driver_ever_took_removes_its_rows_without_the_cloud(
+        manager, context, make_cluster, fake_driver):
+    # Its create failed before the driver accepted it (no Heat, say): nothing to look for.
+    driver = objects.Driver(context, name="k8s", plugin_name="fake", config={"flavor": "x"})
+    driver.create()
+    cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, driver_id=driver.uuid,
+                           driver_version=driver.version)
+    manager.cluster_delete(context, cluster_uuid=cluster.uuid)
+    finish(manager)
+    assert fake_driver.calls == []
+    with pytest.raises(exception.ClusterNotFound):
+        reload(context, cluster)
+
+
+def test_delete_of_a_cluster_without_stack_whose_plugin_is_gone_removes_its_rows(
+        manager, context, make_cluster):
+    driver = objects.Driver(context, name="k8s", plugin_name="uninstalled", config={})
+    driver.create()
+    cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, driver_id=driver.uuid,
+                           driver_version=driver.version)
+    manager.cluster_delete(context, cluster_uuid=cluster.uuid)
+    finish(manager)
+    with pytest.raises(exception.ClusterNotFound):
+        reload(context, cluster)
+    assert events(context, cluster) == [
+        ("cluster.delete", Status.DELETE_COMPLETE, conductor_manager.NOTHING_IN_THE_CLOUD)]
+
+
+def test_delete_driver_error_ends_in_delete_failed_and_keeps_the_rows(
+        manager, context, ubuntu, make_cluster, fake_driver):
+    fake_driver.fail_with = RuntimeError("Heat unreachable")
+    cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, stack_id="stack-1")
+    manager.cluster_delete(context, cluster_uuid=cluster.uuid)
+    finish(manager)
+    after = reload(context, cluster)
+    assert after.status == Status.DELETE_FAILED
+    assert after.status_reason == "delete failed in the conductor: RuntimeError: Heat unreachable"
+    assert len(nodegroups_of(context, cluster)) == 2
+
+
+def test_a_reason_is_kept_while_the_status_stays_and_cleared_when_it_changes(
+        context, make_cluster):
+    cluster = make_cluster(status=Status.CREATE_IN_PROGRESS)
+    conductor_manager.finish_operation(context, conductor_manager.CREATE, cluster.uuid,
+                                       Status.CREATE_IN_PROGRESS, "waiting")
+    record = conductor_manager.record_state
+    record(context, conductor_manager.CREATE, cluster.uuid,
+           drivers_base.ClusterState(api_address="https://1.2.3.4:6443"))
+    assert reload(context, cluster).status_reason == "waiting"
+    record(context, conductor_manager.CREATE, cluster.uuid,
+           drivers_base.ClusterState(status=Status.CREATE_COMPLETE))
+    after = reload(context, cluster)
+    assert (after.status, after.status_reason, after.api_address) == (
+        Status.CREATE_COMPLETE, None, "https://1.2.3.4:6443")
+
+
+def test_an_expected_status_guards_the_write(context, make_cluster):
+    cluster = make_cluster(status=Status.UPDATE_FAILED)
+    result = conductor_manager.record_state(
+        context, conductor_manager.UPDATE, cluster.uuid,
+        drivers_base.ClusterState(status=Status.UPDATE_COMPLETE),
+        expect=(Status.UPDATE_IN_PROGRESS, cluster.version))
+    assert result is None
+    assert reload(context, cluster).status == Status.UPDATE_FAILED
+    assert events(context, cluster) == []
+
+
+def test_in_flight_tells_the_clusters_with_work_queued_or_running(
+        manager, context, ubuntu, make_cluster, fake_driver):
+    fake_driver.block = threading.Event()
+    fake_driver.started = threading.Event()
+    cluster, other = make_cluster(), make_cluster()
+    manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
+    assert fake_driver.started.wait(WAIT)
+    assert manager.in_flight(cluster.uuid) and not manager.in_flight(other.uuid)
+    fake_driver.block.set()
+    finish(manager)
+    assert not manager.in_flight(cluster.uuid)

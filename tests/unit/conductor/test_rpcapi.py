@@ -60,9 +60,15 @@ def test_client_is_cached_in_a_process_and_made_again_after_fork():
         assert api.client is not first
 
 
+def _pinned_prepare(api):
+    """Mock the client's prepare, keeping what the pin allows (which prepare computes)."""
+    allowed = {version: api.can_send_version(version) for version in ("1.0", "1.1")}
+    return (mock.patch.object(api.client, "prepare"),
+            mock.patch.object(api, "can_send_version", side_effect=allowed.__getitem__))
+
+
 @pytest.mark.parametrize(("method", "kwargs"), [
     ("cluster_create", {"cluster_uuid": UUID, "create_timeout": 60}),
-    ("cluster_update", {"cluster_uuid": UUID, "node_count": 3, "rollback": True}),
     ("cluster_delete", {"cluster_uuid": UUID}),
 ])
 def test_each_method_casts_version_1_0_with_keyword_arguments(method, kwargs):
@@ -75,13 +81,66 @@ def test_each_method_casts_version_1_0_with_keyword_arguments(method, kwargs):
     prepare.return_value.call.assert_not_called()
 
 
-def test_update_defaults_to_no_rollback():
+def test_update_casts_version_1_1_with_the_nodegroup_and_the_nodes_to_remove():
     api = rpcapi.ConductorAPI()
-    with mock.patch.object(api.client, "prepare") as prepare:
+    context = ml_context.RequestContext(project_id="p", user_id="u")
+    patch_prepare, patch_pin = _pinned_prepare(api)
+    with patch_prepare as prepare, patch_pin:
+        api.cluster_update(context, cluster_uuid=UUID, node_count=3, rollback=True,
+                           nodegroup_uuid="ng-1", nodes_to_remove=["node-1"])
+    prepare.assert_called_once_with(version="1.1")
+    prepare.return_value.cast.assert_called_once_with(
+        context, "cluster_update", cluster_uuid=UUID, node_count=3, rollback=True,
+        nodegroup_uuid="ng-1", nodes_to_remove=["node-1"])
+    prepare.return_value.call.assert_not_called()
+
+
+def test_update_defaults_to_no_rollback_and_the_default_nodegroup():
+    api = rpcapi.ConductorAPI()
+    patch_prepare, patch_pin = _pinned_prepare(api)
+    with patch_prepare as prepare, patch_pin:
         api.cluster_update(ml_context.RequestContext(), UUID, 2)
     prepare.return_value.cast.assert_called_once_with(mock.ANY, "cluster_update",
                                                       cluster_uuid=UUID, node_count=2,
-                                                      rollback=False)
+                                                      rollback=False, nodegroup_uuid=None,
+                                                      nodes_to_remove=None)
+
+
+def test_update_pinned_to_1_0_sends_what_1_0_knows():
+    CONF.set_override("conductor", "1.0", group="upgrade_levels")
+    try:
+        api = rpcapi.ConductorAPI()
+        patch_prepare, patch_pin = _pinned_prepare(api)
+        with patch_prepare as prepare, patch_pin:
+            api.cluster_update(ml_context.RequestContext(), UUID, 2, rollback=True)
+        prepare.assert_called_once_with(version="1.0")
+        prepare.return_value.cast.assert_called_once_with(
+            mock.ANY, "cluster_update", cluster_uuid=UUID, node_count=2, rollback=True)
+    finally:
+        CONF.clear_override("conductor", group="upgrade_levels")
+
+
+@pytest.mark.parametrize(("kwargs", "what"), [
+    ({"nodegroup_uuid": "ng-1"}, "other than the default worker nodegroup"),
+    ({"nodes_to_remove": ["node-1"]}, "with nodes_to_remove"),
+])
+def test_update_pinned_to_1_0_refuses_what_1_0_cannot_do(kwargs, what):
+    CONF.set_override("conductor", "1.0", group="upgrade_levels")
+    try:
+        api = rpcapi.ConductorAPI()
+        patch_prepare, patch_pin = _pinned_prepare(api)
+        with patch_prepare as prepare, patch_pin:
+            with pytest.raises(rpcapi.ConductorTooOld) as raised:
+                api.cluster_update(ml_context.RequestContext(), UUID, 2, **kwargs)
+        prepare.assert_not_called()
+        assert what in str(raised.value)
+        assert "1.1" in str(raised.value) and "[upgrade_levels] conductor" in str(raised.value)
+        assert raised.value.code == 400
+        with pytest.raises(rpcapi.ConductorTooOld):
+            api.check_cluster_update(**kwargs)
+        api.check_cluster_update()  # a plain resize is fine
+    finally:
+        CONF.clear_override("conductor", group="upgrade_levels")
 
 
 class _Recorder:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import threading
 from typing import Any
 
@@ -13,7 +14,12 @@ from magnum_lite.objects import fields
 
 
 class FakeDriver(base.Driver):
-    """Provides Kubernetes on Ubuntu VMs; records calls; can be told to fail or to block."""
+    """Provides Kubernetes on Ubuntu VMs; records calls; can be told to fail or to block.
+
+    Observation: `statuses` maps a cluster uuid to the ClusterState `get_status` answers (a
+    ClusterState, an exception to raise, or a callable of the cluster); unknown clusters get an
+    empty state (no change). `snapshot_calls` lists the project of each `status_snapshot`.
+    """
 
     provides = [("vm", "ubuntu", "kubernetes")]
 
@@ -21,6 +27,15 @@ class FakeDriver(base.Driver):
     fail_with: Exception | None = None
     block: threading.Event | None = None
     started: threading.Event | None = None
+    # What `create`, `update` and `delete` return (a default per operation when None).
+    create_state: base.ClusterState | None = None
+    update_state: base.ClusterState | None = None
+    delete_state: base.ClusterState | None = None
+    statuses: dict[str, Any] = {}
+    snapshot_calls: list[str] = []
+    snapshot_fail_with: Exception | None = None
+    on_get_status: Callable[[Any, Any], None] | None = None
+    _lock = threading.Lock()
 
     @classmethod
     def reset(cls) -> None:
@@ -28,6 +43,13 @@ class FakeDriver(base.Driver):
         cls.fail_with = None
         cls.block = None
         cls.started = None
+        cls.create_state = None
+        cls.update_state = None
+        cls.delete_state = None
+        cls.statuses = {}
+        cls.snapshot_calls = []
+        cls.snapshot_fail_with = None
+        cls.on_get_status = None
 
     @classmethod
     def get_default_config(cls) -> dict[str, Any]:
@@ -39,7 +61,8 @@ class FakeDriver(base.Driver):
             raise exception.InvalidParameterValue(err="config needs a flavor")
 
     def _act(self, name: str, state: base.ClusterState, **kwargs: Any) -> base.ClusterState:
-        type(self).calls.append((name, {"config": self.config, **kwargs}))
+        with type(self)._lock:
+            type(self).calls.append((name, {"config": self.config, **kwargs}))
         if self.started is not None:
             self.started.set()
         if self.block is not None:
@@ -48,31 +71,53 @@ class FakeDriver(base.Driver):
             raise self.fail_with
         return state
 
-    def create_dry_run(self, context, cluster, cluster_template):
+    def create_dry_run(self, context, cluster, cluster_template, nodegroups):
         return {}
 
-    def create(self, context, cluster, cluster_template, timeout):
-        return self._act("create", base.ClusterState(
-            status=fields.ClusterStatus.CREATE_IN_PROGRESS, stack_id="stack-1"),
-            cluster=cluster.uuid, timeout=timeout)
+    def create(self, context, cluster, cluster_template, nodegroups, timeout):
+        state = self.create_state or base.ClusterState(
+            status=fields.ClusterStatus.CREATE_IN_PROGRESS, stack_id="stack-1")
+        return self._act("create", state, cluster=cluster.uuid, timeout=timeout,
+                         nodegroups=sorted(ng.name for ng in nodegroups))
 
-    def update_dry_run(self, context, cluster, cluster_template, node_count):
+    def update_dry_run(self, context, cluster, cluster_template, nodegroup, node_count,
+                       nodes_to_remove=None):
         return {}
 
-    def update(self, context, cluster, cluster_template, node_count, rollback=False):
-        return self._act("update", base.ClusterState(
-            status=fields.ClusterStatus.UPDATE_IN_PROGRESS),
-            cluster=cluster.uuid, node_count=node_count, rollback=rollback)
+    def update(self, context, cluster, cluster_template, nodegroup, node_count,
+               nodes_to_remove=None, rollback=False):
+        state = self.update_state or base.ClusterState(
+            status=fields.ClusterStatus.UPDATE_IN_PROGRESS)
+        return self._act("update", state, cluster=cluster.uuid, nodegroup=nodegroup.uuid,
+                         node_count=node_count, nodes_to_remove=nodes_to_remove,
+                         rollback=rollback)
 
     def upgrade(self, context, cluster, cluster_template, max_batch_size, nodegroup):
         return base.ClusterState()
 
-    def delete(self, context, cluster):
-        return self._act("delete", base.ClusterState(
-            status=fields.ClusterStatus.DELETE_IN_PROGRESS), cluster=cluster.uuid)
+    def delete(self, context, cluster, nodegroups):
+        state = self.delete_state or base.ClusterState(
+            status=fields.ClusterStatus.DELETE_IN_PROGRESS)
+        return self._act("delete", state, cluster=cluster.uuid,
+                         nodegroups=sorted(ng.name for ng in nodegroups))
 
-    def get_status(self, context, cluster):
-        return base.ClusterState()
+    def status_snapshot(self, context, project_id):
+        with type(self)._lock:
+            type(self).snapshot_calls.append(project_id)
+        if self.snapshot_fail_with is not None:
+            raise self.snapshot_fail_with
+        return {"project": project_id}
+
+    def get_status(self, context, cluster, nodegroups, snapshot=None, *, cluster_template=None):
+        hook = type(self).on_get_status  # a plain function: not bound to the instance
+        if hook is not None:
+            hook(context, cluster)
+        answer = self.statuses.get(cluster.uuid)
+        if isinstance(answer, Exception):
+            raise answer
+        if callable(answer):
+            answer = answer(cluster)
+        return answer if answer is not None else base.ClusterState()
 
     def get_scale_manager(self, context, cluster):
         return None

@@ -16,7 +16,7 @@ from magnum_lite.objects import cluster as cluster_module
 # A failure means a field or remotable method changed: bump the object's version (and teach
 # obj_make_compatible about it), then record the new fingerprint.
 EXPECTED_FINGERPRINTS = {
-    "Cluster": "1.0-941300eb32a7a13b0be601e743669218",
+    "Cluster": "1.1-3b214d68bccda1305cbcfa8967214bc2",
     "ClusterEvent": "1.0-1d55fc21a55d6606c64a83b86f928fca",
     "ClusterTemplate": "1.0-05e88d11d77ecaa721c6c0046edd980d",
     "Driver": "1.0-eb42c1f56b33c4d1f46986af737c7cde",

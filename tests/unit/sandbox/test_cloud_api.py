@@ -187,7 +187,7 @@ def test_nova_root_and_version_documents(compute_api):
 def test_nova_flavor_list_and_detail_shapes(compute_api):
     index = compute_api.get("/v2.1/flavors", headers=DEMO_H).json["flavors"]
     assert [f["name"] for f in index] == ["m1.small", "m1.medium", "m1.large", "bm.small",
-                                          "bm.large"]
+                                          "bm.large", "sandbox.fail", "sandbox.hang"]
     assert set(index[0]) == {"id", "name", "links"}
     detail = compute_api.get("/v2.1/flavors/detail", headers=DEMO_H).json["flavors"]
     small = detail[0]
@@ -228,7 +228,7 @@ def test_nova_flavor_filters_and_pages(compute_api):
     next_href = page["flavors_links"][0]["href"]
     assert page["flavors_links"][0]["rel"] == "next" and "marker=3" in next_href
     rest = compute_api.get("/v2.1/flavors", {"marker": "3"}, headers=DEMO_H).json
-    assert [f["id"] for f in rest["flavors"]] == ["4", "bm1", "bm2"]
+    assert [f["id"] for f in rest["flavors"]] == ["4", "bm1", "bm2", "f1", "h1"]
     assert "flavors_links" not in rest
     compute_api.get("/v2.1/flavors", {"is_public": "None"}, headers=DEMO_H)
 

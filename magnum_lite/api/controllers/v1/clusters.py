@@ -1,5 +1,8 @@
 """/v1/clusters: COE clusters, created, resized and deleted by the conductor.
 
+`POST /v1/clusters/{id}/actions/resize` (1.7+) resizes one worker nodegroup, optionally naming
+the nodes to remove, as Magnum's resize action does.
+
 The API validates, writes the intent (status, version, event) and casts to the conductor; it
 returns at once (202 or 204) and never waits for Heat.
 
@@ -270,10 +273,166 @@ def _target(cluster: objects.Cluster) -> dict:
     return {"project_id": cluster.project_id, "user_id": cluster.user_id}
 
 
+def _start_update(context: Any, cluster: objects.Cluster, event_type: str) -> None:
+    """Mark the cluster UPDATE_IN_PROGRESS (409 unless it may be updated now): one more
+    operation, with its event."""
+    if cluster.status not in fields.ClusterStatus.UPDATABLE:
+        raise exception.Conflict(
+            f"Cluster {cluster.uuid} is {cluster.status}: an update can start only from "
+            f"{', '.join(fields.ClusterStatus.UPDATABLE)}.")
+    cluster.status = fields.ClusterStatus.UPDATE_IN_PROGRESS
+    cluster.status_reason = None
+    cluster.version = (cluster.version or 0) + 1
+    cluster.save()
+    cluster.record_event(context, event_type)
+
+
+# The fields of a resize request (Magnum's ClusterResizeRequest).
+RESIZE_FIELDS = ("node_count", "nodes_to_remove", "nodegroup")
+# A node to remove is a server name or id.
+NODE_NAME_MAX_LENGTH = 255
+
+
+def parse_resize(data: Any) -> tuple[int, list[str], str | None]:
+    """(node_count, nodes_to_remove, nodegroup) of a resize request body; 400 naming the field
+    for anything wrong. null counts as absent, as python-magnumclient may send it."""
+    if not isinstance(data, dict):
+        raise exception.InvalidParameterValue(
+            err=f"The request body must be a JSON object, got {type(data).__name__}.")
+    for name in data:
+        if name not in RESIZE_FIELDS:
+            raise types.invalid(str(name)[:80], "unknown field.")
+    if data.get("node_count") is None:
+        raise types.invalid("node_count", "this field is required.")
+    node_count = types.check_int("node_count", data["node_count"], 0, MAX_NODE_COUNT)
+    if node_count == 0 and not versions.at_least("1.10"):
+        raise types.invalid("node_count", "0 needs API version 1.10 or newer.")
+    nodes = data.get("nodes_to_remove")
+    if nodes is None:
+        nodes = []
+    if not isinstance(nodes, list):
+        raise types.invalid("nodes_to_remove", f"must be a list of server names or ids, got "
+                                               f"{types.quote(nodes)}.")
+    for index, node in enumerate(nodes):
+        types.check_text(f"nodes_to_remove[{index}]", node, min_length=1,
+                         max_length=NODE_NAME_MAX_LENGTH)
+    if len(set(nodes)) != len(nodes):
+        twice = next(node for node in nodes if nodes.count(node) > 1)
+        raise types.invalid("nodes_to_remove", f"{types.quote(twice)} is listed twice.")
+    nodegroup = data.get("nodegroup")
+    if nodegroup is not None:
+        types.check_text("nodegroup", nodegroup, min_length=1, max_length=255)
+    return node_count, nodes, nodegroup
+
+
+def _resize_nodegroup(context: Any, cluster: objects.Cluster,
+                      ident: str | None) -> objects.NodeGroup:
+    """The worker nodegroup a resize is for (400 naming `nodegroup` otherwise)."""
+    nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster.uuid])
+    if ident is None:
+        found = [ng for ng in nodegroups
+                 if ng.role != fields.NodeGroupRole.MASTER and ng.is_default]
+        if not found:
+            raise types.invalid("nodegroup", f"cluster {cluster.uuid} has no default worker "
+                                             f"nodegroup: name the nodegroup to resize.")
+        return found[0]
+    if uuidutils.is_uuid_like(ident):
+        found = [ng for ng in nodegroups if ng.uuid == ident]
+    else:
+        found = [ng for ng in nodegroups if ng.name == ident]
+    if not found:
+        raise types.invalid("nodegroup", f"cluster {cluster.uuid} has no nodegroup "
+                                         f"{types.quote(ident)}.")
+    if len(found) > 1:
+        raise exception.Duplicate(resource="nodegroups", name=ident)
+    nodegroup = found[0]
+    if nodegroup.role == fields.NodeGroupRole.MASTER:
+        raise types.invalid("nodegroup", f"{nodegroup.name} is a master nodegroup: master "
+                                         f"nodegroups cannot be resized.")
+    return nodegroup
+
+
+def _check_resize(nodegroup: objects.NodeGroup, node_count: int,
+                  nodes_to_remove: list[str]) -> None:
+    """The new size within the nodegroup's bounds; nodes to remove only when shrinking, no
+    more than it shrinks by."""
+    low, high = nodegroup.min_node_count or 0, nodegroup.max_node_count
+    if node_count < low or (high is not None and node_count > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise types.invalid("node_count", f"nodegroup {nodegroup.name} must keep {bounds} "
+                                          f"nodes, got {node_count}.")
+    if not nodes_to_remove:
+        return
+    current = nodegroup.node_count or 0
+    if node_count >= current:
+        raise types.invalid("nodes_to_remove", f"nodes are removed only when the nodegroup "
+                                               f"shrinks; {nodegroup.name} goes from "
+                                               f"{current} to {node_count} nodes.")
+    if len(nodes_to_remove) > current - node_count:
+        raise types.invalid("nodes_to_remove", f"lists {len(nodes_to_remove)} nodes, but "
+                                               f"shrinking {nodegroup.name} from {current} to "
+                                               f"{node_count} nodes removes "
+                                               f"{current - node_count}.")
+
+
+def _cast(context: Any, cluster: objects.Cluster, method: str, failed_status: str,
+          **kwargs: Any) -> None:
+    """Cast to the conductor; when that fails, the cluster fails with the reason (503)."""
+    try:
+        getattr(pecan.request.rpcapi, method)(context, cluster_uuid=cluster.uuid, **kwargs)
+    except Exception as err:
+        LOG.exception("Cluster %s: cannot reach the conductor for %s", cluster.uuid, method)
+        reason = f"The conductor could not be reached: {type(err).__name__}"
+
+        def fail(c: objects.Cluster) -> None:
+            c.status = failed_status
+            c.status_reason = reason
+
+        failed = objects.Cluster.update_with_retry(context, cluster.uuid, fail)
+        failed.record_event(context, method.replace("_", ".", 1) + ".failed")
+        raise exception.ServiceUnavailable(what="The conductor", reason=reason) from err
+
+
+class ClusterActionsController(base.RestController):
+    """/v1/clusters/{id}/actions/...: Magnum's cluster actions (resize)."""
+
+    _custom_actions = {"resize": ["POST"]}
+
+    @base.expose(status=202)
+    @versions.requires("1.7", what="the cluster resize action")
+    def resize(self, ident: str) -> dict:
+        """Resize a worker nodegroup (the default one unless `nodegroup` names another) to
+        `node_count` nodes, removing `nodes_to_remove` first; 202 with the uuid."""
+        context = base.context()
+        node_count, nodes_to_remove, ng_ident = parse_resize(base.request_json())
+        base.see_all_projects(context, "cluster:update_all_projects")
+        cluster = objects.Cluster.get(context, ident)
+        policy.authorize(context, "cluster:resize", _target(cluster))
+        nodegroup = _resize_nodegroup(context, cluster, ng_ident)
+        _check_resize(nodegroup, node_count, nodes_to_remove)
+        # The default worker nodegroup travels as None, which every conductor understands.
+        extra: dict[str, Any] = {}
+        if not (nodegroup.is_default and nodegroup.role != fields.NodeGroupRole.MASTER):
+            extra["nodegroup_uuid"] = nodegroup.uuid
+        if nodes_to_remove:
+            extra["nodes_to_remove"] = nodes_to_remove
+        if extra:
+            # Conductors pinned to an RPC version without these refuse them: say so now,
+            # before anything changes.
+            pecan.request.rpcapi.check_cluster_update(**extra)
+        _start_update(context, cluster, "cluster.resize")
+        _cast(context, cluster, "cluster_update", fields.ClusterStatus.UPDATE_FAILED,
+              node_count=node_count, rollback=False, **extra)
+        return {"uuid": cluster.uuid}
+
+
 class ClustersController(base.RestController):
-    """GET, POST, PATCH and DELETE of clusters."""
+    """GET, POST, PATCH and DELETE of clusters; their actions below `{id}/actions`."""
 
     _custom_actions = {"detail": ["GET"]}
+    _item_children = frozenset({"actions"})
+
+    actions = ClusterActionsController()
 
     def _list(self, expand: bool, rule: str, resource: str) -> dict:
         context = base.context()
@@ -346,22 +505,7 @@ class ClustersController(base.RestController):
 
     def _cast(self, context: Any, cluster: objects.Cluster, method: str,
               failed_status: str, **kwargs: Any) -> None:
-        """Cast to the conductor; when that fails, the cluster fails with the reason (503)."""
-        try:
-            getattr(pecan.request.rpcapi, method)(context, cluster_uuid=cluster.uuid,
-                                                  **kwargs)
-        except Exception as err:
-            LOG.exception("Cluster %s: cannot reach the conductor for %s", cluster.uuid,
-                          method)
-            reason = f"The conductor could not be reached: {type(err).__name__}"
-
-            def fail(c: objects.Cluster) -> None:
-                c.status = failed_status
-                c.status_reason = reason
-
-            failed = objects.Cluster.update_with_retry(context, cluster.uuid, fail)
-            failed.record_event(context, method.replace("_", ".", 1) + ".failed")
-            raise exception.ServiceUnavailable(what="The conductor", reason=reason) from err
+        _cast(context, cluster, method, failed_status, **kwargs)
 
     @base.expose(status=202)
     def post(self) -> dict:
@@ -448,15 +592,7 @@ class ClustersController(base.RestController):
         base.see_all_projects(context, "cluster:update_all_projects")
         cluster = objects.Cluster.get(context, ident)
         policy.authorize(context, "cluster:update", _target(cluster))
-        if cluster.status not in fields.ClusterStatus.UPDATABLE:
-            raise exception.Conflict(
-                f"Cluster {cluster.uuid} is {cluster.status}: an update can start only from "
-                f"{', '.join(fields.ClusterStatus.UPDATABLE)}.")
-        cluster.status = fields.ClusterStatus.UPDATE_IN_PROGRESS
-        cluster.status_reason = None
-        cluster.version = (cluster.version or 0) + 1
-        cluster.save()
-        cluster.record_event(context, "cluster.update")
+        _start_update(context, cluster, "cluster.update")
         self._cast(context, cluster, "cluster_update", fields.ClusterStatus.UPDATE_FAILED,
                    node_count=node_count, rollback=bool(rollback))
         return {"uuid": cluster.uuid}

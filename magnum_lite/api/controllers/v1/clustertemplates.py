@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types as types_ns
 from typing import Any
 
 from oslo_utils import uuidutils
@@ -178,6 +179,36 @@ def _check_drivers(values: dict) -> None:
                                              f"{', '.join(VOLUME_DRIVERS[coe])}.")
 
 
+def _check_buildable(context: Any, values: dict) -> None:
+    """Some installed driver must build the template's clusters (Magnum accepts any)."""
+    if values.get("driver"):
+        try:
+            objects.Driver.for_template(context, types_ns.SimpleNamespace(**values))
+        except exception.DriverNotFound as err:
+            raise types.invalid("driver", f"{types.quote(values['driver'])} names no enabled "
+                                          f"driver.") from err
+        return
+    server_type, distro, coe = (values.get("server_type"), values.get("cluster_distro"),
+                                values.get("coe"))
+    triples = objects.Driver.provided_triples()
+    if not distro:
+        # The image says no OS (or no Glance was asked): the OS of the only driver that builds
+        # this COE on this server type, if there is just one.
+        oses = {os for st, os, c in triples if (st, c) == (server_type, coe)}
+        if len(oses) == 1:
+            values["cluster_distro"] = distro = oses.pop()
+    if objects.Driver.plugin_providing(server_type, distro, coe) is not None:
+        return
+    provided = ", ".join(f"({', '.join(t)})" for t in triples)
+    if not distro:
+        raise types.invalid("image_id", "the image says no os_distro, so no driver can be "
+                                        "chosen; set cluster_distro. Installed drivers build "
+                                        f"(server_type, os, coe): {provided or 'none'}.")
+    raise types.invalid("cluster_distro", f"no installed driver builds {coe} clusters on "
+                                          f"{distro} ({server_type}); installed drivers build "
+                                          f"(server_type, os, coe): {provided or 'none'}.")
+
+
 def _check_cloud_resources(context: Any, values: dict, names: set[str]) -> None:
     """The images, flavors, keypair and networks among `names` exist for the caller."""
     validator = cloud_validation.get_validator()
@@ -259,6 +290,7 @@ class ClusterTemplatesController(base.RestController):
             _check_publish(context)
         _check_drivers(values)
         _check_cloud_resources(context, values, set(values))
+        _check_buildable(context, values)
         if not values.get("name"):
             values["name"] = f"{values['coe']}-template-{uuidutils.generate_uuid()[:8]}"
         template = objects.ClusterTemplate(context, project_id=context.project_id,
@@ -294,6 +326,8 @@ class ClusterTemplatesController(base.RestController):
         _check_drivers(values)
         _check_cloud_resources(context, values,
                                {n for n in _CLOUD_FIELDS if values[n] != current[n]})
+        if {"driver", "server_type", "cluster_distro", "coe", "image_id"} & changed:
+            _check_buildable(context, values)
         for name in WRITABLE:
             if values[name] != current[name]:
                 setattr(template, name, values[name])

@@ -43,7 +43,8 @@ def test_a_body_that_is_not_json_is_a_415(member):
 
 
 def test_a_body_without_a_content_type_is_read_as_json(member):
-    body = json.dumps({"coe": "kubernetes", "image_id": "plain-image"})
+    body = json.dumps({"coe": "kubernetes", "image_id": "plain-image",
+                       "cluster_distro": "ubuntu"})
     response = member.app.request("/v1/clustertemplates", method="POST", body=body.encode(),
                                   headers={"Content-Type": ""}, status=201)
     assert response.json["coe"] == "kubernetes"

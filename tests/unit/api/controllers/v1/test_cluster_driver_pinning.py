@@ -53,15 +53,24 @@ def test_the_latest_enabled_version_is_chosen(member, admin):
     assert _pinning(member, uuid) == (v2["uuid"], 2)
 
 
-@pytest.mark.parametrize("setup", ["unknown", "all_disabled", "deleted"])
-def test_an_unusable_template_driver_is_refused_with_400(member, admin, db, casts, setup):
-    if setup != "unknown":
-        admin.post("/v1/drivers", {"name": "prod", "plugin_name": "fake",
-                                   "enabled": setup != "all_disabled"}, status=201)
-    if setup == "deleted":
-        admin.delete("/v1/drivers/prod", status=204)
+@pytest.mark.parametrize("setup", ["unknown", "all_disabled"])
+def test_a_template_naming_an_unusable_driver_is_refused_with_400(member, admin, db, setup):
+    if setup == "all_disabled":
+        admin.post("/v1/drivers", {"name": "prod", "plugin_name": "fake", "enabled": False},
+                   status=201)
+    before = db_snapshot(db)
+    response = member.post("/v1/clustertemplates", {**TEMPLATE, "driver": "prod"}, status=400)
+    detail = error_of(response)["detail"]
+    assert detail.startswith("driver:") and "prod" in detail
+    assert db_snapshot(db) == before
+
+
+def test_a_driver_deleted_after_the_template_is_refused_at_cluster_create(
+        member, admin, db, casts):
+    admin.post("/v1/drivers", {"name": "prod", "plugin_name": "fake"}, status=201)
     template = member.post("/v1/clustertemplates", {**TEMPLATE, "driver": "prod"},
                            status=201).json
+    admin.delete("/v1/drivers/prod", status=204)
     before = db_snapshot(db)
     detail = error_of(_create_cluster(member, template, status=400))["detail"]
     assert "driver" in detail and "prod" in detail
@@ -69,13 +78,14 @@ def test_an_unusable_template_driver_is_refused_with_400(member, admin, db, cast
     assert casts == []
 
 
-def test_without_any_plugin_the_cluster_is_created_unpinned(member, casts):
+def test_without_any_plugin_a_template_is_refused_naming_its_os(member, db):
     loader.set_extension_manager(None)
     fake_plugin.install()
-    template = member.post("/v1/clustertemplates", TEMPLATE, status=201).json
-    uuid = _create_cluster(member, template).json["uuid"]
-    assert _pinning(member, uuid) == (None, None)
-    assert [name for name, _ in casts] == ["cluster_create"]
+    before = db_snapshot(db)
+    detail = error_of(member.post("/v1/clustertemplates", UBUNTU_TEMPLATE, status=400))["detail"]
+    assert detail.startswith("cluster_distro:") and "ubuntu" in detail
+    assert "none" in detail
+    assert db_snapshot(db) == before
 
 
 def test_a_plugin_without_its_default_driver_leaves_the_cluster_unpinned(member):

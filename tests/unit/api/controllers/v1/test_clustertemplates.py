@@ -4,7 +4,7 @@ import pytest
 
 from magnum_lite import objects
 from magnum_lite.common import context as ctx
-from tests.unit.api.conftest import TEMPLATE, error_of
+from tests.unit.api.conftest import TEMPLATE, db_snapshot, error_of
 
 URL = "/v1/clustertemplates"
 
@@ -40,11 +40,33 @@ def test_create_accepts_the_nulls_python_magnumclient_sends(member):
 
 
 def test_a_template_without_a_name_gets_one(member):
-    body = {"coe": "swarm-mode", "image_id": "plain-image"}
+    body = {"coe": "swarm-mode", "image_id": "plain-image", "cluster_distro": "ubuntu"}
     template = member.post(URL, body, status=201).json
     assert template["name"].startswith("swarm-mode-template-")
     assert template["network_driver"] == "docker"
-    assert template["cluster_distro"] is None
+    assert template["cluster_distro"] == "ubuntu"
+
+
+def test_a_template_no_installed_driver_builds_is_refused(member, db):
+    """Magnum accepts it and fails every cluster later; here the template is refused."""
+    before = db_snapshot(db)
+    no_os = error_of(member.post(URL, {"coe": "kubernetes", "image_id": "plain-image"},
+                                 status=400))["detail"]
+    assert no_os.startswith("image_id:") and "os_distro" in no_os
+    unknown_os = error_of(member.post(URL, {"coe": "kubernetes", "image_id": "plain-image",
+                                            "cluster_distro": "plan9"}, status=400))["detail"]
+    assert unknown_os.startswith("cluster_distro:") and "plan9" in unknown_os
+    assert "(vm, ubuntu, kubernetes)" in unknown_os
+    assert db_snapshot(db) == before
+
+
+def test_a_patch_to_an_os_no_driver_builds_is_refused(member):
+    template = member.post(URL, {"coe": "kubernetes", "image_id": "plain-image",
+                                 "cluster_distro": "ubuntu"}, status=201).json
+    response = member.patch(f"{URL}/{template['uuid']}", [
+        {"op": "replace", "path": "/cluster_distro", "value": "plan9"}], status=400)
+    assert error_of(response)["detail"].startswith("cluster_distro:")
+    assert member.get(f"{URL}/{template['uuid']}").json["cluster_distro"] == "ubuntu"
 
 
 @pytest.mark.parametrize("coe, network, volume", [
@@ -53,8 +75,8 @@ def test_a_template_without_a_name_gets_one(member):
     ("mesos", "docker", "rexray"),
 ])
 def test_drivers_each_coe_supports_are_accepted(member, coe, network, volume):
-    body = {"coe": coe, "image_id": "plain-image", "network_driver": network,
-            "volume_driver": volume}
+    body = {"coe": coe, "image_id": "plain-image", "cluster_distro": "ubuntu",
+            "network_driver": network, "volume_driver": volume}
     template = member.post(URL, body, status=201).json
     assert (template["network_driver"], template["volume_driver"]) == (network, volume)
 

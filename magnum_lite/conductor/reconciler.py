@@ -1,0 +1,413 @@
+"""The status reconciler: follows every cluster in an *_IN_PROGRESS status in the cloud.
+
+A thread of the conductor runs a round every `[conductor] reconcile_interval` seconds:
+
+- one query reads every cluster in progress (with its nodegroups, the time of its latest
+  event and whether its operation was handed over); the conductor keeps those the hash ring
+  gives it (conductor/hashring.py);
+- a create, update or delete is followed once the conductor that started it recorded its
+  `<event>.started` event (manager.STARTED_EVENTS) for the cluster's current version: before,
+  the cloud may still show the previous operation's outcome (a resized cluster's stack says
+  UPDATE_COMPLETE from the last resize until Heat takes the new one);
+- a cluster is checked when due: at once when its operation is new to us, then after
+  `reconcile_backoff_base` seconds, the delay growing by half after each check that found no
+  change, up to `reconcile_backoff_max`; a change starts over from the base;
+- due clusters are grouped by project and driver (plugin and config): `status_snapshot` is
+  called once per group per round (one stack listing serves the whole project), then
+  `get_status` per cluster, in a bounded thread pool so a slow project does not hold up the
+  others (a cluster still being checked is skipped by the next rounds);
+- what the driver reports is written by `manager.record_state`, the manager's own writer, only
+  when it changes something: terminal statuses end the operation with an event, DELETE_COMPLETE
+  removes the rows;
+- an operation that lasts longer than its timeout plus `timeout_grace` ends in *_FAILED. The
+  timeout is measured from the cluster's latest event: the API writes one when an operation
+  starts and the conductor one at every status change, while polls that change no status
+  (and the reconciler's own error reasons) write none, so the clock is not reset by them;
+- a driver error while checking (Heat unreachable, authentication refused) keeps the status,
+  says so in status_reason, and the checks go on: the cluster recovers when Heat is back.
+
+Polls use an admin context with the cluster's project, user and trust, and no token: the
+driver decides how to authenticate (the trust, or the service credentials without Keystone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import concurrent.futures
+import dataclasses
+import datetime
+import threading
+import time
+from typing import Any
+
+import futurist
+from oslo_log import log as logging
+from oslo_utils import strutils, timeutils
+
+from magnum_lite import objects
+from magnum_lite.common import context as ml_context
+from magnum_lite.conductor import hashring
+from magnum_lite.conductor import manager as conductor_manager
+from magnum_lite.conf import CONF
+from magnum_lite.drivers import base as drivers_base
+from magnum_lite.objects import fields
+
+LOG = logging.getLogger(__name__)
+
+Status = fields.ClusterStatus
+Operation = conductor_manager.Operation
+
+# Each check without a change multiplies the delay to the next by this, up to the maximum.
+BACKOFF_FACTOR = 1.5
+# The start of the status_reason the reconciler writes while it cannot read the cloud.
+POLL_ERROR_PREFIX = "cannot check the cluster in the cloud: "
+# The statuses a driver may report that belong to each operation: anything else is the
+# state of the previous operation (Heat has not started this one yet), not an outcome.
+_OWN_STATUSES = {
+    Status.CREATE_IN_PROGRESS: ("CREATE_",),
+    Status.UPDATE_IN_PROGRESS: ("UPDATE_", "ROLLBACK_"),
+    Status.DELETE_IN_PROGRESS: ("DELETE_",),
+    Status.ROLLBACK_IN_PROGRESS: ("ROLLBACK_",),
+}
+MAX_ERROR_LENGTH = 300
+
+
+@dataclasses.dataclass
+class _Schedule:
+    """When a cluster is next checked, and the delay after that."""
+
+    key: tuple[str, int]  # (status, version): a new operation starts a new schedule
+    due: float
+    delay: float
+
+
+@dataclasses.dataclass
+class _Item:
+    cluster: Any
+    nodegroups: list[Any]
+    operation: Operation
+    template: Any = None
+
+
+def _aware(moment: datetime.datetime | None) -> datetime.datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=datetime.UTC)
+    return moment
+
+
+def poll_context(cluster: Any) -> ml_context.RequestContext:
+    """An admin context acting for the cluster's project and user through its trust."""
+    return ml_context.RequestContext(project_id=cluster.project_id, user_id=cluster.user_id,
+                                     trust_id=cluster.trust_id, is_admin=True,
+                                     all_projects=True, auth_token=None)
+
+
+def timeout_minutes(cluster: Any, operation: Operation) -> int:
+    """Minutes the cluster's current operation may take."""
+    if operation is conductor_manager.CREATE:
+        return cluster.create_timeout or CONF.conductor.create_timeout
+    if operation is conductor_manager.DELETE:
+        return CONF.conductor.delete_timeout
+    return CONF.conductor.update_timeout
+
+
+def _error_reason(err: Exception) -> str:
+    text = (str(err).strip().splitlines() or [""])[0]
+    text = strutils.mask_password(text.split("[SQL:")[0].strip())
+    detail = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return f"{POLL_ERROR_PREFIX}{detail[:MAX_ERROR_LENGTH]}; still checking"
+
+
+class Reconciler:
+    """The reconciler of one conductor (`host`). `clock` (monotonic seconds) and `utcnow`
+    (aware UTC datetimes) are injectable so tests drive the schedule without sleeping."""
+
+    def __init__(self, host: str, manager: Any = None,
+                 ring: hashring.ConductorRing | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 utcnow: Callable[[], datetime.datetime] | None = None,
+                 workers: int | None = None) -> None:
+        self.host = host
+        self.manager = manager
+        self.ring = ring or hashring.ConductorRing(host)
+        self._clock = clock
+        self._utcnow = utcnow or (lambda: timeutils.utcnow(with_timezone=True))
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._schedules: dict[str, _Schedule] = {}
+        self._polling: set[str] = set()
+        self._futures: set[concurrent.futures.Future] = set()
+        self._driver_rows: dict[str, Any] = {}
+        self._executor: futurist.ThreadPoolExecutor | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def _pool(self) -> futurist.ThreadPoolExecutor | None:
+        """The pool of checks (made on first use); None once stopping."""
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            if self._executor is None:
+                self._executor = futurist.ThreadPoolExecutor(
+                    max_workers=self._workers or CONF.conductor.reconcile_workers)
+            return self._executor
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._pool()
+        self._thread = threading.Thread(target=self._loop, name="conductor-reconciler",
+                                        daemon=True)
+        self._thread.start()
+        LOG.info("Reconciler of %s started (every %ss)", self.host,
+                 CONF.conductor.reconcile_interval)
+
+    def signal_stop(self) -> None:
+        """Start no new round and no new check (checks under way finish on their own)."""
+        self._stop.set()
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
+
+    def stop(self, timeout: float = 0.5) -> None:
+        self.signal_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        last_error = None
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+                if last_error is not None:
+                    LOG.info("Reconciler rounds on %s work again", self.host)
+                last_error = None
+            except Exception as err:
+                # The database may be down for a while: keep going; say why when the cause
+                # changes, not five times a second.
+                error = (f"{type(err).__name__}: "
+                         f"{strutils.mask_password((str(err).splitlines() or [''])[0])}")
+                log = LOG.debug if error == last_error else LOG.warning
+                log("Reconciler round on %s failed: %s", self.host, error)
+                last_error = error
+            if self._stop.wait(CONF.conductor.reconcile_interval):
+                return
+
+    def wait(self, timeout: float = 10) -> None:
+        """Wait for the checks under way (tests)."""
+        with self._lock:
+            futures = list(self._futures)
+        concurrent.futures.wait(futures, timeout=timeout)
+
+    # -- a round -----------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """One round; returns the number of clusters whose check was started."""
+        context = ml_context.get_admin_context()
+        context.all_projects = True
+        found = objects.Cluster.list_with_status(context, list(conductor_manager.OPERATIONS),
+                                                 conductor_manager.STARTED_EVENTS)
+        ring = self.ring.refresh()
+        now = self._clock()
+        wall = self._utcnow()
+        base = CONF.conductor.reconcile_backoff_base
+        groups: dict[tuple[str, str], tuple[Any, list[_Item]]] = {}
+        templates: dict[str, Any] = {}
+        seen = set()
+        for cluster, nodegroups, event_time, handed_over in found:
+            operation = conductor_manager.operation_for(cluster.status)
+            if operation is None or ring.owner(cluster.uuid) != self.host:
+                continue
+            seen.add(cluster.uuid)
+            key = (cluster.status, cluster.version)
+            with self._lock:
+                if cluster.uuid in self._polling:
+                    continue
+                schedule = self._schedules.get(cluster.uuid)
+                if schedule is None or schedule.key != key:
+                    schedule = self._schedules[cluster.uuid] = _Schedule(key, now, base)
+            if self._timed_out(cluster, operation, event_time, wall):
+                continue
+            if now < schedule.due:
+                continue
+            if not handed_over and operation is not conductor_manager.ROLLBACK:
+                continue  # not in the cloud yet (or never will be): the timeout applies
+            if self.manager is not None and self.manager.in_flight(cluster.uuid):
+                continue  # its conductor is still recording it
+            plugin, config, driver_key = self._plugin(context, cluster, templates)
+            if plugin is None:
+                continue  # nothing can read it; the timeout still applies
+            group = groups.setdefault((cluster.project_id, driver_key), (plugin(config), []))
+            group[1].append(_Item(cluster, nodegroups, operation,
+                                  self._template(context, cluster, templates)))
+        with self._lock:
+            for uuid in list(self._schedules):
+                if uuid not in seen:
+                    del self._schedules[uuid]
+        started = 0
+        pool = self._pool()
+        if pool is None:
+            return 0
+        for (project_id, _key), (driver, items) in groups.items():
+            with self._lock:
+                self._polling.update(item.cluster.uuid for item in items)
+            try:
+                future = pool.submit(self._check_group, driver, project_id, items)
+            except RuntimeError:  # the pool was shut down: stopping
+                with self._lock:
+                    self._polling.difference_update(item.cluster.uuid for item in items)
+                break
+            with self._lock:
+                self._futures.add(future)
+            future.add_done_callback(self._forget_future)
+            started += len(items)
+        return started
+
+    def _forget_future(self, future: concurrent.futures.Future) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def _plugin(self, context: Any, cluster: Any, templates: dict[str, Any]
+                ) -> tuple[type[drivers_base.Driver] | None, dict | None, str]:
+        """The cluster's plugin, config and grouping key. Driver rows are cached: a version's
+        plugin and config never change (a change makes a new version)."""
+        template = None
+        if not cluster.driver_id:
+            template = self._template(context, cluster, templates)
+            if template is None:
+                return None, None, "none"
+        return conductor_manager.plugin_for(context, cluster, template, self._driver_rows)
+
+    @staticmethod
+    def _template(context: Any, cluster: Any, templates: dict[str, Any]) -> Any:
+        """The cluster's template, read once per round (a driver's next step may need it)."""
+        template_id = cluster.cluster_template_id
+        if template_id not in templates:
+            try:
+                templates[template_id] = objects.ClusterTemplate.get_by_uuid(context,
+                                                                             template_id)
+            except Exception:
+                templates[template_id] = None
+        return templates[template_id]
+
+    def _timed_out(self, cluster: Any, operation: Operation,
+                   event_time: datetime.datetime | None, wall: datetime.datetime) -> bool:
+        """Fail the operation when it outlived its timeout (plus the grace); True then."""
+        began = _aware(event_time or cluster.updated_at or cluster.created_at)
+        if began is None:
+            return False
+        minutes = timeout_minutes(cluster, operation)
+        limit = datetime.timedelta(minutes=minutes,
+                                   seconds=CONF.conductor.timeout_grace)
+        if wall - began <= limit:
+            return False
+        unit = "minute" if minutes == 1 else "minutes"
+        reason = f"the cluster's {operation.name} did not finish within {minutes} {unit}"
+        if operation is conductor_manager.DELETE:
+            reason += ("; the cloud may still hold some of its resources: delete it again to "
+                       "retry")
+        LOG.warning("Cluster %s: %s", cluster.uuid, reason)
+        try:
+            conductor_manager.finish_operation(
+                poll_context(cluster), operation, cluster.uuid, operation.failed, reason,
+                expect=(cluster.status, cluster.version))
+        except Exception as err:
+            LOG.warning("Cluster %s: cannot record its timeout: %s: %s", cluster.uuid,
+                        type(err).__name__, err)
+        return True
+
+    # -- checks (in the pool) ----------------------------------------------------------------
+
+    def _check_group(self, driver: drivers_base.Driver, project_id: str,
+                     items: list[_Item]) -> None:
+        try:
+            try:
+                snapshot = driver.status_snapshot(poll_context(items[0].cluster), project_id)
+            except Exception as err:
+                LOG.debug("Project %s: cannot read its stacks: %s: %s", project_id,
+                          type(err).__name__, err)
+                for item in items:
+                    self._checked(item, self._record_error(item, err))
+                return
+            for item in items:
+                if self._stop.is_set():
+                    self._checked(item, False)
+                    continue
+                try:
+                    state = driver.get_status(poll_context(item.cluster), item.cluster,
+                                              item.nodegroups, snapshot,
+                                              cluster_template=item.template)
+                except Exception as err:
+                    LOG.debug("Cluster %s: cannot read its status: %s: %s",
+                              item.cluster.uuid, type(err).__name__, err)
+                    self._checked(item, self._record_error(item, err))
+                    continue
+                try:
+                    changed = self._record(item, state)
+                except Exception:
+                    LOG.exception("Cluster %s: cannot record its state", item.cluster.uuid)
+                    changed = False
+                self._checked(item, changed)
+        finally:
+            with self._lock:
+                self._polling.difference_update(item.cluster.uuid for item in items)
+
+    def _record(self, item: _Item, state: drivers_base.ClusterState) -> bool:
+        """Write `state` when it changes something; True then."""
+        cluster, operation = item.cluster, item.operation
+        if state.status is not None and not state.status.startswith(
+                _OWN_STATUSES[operation.in_progress]):
+            # The stack still shows the previous operation: no outcome of this one yet.
+            state = dataclasses.replace(state, status=None, status_reason=None)
+        clear_reason = (state.status_reason is None
+                        and (cluster.status_reason or "").startswith(POLL_ERROR_PREFIX))
+        if not clear_reason and not conductor_manager.state_differs(cluster, item.nodegroups,
+                                                                    state):
+            return False
+        conductor_manager.record_state(poll_context(cluster), operation, cluster.uuid, state,
+                                       expect=(cluster.status, cluster.version),
+                                       clear_reason=clear_reason)
+        return True
+
+    def _record_error(self, item: _Item, err: Exception) -> bool:
+        """Keep the status and say why the cluster cannot be checked; False (no change in
+        the cloud, so the checks back off)."""
+        reason = _error_reason(err)
+        cluster = item.cluster
+        if reason != cluster.status_reason:
+            # Said once per cluster and cause (the reason is kept until it changes).
+            LOG.warning("Cluster %s: %s", cluster.uuid, reason)
+            try:
+                conductor_manager.finish_operation(
+                    poll_context(cluster), item.operation, cluster.uuid, cluster.status,
+                    reason, expect=(cluster.status, cluster.version))
+            except Exception as db_err:
+                LOG.warning("Cluster %s: cannot record that it cannot be checked: %s",
+                            cluster.uuid, db_err)
+        return False
+
+    def _checked(self, item: _Item, changed: bool) -> None:
+        """Set the next check of the cluster: soon after a change, later and later without."""
+        now = self._clock()
+        with self._lock:
+            schedule = self._schedules.get(item.cluster.uuid)
+            if schedule is None:
+                return
+            if changed:
+                schedule.delay = CONF.conductor.reconcile_backoff_base
+            schedule.due = now + schedule.delay
+            if not changed:
+                schedule.delay = min(schedule.delay * BACKOFF_FACTOR,
+                                     max(CONF.conductor.reconcile_backoff_max,
+                                         CONF.conductor.reconcile_backoff_base))
+
+    def next_check(self, cluster_uuid: str) -> float | None:
+        """When the cluster is next due (clock seconds), or None if not followed (tests)."""
+        with self._lock:
+            schedule = self._schedules.get(cluster_uuid)
+            return None if schedule is None else schedule.due

@@ -1,0 +1,1 @@
+"""The shared Heat driver: stack layout, template rendering, stack operations, status."""

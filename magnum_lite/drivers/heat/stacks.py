@@ -1,0 +1,246 @@
+"""Stack operations through python-heatclient, with Heat's errors turned into ours.
+
+Every call here is one request to Heat (or a few, for a failed stack's resources). A failure
+becomes CloudUnreachable (no answer: try again later) or CloudError (Heat said no), each with
+a message fit for a cluster's status_reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+import contextlib
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Any, TypeVar
+
+from heatclient import exc as heat_exc
+from heatclient.common import template_utils
+from keystoneauth1 import exceptions as ks_exceptions
+
+from magnum_lite.common import clients, exception
+from magnum_lite.drivers.heat import names
+
+T = TypeVar("T")
+
+MAX_MESSAGE = 300
+
+
+@dataclasses.dataclass(frozen=True)
+class StackSummary:
+    """One line of Heat's stack list."""
+
+    id: str
+    name: str
+    status: str  # e.g. CREATE_IN_PROGRESS
+    reason: str
+
+    @property
+    def action(self) -> str:
+        """CREATE of CREATE_IN_PROGRESS, DELETE of DELETE_FAILED."""
+        for state in ("_IN_PROGRESS", "_COMPLETE", "_FAILED"):
+            if self.status.endswith(state):
+                return self.status[:-len(state)]
+        return self.status
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status.endswith("_IN_PROGRESS")
+
+    @property
+    def failed(self) -> bool:
+        return self.status.endswith("_FAILED")
+
+    @property
+    def complete(self) -> bool:
+        return self.status.endswith("_COMPLETE")
+
+
+class StackListing(dict[str, StackSummary]):
+    """Heat's stack list by name, able to find a cluster's worker stacks without a scan of
+    every stack of the project (the reconciler asks once per cluster, thousands per round)."""
+
+    _by_cluster: dict[str, list[str]] | None = None
+
+    def worker_stack_names(self, cluster_stack_name: str) -> list[str]:
+        """Names of the form `<cluster_stack_name>-ng-...` (see names.py)."""
+        index = self._by_cluster
+        if index is None:
+            index = {}
+            for name in self:
+                head, sep, _tail = name.rpartition("-ng-")
+                if sep:
+                    index.setdefault(head, []).append(name)
+            self._by_cluster = index  # built at most a few times if threads race: harmless
+        return index.get(cluster_stack_name, [])
+
+
+def _message(err: Exception) -> str:
+    text = " ".join(str(err).split())
+    # heatclient's HTTP errors read "ERROR: <Heat's message>"; the prefix says nothing.
+    text = text.removeprefix("ERROR: ")
+    return text[:MAX_MESSAGE]
+
+
+@contextlib.contextmanager
+def heat_errors(what: str) -> Iterator[None]:
+    """Turn heatclient/keystoneauth errors raised while doing `what` into ours."""
+    try:
+        yield
+    except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout,
+            ks_exceptions.DiscoveryFailure, ks_exceptions.EndpointNotFound,
+            ks_exceptions.ServiceUnavailable, ks_exceptions.GatewayTimeout,
+            ks_exceptions.BadGateway, heat_exc.HTTPServiceUnavailable) as err:
+        raise exception.CloudUnreachable(service="Heat", reason=f"{what}: {_message(err)}"
+                                         ) from err
+    except (ks_exceptions.Unauthorized, ks_exceptions.AuthorizationFailure,
+            heat_exc.HTTPUnauthorized) as err:
+        raise exception.CloudError(service="Heat", reason=f"{what}: not authorized: "
+                                                          f"{_message(err)}") from err
+    except (heat_exc.HTTPException, ks_exceptions.ClientException) as err:
+        raise exception.CloudError(service="Heat", reason=f"{what}: {_message(err)}") from err
+
+
+def client(context: Any) -> Any:
+    """A heatclient acting for `context` (see clients.get_acting_auth)."""
+    with heat_errors("connecting"):
+        return clients.get_heat_client(context)
+
+
+def _call(what: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with heat_errors(what):
+        return func(*args, **kwargs)
+
+
+def list_stacks(client: Any) -> StackListing:
+    """Every magnum-lite stack of the client's project, by name (one paged listing)."""
+    with heat_errors("listing stacks"):
+        return StackListing((s.stack_name, StackSummary(s.id, s.stack_name, s.stack_status,
+                                                        s.stack_status_reason or ""))
+                            for s in client.stacks.list(tags=names.STACK_TAG))
+
+
+def get_stack(client: Any, stack_id: str) -> Any | None:
+    """The stack with its parameters and outputs; None when Heat has no such stack."""
+    try:
+        return _call("reading a stack", client.stacks.get, stack_id)
+    except exception.CloudError as err:
+        if isinstance(err.__cause__, heat_exc.HTTPNotFound):
+            return None
+        raise
+
+
+def outputs_of(stack: Any) -> dict[str, Any]:
+    return {o["output_key"]: o.get("output_value") for o in (stack.outputs or [])}
+
+
+def template_and_files(template: Path, environments: list[Path]
+                       ) -> tuple[dict, dict[str, str], dict]:
+    """(template, files, environment) as Heat's API wants them, nested files included.
+
+    The shared templates do not change while the process runs, so each combination is read
+    and parsed once (parsing is most of the cost of a create); callers must not change the
+    result.
+    """
+    return _template_and_files(str(template), tuple(str(p) for p in environments))
+
+
+@functools.lru_cache(maxsize=64)
+def _template_and_files(template: str, environments: tuple[str, ...]
+                        ) -> tuple[dict, dict[str, str], dict]:
+    tpl_files, tpl = template_utils.get_template_contents(template_file=template)
+    env_files, env = template_utils.process_multiple_environments_and_files(
+        env_paths=list(environments))
+    return tpl, {**tpl_files, **env_files}, env
+
+
+def create(client: Any, name: str, template: Path, environments: list[Path],
+           parameters: dict[str, Any], timeout_minutes: int) -> str:
+    """Start creating a stack; its id. A stack of that name that exists already is reused
+    (a create retried after a crash)."""
+    tpl, files, env = template_and_files(template, environments)
+    try:
+        created = _call("creating stack " + name, client.stacks.create, stack_name=name,
+                        template=tpl, files=files, environment=env, parameters=parameters,
+                        timeout_mins=max(1, timeout_minutes), disable_rollback=True,
+                        tags=names.STACK_TAG)
+    except exception.CloudError as err:
+        if isinstance(err.__cause__, heat_exc.HTTPConflict):
+            existing = get_stack(client, name)
+            if existing is not None:
+                return existing.id
+        raise
+    return created["stack"]["id"]
+
+
+def preview(client: Any, name: str, template: Path, environments: list[Path],
+            parameters: dict[str, Any]) -> dict[str, Any]:
+    """Heat's preview of a stack: what it would create, checked against Heat's limits."""
+    tpl, files, env = template_and_files(template, environments)
+    result = _call("previewing stack " + name, client.stacks.preview, stack_name=name,
+                   template=tpl, files=files, environment=env, parameters=parameters)
+    return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+
+
+def update_parameters(client: Any, stack_id: str, parameters: dict[str, Any],
+                      rollback: bool, timeout_minutes: int | None = None) -> None:
+    """Change some parameters of a stack, keeping its template and the others (PATCH)."""
+    fields: dict[str, Any] = {"existing": True, "parameters": parameters,
+                              "disable_rollback": not rollback}
+    if timeout_minutes:
+        fields["timeout_mins"] = timeout_minutes
+    _call("updating stack " + stack_id, client.stacks.update, stack_id, **fields)
+
+
+def delete(client: Any, stack_id: str) -> None:
+    """Start deleting a stack; one Heat no longer has counts as deleted."""
+    try:
+        _call("deleting stack " + stack_id, client.stacks.delete, stack_id)
+    except exception.CloudError as err:
+        if not isinstance(err.__cause__, heat_exc.HTTPNotFound):
+            raise
+
+
+def _stack_link(resource: Any, rel: str) -> str | None:
+    """The id of the stack a resource's link of relation `rel` points to."""
+    for link in getattr(resource, "links", None) or []:
+        if link.get("rel") == rel:
+            return link.get("href", "").rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+def _deepest(resources: list[Any]) -> list[Any]:
+    """The failed resources whose own nested stack holds no failed resource: the causes.
+
+    A failure climbs up through every nested stack and ResourceGroup above it; only the
+    bottom one says what went wrong.
+    """
+    failing_stacks = {_stack_link(r, "stack") for r in resources}
+    return [r for r in resources if _stack_link(r, "nested") not in failing_stacks
+            or _stack_link(r, "nested") is None]
+
+
+def failure_reason(client: Any, stack: StackSummary, limit: int) -> str:
+    """Why a stack failed: its deepest failed resources and Heat's messages for them.
+
+    Falls back to the stack's own reason when the resources cannot be read.
+    """
+    try:
+        resources = _call("reading failed resources", client.resources.list, stack.id,
+                          nested_depth=5, filters={"status": "FAILED"})
+    except exception.CloudError:
+        resources = []
+    failed = _deepest(list(resources))
+    if not failed:
+        return f"stack {stack.name} {stack.status}: {' '.join(stack.reason.split())}"[:500]
+    # The same failure on many nodes is said once, with how often it happened.
+    counts: dict[str, int] = {}
+    for r in failed:
+        parent = getattr(r, "parent_resource", None)
+        where = f" in {parent}" if parent else ""
+        text = (f"{r.resource_name} ({r.resource_type}){where}: "
+                f"{' '.join((r.resource_status_reason or r.resource_status).split())}")
+        counts[text] = counts.get(text, 0) + 1
+    parts = [text + (f" (x{n})" if n > 1 else "") for text, n in list(counts.items())[:limit]]
+    more = f" (and {len(counts) - limit} more)" if len(counts) > limit else ""
+    return (f"stack {stack.name} {stack.status}: " + "; ".join(parts) + more)[:500]

@@ -1,0 +1,153 @@
+"""Kubernetes on Ubuntu VMs with kubeadm: the `k8s_ubuntu_v1` driver plugin.
+
+The shared Heat driver builds the stacks; this plugin says what the nodes boot with
+(userdata.py), which of a cluster's labels and which Driver-version config it reads, and
+which Kubernetes version a cluster runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from typing import Any
+
+from magnum_lite.common import exception
+from magnum_lite.drivers.heat import driver as heat_driver
+from magnum_lite.drivers.k8s_ubuntu_v1 import userdata
+
+# A hostname that can stand in the rendered text for the control plane's address until Heat
+# knows it: it passes the address checks, then is swapped for Heat's placeholder.
+_HOST_STANDIN = "control-plane-host.invalid"
+
+# The Driver-version config keys and their defaults; labels of the same name override them.
+DEFAULT_CONFIG: dict[str, Any] = {
+    "kube_tag": userdata.DEFAULT_KUBE_TAG,
+    "network_driver": "flannel",
+    "pod_network_cidr": "10.100.0.0/16",
+    "service_cluster_ip_range": "10.254.0.0/16",
+    "dns_cluster_domain": "cluster.local",
+    "prometheus_monitoring": False,
+}
+
+# Magnum's label names for the settings above.
+LABELS = {
+    "kube_tag": "kube_tag",
+    "prometheus_monitoring": "prometheus_monitoring",
+    "flannel_network_cidr": "pod_network_cidr",
+    "calico_ipv4pool": "pod_network_cidr",
+    "service_cluster_ip_range": "service_cluster_ip_range",
+    "dns_cluster_domain": "dns_cluster_domain",
+}
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise exception.InvalidParameterValue(err=f"{name}: {value!r} is not a boolean")
+
+
+class K8sUbuntuV1(heat_driver.HeatDriver):
+    """Kubernetes (kubeadm) on Ubuntu VMs; etcd runs on the masters."""
+
+    provides = [("vm", "ubuntu", "kubernetes")]
+    api_port = 6443
+    public_tcp_ports = (22,)
+
+    @classmethod
+    def get_default_config(cls) -> dict[str, Any]:
+        return dict(DEFAULT_CONFIG)
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        unknown = sorted(set(config) - set(DEFAULT_CONFIG))
+        if unknown:
+            raise exception.InvalidParameterValue(
+                err=f"config: unknown keys {', '.join(unknown)}; known: "
+                    f"{', '.join(sorted(DEFAULT_CONFIG))}")
+        settings = {**DEFAULT_CONFIG, **config}
+        cls._boot_config(settings, role="worker")
+
+    # -- settings ------------------------------------------------------------------------------
+
+    def _settings(self, cluster: Any, cluster_template: Any) -> dict[str, Any]:
+        """Config of the Driver version, then the template's network driver, then labels."""
+        settings = {**DEFAULT_CONFIG, **self.config}
+        if cluster_template.network_driver:
+            settings["network_driver"] = cluster_template.network_driver
+        labels = {**(cluster_template.labels or {}), **(cluster.labels or {})}
+        for label, key in LABELS.items():
+            if label in labels:
+                settings[key] = labels[label]
+        settings["prometheus_monitoring"] = _as_bool("labels.prometheus_monitoring",
+                                                     settings["prometheus_monitoring"])
+        return settings
+
+    @staticmethod
+    def _boot_config(settings: dict[str, Any], role: str, **values: Any
+                     ) -> userdata.NodeBootConfig:
+        values = {"cluster_uuid": "00000000-0000-4000-8000-000000000000",
+                  "cluster_name": "validate", "control_plane_endpoint": "192.0.2.1:6443",
+                  "api_public_address": None, "join_token": "abcdef.0123456789abcdef",
+                  "certificate_key": "0" * 64, "master_count": 1, **values}
+        try:
+            config = userdata.NodeBootConfig(
+                role=role, kube_tag=str(settings["kube_tag"]),
+                network_driver=str(settings["network_driver"]),
+                pod_network_cidr=str(settings["pod_network_cidr"]),
+                service_cluster_ip_range=str(settings["service_cluster_ip_range"]),
+                dns_cluster_domain=str(settings["dns_cluster_domain"]),
+                prometheus_monitoring=bool(settings["prometheus_monitoring"]), **values)
+            userdata.validate_config(config)
+        except (TypeError, ValueError) as err:
+            raise exception.InvalidParameterValue(err=str(err)) from err
+        return config
+
+    # -- HeatDriver hooks ------------------------------------------------------------------------
+
+    def make_join_token(self) -> str:
+        alphabet = string.ascii_lowercase + string.digits
+        pick = "".join(secrets.choice(alphabet) for _ in range(22))
+        return f"{pick[:6]}.{pick[6:]}"
+
+    def coe_version(self, cluster: Any, cluster_template: Any) -> str | None:
+        return str(self._settings(cluster, cluster_template)["kube_tag"])
+
+    @staticmethod
+    def _certificate_key(cluster: Any) -> str:
+        # kubeadm's --certificate-key (32 bytes, hex) for masters joining the control plane,
+        # derived from the join token so it needs no storage of its own.
+        return hashlib.sha256(f"{cluster.uuid}:{cluster.join_token}".encode()).hexdigest()
+
+    def render_user_data(self, cluster: Any, cluster_template: Any, nodegroup: Any,
+                         control_plane_host: str, public_address: str | None) -> str:
+        settings = self._settings(cluster, cluster_template)
+        placeholder = control_plane_host == heat_driver.CONTROL_PLANE_HOST
+        host = _HOST_STANDIN if placeholder else control_plane_host
+        role = "master" if nodegroup.role == "master" else "worker"
+        volume = int(cluster.docker_volume_size or cluster_template.docker_volume_size or 0)
+        config = self._boot_config(
+            settings, role, cluster_uuid=cluster.uuid, cluster_name=cluster.name,
+            control_plane_endpoint=f"{host}:{self.api_port}",
+            api_public_address=public_address, join_token=cluster.join_token,
+            certificate_key=self._certificate_key(cluster),
+            master_count=cluster.master_count or 1, docker_volume_size=volume,
+            http_proxy=cluster_template.http_proxy or "",
+            https_proxy=cluster_template.https_proxy or "",
+            no_proxy=cluster_template.no_proxy or "",
+            node_labels=dict(nodegroup.node_labels or {}),
+            node_taints=list(nodegroup.node_taints or []))
+        try:
+            text = userdata.render_user_data(config)
+        except ValueError as err:
+            raise exception.InvalidParameterValue(err=str(err)) from err
+        return text.replace(_HOST_STANDIN, heat_driver.CONTROL_PLANE_HOST) if placeholder \
+            else text

@@ -1,0 +1,1 @@
+"""Faithful in-memory fakes of the services magnum-lite calls, for unit tests and benchmarks."""

@@ -1,0 +1,651 @@
+"""The shared Heat driver, driven through the k8s_ubuntu_v1 plugin against the fake Heat."""
+
+from __future__ import annotations
+
+import pytest
+
+from magnum_lite.common import clients, exception
+from magnum_lite.drivers.heat import chunks, cleanup, names
+from magnum_lite.drivers.heat import driver as heat_driver
+from magnum_lite.drivers.k8s_ubuntu_v1.driver import K8sUbuntuV1
+from tests.unit.drivers.heat.conftest import make_cluster, make_nodegroup, make_template
+
+QUOTA = "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances"
+
+
+class Cluster:
+    """A cluster, its template and nodegroups, and what the conductor would record."""
+
+    def __init__(self, context, heat, masters=1, workers=(2,), **values):
+        self.context, self.heat = context, heat
+        template_values = {k[9:]: values.pop(k) for k in list(values)
+                           if k.startswith("template_")}
+        self.template = make_template(**template_values)
+        self.cluster = make_cluster(master_count=masters, **values)
+        self.masters = make_nodegroup(self.cluster, "default-master", "master", masters)
+        self.workers = [make_nodegroup(self.cluster, f"workers-{i}", "worker", count)
+                        for i, count in enumerate(workers)]
+        self.driver = K8sUbuntuV1()
+
+    @property
+    def nodegroups(self):
+        return [self.masters, *self.workers]
+
+    def record(self, state):
+        """Write a ClusterState to the objects as the conductor does."""
+        for field in ("status", "status_reason", "stack_id", "api_address", "trust_id",
+                      "join_token", "coe_version"):
+            if getattr(state, field) is not None:
+                setattr(self.cluster, field, getattr(state, field))
+        for ng in self.nodegroups:
+            ng_state = state.nodegroups.get(ng.uuid)
+            if ng_state is None:
+                continue
+            for field in ("status", "status_reason", "stack_id", "node_addresses",
+                          "node_count"):
+                if getattr(ng_state, field) is not None:
+                    setattr(ng, field, getattr(ng_state, field))
+        return state
+
+    def create(self):
+        return self.record(self.driver.create(self.context, self.cluster, self.template,
+                                              self.nodegroups, 60))
+
+    def status(self):
+        return self.record(self.driver.get_status(self.context, self.cluster,
+                                                  self.nodegroups,
+                                                  cluster_template=self.template))
+
+    def built(self):
+        """Create it and let Heat finish every stack."""
+        self.create()
+        self.heat.complete(self.cluster_stack_name)
+        self.status()
+        self.heat.complete_all()
+        state = self.status()
+        assert state.status == "CREATE_COMPLETE", state
+        return state
+
+    def resize(self, nodegroup, count, nodes_to_remove=None, rollback=False):
+        self.cluster.status = nodegroup.status = "UPDATE_IN_PROGRESS"
+        return self.record(self.driver.update(self.context, self.cluster, self.template,
+                                              nodegroup, count, nodes_to_remove, rollback))
+
+    @property
+    def cluster_stack_name(self):
+        return names.cluster_stack_name(self.cluster)
+
+    def chunk_stacks(self, nodegroup):
+        found = {}
+        for stack in self.heat.live_stacks(self.cluster.project_id):
+            chunk = names.chunk_of(stack.name, self.cluster, nodegroup)
+            if chunk is not None:
+                found[chunk] = stack
+        return [found[c] for c in sorted(found)]
+
+
+@pytest.fixture
+def build(context, heat):
+    def build(**kwargs):
+        return Cluster(context, heat, **kwargs)
+    return build
+
+
+@pytest.fixture(autouse=True)
+def no_cleanup(monkeypatch):
+    """Pre-delete cleanup has its own tests (test_cleanup.py): record the calls here."""
+    calls = []
+    monkeypatch.setattr(cleanup, "remove_coe_leftovers",
+                        lambda context, cluster, timeout: calls.append(cluster.uuid))
+    return calls
+
+
+# -- create -------------------------------------------------------------------------------
+
+
+def test_create_starts_the_cluster_stack_only(build, heat):
+    c = build(workers=(2, 3))
+    state = c.create()
+    stack = heat.stack(c.cluster_stack_name)
+    assert [s.name for s in heat.live_stacks()] == [c.cluster_stack_name]
+    assert stack.status == "CREATE_IN_PROGRESS"
+    assert stack.tags == [names.STACK_TAG]
+    assert stack.timeout_mins == 60
+    assert state.status == "CREATE_IN_PROGRESS"
+    assert state.stack_id == stack.id
+    assert state.coe_version == "v1.30.4"
+    assert state.trust_id is None  # no token and no [keystone_auth]: no trust
+    assert state.join_token and state.join_token == c.cluster.join_token
+    assert state.nodegroups[c.masters.uuid].stack_id == stack.id
+    assert all(state.nodegroups[ng.uuid].status == "CREATE_IN_PROGRESS"
+               and state.nodegroups[ng.uuid].stack_id is None for ng in c.workers)
+    assert stack.parameters["master_count"] == 1
+    assert stack.parameters["master_flavor"] == "m1.large"
+    assert stack.parameters["key_name"] == "default"
+
+
+def test_create_makes_a_trust_only_with_a_token_and_service_credentials(
+        build, context, config, monkeypatch):
+    made = []
+    monkeypatch.setattr(clients, "create_trust", lambda ctx: made.append(ctx) or "trust-1")
+    context.auth_token = "user-token"
+    assert build().create().trust_id is None  # [keystone_auth] unset
+    assert made == []
+    config.set_override("auth_type", "password", group="keystone_auth")
+    assert build().create().trust_id == "trust-1"
+    assert made == [context]
+    context.auth_token = None
+    assert build().create().trust_id is None  # no token to delegate from
+
+
+def test_trust_failure_is_a_keystone_cloud_error(build, context, config, monkeypatch, heat):
+    def refuse(ctx):
+        raise RuntimeError("403 Forbidden")
+    monkeypatch.setattr(clients, "create_trust", refuse)
+    context.auth_token = "user-token"
+    config.set_override("auth_type", "password", group="keystone_auth")
+    with pytest.raises(exception.CloudError, match="Keystone: cannot create the cluster's "
+                                                   "trust: 403 Forbidden"):
+        build().create()
+    assert heat.live_stacks() == []
+
+
+def test_user_data_is_hidden_and_holds_heat_s_placeholders(build, heat):
+    c = build(masters=1)
+    c.create()
+    stack = heat.stack(c.cluster_stack_name)
+    master_data = stack.parameters["master_user_data"]
+    assert "__NODE_INDEX__" in master_data and "__CONTROL_PLANE_HOST__" in master_data
+    shown = heat.client_for(c.context).stacks.get(stack.id).parameters
+    assert shown["master_user_data"] == "******"
+
+    heat.complete(stack.id)
+    c.status()
+    worker = c.chunk_stacks(c.workers[0])[0]
+    data = worker.parameters["user_data"]
+    assert "__NODE_INDEX__" in data and "__CONTROL_PLANE_HOST__" not in data
+    assert heat.client_for(c.context).stacks.get(worker.id).parameters["user_data"] == "******"
+    # What the servers boot with once Heat has filled the placeholders in.
+    master_ip = heat.outputs(stack.id)["master_private_addresses"]["0"]
+    booted = heat.server_user_data(worker.id, "1")
+    assert "__" not in booted.replace("__main__", "")
+    assert "NODE_INDEX='1'" in booted
+    assert f"CONTROL_PLANE_ENDPOINT='{master_ip}:6443'" in booted
+    assert f"CONTROL_PLANE_ENDPOINT='{master_ip}:6443'" in heat.server_user_data(stack.id, "0")
+
+
+def test_get_status_phases_of_a_create(build, heat):
+    c = build(masters=3, workers=(2, 1))
+    c.create()
+    # Heat still building the cluster stack: nothing changes.
+    state = c.status()
+    assert state.status is None and state.nodegroups == {}
+    assert len(heat.live_stacks()) == 1
+
+    # Cluster stack complete: the worker stacks start, the masters are done.
+    heat.complete(c.cluster_stack_name)
+    state = c.status()
+    assert state.status is None
+    assert state.nodegroups[c.masters.uuid].status == "CREATE_COMPLETE"
+    assert state.nodegroups[c.masters.uuid].node_count == 3
+    assert all(state.nodegroups[ng.uuid].status == "CREATE_IN_PROGRESS" for ng in c.workers)
+    assert [len(c.chunk_stacks(ng)) for ng in c.workers] == [1, 1]
+    outputs = heat.outputs(c.cluster_stack_name)
+    worker_stack = c.chunk_stacks(c.workers[0])[0]
+    assert worker_stack.parameters["network"] == outputs["network"]
+    assert worker_stack.parameters["subnet"] == outputs["subnet"]
+    assert worker_stack.parameters["security_group"] == outputs["security_group"]
+    # Three masters: behind the API load balancer.
+    assert worker_stack.parameters["control_plane_host"] == outputs["lb_vip"]
+
+    # Asked again while they build: no second create.
+    creates = sum(1 for call in heat.calls if call[0] == "stacks.create")
+    assert c.status().status is None
+    assert sum(1 for call in heat.calls if call[0] == "stacks.create") == creates
+
+    # One nodegroup done, the other not yet.
+    heat.complete(c.chunk_stacks(c.workers[1])[0].id)
+    state = c.status()
+    assert state.status is None
+    assert state.nodegroups[c.workers[1].uuid].status == "CREATE_COMPLETE"
+    assert state.nodegroups[c.workers[0].uuid].status == "CREATE_IN_PROGRESS"
+
+    heat.complete_all()
+    state = c.status()
+    assert state.status == "CREATE_COMPLETE"
+    assert state.api_address == f"https://{outputs['lb_floating_ip']}:6443"
+    masters = state.nodegroups[c.masters.uuid]
+    assert masters.node_addresses == [outputs["master_floating_addresses"][k]
+                                      for k in ("0", "1", "2")]
+    for ng, count in zip(c.workers, (2, 1), strict=True):
+        group = state.nodegroups[ng.uuid]
+        chunk_outputs = heat.outputs(c.chunk_stacks(ng)[0].id)
+        assert group.status == "CREATE_COMPLETE"
+        assert group.node_count == count
+        assert group.stack_id == c.chunk_stacks(ng)[0].id
+        assert group.node_addresses == [chunk_outputs["node_floating_addresses"][str(i)]
+                                        for i in range(count)]
+
+
+def test_api_address_of_a_lone_master_is_its_floating_ip(build, heat):
+    c = build(masters=1)
+    state = c.built()
+    outputs = heat.outputs(c.cluster_stack_name)
+    assert outputs["lb_vip"] is None and outputs["lb_floating_ip"] is None
+    assert state.api_address == f"https://{outputs['master_floating_addresses']['0']}:6443"
+
+
+def test_without_floating_ips_the_private_addresses_are_used(build, heat):
+    c = build(masters=1, floating_ip_enabled=False)
+    state = c.built()
+    outputs = heat.outputs(c.cluster_stack_name)
+    master_ip = outputs["master_private_addresses"]["0"]
+    assert outputs["master_floating_addresses"] == {"0": None}
+    assert state.api_address == f"https://{master_ip}:6443"
+    assert state.nodegroups[c.masters.uuid].node_addresses == [master_ip]
+    workers = state.nodegroups[c.workers[0].uuid].node_addresses
+    assert len(workers) == 2 and all(a.startswith("10.") for a in workers)
+
+
+def test_master_lb_without_floating_ip_gives_the_vip(build, heat):
+    c = build(masters=1, master_lb_enabled=True, floating_ip_enabled=False)
+    state = c.built()
+    outputs = heat.outputs(c.cluster_stack_name)
+    assert outputs["lb_vip"] and outputs["lb_floating_ip"] is None
+    assert state.api_address == f"https://{outputs['lb_vip']}:6443"
+
+
+def test_a_failed_worker_stack_fails_the_create_naming_resource_and_message(build, heat):
+    c = build(workers=(2,))
+    c.create()
+    heat.complete(c.cluster_stack_name)
+    c.status()
+    heat.fail(c.chunk_stacks(c.workers[0])[0].id, "nodes.1.server", QUOTA)
+    state = c.status()
+    assert state.status == "CREATE_FAILED"
+    assert "server (OS::Nova::Server): " + QUOTA in state.status_reason
+    assert state.nodegroups[c.workers[0].uuid].status == "CREATE_FAILED"
+    assert state.nodegroups[c.workers[0].uuid].status_reason == state.status_reason
+    assert state.nodegroups[c.masters.uuid].status == "CREATE_COMPLETE"
+
+
+def test_a_failed_cluster_stack_fails_the_create(build, heat):
+    c = build()
+    c.create()
+    heat.fail(c.cluster_stack_name, "network.router",
+              "External network public is not reachable from subnet")
+    state = c.status()
+    assert state.status == "CREATE_FAILED"
+    assert state.status_reason == (
+        f"stack {c.cluster_stack_name} CREATE_FAILED: router (OS::Neutron::Router): "
+        "External network public is not reachable from subnet")
+    assert state.nodegroups[c.masters.uuid].status == "CREATE_FAILED"
+    assert len(heat.live_stacks()) == 1  # no worker stacks started
+
+
+def test_a_vanished_cluster_stack_fails_the_create(build, heat):
+    c = build()
+    c.create()
+    heat.client_for(c.context).stacks.delete(c.cluster.stack_id)
+    heat.complete(c.cluster.stack_id)
+    state = c.status()
+    assert state.status == "CREATE_FAILED"
+    assert c.cluster.stack_id in state.status_reason and "gone" in state.status_reason
+
+
+def test_heat_unreachable_during_status_is_cloud_unreachable(build, heat):
+    c = build()
+    c.create()
+    with heat.outage(), pytest.raises(exception.CloudUnreachable, match="cannot reach Heat"):
+        c.status()
+    assert c.status().status is None  # and back
+
+
+def test_snapshot_serves_get_status(build, heat):
+    a, b = build(), build()
+    a.create()
+    b.create()
+    heat.complete(a.cluster_stack_name)
+    snapshot = a.driver.status_snapshot(a.context, a.cluster.project_id)
+    assert set(snapshot) == {a.cluster_stack_name, b.cluster_stack_name}
+    lists = sum(1 for call in heat.calls if call[0] == "stacks.list")
+    for c in (a, b):
+        c.record(c.driver.get_status(c.context, c.cluster, c.nodegroups, snapshot,
+                                     cluster_template=c.template))
+    assert sum(1 for call in heat.calls if call[0] == "stacks.list") == lists
+    assert len(a.chunk_stacks(a.workers[0])) == 1
+    assert b.chunk_stacks(b.workers[0]) == []
+
+
+def test_a_thousand_node_nodegroup_is_split_into_chunks_under_the_limit(build, heat):
+    c = build(workers=(1000,), docker_volume_size=20)  # floating IPs and volumes: the most
+    per_stack = chunks.nodes_per_stack(heat.max_resources_per_stack)
+
+    previews = c.driver.create_dry_run(c.context, c.cluster, c.template, c.nodegroups)
+    worker_previews = [n for n in previews if n != c.cluster_stack_name]
+    assert len(worker_previews) == -(-1000 // per_stack)
+
+    c.create()
+    heat.complete(c.cluster_stack_name)
+    c.status()
+    stacks = c.chunk_stacks(c.workers[0])
+    assert [s.parameters["node_count"] for s in stacks] == chunks.plan(1000, per_stack)
+    for stack in stacks:
+        assert stack.status == "CREATE_IN_PROGRESS"  # not refused by the limit
+        assert heat.resource_count(stack.id) <= heat.max_resources_per_stack
+    heat.complete_all()
+    state = c.status()
+    assert state.status == "CREATE_COMPLETE"
+    group = state.nodegroups[c.workers[0].uuid]
+    assert group.node_count == 1000
+    assert len(set(group.node_addresses)) == 1000
+
+
+def test_dry_run_is_refused_when_a_stack_would_be_over_the_limit(build, heat, monkeypatch):
+    c = build(workers=(40,), docker_volume_size=20)
+    # A driver that believes nodes cost fewer resources than they do.
+    monkeypatch.setattr(chunks, "RESOURCES_PER_NODE", 2)
+    heat.max_resources_per_stack = 100
+    with pytest.raises(exception.CloudError, match="Maximum resources per stack exceeded"):
+        c.driver.create_dry_run(c.context, c.cluster, c.template, c.nodegroups)
+
+
+def test_dry_run_changes_nothing(build, heat):
+    c = build(workers=(3,))
+    previews = c.driver.create_dry_run(c.context, c.cluster, c.template, c.nodegroups)
+    assert set(previews) == {c.cluster_stack_name,
+                             names.nodegroup_stack_name(c.cluster, c.workers[0], 0)}
+    assert previews[c.cluster_stack_name]["parameters"]["master_user_data"] == "******"
+    assert heat.live_stacks() == []
+
+
+def test_no_master_nodegroup_is_invalid(build):
+    c = build()
+    with pytest.raises(exception.InvalidParameterValue, match="no master nodegroup"):
+        c.driver.create(c.context, c.cluster, c.template, c.workers, 60)
+
+
+# -- resize -------------------------------------------------------------------------------
+
+
+def _node_names(heat, stack):
+    return heat.outputs(stack.id)["node_names"]
+
+
+def test_resize_up(build, heat):
+    c = build(workers=(2,))
+    c.built()
+    ng = c.workers[0]
+    state = c.resize(ng, 5, rollback=True)
+    assert state.status == "UPDATE_IN_PROGRESS"
+    assert state.nodegroups[ng.uuid].status == "UPDATE_IN_PROGRESS"
+    [stack] = c.chunk_stacks(ng)
+    assert stack.status == "UPDATE_IN_PROGRESS"
+    assert stack.parameters["node_count"] == 5
+    assert stack.disable_rollback is False
+    assert c.status().status is None
+    heat.complete(stack.id)
+    state = c.status()
+    assert state.status == "UPDATE_COMPLETE"
+    assert state.nodegroups[ng.uuid].node_count == 5
+    assert len(state.nodegroups[ng.uuid].node_addresses) == 5
+
+
+def test_resize_down_removes_the_named_nodes_by_name_and_by_id(build, heat):
+    c = build(workers=(5,))
+    c.built()
+    ng = c.workers[0]
+    [stack] = c.chunk_stacks(ng)
+    outputs = heat.outputs(stack.id)
+    by_name = outputs["node_names"]["1"]
+    by_id = outputs["node_ids"]["3"]
+    c.resize(ng, 3, nodes_to_remove=[by_name, by_id])
+    assert stack.parameters["removal_policies"] == [{"resource_list": ["1", "3"]}]
+    heat.complete(stack.id)
+    state = c.status()
+    assert state.status == "UPDATE_COMPLETE"
+    assert state.nodegroups[ng.uuid].node_count == 3
+    remaining = _node_names(heat, stack)
+    assert sorted(remaining) == ["0", "2", "4"]
+    assert by_name not in remaining.values()
+    assert by_id not in heat.outputs(stack.id)["node_ids"].values()
+
+    # Growing again never brings the removed members back.
+    c.cluster.status = "UPDATE_COMPLETE"
+    c.resize(ng, 5)
+    heat.complete(stack.id)
+    assert c.status().status == "UPDATE_COMPLETE"
+    assert sorted(_node_names(heat, stack), key=int) == ["0", "2", "4", "5", "6"]
+
+
+def test_the_same_node_named_twice_is_removed_once(build, heat):
+    c = build(workers=(3,))
+    c.built()
+    ng = c.workers[0]
+    [stack] = c.chunk_stacks(ng)
+    outputs = heat.outputs(stack.id)
+    c.resize(ng, 2, nodes_to_remove=[outputs["node_names"]["0"], outputs["node_ids"]["0"]])
+    assert stack.parameters["node_count"] == 2
+    assert stack.parameters["removal_policies"] == [{"resource_list": ["0"]}]
+
+
+def test_resize_down_without_names_lets_heat_remove_the_last(build, heat):
+    c = build(workers=(4,))
+    c.built()
+    ng = c.workers[0]
+    c.resize(ng, 2)
+    [stack] = c.chunk_stacks(ng)
+    assert stack.parameters["removal_policies"] == []
+    heat.complete(stack.id)
+    assert c.status().status == "UPDATE_COMPLETE"
+    assert sorted(_node_names(heat, stack)) == ["0", "1"]
+
+
+def test_bad_nodes_to_remove_is_refused_naming_the_parameter(build, heat):
+    c = build(workers=(3, 2))
+    c.built()
+    ng = c.workers[0]
+    other_node = heat.outputs(c.chunk_stacks(c.workers[1])[0].id)["node_names"]["0"]
+    updates = sum(1 for call in heat.calls if call[0] == "stacks.update")
+    for bad in (["no-such-node"], [other_node]):
+        with pytest.raises(exception.InvalidParameterValue) as err:
+            c.resize(ng, 2, nodes_to_remove=bad)
+        assert str(err.value).startswith(f"nodes_to_remove: {bad[0]} is not a node of "
+                                         f"nodegroup {ng.name}")
+    own = heat.outputs(c.chunk_stacks(ng)[0].id)["node_names"]
+    with pytest.raises(exception.InvalidParameterValue, match="^nodes_to_remove: names more"):
+        c.resize(ng, 2, nodes_to_remove=[own["0"], own["1"]])
+    assert sum(1 for call in heat.calls if call[0] == "stacks.update") == updates
+
+
+def test_masters_cannot_be_resized(build, heat):
+    c = build(masters=1)
+    c.built()
+    with pytest.raises(exception.InvalidParameterValue, match="holds masters"):
+        c.resize(c.masters, 3)
+    assert heat.stack(c.cluster_stack_name).status == "CREATE_COMPLETE"
+
+
+def test_resize_across_chunks(build, heat, config):
+    config.set_override("max_resources_per_stack", 100, group="heat_driver")
+    heat.max_resources_per_stack = 100
+    per_stack = chunks.nodes_per_stack(100)
+    assert per_stack == 10
+    c = build(workers=(8,), docker_volume_size=10)
+    c.built()
+    ng = c.workers[0]
+    c.resize(ng, 25)
+    stacks = c.chunk_stacks(ng)
+    assert [s.parameters["node_count"] for s in stacks] == [10, 10, 5]
+    assert [s.status for s in stacks] == ["UPDATE_IN_PROGRESS", "CREATE_IN_PROGRESS",
+                                          "CREATE_IN_PROGRESS"]
+    # The new chunks join the cluster's network like the first.
+    assert {s.parameters["network"] for s in stacks} == {stacks[0].parameters["network"]}
+    heat.complete_all()
+    state = c.status()
+    assert state.status == "UPDATE_COMPLETE"
+    assert state.nodegroups[ng.uuid].node_count == 25
+    assert all(heat.resource_count(s.id) <= 100 for s in stacks)
+
+    # Remove a node of the middle chunk while shrinking: it leaves its chunk, the rest of
+    # the shrink comes off the end; an emptied chunk stays.
+    c.cluster.status = "UPDATE_COMPLETE"
+    victim = heat.outputs(stacks[1].id)["node_names"]["4"]
+    c.resize(ng, 19, nodes_to_remove=[victim])
+    assert [s.parameters["node_count"] for s in stacks] == [10, 9, 0]
+    heat.complete_all()
+    state = c.status()
+    assert state.nodegroups[ng.uuid].node_count == 19
+    assert victim not in _node_names(heat, stacks[1]).values()
+    assert len(c.chunk_stacks(ng)) == 3
+
+
+def test_a_failed_resize_is_update_failed_with_the_reason(build, heat):
+    c = build(workers=(2,))
+    c.built()
+    ng = c.workers[0]
+    c.resize(ng, 4)
+    heat.fail(c.chunk_stacks(ng)[0].id, "nodes.3.server", QUOTA)
+    state = c.status()
+    assert state.status == "UPDATE_FAILED"
+    assert "server (OS::Nova::Server): " + QUOTA in state.status_reason
+    assert state.nodegroups[ng.uuid].status == "UPDATE_FAILED"
+    # Retried from UPDATE_FAILED: Heat accepts the update of a failed stack.
+    c.resize(ng, 4)
+    heat.complete_all()
+    assert c.status().status == "UPDATE_COMPLETE"
+
+
+def test_update_dry_run_reports_the_plan_and_changes_nothing(build, heat):
+    c = build(workers=(3,))
+    c.built()
+    ng = c.workers[0]
+    name = heat.outputs(c.chunk_stacks(ng)[0].id)["node_names"]["1"]
+    plan = c.driver.update_dry_run(c.context, c.cluster, c.template, ng, 2, [name])
+    assert plan == {"chunks_before": [3], "chunks_after": [2], "remove": {"0": ["1"]}}
+    assert not any(call[0] == "stacks.update" for call in heat.calls)
+
+
+# -- delete -------------------------------------------------------------------------------
+
+
+def _delete(c):
+    c.cluster.status = "DELETE_IN_PROGRESS"
+    return c.record(c.driver.delete(c.context, c.cluster, c.nodegroups))
+
+
+def test_delete_removes_worker_stacks_then_the_cluster_stack(build, heat, no_cleanup):
+    c = build(workers=(2, 1))
+    c.built()
+    state = _delete(c)
+    assert no_cleanup == [c.cluster.uuid]
+    assert state.status == "DELETE_IN_PROGRESS"
+    workers = [s for ng in c.workers for s in c.chunk_stacks(ng)]
+    assert [s.status for s in workers] == ["DELETE_IN_PROGRESS"] * 2
+    assert heat.stack(c.cluster_stack_name).status == "CREATE_COMPLETE"  # not yet
+
+    assert c.status().status == "DELETE_IN_PROGRESS"
+    heat.complete(workers[0].id)
+    assert c.status().status == "DELETE_IN_PROGRESS"
+    assert heat.stack(c.cluster_stack_name).status == "CREATE_COMPLETE"
+    heat.complete(workers[1].id)
+    assert c.status().status == "DELETE_IN_PROGRESS"
+    assert heat.stack(c.cluster_stack_name).status == "DELETE_IN_PROGRESS"
+    deletes = sum(1 for call in heat.calls if call[0] == "stacks.delete")
+    assert c.status().status == "DELETE_IN_PROGRESS"  # no second delete while it runs
+    assert sum(1 for call in heat.calls if call[0] == "stacks.delete") == deletes
+
+    heat.complete(c.cluster_stack_name)
+    state = c.status()
+    assert state.status == "DELETE_COMPLETE"
+    assert heat.live_stacks() == []
+
+
+def test_delete_of_a_cluster_whose_stacks_are_gone_is_complete(build, heat):
+    c = build()
+    c.create()
+    heat.client_for(c.context).stacks.delete(c.cluster.stack_id)
+    heat.complete(c.cluster.stack_id)
+    assert _delete(c).status == "DELETE_COMPLETE"
+
+
+def test_delete_of_a_half_built_cluster(build, heat):
+    c = build(workers=(2,))
+    c.create()  # the cluster stack only, still building
+    state = _delete(c)
+    assert state.status == "DELETE_IN_PROGRESS"
+    assert heat.stack(c.cluster_stack_name).status == "DELETE_IN_PROGRESS"
+    heat.complete(c.cluster_stack_name)
+    assert c.status().status == "DELETE_COMPLETE"
+
+
+def test_delete_failed_names_the_resource_and_can_be_retried(build, heat):
+    c = build(workers=(1,))
+    c.built()
+    _delete(c)
+    worker = c.chunk_stacks(c.workers[0])[0]
+    heat.fail(worker.id, "nodes.0.port", "Port is still in use by a load balancer")
+    state = c.status()
+    assert state.status == "DELETE_FAILED"
+    assert "port (OS::Neutron::Port): Port is still in use by a load balancer" in \
+        state.status_reason
+    assert heat.stack(c.cluster_stack_name).status == "CREATE_COMPLETE"
+    # The user deletes again: the failed stack is deleted again.
+    state = _delete(c)
+    assert state.status == "DELETE_IN_PROGRESS"
+    assert worker.status == "DELETE_IN_PROGRESS"
+    heat.complete(worker.id)
+    c.status()
+    heat.complete(c.cluster_stack_name)
+    assert c.status().status == "DELETE_COMPLETE"
+
+
+def test_delete_deletes_the_trust_at_the_end(build, heat, monkeypatch):
+    deleted = []
+    monkeypatch.setattr(clients, "delete_trust",
+                        lambda ctx, trust_id: deleted.append(trust_id))
+    c = build()
+    c.built()
+    c.cluster.trust_id = "trust-9"
+    _delete(c)
+    heat.complete_all()
+    c.status()
+    assert deleted == []
+    heat.complete_all()
+    assert c.status().status == "DELETE_COMPLETE"
+    assert deleted == ["trust-9"]
+
+
+def test_other_statuses_change_nothing(build):
+    c = build()
+    c.built()
+    c.cluster.status = "CREATE_COMPLETE"
+    assert c.status() == heat_driver.base.ClusterState()
+
+
+def test_delete_also_removes_worker_stacks_of_a_nodegroup_no_longer_listed(build, heat):
+    c = build(workers=(1, 1))
+    c.built()
+    orphan = c.chunk_stacks(c.workers[1])[0]
+    c.workers.pop()  # its row is gone, its stack is not
+    _delete(c)
+    assert orphan.status == "DELETE_IN_PROGRESS"
+    heat.complete_all()
+    c.status()
+    assert heat.stack(c.cluster_stack_name).status == "DELETE_IN_PROGRESS"
+
+
+def test_a_bad_label_is_refused_before_anything_is_built(build, heat):
+    c = build(labels={"kube_tag": "latest"})
+    with pytest.raises(exception.InvalidParameterValue, match="kube_tag"):
+        c.create()
+    assert heat.live_stacks() == []
+    assert heat.calls == []
+
+
+def test_worker_stacks_need_the_template(build, heat):
+    c = build()
+    c.create()
+    heat.complete(c.cluster_stack_name)
+    with pytest.raises(exception.InvalidParameterValue, match="need its template"):
+        c.driver.get_status(c.context, c.cluster, c.nodegroups)

@@ -1,0 +1,299 @@
+"""Heat calls and the translation of Heat's errors into ours."""
+
+import types
+
+from heatclient import exc as heat_exc
+from keystoneauth1 import exceptions as ks_exceptions
+import pytest
+
+from magnum_lite.common import exception
+from magnum_lite.drivers.heat import driver as heat_driver
+from magnum_lite.drivers.heat import names, stacks
+from tests.fakes import heat as fake_heat
+from tests.fakes.heat import FakeHeatCloud
+from tests.unit.drivers.heat.conftest import PROJECT
+
+NODEGROUP = heat_driver.TEMPLATES / "nodegroup.yaml"
+ENV = heat_driver.ENV
+
+
+def _params(count=2, **extra):
+    return {"name_prefix": "demo-abc123-workers-0", "node_count": count,
+            "image": "ubuntu", "flavor": "m1.small", "network": "net", "subnet": "subnet",
+            "security_group": "sg", "control_plane_host": "10.0.0.5",
+            "user_data": "#!/bin/sh\necho __NODE_INDEX__\n", **extra}
+
+
+def _client(cloud, project=PROJECT):
+    return cloud.client_for(types.SimpleNamespace(project_id=project))
+
+
+def _create(client, name="s1", count=2, envs=("base.yaml", "node_floating_ip.yaml")):
+    return stacks.create(client, name, NODEGROUP, [ENV / e for e in envs], _params(count),
+                         timeout_minutes=30)
+
+
+@pytest.fixture
+def cloud():
+    return FakeHeatCloud()
+
+
+def test_summary_properties():
+    summary = stacks.StackSummary("id", "name", "UPDATE_IN_PROGRESS", "")
+    assert (summary.action, summary.in_progress, summary.failed, summary.complete) == (
+        "UPDATE", True, False, False)
+    failed = stacks.StackSummary("id", "name", "DELETE_FAILED", "boom")
+    assert failed.failed and failed.action == "DELETE"
+    assert stacks.StackSummary("id", "name", "CREATE_COMPLETE", "").complete
+
+
+def test_create_tags_the_stack_and_list_sees_only_the_project_s_tagged_stacks(cloud):
+    client = _client(cloud)
+    stack_id = _create(client)
+    _create(_client(cloud, "other-project"), "theirs")
+    # A stack magnum-lite did not make (no tag) is not listed.
+    _client(cloud).stacks.create(stack_name="foreign", template={
+        "heat_template_version": "2018-08-31", "resources": {}})
+    listing = stacks.list_stacks(client)
+    assert list(listing) == ["s1"]
+    assert listing["s1"].id == stack_id
+    assert listing["s1"].status == "CREATE_IN_PROGRESS"
+    assert cloud.stack(stack_id).tags == [names.STACK_TAG]
+    assert cloud.stack(stack_id).disable_rollback is True
+    assert cloud.stack(stack_id).timeout_mins == 30
+
+
+def test_create_of_an_existing_name_reuses_the_stack(cloud):
+    client = _client(cloud)
+    first = _create(client)
+    assert _create(client) == first
+    assert len(cloud.live_stacks()) == 1
+
+
+def test_get_stack_reads_outputs_and_masks_hidden_parameters(cloud):
+    client = _client(cloud)
+    stack_id = _create(client, count=3)
+    cloud.complete(stack_id)
+    stack = stacks.get_stack(client, stack_id)
+    assert stack.parameters["user_data"] == "******"
+    assert stack.parameters["node_count"] == "3"  # Heat shows every value as a string
+    outputs = stacks.outputs_of(stack)
+    assert sorted(outputs["node_names"]) == ["0", "1", "2"]
+    assert outputs["node_names"]["2"] == "demo-abc123-workers-0-2"
+    assert all(a.startswith("172.24.") for a in outputs["node_floating_addresses"].values())
+
+
+def test_get_stack_of_a_missing_stack_is_none(cloud):
+    assert stacks.get_stack(_client(cloud), "no-such-stack") is None
+    # Another project's stack is not found either.
+    theirs = _create(_client(cloud, "other-project"), "theirs")
+    assert stacks.get_stack(_client(cloud), theirs) is None
+
+
+def test_delete_of_a_missing_stack_counts_as_deleted(cloud):
+    client = _client(cloud)
+    stack_id = _create(client)
+    stacks.delete(client, stack_id)
+    cloud.complete(stack_id)
+    assert stacks.list_stacks(client) == {}
+    stacks.delete(client, stack_id)  # gone: no error
+    stacks.delete(client, "never-was")
+
+
+def test_unreachable_heat_is_cloud_unreachable(cloud):
+    client = _client(cloud)
+    with cloud.outage():
+        with pytest.raises(exception.CloudUnreachable) as err:
+            stacks.list_stacks(client)
+        with pytest.raises(exception.CloudUnreachable):
+            stacks.get_stack(client, "x")
+        with pytest.raises(exception.CloudUnreachable):
+            _create(client)
+    assert str(err.value).startswith("cannot reach Heat: listing stacks: ")
+    assert "Connection refused" in str(err.value)
+    assert isinstance(err.value.__cause__, ks_exceptions.ConnectFailure)
+    assert stacks.list_stacks(client) == {}  # back
+
+
+def test_unauthorized_is_a_cloud_error_saying_so(cloud):
+    client = _client(cloud)
+    cloud.inject("stacks.create", heat_exc.HTTPUnauthorized(
+        '{"error": {"message": "The request you have made requires authentication."}}'))
+    with pytest.raises(exception.CloudError) as err:
+        _create(client)
+    assert not isinstance(err.value, exception.CloudUnreachable)
+    assert str(err.value) == ("Heat: creating stack s1: not authorized: The request you have "
+                              "made requires authentication.")
+    cloud.inject("stacks.list", ks_exceptions.Unauthorized("token expired"))
+    with pytest.raises(exception.CloudError, match="listing stacks: not authorized: token "
+                                                   "expired"):
+        stacks.list_stacks(client)
+
+
+def test_bad_request_carries_heat_s_message(cloud):
+    client = _client(cloud)
+    with pytest.raises(exception.CloudError) as err:
+        stacks.create(client, "s1", NODEGROUP, [ENV / "base.yaml"],
+                      {**_params(), "bogus": 1}, 10)
+    assert str(err.value) == ("Heat: creating stack s1: The Parameter (bogus) was not "
+                              "defined in template.")
+    assert isinstance(err.value.__cause__, heat_exc.HTTPBadRequest)
+
+
+def test_conflict_without_a_stack_to_reuse_is_an_error(cloud):
+    client = _client(cloud)
+    cloud.inject("stacks.create", fake_heat._http_error(
+        heat_exc.HTTPConflict, "StackExists", "The Stack (s1) already exists.", "Conflict"))
+    with pytest.raises(exception.CloudError, match=r"already exists"):
+        _create(client)
+
+
+def test_service_unavailable_is_unreachable(cloud):
+    client = _client(cloud)
+    cloud.inject("stacks.get", heat_exc.HTTPServiceUnavailable("Heat is down"))
+    with pytest.raises(exception.CloudUnreachable, match="reading a stack: Heat is down"):
+        stacks.get_stack(client, "x")
+
+
+def test_preview_refuses_a_stack_over_max_resources_per_stack(cloud):
+    client = _client(cloud)
+    envs = [ENV / "base.yaml", ENV / "node_floating_ip.yaml", ENV / "volume.yaml"]
+    # 1 group + 9 resources per node (member, port, server, fip slot + fip,
+    # volume slot + volume + attachment, lb member slot).
+    ok = stacks.preview(client, "p", NODEGROUP, envs, _params(111, docker_volume_size=10))
+    assert len(ok["resources"]) == 1 and len(ok["resources"][0]) == 112
+    with pytest.raises(exception.CloudError) as err:
+        stacks.preview(client, "p", NODEGROUP, envs, _params(112, docker_volume_size=10))
+    assert "Maximum resources per stack exceeded" in str(err.value)
+    assert isinstance(err.value.__cause__, heat_exc.HTTPBadRequest)
+
+
+def test_update_parameters_patches_and_sets_rollback(cloud):
+    client = _client(cloud)
+    stack_id = _create(client, count=2)
+    cloud.complete(stack_id)
+    stacks.update_parameters(client, stack_id, {"node_count": 4}, rollback=True,
+                             timeout_minutes=15)
+    stack = cloud.stack(stack_id)
+    assert stack.status == "UPDATE_IN_PROGRESS"
+    assert stack.parameters["node_count"] == 4
+    assert stack.parameters["image"] == "ubuntu"  # kept: PATCH
+    assert stack.disable_rollback is False and stack.timeout_mins == 15
+    assert cloud.calls[-1][0] == "stacks.update"
+
+
+def _failed_summary(client, name):
+    return stacks.list_stacks(client)[name]
+
+
+def test_failure_reason_names_the_deepest_failed_resource(cloud):
+    client = _client(cloud)
+    stack_id = _create(client, count=3)
+    cloud.fail(stack_id, "nodes.1.server",
+               "Quota exceeded for cores: Requested 4, but already used 20 of 20 cores")
+    reason = stacks.failure_reason(client, _failed_summary(client, "s1"), limit=3)
+    assert reason == ("stack s1 CREATE_FAILED: server (OS::Nova::Server): Quota exceeded for "
+                      "cores: Requested 4, but already used 20 of 20 cores")
+
+
+def test_failure_reason_of_a_nested_template_resource(cloud):
+    client = _client(cloud)
+    stack_id = _create(client, count=1)
+    cloud.fail(stack_id, "nodes.0.floating_ip.floating_ip",
+               "No more IP addresses available on network public.")
+    reason = stacks.failure_reason(client, _failed_summary(client, "s1"), limit=3)
+    assert reason.endswith("floating_ip (OS::Neutron::FloatingIP): No more IP addresses "
+                           "available on network public.")
+
+
+def test_failure_reason_limits_the_resources_named():
+    resources = [_resource(f"r{i}", "OS::Nova::Server", "top", None, f"failed {i}")
+                 for i in range(5)]
+    client = types.SimpleNamespace(resources=types.SimpleNamespace(
+        list=lambda *a, **k: resources))
+    summary = stacks.StackSummary("top", "s", "CREATE_FAILED", "x")
+    reason = stacks.failure_reason(client, summary, limit=2)
+    assert reason == ("stack s CREATE_FAILED: r0 (OS::Nova::Server): failed 0; "
+                      "r1 (OS::Nova::Server): failed 1 (and 3 more)")
+
+
+def test_failure_reason_keeps_every_deepest_failure_of_a_tree():
+    # Two members failed; their group and the members' stacks failed with them.
+    resources = [
+        _resource("nodes", "OS::Heat::ResourceGroup", "top", "group", "Error: nested"),
+        _resource("0", "Magnum::Node", "group", "m0", "Error: nested"),
+        _resource("1", "Magnum::Node", "group", "m1", "Error: nested"),
+        _resource("server", "OS::Nova::Server", "m0", None, "No valid host was found."),
+        _resource("port", "OS::Neutron::Port", "m1", None, "IP allocation failed."),
+    ]
+    client = types.SimpleNamespace(resources=types.SimpleNamespace(
+        list=lambda *a, **k: resources))
+    reason = stacks.failure_reason(client, stacks.StackSummary("top", "s", "CREATE_FAILED",
+                                                               ""), limit=3)
+    assert reason == ("stack s CREATE_FAILED: server (OS::Nova::Server): No valid host was "
+                      "found.; port (OS::Neutron::Port): IP allocation failed.")
+
+
+def test_failure_reason_says_a_repeated_failure_once_with_its_parent():
+    resources = [_resource("server", "OS::Nova::Server", f"m{i}", None, "No valid host.")
+                 for i in range(3)]
+    for r in resources:
+        r.parent_resource = "node"
+    client = types.SimpleNamespace(resources=types.SimpleNamespace(
+        list=lambda *a, **k: resources))
+    reason = stacks.failure_reason(client, stacks.StackSummary("top", "s", "CREATE_FAILED",
+                                                               ""), limit=3)
+    assert reason == ("stack s CREATE_FAILED: server (OS::Nova::Server) in node: No valid "
+                      "host. (x3)")
+
+
+def test_failure_reason_falls_back_to_the_stack_s_reason(cloud):
+    client = _client(cloud)
+    stack_id = _create(client)
+    cloud.fail(stack_id, None, "Timed out")
+    summary = _failed_summary(client, "s1")
+    assert stacks.failure_reason(client, summary, 3) == (
+        "stack s1 CREATE_FAILED: Resource CREATE failed: Timed out")
+    cloud.fail(stack_id, "nodes.0.server", "boom")
+    cloud.inject("resources.list", ks_exceptions.ConnectFailure("refused"))
+    summary = _failed_summary(client, "s1")
+    assert stacks.failure_reason(client, summary, 3).startswith(
+        "stack s1 CREATE_FAILED: Resource CREATE failed: Error: resources.nodes")
+
+
+def _resource(name, rtype, stack_id, nested_id, reason):
+    links = [{"rel": "self", "href": f"http://h/v1/p/stacks/n/{stack_id}/resources/{name}"},
+             {"rel": "stack", "href": f"http://h/v1/p/stacks/n/{stack_id}"}]
+    if nested_id:
+        links.append({"rel": "nested", "href": f"http://h/v1/p/stacks/n-{name}/{nested_id}"})
+    return types.SimpleNamespace(resource_name=name, resource_type=rtype, links=links,
+                                 resource_status="CREATE_FAILED",
+                                 resource_status_reason=reason)
+
+
+def test_not_found_on_update_is_a_cloud_error_naming_the_stack(cloud):
+    with pytest.raises(exception.CloudError) as err:
+        stacks.update_parameters(_client(cloud), "gone-id", {"node_count": 1},
+                                 rollback=False)
+    assert str(err.value) == ("Heat: updating stack gone-id: The Stack (gone-id) could not "
+                              "be found.")
+    assert isinstance(err.value.__cause__, heat_exc.HTTPNotFound)
+
+
+def test_template_and_files_are_read_once():
+    envs = [ENV / "base.yaml", ENV / "volume.yaml"]
+    first = stacks.template_and_files(NODEGROUP, envs)
+    assert stacks.template_and_files(NODEGROUP, list(envs)) is first
+    tpl, files, env = first
+    assert env["resource_registry"]["Magnum::Optional::Volume"] in files
+    assert stacks.template_and_files(NODEGROUP, envs[:1]) is not first
+
+
+def test_listing_finds_a_cluster_s_worker_stacks_by_index(cloud):
+    client = _client(cloud)
+    for name in ("c-1", "c-1-ng-a-0", "c-1-ng-b-0", "c-2-ng-a-0", "my-ng-c-3-ng-x-1"):
+        _create(client, name)
+    listing = stacks.list_stacks(client)
+    assert sorted(listing.worker_stack_names("c-1")) == ["c-1-ng-a-0", "c-1-ng-b-0"]
+    assert listing.worker_stack_names("my-ng-c-3") == ["my-ng-c-3-ng-x-1"]
+    assert listing.worker_stack_names("c-9") == []
