@@ -16,8 +16,8 @@ from magnum_lite.conf import (
 
 CONF = cfg.CONF
 
-_MODULES = (default, api, cloud, conductor, database, heat_driver, keystone_auth, quotas,
-            upgrade_levels)
+MODULES = (default, api, cloud, conductor, database, heat_driver, keystone_auth, quotas,
+           upgrade_levels)
 
-for _module in _MODULES:
+for _module in MODULES:
     _module.register_opts(CONF)

@@ -1,25 +1,11 @@
 """Option listing for oslo-config-generator."""
 
-from magnum_lite import conf as _conf  # noqa: F401  (registers everything)
-from magnum_lite.conf import (
-    api,
-    cloud,
-    conductor,
-    database,
-    default,
-    heat_driver,
-    keystone_auth,
-    quotas,
-    upgrade_levels,
-)
-
-_MODULES = (default, api, cloud, conductor, database, heat_driver, keystone_auth, quotas,
-            upgrade_levels)
+from magnum_lite.conf import MODULES
 
 
 def list_opts() -> list[tuple]:
     merged: dict = {}
-    for module in _MODULES:
+    for module in MODULES:
         for group, opts in module.list_opts().items():
             key = getattr(group, "name", group)
             merged.setdefault(key, (group, []))[1].extend(opts)

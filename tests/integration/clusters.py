@@ -36,7 +36,7 @@ def show(openstack_cli, ident: str) -> dict | None:
     result = openstack_cli("sandbox", "coe", "cluster", "show", ident, "-f", "json",
                            check=False)
     if result.returncode != 0:
-        assert "not found" in (result.stdout + result.stderr).lower(), result.stderr
+        assert "(HTTP 404)" in result.stdout + result.stderr, result.stderr
         return None
     return parse_json(result)
 

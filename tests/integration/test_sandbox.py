@@ -11,31 +11,20 @@ import json
 import subprocess
 import sys
 import time
-from typing import Any
 import urllib.error
 import urllib.request
 import uuid
 
-from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
 import pytest
 
 from magnum_lite.sandbox import magnum as sandbox_magnum
+from tests.integration import clusters
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.service]
 
 IMAGE = "ubuntu-22.04"
 FLAVOR = "m1.small"
 EXTERNAL_NETWORK = "public"
-
-
-def _session(sandbox: dict[str, Any], user: str) -> ks_session.Session:
-    creds = sandbox["users"][user]
-    return ks_session.Session(auth=v3.Password(
-        auth_url=sandbox["keystone_url"], username=creds["username"],
-        password=creds["password"], project_name=creds["project_name"],
-        user_domain_name=creds["user_domain_name"],
-        project_domain_name=creds["project_domain_name"]))
 
 
 def _get(url: str, token: str | None) -> int:
@@ -66,7 +55,7 @@ def template(sandbox, openstack_cli):
 
 
 def test_token_from_sandbox_keystone(sandbox):
-    sess = _session(sandbox, "demo")
+    sess = clusters.session(sandbox, "demo")
     token = sess.get_token()
     assert token
     access = sess.auth.get_access(sess)
@@ -79,7 +68,7 @@ def test_token_from_sandbox_keystone(sandbox):
 
 def test_service_users_log_in(sandbox):
     for user in ("heat", "magnum-lite", "sandbox-cloud", "alt_demo", "admin"):
-        assert _session(sandbox, user).get_token()
+        assert clusters.session(sandbox, user).get_token()
 
 
 def test_template_create_and_list_through_the_catalog(openstack_cli, template):
@@ -105,7 +94,7 @@ def test_bad_token_is_401(sandbox):
     url = sandbox["magnum_lite_url"] + "/clustertemplates"
     assert _get(url, "not-a-token") == 401
     assert _get(url, None) == 401
-    assert _get(url, _session(sandbox, "demo").get_token()) == 200
+    assert _get(url, clusters.session(sandbox, "demo").get_token()) == 200
 
 
 def test_another_project_cannot_see_the_template(openstack_cli, template):
@@ -119,7 +108,7 @@ def test_another_project_cannot_see_the_template(openstack_cli, template):
 
 
 def test_start_again_is_quick_and_harmless(sandbox):
-    before = _session(sandbox, "demo")
+    before = clusters.session(sandbox, "demo")
     token = before.get_token()
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "magnum_lite.sandbox.cli", "start"],

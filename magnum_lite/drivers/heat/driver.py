@@ -443,10 +443,13 @@ class HeatDriver(base.Driver, abc.ABC):
         return base.ClusterState()
 
     def _failed(self, client: Any, status: str, summary: stacks.StackSummary,
-                nodegroup: Any) -> base.ClusterState:
+                nodegroup: Any, others: dict[str, base.NodeGroupState] | None = None
+                ) -> base.ClusterState:
+        """The cluster failed in `nodegroup`'s stack `summary` (with the others' states)."""
         reason = stacks.failure_reason(client, summary,
                                        CONF.heat_driver.status_reason_resources)
         return base.ClusterState(status=status, status_reason=reason, nodegroups={
+            **(others or {}),
             nodegroup.uuid: base.NodeGroupState(status=status, status_reason=reason)})
 
     def _create_step(self, client: Any, cluster: Any, template: Any, nodegroups: list[Any],
@@ -501,10 +504,7 @@ class HeatDriver(base.Driver, abc.ABC):
                 continue
             failed = [s for s in chunk_stacks.values() if s.failed]
             if failed:
-                state = self._failed(client, CREATE_FAILED, failed[0], ng)
-                return base.ClusterState(status=CREATE_FAILED,
-                                         status_reason=state.status_reason,
-                                         nodegroups={**groups, **state.nodegroups})
+                return self._failed(client, CREATE_FAILED, failed[0], ng, groups)
             groups[ng.uuid] = self._nodegroup_complete(client, CREATE_COMPLETE, chunk_stacks)
         common = {"stack_id": cluster_stack.id, "api_address": self.api_address(outputs),
                   "nodegroups": groups}
@@ -542,10 +542,7 @@ class HeatDriver(base.Driver, abc.ABC):
                 continue
             failed = [s for s in chunk_stacks.values() if s.failed]
             if failed:
-                state = self._failed(client, UPDATE_FAILED, failed[0], ng)
-                return base.ClusterState(status=UPDATE_FAILED,
-                                         status_reason=state.status_reason,
-                                         nodegroups=state.nodegroups)
+                return self._failed(client, UPDATE_FAILED, failed[0], ng)
             if ng.status == UPDATE_IN_PROGRESS:
                 groups[ng.uuid] = self._nodegroup_complete(client, UPDATE_COMPLETE,
                                                            chunk_stacks)
