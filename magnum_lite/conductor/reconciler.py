@@ -46,6 +46,7 @@ from oslo_utils import strutils, timeutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
+from magnum_lite.common import exception
 from magnum_lite.conductor import hashring
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conf import CONF
@@ -79,6 +80,8 @@ class _Schedule:
     key: tuple[str, int]  # (status, version): a new operation starts a new schedule
     due: float
     delay: float
+    started: float = 0.0   # when the latest check began
+    finished: float = -1.0  # when the latest check ended (its outcome then in the database)
 
 
 @dataclasses.dataclass
@@ -210,6 +213,7 @@ class Reconciler:
         """One round; returns the number of clusters whose check was started."""
         context = ml_context.get_admin_context()
         context.all_projects = True
+        read_at = self._clock()
         found = objects.Cluster.list_with_status(context, list(conductor_manager.OPERATIONS),
                                                  conductor_manager.STARTED_EVENTS)
         ring = self.ring.refresh()
@@ -231,6 +235,8 @@ class Reconciler:
                 schedule = self._schedules.get(cluster.uuid)
                 if schedule is None or schedule.key != key:
                     schedule = self._schedules[cluster.uuid] = _Schedule(key, now, base)
+                elif schedule.finished >= read_at:
+                    continue  # checked since this row was read: the row is stale
             if self._timed_out(cluster, operation, event_time, wall):
                 continue
             if now < schedule.due:
@@ -256,6 +262,8 @@ class Reconciler:
         for (project_id, _key), (driver, items) in groups.items():
             with self._lock:
                 self._polling.update(item.cluster.uuid for item in items)
+                for item in items:
+                    self._schedules[item.cluster.uuid].started = now
             try:
                 future = pool.submit(self._check_group, driver, project_id, items)
             except RuntimeError:  # the pool was shut down: stopping
@@ -349,6 +357,8 @@ class Reconciler:
                     continue
                 try:
                     changed = self._record(item, state)
+                except exception.ClusterNotFound:
+                    changed = False  # deleted meanwhile (its delete finished): nothing to do
                 except Exception:
                     LOG.exception("Cluster %s: cannot record its state", item.cluster.uuid)
                     changed = False
@@ -400,7 +410,9 @@ class Reconciler:
                 return
             if changed:
                 schedule.delay = CONF.conductor.reconcile_backoff_base
-            schedule.due = now + schedule.delay
+            # Counted from the check's start: a slow cloud does not stretch the period.
+            schedule.due = schedule.started + schedule.delay
+            schedule.finished = now
             if not changed:
                 schedule.delay = min(schedule.delay * BACKOFF_FACTOR,
                                      max(CONF.conductor.reconcile_backoff_max,

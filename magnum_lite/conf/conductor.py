@@ -20,7 +20,7 @@ opts = [
     cfg.FloatOpt("reconcile_backoff_base", default=0.2, min=0.0,
                  help="Seconds after which a cluster in progress is checked again when the "
                       "cloud reported a change (and the first delay of its backoff)."),
-    cfg.FloatOpt("reconcile_backoff_max", default=1.0, min=0.0,
+    cfg.FloatOpt("reconcile_backoff_max", default=0.5, min=0.0,
                  help="The longest delay, in seconds, between two checks of a cluster in "
                       "progress while the cloud reports no change (the delay grows by half "
                       "each time from reconcile_backoff_base)."),

@@ -76,9 +76,10 @@ def conf_text(state_dir: Path, data: dict[str, Any], db_url: str, transport_url:
     }
     return config.render_ini({
         "DEFAULT": default,
-        # oslo.db's default overflow (50 per process) lets heat-api and two engine workers
-        # open more connections than PostgreSQL's default 100 when a big stack is deleted.
-        "database": {"connection": db_url, "max_pool_size": 10, "max_overflow": 10},
+        # oslo.db's default overflow (50 per process) lets heat-api and the engine's workers
+        # open more connections than PostgreSQL's default 100 (shared with magnum-lite and
+        # the tests) when a big stack is deleted; with this cap a busy thread waits instead.
+        "database": {"connection": db_url, "max_pool_size": 6, "max_overflow": 4},
         "keystone_authtoken": {
             "www_authenticate_uri": identity, **password_auth,
             "project_name": "service", "project_domain_name": "Default",

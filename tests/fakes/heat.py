@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
+import copy
 import dataclasses
 import datetime
 import itertools
@@ -911,6 +912,36 @@ class FakeHeatCloud:
             if self.resource_count(stack.id) > self.max_resources_per_stack:
                 self._over_limit(stack)
 
+    def api_preview_update(self, project_id: str, stack_id: str,
+                           fields: dict[str, Any]) -> dict[str, Any]:
+        """PATCH /stacks/{id}/preview: what an update with these parameters would change.
+
+        Heat answers {"resource_changes": {"added", "deleted", "replaced", "unchanged",
+        "updated"}}, each a list of resources; with show_nested, a group's members appear
+        as resources of their own.
+        """
+        with self.lock:
+            self._check("stacks.preview_update", stack_id, fields.get("parameters"))
+            stack = self._find(project_id, stack_id)
+            trial = copy.deepcopy(stack)
+            trial.parameters = {**stack.parameters, **(fields.get("parameters") or {})}
+            self._validate_parameters(trial.template, trial.parameters)
+            self._apply_groups(trial)
+            changes: dict[str, list[dict[str, Any]]] = {
+                "added": [], "deleted": [], "replaced": [], "unchanged": [], "updated": []}
+            for key, group in stack.groups.items():
+                after = trial.groups[key].members
+                for member in after:
+                    kind = "unchanged" if member in group.members else "added"
+                    changes[kind].append({"resource_name": member, "parent_resource": key})
+                for member in group.members:
+                    if member not in after:
+                        changes["deleted"].append({"resource_name": member,
+                                                   "parent_resource": key})
+                if list(after) != list(group.members):
+                    changes["updated"].append({"resource_name": key})
+            return {"resource_changes": changes}
+
     def api_delete(self, project_id: str, stack_id: str) -> None:
         with self.lock:
             self._check("stacks.delete", stack_id)
@@ -985,6 +1016,12 @@ class _StackManager:
 
     def update(self, stack_id: str, **kwargs: Any) -> None:
         self.cloud.api_update(self.project_id, stack_id, kwargs)
+
+    def preview_update(self, stack_id: str, **kwargs: Any) -> dict[str, Any]:
+        kwargs.pop("show_nested", None)
+        if not kwargs.pop("existing", False):
+            raise bad_request("NotSupported", "the fake previews PATCH updates only")
+        return self.cloud.api_preview_update(self.project_id, stack_id, kwargs)
 
     def delete(self, stack_id: str) -> None:
         self.cloud.api_delete(self.project_id, stack_id)

@@ -299,11 +299,45 @@ class HeatDriver(base.Driver, abc.ABC):
     def update_dry_run(self, context: Any, cluster: Any, cluster_template: Any,
                        nodegroup: Any, node_count: int,
                        nodes_to_remove: list[str] | None = None) -> dict[str, Any]:
+        """The chunk sizes before and after, and Heat's preview of each chunk stack the
+        resize changes (resources added, deleted, replaced) or creates."""
         client = stacks.client(context)
+        current, new, steps = self._resize_steps(client, cluster, nodegroup, node_count,
+                                                 nodes_to_remove)
+        previews: dict[str, Any] = {}
+        cluster_outputs: dict[str, Any] | None = None
+        for chunk, summary, parameters in steps:
+            name = names.nodegroup_stack_name(cluster, nodegroup, chunk)
+            if summary is not None:
+                previews[name] = stacks.preview_update(client, summary.id, parameters)
+                continue
+            if cluster_outputs is None:
+                cluster_outputs = self._cluster_outputs(client, cluster)
+            previews[name] = stacks.preview(
+                client, name, TEMPLATES / "nodegroup.yaml",
+                self._environments(cluster, cluster_template, masters=False),
+                self.nodegroup_parameters(cluster, cluster_template, nodegroup, chunk,
+                                          parameters["node_count"], cluster_outputs))
+        return {"chunks_before": current, "chunks_after": new, "stacks": previews}
+
+    def _resize_steps(self, client: Any, cluster: Any, nodegroup: Any, node_count: int,
+                      nodes_to_remove: list[str] | None
+                      ) -> tuple[list[int], list[int], list[tuple[int, Any, dict[str, Any]]]]:
+        """(chunk sizes now, after, and per chunk to change: (chunk, its stack or None for a
+        new chunk, the parameters it changes to))."""
         current, new, removals = self._resize_plan(client, cluster, nodegroup, node_count,
                                                    nodes_to_remove)
-        return {"chunks_before": current, "chunks_after": new,
-                "remove": {str(k): v for k, v in removals.items()}}
+        chunk_stacks = self._chunk_stacks(cluster, nodegroup, stacks.list_stacks(client))
+        steps = []
+        for chunk, size in enumerate(new):
+            before = current[chunk] if chunk < len(current) else None
+            summary = chunk_stacks.get(chunk)
+            if (summary is not None and before == size and chunk not in removals
+                    and not summary.failed):  # a failed chunk is updated again (a retry)
+                continue
+            policies = [{"resource_list": removals[chunk]}] if chunk in removals else []
+            steps.append((chunk, summary, {"node_count": size, "removal_policies": policies}))
+        return current, new, steps
 
     def _resize_plan(self, client: Any, cluster: Any, nodegroup: Any, node_count: int,
                      nodes_to_remove: list[str] | None
@@ -342,23 +376,13 @@ class HeatDriver(base.Driver, abc.ABC):
             raise exception.InvalidParameterValue(
                 err=f"nodegroup: {nodegroup.name} holds masters, which cannot be resized")
         client = stacks.client(context)
-        current, new, removals = self._resize_plan(client, cluster, nodegroup, node_count,
-                                                   nodes_to_remove)
-        listing = stacks.list_stacks(client)
-        chunk_stacks = self._chunk_stacks(cluster, nodegroup, listing)
+        current, new, steps = self._resize_steps(client, cluster, nodegroup, node_count,
+                                                 nodes_to_remove)
         cluster_outputs: dict[str, Any] | None = None
         timeout = cluster.create_timeout or 60
-        for chunk, size in enumerate(new):
-            before = current[chunk] if chunk < len(current) else None
-            summary = chunk_stacks.get(chunk)
-            if (summary is not None and before == size and chunk not in removals
-                    and not summary.failed):  # a failed chunk is updated again (a retry)
-                continue
+        for chunk, summary, parameters in steps:
             if summary is not None:
-                policies = ([{"resource_list": removals[chunk]}] if chunk in removals else [])
-                stacks.update_parameters(client, summary.id,
-                                         {"node_count": size, "removal_policies": policies},
-                                         rollback, timeout)
+                stacks.update_parameters(client, summary.id, parameters, rollback, timeout)
                 continue
             if cluster_outputs is None:
                 cluster_outputs = self._cluster_outputs(client, cluster)
@@ -366,7 +390,8 @@ class HeatDriver(base.Driver, abc.ABC):
             stacks.create(client, name, TEMPLATES / "nodegroup.yaml",
                           self._environments(cluster, cluster_template, masters=False),
                           self.nodegroup_parameters(cluster, cluster_template, nodegroup,
-                                                    chunk, size, cluster_outputs), timeout)
+                                                    chunk, parameters["node_count"],
+                                                    cluster_outputs), timeout)
         LOG.info("Cluster %s: nodegroup %s resizing %s -> %s (chunks %s -> %s)", cluster.uuid,
                  nodegroup.name, sum(current), node_count, current, new)
         return base.ClusterState(status=UPDATE_IN_PROGRESS, nodegroups={
@@ -465,6 +490,16 @@ class HeatDriver(base.Driver, abc.ABC):
             return self._failed(client, CREATE_FAILED, cluster_stack, masters)
         if not cluster_stack.complete:
             return base.ClusterState(stack_id=cluster_stack.id)
+        worker_stacks = {ng.uuid: self._chunk_stacks(cluster, ng, listing) for ng in workers}
+        every_chunk_made = all(
+            len(worker_stacks[ng.uuid]) >= len(chunks.plan(ng.node_count, self.nodes_per_stack()))
+            for ng in workers)
+        if every_chunk_made and workers and all(
+                any(s.in_progress for s in worker_stacks[ng.uuid].values())
+                and not any(s.failed for s in worker_stacks[ng.uuid].values())
+                for ng in workers):
+            # Heat is still building every nodegroup: nothing to read until one is done.
+            return base.ClusterState(stack_id=cluster_stack.id)
         outputs = self._cluster_outputs(client, cluster)
         groups = {masters.uuid: base.NodeGroupState(
             status=CREATE_COMPLETE, stack_id=cluster_stack.id,
@@ -473,7 +508,7 @@ class HeatDriver(base.Driver, abc.ABC):
             node_count=len(_ordered(outputs.get("master_ids"))))}
         waiting = False
         for ng in workers:
-            chunk_stacks = self._chunk_stacks(cluster, ng, listing)
+            chunk_stacks = worker_stacks[ng.uuid]
             plan = chunks.plan(ng.node_count, self.nodes_per_stack())
             created = False
             for chunk, count in enumerate(plan):

@@ -182,6 +182,14 @@ def preview(client: Any, name: str, template: Path, environments: list[Path],
     return result.to_dict() if hasattr(result, "to_dict") else dict(result)
 
 
+def preview_update(client: Any, stack_id: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Heat's preview of changing some parameters of a stack: its resource changes (added,
+    deleted, replaced, unchanged, updated), nested members included."""
+    body = _call("previewing an update of stack " + stack_id, client.stacks.preview_update,
+                 stack_id, existing=True, show_nested=True, parameters=parameters)
+    return body.get("resource_changes", body)
+
+
 def update_parameters(client: Any, stack_id: str, parameters: dict[str, Any],
                       rollback: bool, timeout_minutes: int | None = None) -> None:
     """Change some parameters of a stack, keeping its template and the others (PATCH)."""

@@ -522,8 +522,26 @@ def test_update_dry_run_reports_the_plan_and_changes_nothing(build, heat):
     ng = c.workers[0]
     name = heat.outputs(c.chunk_stacks(ng)[0].id)["node_names"]["1"]
     plan = c.driver.update_dry_run(c.context, c.cluster, c.template, ng, 2, [name])
-    assert plan == {"chunks_before": [3], "chunks_after": [2], "remove": {"0": ["1"]}}
+    assert (plan["chunks_before"], plan["chunks_after"]) == ([3], [2])
+    chunk_name = c.chunk_stacks(ng)[0].name
+    changes = plan["stacks"][chunk_name]
+    # Heat's preview: the named member goes, the others stay.
+    assert [r["resource_name"] for r in changes["deleted"]] == ["1"]
+    assert sorted(r["resource_name"] for r in changes["unchanged"]) == ["0", "2"]
     assert not any(call[0] == "stacks.update" for call in heat.calls)
+    assert heat.outputs(c.chunk_stacks(ng)[0].id)["node_names"]["1"] == name
+
+
+def test_update_dry_run_previews_a_new_chunk_as_a_stack_create(build, heat, monkeypatch):
+    c = build(workers=(2,))
+    c.built()
+    ng = c.workers[0]
+    per_stack = c.driver.nodes_per_stack()
+    plan = c.driver.update_dry_run(c.context, c.cluster, c.template, ng, per_stack + 1)
+    assert plan["chunks_after"] == [per_stack, 1]
+    new_chunk = [name for name in plan["stacks"] if name.endswith("-1")]
+    assert len(new_chunk) == 1 and "resources" in str(plan["stacks"][new_chunk[0]])
+    assert len(c.chunk_stacks(ng)) == 1  # nothing created
 
 
 # -- delete -------------------------------------------------------------------------------
