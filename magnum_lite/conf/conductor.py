@@ -14,13 +14,13 @@ opts = [
                help="Seconds without a heartbeat after which a service is reported down."),
     cfg.IntOpt("graceful_shutdown_timeout", default=8, min=1,
                help="Seconds a stopping conductor waits for RPC work in flight."),
-    cfg.FloatOpt("reconcile_interval", default=0.2, min=0.01,
+    cfg.FloatOpt("reconcile_interval", default=0.1, min=0.01,
                  help="Seconds between two rounds of the status reconciler, which follows "
                       "the clusters in an *_IN_PROGRESS status in the cloud."),
     cfg.FloatOpt("reconcile_backoff_base", default=0.2, min=0.0,
                  help="Seconds after which a cluster in progress is checked again when the "
                       "cloud reported a change (and the first delay of its backoff)."),
-    cfg.FloatOpt("reconcile_backoff_max", default=0.5, min=0.0,
+    cfg.FloatOpt("reconcile_backoff_max", default=0.3, min=0.0,
                  help="The longest delay, in seconds, between two checks of a cluster in "
                       "progress while the cloud reports no change (the delay grows by half "
                       "each time from reconcile_backoff_base)."),
