@@ -33,8 +33,6 @@ import argparse
 import concurrent.futures
 import json
 import math
-import os
-import pathlib
 import statistics
 import sys
 import threading
@@ -44,29 +42,16 @@ import uuid
 
 from heatclient import client as heat_client
 from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
 
 from magnum_lite.drivers.heat import chunks
+from magnum_lite.sandbox import config as sandbox_config
+from tests.integration import clusters
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json",
            "OpenStack-API-Version": "container-infra latest"}
 PREFIX = "bench-"
 TIMEOUT = 300.0  # seconds a cluster may take to be created or deleted here
 MAX_RESOURCES_PER_STACK = 1000  # [heat_driver] max_resources_per_stack of the sandbox
-
-
-def sandbox_dir() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("MAGNUM_LITE_SANDBOX_DIR")
-                        or pathlib.Path.home() / ".local/share/magnum-lite/sandbox")
-
-
-def session_for(sandbox: dict[str, Any], user: str = "demo") -> ks_session.Session:
-    creds = sandbox["users"][user]
-    return ks_session.Session(auth=v3.Password(
-        auth_url=sandbox["keystone_url"], username=creds["username"],
-        password=creds["password"], project_name=creds["project_name"],
-        user_domain_name=creds["user_domain_name"],
-        project_domain_name=creds["project_domain_name"]))
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -270,13 +255,13 @@ def main() -> int:
                         help="the p50 latency, in seconds, a round must not exceed (1.0)")
     args = parser.parse_args()
 
-    state = sandbox_dir()
+    state = sandbox_config.default_state_dir()
     try:
         sandbox = json.loads((state / "sandbox.json").read_text())
     except OSError as err:
         sys.stderr.write(f"no sandbox at {state} ({err}): run magnum-lite-sandbox start\n")
         return 2
-    session = session_for(sandbox)
+    session = clusters.session(sandbox)
     api = Api(session, sandbox["magnum_lite_url"])
     heat = heat_client.Client("1", session=session, service_type="orchestration",
                               interface="public", region_name=sandbox["region"])

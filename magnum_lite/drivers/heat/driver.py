@@ -325,9 +325,9 @@ class HeatDriver(base.Driver, abc.ABC):
                       ) -> tuple[list[int], list[int], list[tuple[int, Any, dict[str, Any]]]]:
         """(chunk sizes now, after, and per chunk to change: (chunk, its stack or None for a
         new chunk, the parameters it changes to))."""
-        current, new, removals = self._resize_plan(client, cluster, nodegroup, node_count,
-                                                   nodes_to_remove)
         chunk_stacks = self._chunk_stacks(cluster, nodegroup, stacks.list_stacks(client))
+        current, new, removals = self._resize_plan(client, nodegroup, chunk_stacks, node_count,
+                                                   nodes_to_remove)
         steps = []
         for chunk, size in enumerate(new):
             before = current[chunk] if chunk < len(current) else None
@@ -339,19 +339,18 @@ class HeatDriver(base.Driver, abc.ABC):
             steps.append((chunk, summary, {"node_count": size, "removal_policies": policies}))
         return current, new, steps
 
-    def _resize_plan(self, client: Any, cluster: Any, nodegroup: Any, node_count: int,
+    def _resize_plan(self, client: Any, nodegroup: Any,
+                     chunk_stacks: dict[int, stacks.StackSummary], node_count: int,
                      nodes_to_remove: list[str] | None
                      ) -> tuple[list[int], list[int], dict[int, list[str]]]:
         """(chunk sizes now, chunk sizes after, chunk -> member names to remove)."""
-        listing = stacks.list_stacks(client)
-        chunk_stacks = self._chunk_stacks(cluster, nodegroup, listing)
         current, outputs = self._chunk_sizes(client, chunk_stacks)
         removals: dict[int, list[str]] = {}
         for node in nodes_to_remove or []:
             for chunk, out in outputs.items():
                 names_map = out.get("node_names") or {}
                 ids_map = out.get("node_ids") or {}
-                member = next((k for k, v in {**names_map}.items() if v == node), None)
+                member = next((k for k, v in names_map.items() if v == node), None)
                 member = member or next((k for k, v in ids_map.items() if v == node), None)
                 if member is not None:
                     chosen = removals.setdefault(chunk, [])
