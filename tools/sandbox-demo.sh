@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "== installing (pinned by upper-constraints.txt)"
 .venv/bin/pip install -q -c upper-constraints.txt -e '.[postgresql]' python-openstackclient \
-    python-magnumclient
+    python-magnumclient kubernetes
 
 echo "== magnum-lite-sandbox start"
 .venv/bin/magnum-lite-sandbox start
@@ -41,10 +41,35 @@ $openstack coe cluster show sandbox-cluster -c name -c status -c status_reason -
     -c master_count -c api_address -c master_addresses -c node_addresses -c coe_version
 echo "== openstack stack list (the cluster's stacks in Heat)"
 $openstack stack list -c "Stack Name" -c "Stack Status"
+echo "== openstack coe cluster config sandbox-cluster (a kubeconfig with the cluster's CA)"
+config_dir="$state/demo-kubeconfig"
+mkdir -p "$config_dir"
+$openstack coe cluster config sandbox-cluster --dir "$config_dir" --force
+echo "== the cluster's nodes, listed by the kubernetes Python client with that kubeconfig"
+.venv/bin/python - "$config_dir/config" <<'PY'
+import sys
+import time
+
+from kubernetes import client, config
+
+for attempt in range(30):  # the guest agent serves a cluster within a second or two
+    try:
+        api = client.CoreV1Api(config.new_client_from_config(config_file=sys.argv[1]))
+        nodes = api.list_node().items
+        break
+    except Exception:  # noqa: BLE001 - not served yet
+        if attempt == 29:
+            raise
+        time.sleep(1)
+for node in nodes:
+    ready = next(c.status for c in node.status.conditions if c.type == "Ready")
+    print(f"  {node.metadata.name:60} Ready={ready} {node.status.node_info.kubelet_version}")
+PY
 cat <<MSG
 
 The sandbox is running. Use it:
   export OS_CLIENT_CONFIG_FILE=$state/clouds.yaml OS_CLOUD=sandbox
   .venv/bin/openstack coe cluster list
+  export KUBECONFIG=$config_dir/config   # for kubectl
 Stop it:  .venv/bin/magnum-lite-sandbox stop
 MSG

@@ -2,6 +2,7 @@
 
     magnum-lite-manage [--config-file FILE] db upgrade [--revision REV]
     magnum-lite-manage [--config-file FILE] db version
+    magnum-lite-manage [--config-file FILE] credentials reencrypt
 
 Exit codes: 0 done, 1 the command failed (one line on stderr says why), 2 bad usage.
 """
@@ -15,8 +16,9 @@ from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import sqlalchemy as sa
 
-from magnum_lite.common import exception
+from magnum_lite.common import encryption, exception
 from magnum_lite.conf import CONF
+from magnum_lite.db import api as db_api
 from magnum_lite.db import migration
 
 LOG = logging.getLogger(__name__)
@@ -41,8 +43,62 @@ def do_db_version() -> int:
     return 0
 
 
+def do_credentials_reencrypt() -> int:
+    """Encrypt every stored secret with the first key of [credentials] encryption_keys.
+
+    The second step of a key rotation (and how secrets stored in plaintext get encrypted once
+    a key is set). Rows already under the first key are left alone, so it is safe to re-run.
+    A value no configured key opens is named (table and uuid, never the value) and the
+    command exits 1 after doing the rest.
+    """
+    if not encryption.enabled():
+        sys.stderr.write("magnum-lite-manage: error: [credentials] encryption_keys is not set: "
+                         "there is no key to encrypt with\n")
+        return 1
+    dbapi = db_api.get_instance()
+    changed = current = 0
+    undecryptable: list[str] = []
+    raced: list[str] = []
+    for table, uuid, stored in dbapi.list_secret_rows():
+        expected: dict[str, str | None] = {}
+        values: dict[str, str | None] = {}
+        stale = False
+        for column, value in stored.items():
+            if encryption.is_current(value):
+                continue
+            stale = True
+            try:
+                values[column] = encryption.reencrypt(value)
+            except exception.CredentialsUndecryptable:
+                undecryptable.append(f"{table} {uuid} ({column})")
+                continue
+            expected[column] = value
+        if not stale:
+            current += 1
+        elif not values:
+            continue
+        elif dbapi.replace_secrets(table, uuid, expected, values):
+            changed += 1
+        else:
+            raced.append(f"{table} {uuid}")
+    sys.stdout.write(f"{changed} row(s) re-encrypted with the first key, {current} already "
+                     "were\n")
+    failed = False
+    if raced:
+        failed = True
+        sys.stderr.write(f"magnum-lite-manage: {len(raced)} row(s) changed while re-encrypting "
+                         f"and were left as they are; run the command again: "
+                         f"{', '.join(raced)}\n")
+    if undecryptable:
+        failed = True
+        sys.stderr.write(f"magnum-lite-manage: error: no key of [credentials] encryption_keys "
+                         f"decrypts: {', '.join(undecryptable)}; put back the key that "
+                         "encrypted them and run the command again\n")
+    return 1 if failed else 0
+
+
 def _add_command_parsers(subparsers: Any) -> None:
-    """The `db` command and its actions (oslo.config hands us argparse's subparsers)."""
+    """The commands and their actions (oslo.config hands us argparse's subparsers)."""
     db = subparsers.add_parser("db", help="database schema")
     db_actions = db.add_subparsers(title="db commands", dest="db_command")
     db_actions.required = True
@@ -54,6 +110,15 @@ def _add_command_parsers(subparsers: Any) -> None:
 
     version = db_actions.add_parser("version", help="print the schema's revision")
     version.set_defaults(func=do_db_version)
+
+    credentials = subparsers.add_parser("credentials", help="stored secrets")
+    credentials_actions = credentials.add_subparsers(title="credentials commands",
+                                                     dest="credentials_command")
+    credentials_actions.required = True
+    reencrypt = credentials_actions.add_parser(
+        "reencrypt", help="encrypt every stored secret with the first key of [credentials] "
+                          "encryption_keys (after adding a new key first)")
+    reencrypt.set_defaults(func=do_credentials_reencrypt)
 
 
 _COMMAND_OPT = cfg.SubCommandOpt("command", title="commands", handler=_add_command_parsers,

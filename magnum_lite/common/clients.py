@@ -140,12 +140,27 @@ def get_user_auth(context: Any) -> ks_plugin.BaseAuthPlugin:
 
 def get_acting_auth(context: Any) -> ks_plugin.BaseAuthPlugin:
     """Who the conductor acts as for `context`: the user while a request's token is at hand,
-    then the cluster's trust (`context.trust_id`), else the service credentials."""
+    then the cluster's trustee through its trust (`context.trustee`), then a trust to the
+    service user (`context.trust_id`, clusters made before trustees), else the service
+    credentials."""
     if getattr(context, "user_auth_plugin", None) is not None or context.auth_token:
         return get_user_auth(context)
+    cluster_trustee = getattr(context, "trustee", None)
+    if cluster_trustee is not None and cluster_trustee.trust_id:
+        from magnum_lite.common import trustee  # imported late: trustee imports this module
+
+        return trustee.trustee_auth(cluster_trustee)
     if getattr(context, "trust_id", None):
         return get_trust_auth(context.trust_id)
     return get_service_auth()
+
+
+def identity_v3_url(url: str) -> str:
+    """Keystone's v3 URL from an auth_url given with or without its `/v3`: the v3 plugins
+    post to `<auth_url>/auth/tokens` and do no version discovery (the generic ones loaded
+    from [keystone_auth] do, so a root URL is common there)."""
+    url = url.rstrip("/")
+    return url if url.endswith("/v3") else url + "/v3"
 
 
 def get_service_auth() -> ks_plugin.BaseAuthPlugin:
@@ -176,9 +191,10 @@ def get_trust_auth(trust_id: str) -> ks_plugin.BaseAuthPlugin:
                 raise ks_exceptions.AuthorizationFailure(
                     "acting through a trust needs password credentials in [keystone_auth]")
             auth = ks_identity.v3.Password(
-                auth_url=values.auth_url, username=values.username, user_id=values.user_id,
-                password=values.password, user_domain_name=values.user_domain_name,
-                user_domain_id=values.user_domain_id, trust_id=trust_id)
+                auth_url=identity_v3_url(values.auth_url), username=values.username,
+                user_id=values.user_id, password=values.password,
+                user_domain_name=values.user_domain_name, user_domain_id=values.user_domain_id,
+                trust_id=trust_id)
         _trust_auths[trust_id] = auth  # most recently used last
         while len(_trust_auths) > MAX_CACHED_TRUSTS:
             _trust_auths.pop(next(iter(_trust_auths)))

@@ -1,8 +1,13 @@
 """Request context: who asks (project, user, roles) and the request id, carried over RPC."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from oslo_context import context
+
+if TYPE_CHECKING:
+    from magnum_lite.common import trustee as trustee_mod
 
 
 class RequestContext(context.RequestContext):
@@ -10,15 +15,19 @@ class RequestContext(context.RequestContext):
     the conductor acts through for a cluster, and the caller's service catalog.
 
     The catalog travels over RPC with the token, so the conductor finds Heat where the user's
-    token says it is.
+    token says it is. `trustee` (a cluster's trustee user with its trust, set by the conductor
+    from the cluster's stored credentials) never travels: it holds a password, so to_dict
+    leaves it out.
     """
 
     def __init__(self, all_projects: bool = False, trust_id: str | None = None,
-                 service_catalog: Any = None, **kwargs: Any) -> None:
+                 service_catalog: Any = None, trustee: trustee_mod.Trustee | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.all_projects = all_projects
         self.trust_id = trust_id
         self.service_catalog = service_catalog
+        self.trustee = trustee
 
     def to_dict(self) -> dict:
         values = super().to_dict()
@@ -28,7 +37,7 @@ class RequestContext(context.RequestContext):
         return values
 
     @classmethod
-    def from_dict(cls, values: dict, **kwargs: Any) -> "RequestContext":
+    def from_dict(cls, values: dict, **kwargs: Any) -> RequestContext:
         kwargs.setdefault("all_projects", values.get("all_projects", False))
         kwargs.setdefault("trust_id", values.get("trust_id"))
         kwargs.setdefault("service_catalog", values.get("service_catalog"))

@@ -172,3 +172,17 @@ class CloudUnreachable(CloudError):
 
     message = "cannot reach %(service)s: %(reason)s"
     code = 503
+
+
+class CredentialsUndecryptable(MagnumLiteException):
+    """A stored secret that no configured key opens: a key was dropped before re-encryption."""
+
+    message = ("A stored secret cannot be decrypted with any key of [credentials] "
+               "encryption_keys: put back the key that encrypted it.")
+
+
+class CredentialsKeyInvalid(MagnumLiteException):
+    """[credentials] encryption_keys holds something that is not a Fernet key."""
+
+    message = ("[credentials] encryption_keys: key number %(position)s is not a Fernet key "
+               "(urlsafe base64 of 32 bytes).")

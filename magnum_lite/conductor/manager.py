@@ -8,8 +8,11 @@ cloud. Whatever goes wrong ends in the operation's *_FAILED status with the caus
 `status_reason` whenever the database can be written: no cluster is left IN_PROGRESS by a
 failure here.
 
+Credentials (conductor/credentials.py) are made before the driver builds anything (the
+cluster's CAs, its trustee and trust) and released when its rows go.
+
 RPC API history: see rpcapi.ConductorAPI (1.1 added nodegroup_uuid and nodes_to_remove to
-cluster_update).
+cluster_update; 1.2 the certificate and credentials endpoints).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from oslo_utils import strutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import exception
+from magnum_lite.common import encryption, exception
+from magnum_lite.conductor import credentials
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.drivers import loader
 from magnum_lite.objects import fields
@@ -36,7 +40,7 @@ from magnum_lite.objects import fields
 LOG = logging.getLogger(__name__)
 
 # Must match ConductorAPI.RPC_API_VERSION; see the version history there.
-RPC_API_VERSION = "1.1"
+RPC_API_VERSION = "1.2"
 
 # The longest status_reason the conductor writes for an unexpected error.
 MAX_REASON_LENGTH = 500
@@ -72,7 +76,9 @@ OPERATIONS = {op.in_progress: op for op in (CREATE, UPDATE, DELETE, ROLLBACK)}
 STARTED_EVENTS = (CREATE.started_event, UPDATE.started_event, DELETE.started_event)
 
 # What a ClusterState may set on the cluster row and on a nodegroup row (None: unchanged).
-CLUSTER_STATE_FIELDS = ("stack_id", "api_address", "coe_version", "trust_id", "join_token")
+CLUSTER_STATE_FIELDS = ("stack_id", "api_address", "coe_version", "join_token")
+# Fields stored encrypted (common/encryption.py).
+SECRET_STATE_FIELDS = ("join_token",)
 NODEGROUP_STATE_FIELDS = ("status", "status_reason", "stack_id", "node_addresses", "node_count")
 
 # The status_reason of a cluster whose rows the conductor deleted without a cloud call.
@@ -136,7 +142,7 @@ def state_differs(cluster: Any, nodegroups: list[Any], state: drivers_base.Clust
     if state.status_reason is not None and state.status_reason != cluster.status_reason:
         return True
     if any(getattr(state, name) is not None and getattr(state, name) != getattr(cluster, name)
-           for name in CLUSTER_STATE_FIELDS):
+           for name in CLUSTER_STATE_FIELDS if name not in SECRET_STATE_FIELDS):
         return True
     by_uuid = {ng.uuid: ng for ng in nodegroups}
     for uuid, ng_state in state.nodegroups.items():
@@ -223,6 +229,11 @@ def record_state(context: Any, operation: Operation, cluster_uuid: str,
     to another operation (then nothing is written).
     """
     status = state.status or operation.in_progress
+    if status == Status.DELETE_COMPLETE:
+        waiting = _release_credentials(context, cluster_uuid)
+        if waiting is not None:
+            status, state = operation.in_progress, dataclasses.replace(
+                state, status=operation.in_progress, status_reason=waiting)
     if state.nodegroups:
         if expect is not None:
             current = objects.Cluster.get_by_uuid(context, cluster_uuid)
@@ -233,6 +244,9 @@ def record_state(context: Any, operation: Operation, cluster_uuid: str,
         _record_nodegroups(context, cluster_uuid, state.nodegroups)
     changes = {name: getattr(state, name) for name in CLUSTER_STATE_FIELDS
                if getattr(state, name) is not None}
+    for name in SECRET_STATE_FIELDS:
+        if name in changes:
+            changes[name] = encryption.encrypt(changes[name])
     cluster = finish_operation(context, operation, cluster_uuid, status, state.status_reason,
                                expect=expect, clear_reason=clear_reason, **changes)
     if cluster is not None and status == Status.DELETE_COMPLETE:
@@ -242,6 +256,24 @@ def record_state(context: Any, operation: Operation, cluster_uuid: str,
             pass  # another conductor removed it first
         LOG.info("Cluster %s deleted", cluster_uuid)
     return cluster
+
+
+def _release_credentials(context: Any, cluster_uuid: str) -> str | None:
+    """Delete the trustee and trust of a cluster whose cloud resources are gone. None when
+    done (or nothing to do); a status_reason when Keystone did not answer and the delete
+    must wait for the next check."""
+    try:
+        cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
+    except exception.ClusterNotFound:
+        return None
+    try:
+        credentials.release(context, cluster)
+    except exception.CloudUnreachable as err:
+        return f"the cluster's stacks are deleted, its trustee user not yet: {err}; still trying"
+    except Exception as err:  # noqa: BLE001 - trying again would not help: say it and go on
+        LOG.warning("Cluster %s: its trustee user %s and trust %s are left in Keystone: %s",
+                    cluster_uuid, cluster.trustee_user_id, cluster.trust_id, err)
+    return None
 
 
 class ConductorManager:
@@ -377,6 +409,25 @@ class ConductorManager:
         """Remove the cluster from the cloud and the database (in the background)."""
         self._spawn(context, DELETE, cluster_uuid, self._delete)
 
+    @messaging.expected_exceptions(exception.ServiceUnavailable)
+    def rotate_ca_certificate(self, context: Any, cluster_uuid: str) -> None:
+        """Give the cluster a new CA and push it to its nodes (in the background). 1.2"""
+        self._spawn(context, UPDATE, cluster_uuid, self._rotate, "ca")
+
+    @messaging.expected_exceptions(exception.ServiceUnavailable)
+    def rotate_credentials(self, context: Any, cluster_uuid: str) -> None:
+        """Replace the cluster's trustee and trust with ones from the caller and push them
+        to its nodes (in the background). 1.2"""
+        self._spawn(context, UPDATE, cluster_uuid, self._rotate, "trustee")
+
+    @messaging.expected_exceptions(exception.MagnumLiteException)
+    def sign_certificate(self, context: Any, cluster_uuid: str, csr: str) -> str:
+        """A client certificate for the caller from their CSR, signed by the cluster's CA
+        (a call: answered at once). 1.2"""
+        ctx = _conductor_context(context)
+        cluster = objects.Cluster.get_by_uuid(ctx, cluster_uuid)
+        return credentials.sign(ctx, cluster, csr)
+
     def in_flight(self, cluster_uuid: str) -> bool:
         """Whether an operation on the cluster is queued or running here (the reconciler
         leaves such a cluster alone until the operation recorded its start)."""
@@ -392,9 +443,13 @@ class ConductorManager:
         if driver is None:
             return
         nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster_uuid])
+        if not template.tls_disabled:
+            cluster = credentials.ensure_cas(context, cluster, template.coe)
+        cluster = credentials.ensure_trustee(context, cluster)
         LOG.info("Cluster %s: creating with driver plugin %s", cluster_uuid,
                  type(driver).__name__)
-        state = driver.create(context, cluster, template, nodegroups, timeout=create_timeout)
+        state = driver.create(context, cluster, template, nodegroups, timeout=create_timeout,
+                              credentials=credentials.loader(context, cluster, template.coe))
         self._record(context, CREATE, cluster_uuid, state)
 
     def _update(self, context: Any, cluster_uuid: str, node_count: int, rollback: bool,
@@ -414,7 +469,27 @@ class ConductorManager:
         LOG.info("Cluster %s: resizing nodegroup %s to %d nodes (removing %s; rollback %s)",
                  cluster_uuid, nodegroup.name, node_count, nodes_to_remove or "none", rollback)
         state = driver.update(context, cluster, template, nodegroup, node_count,
-                              nodes_to_remove=nodes_to_remove, rollback=rollback)
+                              nodes_to_remove=nodes_to_remove, rollback=rollback,
+                              credentials=credentials.loader(context, cluster, template.coe))
+        self._record(context, UPDATE, cluster_uuid, state)
+
+    def _rotate(self, context: Any, cluster_uuid: str, what: str) -> None:
+        """Replace the cluster's CA (`what` = "ca") or trustee ("trustee"), then have the
+        driver push the new credentials to the nodes."""
+        cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
+        template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
+        driver = self._driver_for(context, cluster, template, UPDATE)
+        if driver is None:
+            return
+        if what == "ca":
+            cluster = credentials.replace_ca(context, cluster)
+        else:
+            cluster = credentials.replace_trustee(context, cluster)
+        nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster_uuid])
+        LOG.info("Cluster %s: new %s; updating its nodes", cluster_uuid, what)
+        state = driver.rotate_ca_certificate(
+            context, cluster, template, nodegroups,
+            credentials=credentials.loader(context, cluster, template.coe))
         self._record(context, UPDATE, cluster_uuid, state)
 
     def _delete(self, context: Any, cluster_uuid: str) -> None:
@@ -452,6 +527,10 @@ class ConductorManager:
 
     def _destroy(self, context: Any, cluster_uuid: str) -> None:
         """Delete the rows of a cluster that has nothing in the cloud; its events stay."""
+        waiting = _release_credentials(context, cluster_uuid)
+        if waiting is not None:
+            self._fail(context, DELETE, cluster_uuid, waiting)
+            return
         cluster = self._finish(context, DELETE, cluster_uuid, Status.DELETE_COMPLETE,
                                NOTHING_IN_THE_CLOUD)
         if cluster is None:

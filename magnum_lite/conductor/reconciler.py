@@ -46,8 +46,8 @@ from oslo_utils import strutils, timeutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import exception
-from magnum_lite.conductor import hashring
+from magnum_lite.common import exception, trustee
+from magnum_lite.conductor import credentials, hashring
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
@@ -99,9 +99,11 @@ def _aware(moment: datetime.datetime | None) -> datetime.datetime | None:
 
 
 def poll_context(cluster: Any) -> ml_context.RequestContext:
-    """An admin context acting for the cluster's project and user through its trust."""
+    """An admin context acting for the cluster's project and user through its trust (with
+    the cluster's trustee user when it has one)."""
     return ml_context.RequestContext(project_id=cluster.project_id, user_id=cluster.user_id,
-                                     trust_id=cluster.trust_id, is_admin=True,
+                                     trust_id=cluster.trust_id,
+                                     trustee=credentials.trustee_of(cluster), is_admin=True,
                                      all_projects=True, auth_token=None)
 
 
@@ -112,6 +114,21 @@ def timeout_minutes(cluster: Any, operation: Operation) -> int:
     if operation is conductor_manager.DELETE:
         return CONF.conductor.delete_timeout
     return CONF.conductor.update_timeout
+
+
+def _trust_reason(cluster: Any, err: Exception) -> str | None:
+    """Why the cluster's trust no longer works, when that is why Heat refused the check."""
+    refused = isinstance(err, exception.CloudError) and "not authorized" in str(err)
+    given = credentials.trustee_of(cluster) if refused else None
+    if given is None or not given.trust_id:
+        return None
+    if (cluster.status_reason or "").startswith(POLL_ERROR_PREFIX + "the cluster's trust"):
+        return cluster.status_reason  # checked already: a check is a login to Keystone
+    reason = trustee.check_trust(given)
+    if reason is None:
+        return None
+    return (f"{POLL_ERROR_PREFIX}{reason}; renew it with PATCH /v1/credentials/{cluster.uuid}"
+            "; still checking")
 
 
 def _error_reason(err: Exception) -> str:
@@ -347,9 +364,13 @@ class Reconciler:
                     self._checked(item, False)
                     continue
                 try:
-                    state = driver.get_status(poll_context(item.cluster), item.cluster,
-                                              item.nodegroups, snapshot,
-                                              cluster_template=item.template)
+                    context = poll_context(item.cluster)
+                    state = driver.get_status(
+                        context, item.cluster, item.nodegroups, snapshot,
+                        cluster_template=item.template,
+                        credentials=credentials.loader(
+                            context, item.cluster,
+                            item.template.coe if item.template is not None else None))
                 except Exception as err:
                     LOG.debug("Cluster %s: cannot read its status: %s: %s",
                               item.cluster.uuid, type(err).__name__, err)
@@ -387,8 +408,12 @@ class Reconciler:
     def _record_error(self, item: _Item, err: Exception) -> bool:
         """Keep the status and say why the cluster cannot be checked; False (no change in
         the cloud, so the checks back off)."""
-        reason = _error_reason(err)
         cluster = item.cluster
+        try:
+            reason = _trust_reason(cluster, err) or _error_reason(err)
+        except Exception as check_err:  # noqa: BLE001 - Keystone down too: the first error
+            LOG.debug("Cluster %s: cannot check its trust: %s", cluster.uuid, check_err)
+            reason = _error_reason(err)
         if reason != cluster.status_reason:
             # Said once per cluster and cause (the reason is kept until it changes).
             LOG.warning("Cluster %s: %s", cluster.uuid, reason)

@@ -32,13 +32,14 @@ class ConductorAPI:
     |    1.0 - Initial version: cluster_create, cluster_update and cluster_delete (casts).
     |    1.1 - cluster_update: nodegroup_uuid (None: the default worker nodegroup) and
     |          nodes_to_remove.
+    |    1.2 - sign_certificate (call), rotate_ca_certificate and rotate_credentials (casts).
 
     To change the API: add a line above, raise RPC_API_VERSION here and in the manager, and
     prepare the method that changed with the version it needs; a caller checks
     `can_send_version()` while `[upgrade_levels] conductor` pins an older version.
     """
 
-    RPC_API_VERSION = "1.1"
+    RPC_API_VERSION = "1.2"
 
     def __init__(self, topic: str | None = None) -> None:
         # Nothing touches the transport or the configuration here: an instance may be made at
@@ -102,3 +103,27 @@ class ConductorAPI:
         """Ask a conductor to remove the cluster from the cloud and the database."""
         cctxt = self.client.prepare(version="1.0")
         cctxt.cast(context, "cluster_delete", cluster_uuid=cluster_uuid)
+
+    def check_credentials_api(self, what: str) -> None:
+        """Refuse (ConductorTooOld, 400) a certificate or credentials call the pinned
+        conductors do not have (1.2)."""
+        if not self.can_send_version("1.2"):
+            raise ConductorTooOld(what=what, version="1.2", cap=CONF.upgrade_levels.conductor)
+
+    def sign_certificate(self, context: Any, cluster_uuid: str, csr: str) -> str:
+        """A client certificate for the caller, signed by the cluster's CA from `csr`
+        (a call: the API waits for the PEM, at most [conductor] rpc_call_timeout)."""
+        self.check_credentials_api("Signing a certificate")
+        cctxt = self.client.prepare(version="1.2", timeout=CONF.conductor.rpc_call_timeout)
+        return cctxt.call(context, "sign_certificate", cluster_uuid=cluster_uuid, csr=csr)
+
+    def rotate_ca_certificate(self, context: Any, cluster_uuid: str) -> None:
+        """Ask a conductor to give the cluster a new CA and push it to the nodes."""
+        cctxt = self.client.prepare(version="1.2")
+        cctxt.cast(context, "rotate_ca_certificate", cluster_uuid=cluster_uuid)
+
+    def rotate_credentials(self, context: Any, cluster_uuid: str) -> None:
+        """Ask a conductor to replace the cluster's trustee and trust with ones from the
+        caller, and push them to the nodes."""
+        cctxt = self.client.prepare(version="1.2")
+        cctxt.cast(context, "rotate_credentials", cluster_uuid=cluster_uuid)

@@ -11,13 +11,15 @@ from magnum_lite.conf import (
     heat_driver,
     keystone_auth,
     quotas,
+    trust,
     upgrade_levels,
+    x509,
 )
 
 CONF = cfg.CONF
 
 MODULES = (default, api, cloud, conductor, database, heat_driver, keystone_auth, quotas,
-           upgrade_levels)
+           trust, upgrade_levels, x509)
 
 for _module in MODULES:
     _module.register_opts(CONF)

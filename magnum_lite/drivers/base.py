@@ -9,6 +9,7 @@ COE API) and return what they found; they never touch the database: the conducto
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 import dataclasses
 from typing import Any, ClassVar
 
@@ -32,9 +33,9 @@ class NodeGroupState:
 class ClusterState:
     """What a driver knows of a cluster in the cloud; the conductor writes it to the cluster.
 
-    Fields left None are not changed. `nodegroups` is keyed by nodegroup uuid. `trust_id` and
-    `join_token` are secrets the driver made at create for the cluster's later life (the trust
-    the conductor acts through, the token nodes join with); the API never shows them.
+    Fields left None are not changed. `nodegroups` is keyed by nodegroup uuid. `join_token`
+    is a secret the driver made at create (the token nodes join with): the conductor stores
+    it encrypted and the API never shows it.
     """
 
     status: str | None = None
@@ -43,8 +44,29 @@ class ClusterState:
     api_address: str | None = None
     coe_version: str | None = None
     nodegroups: dict[str, NodeGroupState] = dataclasses.field(default_factory=dict)
-    trust_id: str | None = None
     join_token: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterCredentials:
+    """What a cluster's nodes are given to trust and to act with, decrypted by the conductor.
+
+    `cas` maps a CA kind ("ca", "etcd", "front_proxy") to its key pair (objects with
+    `certificate` and `private_key` PEM text); `trustee` has `user_id`, `username`, `password`
+    and `trust_id` (None when the cluster has no trustee user); `join_token` is the token
+    nodes join with (None before the driver made one). Never logged, never returned.
+    """
+
+    cas: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    trustee: Any = dataclasses.field(default=None, repr=False)
+    join_token: str | None = dataclasses.field(default=None, repr=False)
+    auth_url: str | None = None
+    region_name: str | None = None
+
+
+#: How a driver gets a cluster's credentials: called only when it renders what nodes boot
+#: with, so a status poll that renders nothing decrypts nothing.
+CredentialsLoader = Callable[[], ClusterCredentials]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +128,8 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def create_dry_run(self, context: Any, cluster: Any, cluster_template: Any,
-                       nodegroups: list[Any]) -> dict[str, Any]:
+                       nodegroups: list[Any], *,
+                       credentials: CredentialsLoader | None = None) -> dict[str, Any]:
         """What `create` would send, and what the cloud would build (Heat's preview).
 
         Lets the API refuse a cluster the cloud would reject (user data too large, too many
@@ -115,22 +138,25 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def create(self, context: Any, cluster: Any, cluster_template: Any, nodegroups: list[Any],
-               timeout: int) -> ClusterState:
+               timeout: int, *, credentials: CredentialsLoader | None = None) -> ClusterState:
         """Start building the cluster; the state holds its stack ids and CREATE_IN_PROGRESS.
 
         `timeout` is in minutes, as Heat's stack timeout. `context` carries the user's token.
+        `credentials` gives what the nodes boot with (None: a cluster without TLS).
         """
 
     @abc.abstractmethod
     def update_dry_run(self, context: Any, cluster: Any, cluster_template: Any,
                        nodegroup: Any, node_count: int,
-                       nodes_to_remove: list[str] | None = None) -> dict[str, Any]:
+                       nodes_to_remove: list[str] | None = None, *,
+                       credentials: CredentialsLoader | None = None) -> dict[str, Any]:
         """What `update` would add, replace and remove, changing nothing."""
 
     @abc.abstractmethod
     def update(self, context: Any, cluster: Any, cluster_template: Any, nodegroup: Any,
                node_count: int, nodes_to_remove: list[str] | None = None,
-               rollback: bool = False) -> ClusterState:
+               rollback: bool = False, *,
+               credentials: CredentialsLoader | None = None) -> ClusterState:
         """Start resizing `nodegroup` to `node_count` nodes, removing `nodes_to_remove` (server
         names or ids) first when it shrinks (Heat rollback on failure when `rollback`)."""
 
@@ -158,7 +184,8 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def get_status(self, context: Any, cluster: Any, nodegroups: list[Any],
-                   snapshot: Any = None, *, cluster_template: Any = None) -> ClusterState:
+                   snapshot: Any = None, *, cluster_template: Any = None,
+                   credentials: CredentialsLoader | None = None) -> ClusterState:
         """The cluster's state in the cloud now (the reconciler's source).
 
         Statuses are Magnum's; a failure's status_reason names the failed resource and the
@@ -176,5 +203,9 @@ class Driver(abc.ABC):
         """The health monitor of the cluster's COE; None if the COE has none."""
 
     @abc.abstractmethod
-    def rotate_ca_certificate(self, context: Any, cluster: Any) -> None:
-        """Push the cluster's newly issued CA and certificates to its nodes."""
+    def rotate_ca_certificate(self, context: Any, cluster: Any, cluster_template: Any,
+                              nodegroups: list[Any], *,
+                              credentials: CredentialsLoader) -> ClusterState:
+        """Start pushing the cluster's current credentials to its running nodes: a new CA
+        (certificates the old one signed stop working) or a new trustee and trust. The state
+        says UPDATE_IN_PROGRESS; `get_status` follows it like a resize."""

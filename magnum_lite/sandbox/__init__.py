@@ -20,6 +20,8 @@ Shared contract of the pieces (all under the sandbox state directory, default
 - `python -m magnum_lite.sandbox.simulation prepare` / `simulation.prepare(state_dir)` writes
   Heat's global environment and returns {"plugin_dirs": [...], "environment_dir": ...} for
   heat.conf.
-- `python -m magnum_lite.sandbox.agent --state-dir DIR`: the guest agent process.
+- `python -m magnum_lite.sandbox.agent --state-dir DIR`: the guest agent process; it also
+  serves each cluster's Kubernetes API (`kube_api`) on the cluster's simulated floating IPs,
+  which are loopback addresses (127.a.b.c), so kubeconfigs from `cluster config` work here.
 - `python -m magnum_lite.sandbox.cloud_api --state-dir DIR`: the cloud API stand-in process.
 """

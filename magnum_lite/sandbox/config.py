@@ -7,6 +7,7 @@ its passwords are kept across runs (a changed password would revoke every token 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -31,6 +32,9 @@ MAGNUM_DB = "magnum_lite_sandbox"
 MAGNUM_DB_USER = "magnum_lite_sandbox"
 STACK_DOMAIN = "heat"
 STACK_DOMAIN_ADMIN = "heat_domain_admin"
+# magnum-lite's trustee domain ([trust]): one trustee user per cluster, made by its admin.
+TRUSTEE_DOMAIN = "magnum"
+TRUSTEE_DOMAIN_ADMIN = "magnum_domain_admin"
 
 # name -> project of the Keystone users the sandbox owns; service users are in "service".
 PROJECT_USERS = {"admin": "admin", "demo": "demo", "alt_demo": "alt_demo"}
@@ -48,6 +52,11 @@ def default_state_dir() -> Path:
 def new_password() -> str:
     """A random password, URL- and ini-safe (it goes into transport URLs and DB URLs)."""
     return secrets.token_hex(16)
+
+
+def new_fernet_key() -> str:
+    """A Fernet key (32 random bytes, URL-safe base64): magnum-lite's [credentials] key."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
 def _user(name: str, project: str, password: str) -> dict[str, str]:
@@ -70,7 +79,11 @@ def build(state_dir: Path, old: dict[str, Any] | None = None) -> dict[str, Any]:
     users = {name: _user(name, project, password(name))
              for name, project in PROJECT_USERS.items()}
     users.update({name: _user(name, "service", password(name)) for name in SERVICE_USERS})
-    secret_names = ("rabbit", "heat_db", "magnum_db", "stack_domain_admin")
+    secret_names = ("rabbit", "heat_db", "magnum_db", "stack_domain_admin",
+                    "trustee_domain_admin")
+    kept = {name: old_secrets.get(name) or new_password() for name in secret_names}
+    # Kept like the passwords: a new key could not decrypt what the old one encrypted.
+    kept["credentials_key"] = old_secrets.get("credentials_key") or new_fernet_key()
     return {
         "state_dir": str(state_dir),
         "keystone_url": KEYSTONE_URL,
@@ -80,7 +93,7 @@ def build(state_dir: Path, old: dict[str, Any] | None = None) -> dict[str, Any]:
         "cloud_api": dict(CLOUD_API),
         "users": users,
         # Not part of the shared contract: credentials of the backing services.
-        "secrets": {name: old_secrets.get(name) or new_password() for name in secret_names},
+        "secrets": kept,
     }
 
 

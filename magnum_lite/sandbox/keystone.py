@@ -158,7 +158,8 @@ def ready() -> bool:
 # ---------------------------------------------------------------------- provisioning
 
 def provision(data: dict[str, Any], say: Callable[[str], None]) -> None:
-    """Projects, users, roles, the stack user domain and the catalog, idempotently.
+    """Projects, users, roles, Heat's stack user domain, magnum-lite's trustee domain and the
+    catalog, idempotently.
 
     Runs on every start: it only reads when all is there. A password is set only when a login
     with the stored one fails (setting it would revoke the user's tokens).
@@ -223,7 +224,12 @@ def provision(data: dict[str, Any], say: Callable[[str], None]) -> None:
             say(f"keystone: resetting the password of {name}")
             ks.users.update(users[name], password=user["password"])
 
-    _stack_domain(ks, data, roles, login_ok, say)
+    _admin_domain(ks, roles, login_ok, say, config.STACK_DOMAIN, config.STACK_DOMAIN_ADMIN,
+                  data["secrets"]["stack_domain_admin"],
+                  "Heat stack users (magnum-lite sandbox)")
+    _admin_domain(ks, roles, login_ok, say, config.TRUSTEE_DOMAIN, config.TRUSTEE_DOMAIN_ADMIN,
+                  data["secrets"]["trustee_domain_admin"],
+                  "Trustee users of magnum-lite clusters (sandbox)")
     _catalog(ks, data)
 
 
@@ -232,21 +238,19 @@ def _grant(ks: Any, role: Any, user: Any, project: Any = None, domain: Any = Non
         ks.roles.grant(role, user=user, project=project, domain=domain)
 
 
-def _stack_domain(ks: Any, data: dict[str, Any], roles: dict[str, Any],
-                  login_ok: Callable[..., bool], say: Callable[[str], None]) -> None:
-    """Heat's stack user domain with its domain admin (admin role on the domain)."""
+def _admin_domain(ks: Any, roles: dict[str, Any], login_ok: Callable[..., bool],
+                  say: Callable[[str], None], domain_name: str, admin_name: str,
+                  password: str, description: str) -> None:
+    """A domain with its domain admin (admin role on the domain), idempotently: Heat's stack
+    user domain, and magnum-lite's trustee domain."""
     domains = {d.name: d for d in ks.domains.list()}
-    domain = domains.get(config.STACK_DOMAIN) or ks.domains.create(
-        config.STACK_DOMAIN, description="Heat stack users (magnum-lite sandbox)")
-    password = data["secrets"]["stack_domain_admin"]
-    found = ks.users.list(domain=domain, name=config.STACK_DOMAIN_ADMIN)
-    user = found[0] if found else ks.users.create(config.STACK_DOMAIN_ADMIN, domain=domain,
-                                                   password=password)
+    domain = domains.get(domain_name) or ks.domains.create(domain_name, description=description)
+    found = ks.users.list(domain=domain, name=admin_name)
+    user = found[0] if found else ks.users.create(admin_name, domain=domain, password=password)
     _grant(ks, roles["admin"], user, domain=domain)
-    creds = {"username": config.STACK_DOMAIN_ADMIN, "password": password,
-             "user_domain_name": config.STACK_DOMAIN}
-    if not login_ok(creds, domain_scope=config.STACK_DOMAIN):
-        say("keystone: resetting the password of the stack domain admin")
+    creds = {"username": admin_name, "password": password, "user_domain_name": domain_name}
+    if not login_ok(creds, domain_scope=domain_name):
+        say(f"keystone: resetting the password of {admin_name}")
         ks.users.update(user, password=password)
 
 

@@ -58,6 +58,15 @@ def conf_text(state_dir: Path, data: dict[str, Any], db_url: str, transport_url:
             "password": user["password"], "user_domain_name": "Default",
             "project_name": "service", "project_domain_name": "Default",
         },
+        # One trustee user per cluster, made in this domain by its admin (DESIGN §10).
+        "trust": {
+            "trustee_domain_name": config.TRUSTEE_DOMAIN,
+            "trustee_domain_admin_name": config.TRUSTEE_DOMAIN_ADMIN,
+            "trustee_domain_admin_password": data["secrets"]["trustee_domain_admin"],
+            "auth_url": data["keystone_url"],
+        },
+        # The key that encrypts the secrets magnum-lite stores (trustee passwords, CA keys).
+        "credentials": {"encryption_keys": data["secrets"]["credentials_key"]},
         "cloud": {"validate_resources": validate_resources},
         "glance": {"region_name": region},
         "nova": {"region_name": region},

@@ -461,7 +461,7 @@ class FakeHeatCloud:
         if key not in stack.memo:
             if kind == "floating":
                 n = next(self._floating)
-                stack.memo[key] = f"172.24.{n // 250 % 250}.{n % 250 + 1}"
+                stack.memo[key] = f"127.{n // 62500 % 250}.{n // 250 % 250}.{n % 250 + 3}"
             else:
                 n = next(self._private)
                 stack.memo[key] = f"10.{n // 62500 % 250}.{n // 250 % 250}.{n % 250 + 1}"

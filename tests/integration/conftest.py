@@ -63,7 +63,9 @@ def openstack_cli(sandbox: dict[str, Any]):
     if not binary.exists():
         pytest.skip("no `openstack` CLI in the project venv (python-openstackclient, "
                     "python-magnumclient from test-requirements.txt)")
+    # `coe cluster config` reads SHELL to say how to export KUBECONFIG.
     env = dict(os.environ, OS_CLIENT_CONFIG_FILE=sandbox["clouds_yaml"])
+    env.setdefault("SHELL", "/bin/bash")
     for key in [k for k in env if k.startswith("OS_") and k != "OS_CLIENT_CONFIG_FILE"]:
         del env[key]
 

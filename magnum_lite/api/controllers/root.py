@@ -15,8 +15,10 @@ from wsme import types as wtypes
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import (
+    certificates,
     clusters,
     clustertemplates,
+    credentials,
     drivers,
     mservices,
     quotas,
@@ -152,6 +154,8 @@ class V1Controller(base.RestController):
     mservices = mservices.MagnumServiceController()
     stats = stats.StatsController()
     quotas = quotas.QuotaController()
+    certificates = certificates.CertificatesController()
+    credentials = credentials.CredentialsController()
 
     @base.expose()
     def get(self) -> dict:

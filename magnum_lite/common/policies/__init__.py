@@ -4,6 +4,7 @@ import itertools
 
 from magnum_lite.common.policies import (
     base,
+    certificate,
     cluster,
     cluster_template,
     driver,
@@ -18,6 +19,7 @@ def list_rules() -> list:
         base.list_rules(),
         cluster_template.list_rules(),
         cluster.list_rules(),
+        certificate.list_rules(),
         driver.list_rules(),
         quota.list_rules(),
         stats.list_rules(),

@@ -607,6 +607,55 @@ class Connection:
             if not session.query(models.X509KeyPair).filter_by(uuid=uuid).delete():
                 raise exception.X509KeyPairNotFound(x509keypair=uuid)
 
+    # ------------------------------------------------------------------ stored secrets
+    # The columns holding secrets encrypted at rest (common/encryption.py), by table.
+    SECRET_COLUMNS: dict[str, tuple[str, ...]] = {
+        "x509keypair": ("private_key",),
+        "cluster": ("trustee_password", "join_token"),
+    }
+    _SECRET_MODELS: dict[str, Any] = {"x509keypair": models.X509KeyPair,
+                                      "cluster": models.Cluster}
+
+    def list_secret_rows(self) -> list[tuple[str, str, dict[str, str | None]]]:
+        """(table, uuid, {column: stored value}) of every row with a secret column set.
+
+        For key rotation and the status check: they look at every stored secret at once.
+        """
+        rows = []
+        with _reader() as session:
+            for table, columns in self.SECRET_COLUMNS.items():
+                model = self._SECRET_MODELS[table]
+                attributes = [getattr(model, column) for column in columns]
+                query = session.query(model.uuid, *attributes).filter(
+                    sa.or_(*(attribute.isnot(None) for attribute in attributes))
+                ).order_by(model.id)
+                for uuid, *values in query:
+                    rows.append((table, uuid, dict(zip(columns, values, strict=True))))
+        return rows
+
+    def replace_secrets(self, table: str, uuid: str, expected: dict[str, str | None],
+                        values: dict[str, str | None]) -> bool:
+        """Swap one row's secret columns from `expected` to `values` in one transaction.
+
+        A compare-and-swap on the old values, so a secret written meanwhile by someone else
+        is never overwritten; False when the row changed or is gone (re-running retries it).
+        Neither `revision` nor `updated_at` moves: the secret's plaintext is unchanged.
+        """
+        allowed = self.SECRET_COLUMNS.get(table)
+        if allowed is None or not set(values) <= set(allowed) or set(expected) != set(values):
+            raise ValueError(f"not secret columns of {table}: {sorted(values)}")
+        if not values:
+            return True
+        model = self._SECRET_MODELS[table]
+        with _writer() as session:
+            query = session.query(model).filter(model.uuid == uuid)
+            for column, old in expected.items():
+                attribute = getattr(model, column)
+                query = query.filter(attribute.is_(None) if old is None else attribute == old)
+            count = query.update({**values, "updated_at": model.updated_at},
+                                 synchronize_session=False)
+        return count == 1
+
     # ------------------------------------------------------------------ quotas
     def create_quota(self, values: dict) -> models.Quota:
         row = models.Quota()

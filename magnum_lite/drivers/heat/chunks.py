@@ -8,13 +8,14 @@ chunk numbers never move.
 
 from __future__ import annotations
 
-# Resources a chunk stack spends besides its nodes (the ResourceGroup itself, headroom).
-CHUNK_OVERHEAD = 2
+# Resources a chunk stack spends besides its nodes (the ResourceGroup itself, the software
+# config of credential rotations, headroom).
+CHUNK_OVERHEAD = 3
 # Resources one node spends in the tree at most: its member resource in the group's nested
-# stack, then in its own nested stack (fragments/node.yaml) the port, server, floating IP slot
-# (+ the floating IP of fragments/floating_ip.yaml), volume slot (+ volume and attachment of
-# fragments/volume.yaml) and load balancer membership slot.
-RESOURCES_PER_NODE = 9
+# stack, then in its own nested stack (fragments/node.yaml) the port, server, credentials
+# deployment, floating IP slot (+ the floating IP of fragments/floating_ip.yaml), volume slot
+# (+ volume and attachment of fragments/volume.yaml) and load balancer membership slot.
+RESOURCES_PER_NODE = 10
 
 
 def nodes_per_stack(max_resources_per_stack: int) -> int:

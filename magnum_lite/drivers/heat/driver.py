@@ -8,8 +8,14 @@ triggered: each call compares what Heat holds with what the cluster's status ask
 starts the next step (worker stacks after the cluster stack on create; the cluster stack after
 the worker stacks on delete), so a conductor that died mid-way loses nothing.
 
-A COE plugin subclasses this and supplies the nodes' user data (`render_user_data`), its
-ports, its default config and its version.
+A COE plugin subclasses this and supplies the nodes' user data (`render_user_data`), the
+credential files its nodes hold (`credential_files`) and the script that applies new ones,
+its ports, its default config and its version.
+
+Credentials (the cluster's CAs, its trustee) reach the nodes only as hidden stack parameters:
+in the user data at boot, and as the `credentials` input of each node's software deployment,
+which runs on UPDATE only, when a CA or trust rotation changes it. Servers ignore later user
+data changes (`user_data_update_policy: IGNORE`), so a rotation replaces no server.
 """
 
 from __future__ import annotations
@@ -17,13 +23,14 @@ from __future__ import annotations
 import abc
 import copy
 import datetime
+import json
 from pathlib import Path
 from typing import Any, ClassVar
 
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
-from magnum_lite.common import clients, exception
+from magnum_lite.common import encryption, exception
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import chunks, cleanup, names, stacks
@@ -65,6 +72,11 @@ def _is_master(nodegroup: Any) -> bool:
     return nodegroup.role == "master"
 
 
+def _load(credentials: base.CredentialsLoader | None) -> base.ClusterCredentials:
+    """The credentials the loader gives; none for a cluster without TLS or trustee."""
+    return credentials() if credentials is not None else base.ClusterCredentials()
+
+
 class HeatDriver(base.Driver, abc.ABC):
     """A driver that builds clusters as Heat stacks from the shared templates."""
 
@@ -77,7 +89,8 @@ class HeatDriver(base.Driver, abc.ABC):
 
     @abc.abstractmethod
     def render_user_data(self, cluster: Any, cluster_template: Any, nodegroup: Any,
-                         control_plane_host: str, public_address: str | None) -> str:
+                         control_plane_host: str, public_address: str | None,
+                         credentials: base.ClusterCredentials) -> str:
         """The boot configuration of the nodegroup's nodes.
 
         `control_plane_host` is where nodes reach the API privately (for masters the
@@ -85,6 +98,21 @@ class HeatDriver(base.Driver, abc.ABC):
         `__NODE_INDEX__`, which Heat replaces with each node's index in its stack.
         :raises exception.InvalidParameterValue: for a bad label or setting, naming it.
         """
+
+    def credential_files(self, cluster: Any, role: str,
+                         credentials: base.ClusterCredentials) -> dict[str, str]:
+        """The files (path: content) holding the cluster's credentials on a node of `role`,
+        which a rotation rewrites through the node's software deployment."""
+        return {}
+
+    def credentials_script(self) -> str:
+        """The script the nodes' software deployment runs with the new `credentials`."""
+        return "#!/bin/sh\nexit 0\n"
+
+    @staticmethod
+    def join_token(cluster: Any) -> str | None:
+        """The cluster's join token in clear (the database holds it encrypted)."""
+        return encryption.decrypt(cluster.join_token)
 
     def make_join_token(self) -> str | None:
         """A new secret for nodes to join the cluster with; None when the COE needs none."""
@@ -133,8 +161,14 @@ class HeatDriver(base.Driver, abc.ABC):
             "docker_volume_size": self._volume_size(cluster, cluster_template),
         }
 
-    def cluster_parameters(self, cluster: Any, cluster_template: Any,
-                           masters: Any) -> dict[str, Any]:
+    def _credentials_parameters(self, cluster: Any, role: str,
+                                credentials: base.ClusterCredentials) -> dict[str, Any]:
+        return {"cluster_uuid": cluster.uuid, "credentials_script": self.credentials_script(),
+                "credentials": json.dumps(self.credential_files(cluster, role, credentials),
+                                          sort_keys=True)}
+
+    def cluster_parameters(self, cluster: Any, cluster_template: Any, masters: Any,
+                           credentials: base.ClusterCredentials) -> dict[str, Any]:
         labels = self._labels(cluster, cluster_template)
         params = {
             **self._common_parameters(cluster, cluster_template),
@@ -148,16 +182,17 @@ class HeatDriver(base.Driver, abc.ABC):
             "master_flavor": (masters.flavor_id or cluster.master_flavor_id
                               or cluster_template.master_flavor_id or "m1.small"),
             "master_user_data": self.render_user_data(cluster, cluster_template, masters,
-                                                      CONTROL_PLANE_HOST, None),
+                                                      CONTROL_PLANE_HOST, None, credentials),
             "api_port": self.api_port,
             "public_tcp_ports": ",".join(str(p) for p in sorted(
                 {*self.public_tcp_ports, self.api_port})),
+            **self._credentials_parameters(cluster, "master", credentials),
         }
         return params
 
     def nodegroup_parameters(self, cluster: Any, cluster_template: Any, nodegroup: Any,
-                             chunk: int, node_count: int,
-                             cluster_outputs: dict[str, Any]) -> dict[str, Any]:
+                             chunk: int, node_count: int, cluster_outputs: dict[str, Any],
+                             credentials: base.ClusterCredentials) -> dict[str, Any]:
         control_plane_host = self._control_plane_host(cluster_outputs)
         return {
             **self._common_parameters(cluster, cluster_template),
@@ -172,8 +207,10 @@ class HeatDriver(base.Driver, abc.ABC):
             "control_plane_host": control_plane_host,
             "user_data": self.render_user_data(cluster, cluster_template, nodegroup,
                                                control_plane_host,
-                                               self._public_host(cluster_outputs)),
+                                               self._public_host(cluster_outputs),
+                                               credentials),
             "removal_policies": [],
+            **self._credentials_parameters(cluster, "worker", credentials),
         }
 
     @staticmethod
@@ -207,7 +244,8 @@ class HeatDriver(base.Driver, abc.ABC):
         return masters[0], [ng for ng in nodegroups if not _is_master(ng)]
 
     def create_dry_run(self, context: Any, cluster: Any, cluster_template: Any,
-                       nodegroups: list[Any]) -> dict[str, Any]:
+                       nodegroups: list[Any], *,
+                       credentials: base.CredentialsLoader | None = None) -> dict[str, Any]:
         """Heat's preview of the cluster stack and of every worker chunk stack.
 
         Worker chunks are previewed with placeholder network values (the cluster stack does
@@ -222,10 +260,11 @@ class HeatDriver(base.Driver, abc.ABC):
                 cluster = copy.deepcopy(cluster)
                 cluster.join_token = token
         client = stacks.client(context)
+        given = _load(credentials)
         previews = {names.cluster_stack_name(cluster): stacks.preview(
             client, names.cluster_stack_name(cluster), TEMPLATES / "cluster.yaml",
             self._environments(cluster, cluster_template, masters=True),
-            self.cluster_parameters(cluster, cluster_template, masters))}
+            self.cluster_parameters(cluster, cluster_template, masters, given))}
         placeholder = {"network": "preview-network", "subnet": "preview-subnet",
                        "security_group": "preview-security-group",
                        "master_private_addresses": {"0": "192.0.2.10"}}
@@ -236,24 +275,18 @@ class HeatDriver(base.Driver, abc.ABC):
                     client, name, TEMPLATES / "nodegroup.yaml",
                     self._environments(cluster, cluster_template, masters=False),
                     self.nodegroup_parameters(cluster, cluster_template, ng, chunk, count,
-                                              placeholder))
+                                              placeholder, given))
         return previews
 
     def create(self, context: Any, cluster: Any, cluster_template: Any, nodegroups: list[Any],
-               timeout: int) -> base.ClusterState:
+               timeout: int, *, credentials: base.CredentialsLoader | None = None
+               ) -> base.ClusterState:
         masters, workers = self._split(nodegroups)
-        join_token = cluster.join_token or self.make_join_token()
-        if join_token and not cluster.join_token:
-            cluster.join_token = join_token  # the user data below needs it
-        parameters = self.cluster_parameters(cluster, cluster_template, masters)
-        trust_id = cluster.trust_id
-        if trust_id is None and context.auth_token and CONF.keystone_auth.auth_type:
-            try:
-                trust_id = clients.create_trust(context)
-            except Exception as err:
-                raise exception.CloudError(service="Keystone",
-                                           reason=f"cannot create the cluster's trust: {err}"
-                                           ) from err
+        join_token = self.join_token(cluster) or self.make_join_token()
+        if join_token:
+            cluster.join_token = join_token  # the user data below needs it in clear
+        parameters = self.cluster_parameters(cluster, cluster_template, masters,
+                                             _load(credentials))
         client = stacks.client(context)
         stack_id = stacks.create(client, names.cluster_stack_name(cluster),
                                  TEMPLATES / "cluster.yaml",
@@ -266,7 +299,7 @@ class HeatDriver(base.Driver, abc.ABC):
                        for ng in workers})
         return base.ClusterState(status=CREATE_IN_PROGRESS, stack_id=stack_id,
                                  coe_version=self.coe_version(cluster, cluster_template),
-                                 nodegroups=groups, trust_id=trust_id, join_token=join_token)
+                                 nodegroups=groups, join_token=join_token)
 
     def _chunk_stacks(self, cluster: Any, nodegroup: Any,
                       listing: dict[str, stacks.StackSummary]) -> dict[int, stacks.StackSummary]:
@@ -298,7 +331,8 @@ class HeatDriver(base.Driver, abc.ABC):
 
     def update_dry_run(self, context: Any, cluster: Any, cluster_template: Any,
                        nodegroup: Any, node_count: int,
-                       nodes_to_remove: list[str] | None = None) -> dict[str, Any]:
+                       nodes_to_remove: list[str] | None = None, *,
+                       credentials: base.CredentialsLoader | None = None) -> dict[str, Any]:
         """The chunk sizes before and after, and Heat's preview of each chunk stack the
         resize changes (resources added, deleted, replaced) or creates."""
         client = stacks.client(context)
@@ -317,7 +351,8 @@ class HeatDriver(base.Driver, abc.ABC):
                 client, name, TEMPLATES / "nodegroup.yaml",
                 self._environments(cluster, cluster_template, masters=False),
                 self.nodegroup_parameters(cluster, cluster_template, nodegroup, chunk,
-                                          parameters["node_count"], cluster_outputs))
+                                          parameters["node_count"], cluster_outputs,
+                                          _load(credentials)))
         return {"chunks_before": current, "chunks_after": new, "stacks": previews}
 
     def _resize_steps(self, client: Any, cluster: Any, nodegroup: Any, node_count: int,
@@ -370,7 +405,8 @@ class HeatDriver(base.Driver, abc.ABC):
 
     def update(self, context: Any, cluster: Any, cluster_template: Any, nodegroup: Any,
                node_count: int, nodes_to_remove: list[str] | None = None,
-               rollback: bool = False) -> base.ClusterState:
+               rollback: bool = False, *, credentials: base.CredentialsLoader | None = None
+               ) -> base.ClusterState:
         if _is_master(nodegroup):
             raise exception.InvalidParameterValue(
                 err=f"nodegroup: {nodegroup.name} holds masters, which cannot be resized")
@@ -390,7 +426,8 @@ class HeatDriver(base.Driver, abc.ABC):
                           self._environments(cluster, cluster_template, masters=False),
                           self.nodegroup_parameters(cluster, cluster_template, nodegroup,
                                                     chunk, parameters["node_count"],
-                                                    cluster_outputs), timeout)
+                                                    cluster_outputs, _load(credentials)),
+                          timeout)
         LOG.info("Cluster %s: nodegroup %s resizing %s -> %s (chunks %s -> %s)", cluster.uuid,
                  nodegroup.name, sum(current), node_count, current, new)
         return base.ClusterState(status=UPDATE_IN_PROGRESS, nodegroups={
@@ -439,12 +476,6 @@ class HeatDriver(base.Driver, abc.ABC):
                 stacks.delete(client, summary.id)
         if remaining:
             return base.ClusterState(status=DELETE_IN_PROGRESS)
-        if cluster.trust_id:
-            try:
-                clients.delete_trust(context, cluster.trust_id)
-            except Exception as err:  # the cluster is gone either way
-                LOG.warning("Cluster %s: its trust %s could not be deleted: %s", cluster.uuid,
-                            cluster.trust_id, err)
         return base.ClusterState(status=DELETE_COMPLETE,
                                  status_reason="the cluster's stacks are deleted")
 
@@ -454,14 +485,15 @@ class HeatDriver(base.Driver, abc.ABC):
         return stacks.list_stacks(stacks.client(context))
 
     def get_status(self, context: Any, cluster: Any, nodegroups: list[Any],
-                   snapshot: Any = None, *, cluster_template: Any = None
-                   ) -> base.ClusterState:
+                   snapshot: Any = None, *, cluster_template: Any = None,
+                   credentials: base.CredentialsLoader | None = None) -> base.ClusterState:
         client = stacks.client(context)
         listing = snapshot if snapshot is not None else stacks.list_stacks(client)
         if cluster.status == DELETE_IN_PROGRESS:
             return self._delete_step(context, client, cluster, nodegroups, listing)
         if cluster.status == CREATE_IN_PROGRESS:
-            return self._create_step(client, cluster, cluster_template, nodegroups, listing)
+            return self._create_step(client, cluster, cluster_template, nodegroups, listing,
+                                     credentials)
         if cluster.status == UPDATE_IN_PROGRESS:
             return self._update_step(client, cluster, nodegroups, listing)
         return base.ClusterState()
@@ -477,7 +509,8 @@ class HeatDriver(base.Driver, abc.ABC):
             nodegroup.uuid: base.NodeGroupState(status=status, status_reason=reason)})
 
     def _create_step(self, client: Any, cluster: Any, template: Any, nodegroups: list[Any],
-                     listing: dict[str, stacks.StackSummary]) -> base.ClusterState:
+                     listing: dict[str, stacks.StackSummary],
+                     credentials: base.CredentialsLoader | None) -> base.ClusterState:
         masters, workers = self._split(nodegroups)
         cluster_stack = listing.get(names.cluster_stack_name(cluster))
         if cluster_stack is None:
@@ -506,6 +539,7 @@ class HeatDriver(base.Driver, abc.ABC):
                                       outputs.get("master_private_addresses")),
             node_count=len(_ordered(outputs.get("master_ids"))))}
         waiting = False
+        given: base.ClusterCredentials | None = None
         for ng in workers:
             chunk_stacks = worker_stacks[ng.uuid]
             plan = chunks.plan(ng.node_count, self.nodes_per_stack())
@@ -517,11 +551,13 @@ class HeatDriver(base.Driver, abc.ABC):
                     raise exception.InvalidParameterValue(
                         err=f"cluster {cluster.uuid}: its worker stacks need its template")
                 name = names.nodegroup_stack_name(cluster, ng, chunk)
+                if given is None:
+                    given = _load(credentials)
                 try:
                     stacks.create(client, name, TEMPLATES / "nodegroup.yaml",
                                   self._environments(cluster, template, masters=False),
                                   self.nodegroup_parameters(cluster, template, ng, chunk,
-                                                            count, outputs),
+                                                            count, outputs, given),
                                   self._minutes_left(cluster))
                 except exception.CloudUnreachable:
                     raise  # tried again on the next check
@@ -566,9 +602,15 @@ class HeatDriver(base.Driver, abc.ABC):
 
     def _update_step(self, client: Any, cluster: Any, nodegroups: list[Any],
                      listing: dict[str, stacks.StackSummary]) -> base.ClusterState:
-        _masters, workers = self._split(nodegroups)
+        masters, workers = self._split(nodegroups)
         groups = {}
         waiting = False
+        # A rotation updates the cluster stack too (a resize leaves it as it was).
+        cluster_stack = listing.get(names.cluster_stack_name(cluster))
+        if cluster_stack is not None and cluster_stack.in_progress:
+            waiting = True
+        elif cluster_stack is not None and cluster_stack.status == UPDATE_FAILED:
+            return self._failed(client, UPDATE_FAILED, cluster_stack, masters)
         for ng in workers:
             chunk_stacks = self._chunk_stacks(cluster, ng, listing)
             if any(s.in_progress for s in chunk_stacks.values()):
@@ -604,6 +646,35 @@ class HeatDriver(base.Driver, abc.ABC):
     def get_monitor(self, context: Any, cluster: Any) -> base.ClusterMonitor | None:
         return None
 
-    def rotate_ca_certificate(self, context: Any, cluster: Any) -> None:
-        raise exception.InvalidParameterValue(
-            err="CA rotation is not available in this version")
+    def rotate_ca_certificate(self, context: Any, cluster: Any, cluster_template: Any,
+                              nodegroups: list[Any], *,
+                              credentials: base.CredentialsLoader) -> base.ClusterState:
+        """Update the cluster stack and every worker stack with the credentials the nodes
+        hold now: each node's software deployment runs the plugin's credentials script."""
+        masters, workers = self._split(nodegroups)
+        given = _load(credentials)
+        client = stacks.client(context)
+        listing = stacks.list_stacks(client)
+        cluster_stack = listing.get(names.cluster_stack_name(cluster))
+        if cluster_stack is None:
+            raise exception.CloudError(service="Heat",
+                                       reason=f"the cluster stack of {cluster.uuid} is gone")
+        timeout = CONF.conductor.update_timeout
+        master_parameters = self.cluster_parameters(cluster, cluster_template, masters, given)
+        stacks.update_parameters(client, cluster_stack.id, {
+            name: master_parameters[name]
+            for name in ("master_user_data", "credentials", "credentials_script", "cluster_uuid")
+        }, rollback=False, timeout_minutes=timeout)
+        outputs = self._cluster_outputs(client, cluster)
+        for ng in workers:
+            for chunk, summary in self._chunk_stacks(cluster, ng, listing).items():
+                parameters = self.nodegroup_parameters(cluster, cluster_template, ng, chunk, 0,
+                                                       outputs, given)
+                stacks.update_parameters(client, summary.id, {
+                    name: parameters[name]
+                    for name in ("user_data", "credentials", "credentials_script",
+                                 "cluster_uuid")
+                }, rollback=False, timeout_minutes=timeout)
+        LOG.info("Cluster %s: credentials sent to its nodes", cluster.uuid)
+        return base.ClusterState(status=UPDATE_IN_PROGRESS, nodegroups={
+            ng.uuid: base.NodeGroupState(status=UPDATE_IN_PROGRESS) for ng in workers})

@@ -12,7 +12,8 @@ import secrets
 import string
 from typing import Any
 
-from magnum_lite.common import exception
+from magnum_lite.common import exception, x509
+from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.drivers.k8s_ubuntu_v1 import userdata
 
@@ -39,6 +40,12 @@ LABELS = {
     "service_cluster_ip_range": "service_cluster_ip_range",
     "dns_cluster_domain": "dns_cluster_domain",
 }
+
+# Where kubeadm looks for each CA (it uses a CA it finds instead of making one).
+PKI = "/etc/kubernetes/pki"
+CA_FILES = {"ca": f"{PKI}/ca", "etcd": f"{PKI}/etcd/ca", "front_proxy": f"{PKI}/front-proxy-ca"}
+# The OpenStack cloud provider's configuration: the cluster's trustee acting through its trust.
+CLOUD_CONFIG = "/etc/kubernetes/cloud.conf"
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -121,33 +128,70 @@ class K8sUbuntuV1(heat_driver.HeatDriver):
     def coe_version(self, cluster: Any, cluster_template: Any) -> str | None:
         return str(self._settings(cluster, cluster_template)["kube_tag"])
 
-    @staticmethod
-    def _certificate_key(cluster: Any) -> str:
+    def _certificate_key(self, cluster: Any) -> str:
         # kubeadm's --certificate-key (32 bytes, hex) for masters joining the control plane,
         # derived from the join token so it needs no storage of its own.
-        return hashlib.sha256(f"{cluster.uuid}:{cluster.join_token}".encode()).hexdigest()
+        token = self.join_token(cluster)
+        return hashlib.sha256(f"{cluster.uuid}:{token}".encode()).hexdigest()
+
+    def credential_files(self, cluster: Any, role: str,
+                         credentials: base.ClusterCredentials) -> dict[str, str]:
+        """Masters hold every CA with its key (kubeadm signs the control plane's certificates
+        with them); workers the cluster CA's certificate only. Every node gets the cloud
+        provider's configuration when the cluster has a trustee."""
+        files: dict[str, str] = {}
+        for kind, pair in credentials.cas.items():
+            if kind in CA_FILES and (role == "master" or kind == "ca"):
+                files[CA_FILES[kind] + ".crt"] = pair.certificate
+                if role == "master":
+                    files[CA_FILES[kind] + ".key"] = pair.private_key
+        if credentials.trustee is not None and credentials.auth_url:
+            files[CLOUD_CONFIG] = _cloud_config(credentials)
+        return files
+
+    def credentials_script(self) -> str:
+        return (userdata.BOOT_DIR / "apply-credentials.sh").read_text()
 
     def render_user_data(self, cluster: Any, cluster_template: Any, nodegroup: Any,
-                         control_plane_host: str, public_address: str | None) -> str:
+                         control_plane_host: str, public_address: str | None,
+                         credentials: base.ClusterCredentials) -> str:
         settings = self._settings(cluster, cluster_template)
         placeholder = control_plane_host == heat_driver.CONTROL_PLANE_HOST
         host = _HOST_STANDIN if placeholder else control_plane_host
         role = "master" if nodegroup.role == "master" else "worker"
         volume = int(cluster.docker_volume_size or cluster_template.docker_volume_size or 0)
+        files = self.credential_files(cluster, role, credentials)
+        if role == "worker":
+            # kubeadm join writes the CA it checked; one already there fails its preflight.
+            files.pop(CA_FILES["ca"] + ".crt", None)
+        ca = credentials.cas.get("ca")
         config = self._boot_config(
             settings, role, cluster_uuid=cluster.uuid, cluster_name=cluster.name,
             control_plane_endpoint=f"{host}:{self.api_port}",
-            api_public_address=public_address, join_token=cluster.join_token,
+            api_public_address=public_address, join_token=self.join_token(cluster),
             certificate_key=self._certificate_key(cluster),
             master_count=cluster.master_count or 1, docker_volume_size=volume,
             http_proxy=cluster_template.http_proxy or "",
             https_proxy=cluster_template.https_proxy or "",
             no_proxy=cluster_template.no_proxy or "",
             node_labels=dict(nodegroup.node_labels or {}),
-            node_taints=list(nodegroup.node_taints or []))
+            node_taints=list(nodegroup.node_taints or []), credential_files=files,
+            ca_cert_hash=x509.ca_public_key_hash(ca.certificate) if ca else "")
         try:
             text = userdata.render_user_data(config)
         except ValueError as err:
             raise exception.InvalidParameterValue(err=str(err)) from err
         return text.replace(_HOST_STANDIN, heat_driver.CONTROL_PLANE_HOST) if placeholder \
             else text
+
+
+def _cloud_config(credentials: base.ClusterCredentials) -> str:
+    """cloud.conf of the OpenStack cloud provider: the trustee, its password and trust."""
+    trustee = credentials.trustee
+    lines = ["[Global]", f'auth-url="{credentials.auth_url}"',
+             f'user-id="{trustee.user_id}"', f'password="{trustee.password}"']
+    if trustee.trust_id:
+        lines.append(f'trust-id="{trustee.trust_id}"')
+    if credentials.region_name:
+        lines.append(f'region="{credentials.region_name}"')
+    return "\n".join(lines) + "\n"

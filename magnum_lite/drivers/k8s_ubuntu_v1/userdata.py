@@ -60,6 +60,9 @@ _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 _CLUSTER_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,241}")  # the API's cluster name rule
 _TOKEN_RE = re.compile(r"[a-z0-9]{6}\.[a-z0-9]{16}")  # kubeadm's bootstrap token format
 _CERT_KEY_RE = re.compile(r"[0-9a-f]{64}")
+_CA_HASH_RE = re.compile(r"sha256:[0-9a-f]{64}")
+# Where credential files may be written.
+CREDENTIAL_DIRS = ("/etc/kubernetes/", "/etc/magnum-lite/")
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _DNS_NAME_RE = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
 _LABEL_NAME_RE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
@@ -102,6 +105,12 @@ class NodeBootConfig:
     node_labels: dict[str, str] = field(default_factory=dict)
     node_taints: list[str] = field(default_factory=list)  # "key=value:Effect"
     dns_cluster_domain: str = "cluster.local"
+    # Files the node is given at boot (the cluster's CAs on masters, the cloud provider's
+    # config), by absolute path; root-only except certificates.
+    credential_files: dict[str, str] = field(default_factory=dict)
+    # kubeadm's hash of the cluster CA's public key ("sha256:<hex>"): workers check the API
+    # they join with it. Empty: no CA yet, the join skips the check.
+    ca_cert_hash: str = ""
 
 
 # --------------------------------------------------------------------------- validation
@@ -289,6 +298,15 @@ def validate_config(config: NodeBootConfig) -> None:
     domain = _check_str("dns_cluster_domain", config.dns_cluster_domain)
     if len(domain) > 253 or not _DNS_NAME_RE.fullmatch(domain):
         raise _fail("dns_cluster_domain", f"{domain!r} is not a lowercase DNS name")
+    for path, content in config.credential_files.items():
+        _check_str("credential_files", content)
+        if (not _check_str("credential_files", path).startswith(CREDENTIAL_DIRS)
+                or ".." in path or not re.fullmatch(r"[A-Za-z0-9_./-]+", path)):
+            raise _fail("credential_files", f"{path!r} is not a file under "
+                                            f"{' or '.join(CREDENTIAL_DIRS)}")
+    if config.ca_cert_hash and not _CA_HASH_RE.fullmatch(_check_str("ca_cert_hash",
+                                                                    config.ca_cert_hash)):
+        raise _fail("ca_cert_hash", "must be sha256: and 64 lowercase hex characters")
 
 
 # --------------------------------------------------------------------------- rendering
@@ -357,9 +375,10 @@ def _kubeadm_configs(config: NodeBootConfig) -> dict[str, str]:
         "discovery": {"bootstrapToken": {
             "apiServerEndpoint": config.control_plane_endpoint,
             "token": config.join_token,
-            # = --discovery-token-unsafe-skip-ca-verification. Replaced by caCertHashes (the
-            # cluster CA's public key hash) when magnum-lite makes a CA per cluster.
-            "unsafeSkipCAVerification": True,
+            # The API a node joins must show a certificate of the cluster's CA; only a
+            # cluster without a CA (TLS disabled) skips the check.
+            **({"caCertHashes": [config.ca_cert_hash]} if config.ca_cert_hash
+               else {"unsafeSkipCAVerification": True}),
         }},
         "nodeRegistration": registration,
     }
@@ -444,6 +463,10 @@ def _cloud_config(config: NodeBootConfig) -> str:
     for path, content in _kubeadm_configs(config).items():
         # The bootstrap token (and on masters the certificate key): root only.
         files.append({"path": path, "permissions": "0600", "content": content})
+    for path, content in sorted(config.credential_files.items()):
+        # Private keys and the trustee's password: root only; certificates are public.
+        files.append({"path": path, "permissions": "0644" if path.endswith(".crt") else "0600",
+                      "content": content})
     data["write_files"] = data["write_files"] + files
     header = (f"#cloud-config\n# magnum-lite k8s_ubuntu_v1: {config.role} of cluster "
               f"{config.cluster_name} ({config.cluster_uuid})\n")

@@ -26,6 +26,7 @@ _NAMESPACE = uuid.UUID("6d1f3c8e-2b7a-4c55-9e0d-7a3f5b9c1e42")
 PUBLIC_NETWORK_ID = "e2d9c3a0-6b1f-4f7e-9a35-8c0d4b6e1f27"
 PUBLIC_SUBNET_ID = "4b7c2e91-0d3a-4f68-b5e2-9c1a7d3f6e08"
 PRIVATE_CIDR = "10.0.0.0/24"
+PUBLIC_CIDR = "127.0.0.0/8"
 
 # (id, name, os_distro, os_version, status): public images of the seeded catalog.
 SEED_IMAGES = [
@@ -100,8 +101,10 @@ class Store:
                 "rxtx_factor": 1.0, "description": None, "extra_specs": dict(specs)}
         self.add_network(PUBLIC_NETWORK_ID, "public", base.CLOUD_PROJECT_ID, external=True,
                          created=created)
+        # Loopback, like the floating IPs the Heat simulation gives out on this network
+        # (generate.py), which the guest agent serves cluster APIs on.
         self.add_subnet(PUBLIC_SUBNET_ID, "public-subnet", PUBLIC_NETWORK_ID,
-                        base.CLOUD_PROJECT_ID, "172.24.4.0/24", created=created)
+                        base.CLOUD_PROJECT_ID, PUBLIC_CIDR, created=created)
 
     def ensure_project(self, project_id: str) -> None:
         """Give a project its `private` network and subnet the first time it is seen."""

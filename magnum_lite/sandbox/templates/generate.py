@@ -143,8 +143,11 @@ def overrides(type_name: str) -> dict:
     if type_name == "OS::Neutron::Router":
         return {"external_gateway_info": param("external_gateway_info")}
     if type_name == "OS::Neutron::FloatingIP":
-        fip = {"yaql": {"expression": "concat('172.24.', $.data.ip.split('.')[2], '.',"
-                                      " $.data.ip.split('.')[3])", "data": {"ip": IP}}}
+        # 127.a.b.c from the private 10.a.b.c: Linux routes all of 127/8 to loopback, so the
+        # sandbox agent can serve a cluster's API there without privileges.
+        fip = {"yaql": {"expression": "concat('127.', $.data.ip.split('.')[1], '.',"
+                                      " $.data.ip.split('.')[2], '.', $.data.ip.split('.')[3])",
+                        "data": {"ip": IP}}}
         return {"floating_ip_address": fip, "floating_network_id": param("floating_network"),
                 "port_id": param("port_id"), "fixed_ip_address": param("fixed_ip_address"),
                 "router_id": "",

@@ -57,6 +57,38 @@ class CastRecorder:
     def cluster_delete(self, context: Any, cluster_uuid: str) -> None:
         self._record("cluster_delete", context, cluster_uuid=cluster_uuid)
 
+    # RPC 1.2: the certificate and credentials calls.
+    #: Conductors pinned below 1.2 ([upgrade_levels] conductor = 1.1).
+    pinned_to_1_1 = False
+
+    def check_credentials_api(self, what: str) -> None:
+        if CastRecorder.pinned_to_1_1:
+            from magnum_lite.conductor import rpcapi
+
+            raise rpcapi.ConductorTooOld(what=what, version="1.2", cap="1.1")
+
+    def sign_certificate(self, context: Any, cluster_uuid: str, csr: str) -> str:
+        """Recorded, then signed as the conductor signs (the same database, in process)."""
+        from magnum_lite import objects
+        from magnum_lite.common import context as ml_context
+        from magnum_lite.conductor import credentials
+
+        self.check_credentials_api("Signing a certificate")
+        self._record("sign_certificate", context, cluster_uuid=cluster_uuid, csr=csr)
+        admin = ml_context.get_admin_context()
+        admin.all_projects = True
+        cluster = objects.Cluster.get_by_uuid(admin, cluster_uuid)
+        signer = ml_context.RequestContext(user_id=context.user_id, roles=context.roles,
+                                           project_id=context.project_id, is_admin=True,
+                                           all_projects=True)
+        return credentials.sign(signer, cluster, csr)
+
+    def rotate_ca_certificate(self, context: Any, cluster_uuid: str) -> None:
+        self._record("rotate_ca_certificate", context, cluster_uuid=cluster_uuid)
+
+    def rotate_credentials(self, context: Any, cluster_uuid: str) -> None:
+        self._record("rotate_credentials", context, cluster_uuid=cluster_uuid)
+
 
 @dataclasses.dataclass(frozen=True)
 class FakeImage:
@@ -137,6 +169,7 @@ def casts(monkeypatch):
     monkeypatch.setattr(rpcapi, "ConductorAPI", CastRecorder)
     monkeypatch.setattr(CastRecorder, "calls", [])
     monkeypatch.setattr(CastRecorder, "fail", False)
+    monkeypatch.setattr(CastRecorder, "pinned_to_1_1", False)
     return CastRecorder.calls
 
 

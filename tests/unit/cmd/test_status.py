@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 
+from cryptography.fernet import Fernet
 from oslo_policy import policy as oslo_policy
 from oslo_upgradecheck import upgradecheck
 from oslo_utils import timeutils
@@ -14,7 +15,7 @@ import pytest
 from magnum_lite import objects
 from magnum_lite.cmd import status
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import policies
+from magnum_lite.common import encryption, policies
 from magnum_lite.db import migration
 from magnum_lite.db.sqlalchemy import api as db_api
 
@@ -150,3 +151,82 @@ def test_the_command_exits_2_and_explains_on_an_empty_database(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "Database schema" in done.stdout
     assert "magnum-lite-manage db" in done.stdout
+
+
+# ---------------------------------------------------------------------- credentials encryption
+
+KEY = Fernet.generate_key().decode()
+OTHER_KEY = Fernet.generate_key().decode()
+
+
+def store_secret_rows(private_key: str, trustee_password: str | None = None) -> None:
+    conn = db_api.Connection()
+    conn.create_x509keypair({"name": "ca", "cluster_id": "c", "certificate": "cert",
+                             "private_key": private_key, "project_id": "p1"})
+    conn.create_cluster({"name": "c", "project_id": "p1", "user_id": "u1",
+                         "trustee_password": trustee_password})
+
+
+def test_credentials_check_warns_without_keys(database):
+    result = status.Checks()._check_credentials_encryption()
+    assert result.code == Code.WARNING
+    assert "stored unencrypted" in result.details
+    assert "[credentials] encryption_keys" in result.details
+
+
+def test_credentials_check_fails_on_an_invalid_key(database, config):
+    config.set_override("encryption_keys", [KEY, "not-a-fernet-key"], group="credentials")
+    result = status.Checks()._check_credentials_encryption()
+    assert result.code == Code.FAILURE
+    assert "key number 2" in result.details
+    assert "not-a-fernet-key" not in result.details and KEY not in result.details
+
+
+def test_credentials_check_passes_when_every_secret_is_under_the_first_key(migrated, config):
+    config.set_override("encryption_keys", [KEY, OTHER_KEY], group="credentials")
+    store_secret_rows(encryption.encrypt("pem"), encryption.encrypt("pw"))
+    result = status.Checks()._check_credentials_encryption()
+    assert result.code == Code.SUCCESS
+    assert "2 key(s)" in result.details
+
+
+def test_credentials_check_warns_about_plaintext_and_old_key_values(migrated, config):
+    config.set_override("encryption_keys", [OTHER_KEY], group="credentials")
+    old = encryption.encrypt("pw")
+    config.set_override("encryption_keys", [KEY, OTHER_KEY], group="credentials")
+    store_secret_rows("plain pem", old)
+    result = status.Checks()._check_credentials_encryption()
+    assert result.code == Code.WARNING
+    assert "2 stored secret(s)" in result.details
+    assert "magnum-lite-manage credentials reencrypt" in result.details
+
+
+def test_credentials_check_fails_when_a_secret_cannot_be_decrypted(migrated, config):
+    config.set_override("encryption_keys", [OTHER_KEY], group="credentials")
+    lost = encryption.encrypt("pw")
+    config.set_override("encryption_keys", [KEY], group="credentials")
+    store_secret_rows(encryption.encrypt("pem"), lost)
+    result = status.Checks()._check_credentials_encryption()
+    assert result.code == Code.FAILURE
+    assert "1 stored secret(s) cannot be decrypted" in result.details
+    assert lost not in result.details
+
+
+def test_credentials_check_fails_when_keys_were_removed(migrated, config):
+    config.set_override("encryption_keys", [KEY], group="credentials")
+    store_secret_rows(encryption.encrypt("pem"))
+    config.clear_override("encryption_keys", group="credentials")
+    result = status.Checks()._check_credentials_encryption()
+    assert result.code == Code.FAILURE
+    assert "encryption_keys is not set" in result.details
+
+
+def test_credentials_check_skips_the_database_part_when_unreachable(database, config):
+    config.set_override("encryption_keys", [KEY], group="credentials")
+    result = status.Checks()._check_credentials_encryption()  # no schema: table missing
+    assert result.code == Code.SUCCESS
+    assert "not checked" in result.details
+
+
+def test_credentials_check_is_registered():
+    assert "Credentials encryption" in [name for name, _ in status.Checks._upgrade_checks]

@@ -12,6 +12,7 @@ from oslo_utils import timeutils, uuidutils
 import pytest
 
 from magnum_lite import objects
+from magnum_lite.common import encryption, exception, trustee
 from magnum_lite.conductor import hashring
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
@@ -565,3 +566,95 @@ def test_the_service_runs_the_reconciler(db, config, context, make, fake_driver)
 
 def test_the_operations_the_reconciler_follows():
     assert set(conductor_manager.OPERATIONS) == set(Status.IN_PROGRESS)
+
+
+# -- the cluster's trust ------------------------------------------------------------------------
+
+NOT_AUTHORIZED = exception.CloudError(
+    service="Heat", reason="listing stacks: not authorized: The request you have made "
+                           "requires authentication. (HTTP 401)")
+
+
+@pytest.fixture
+def with_trustee(make):
+    def make_with_trustee(**values):
+        return make(trustee_user_id="trustee-1", trustee_username="cluster-1",
+                    trustee_password=encryption.encrypt("password-1"), trust_id="trust-1",
+                    **values)
+    return make_with_trustee
+
+
+def test_checks_act_through_the_cluster_s_trustee(reconciler, context, with_trustee,
+                                                  fake_driver):
+    cluster = with_trustee()
+    seen = []
+    fake_driver.on_get_status = lambda ctx, c: seen.append(
+        (ctx.trustee.user_id, ctx.trustee.password, ctx.trustee.trust_id, ctx.auth_token))
+    round_(reconciler)
+    assert seen == [("trustee-1", "password-1", "trust-1", None)]
+    assert "trustee" not in conductor_reconciler.poll_context(cluster).to_dict()
+
+
+def test_a_trust_that_no_longer_works_is_the_reason_and_says_how_to_renew_it(
+        reconciler, context, with_trustee, fake_driver, monkeypatch):
+    cluster = with_trustee()
+    checked = []
+
+    def check_trust(given):
+        checked.append((given.user_id, given.password, given.trust_id))
+        return "the cluster's trust trust-1 no longer works (deleted, or its owner lost " \
+               "their roles): 401"
+
+    monkeypatch.setattr(trustee, "check_trust", check_trust)
+    fake_driver.statuses[cluster.uuid] = NOT_AUTHORIZED
+    round_(reconciler)
+    after = reload(context, cluster)
+    assert checked == [("trustee-1", "password-1", "trust-1")]
+    assert after.status == Status.CREATE_IN_PROGRESS
+    assert after.status_reason == (
+        "cannot check the cluster in the cloud: the cluster's trust trust-1 no longer works "
+        "(deleted, or its owner lost their roles): 401; renew it with PATCH "
+        f"/v1/credentials/{cluster.uuid}; still checking")
+
+
+def test_a_working_trust_leaves_the_cloud_s_own_error_as_the_reason(
+        reconciler, context, with_trustee, fake_driver, monkeypatch):
+    cluster = with_trustee()
+    monkeypatch.setattr(trustee, "check_trust", lambda given: None)
+    fake_driver.statuses[cluster.uuid] = NOT_AUTHORIZED
+    round_(reconciler)
+    reason = reload(context, cluster).status_reason
+    assert reason.startswith("cannot check the cluster in the cloud: ")
+    assert "not authorized" in reason and "/v1/credentials" not in reason
+
+
+def test_the_trust_is_checked_only_for_a_refusal_of_a_cluster_with_a_trustee(
+        reconciler, context, make, with_trustee, fake_driver, monkeypatch, clock):
+    checked = []
+    monkeypatch.setattr(trustee, "check_trust", lambda given: checked.append(given) or "x")
+    plain = make()  # no trustee: nothing to check
+    fake_driver.statuses[plain.uuid] = NOT_AUTHORIZED
+    other_error = with_trustee()
+    fake_driver.statuses[other_error.uuid] = exception.CloudUnreachable(
+        service="Heat", reason="connection refused")
+    round_(reconciler)
+    assert checked == []
+    assert "/v1/credentials" not in reload(context, plain).status_reason
+    assert reload(context, other_error).status_reason == (
+        "cannot check the cluster in the cloud: CloudUnreachable: cannot reach Heat: "
+        "connection refused; still checking")
+
+
+def test_keystone_down_while_checking_the_trust_keeps_the_first_error(
+        reconciler, context, with_trustee, fake_driver, monkeypatch):
+    cluster = with_trustee()
+
+    def unreachable(given):
+        raise exception.CloudUnreachable(service="Keystone", reason="connection refused")
+
+    monkeypatch.setattr(trustee, "check_trust", unreachable)
+    fake_driver.statuses[cluster.uuid] = NOT_AUTHORIZED
+    round_(reconciler)
+    after = reload(context, cluster)
+    assert after.status == Status.CREATE_IN_PROGRESS
+    assert "not authorized" in after.status_reason and "Keystone" not in after.status_reason

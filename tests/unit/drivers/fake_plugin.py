@@ -35,6 +35,8 @@ class FakeDriver(base.Driver):
     snapshot_calls: list[str] = []
     snapshot_fail_with: Exception | None = None
     on_get_status: Callable[[Any, Any], None] | None = None
+    # The ClusterCredentials each create/rotate_ca_certificate got from its loader, in order.
+    given: list[base.ClusterCredentials] = []
     _lock = threading.Lock()
 
     @classmethod
@@ -50,6 +52,7 @@ class FakeDriver(base.Driver):
         cls.snapshot_calls = []
         cls.snapshot_fail_with = None
         cls.on_get_status = None
+        cls.given = []
 
     @classmethod
     def get_default_config(cls) -> dict[str, Any]:
@@ -71,21 +74,27 @@ class FakeDriver(base.Driver):
             raise self.fail_with
         return state
 
-    def create_dry_run(self, context, cluster, cluster_template, nodegroups):
+    def create_dry_run(self, context, cluster, cluster_template, nodegroups, *,
+                       credentials=None):
         return {}
 
-    def create(self, context, cluster, cluster_template, nodegroups, timeout):
+    def create(self, context, cluster, cluster_template, nodegroups, timeout, *,
+               credentials=None):
         state = self.create_state or base.ClusterState(
             status=fields.ClusterStatus.CREATE_IN_PROGRESS, stack_id="stack-1")
+        given = credentials() if credentials is not None else None
+        if given is not None:
+            type(self).given.append(given)
         return self._act("create", state, cluster=cluster.uuid, timeout=timeout,
-                         nodegroups=sorted(ng.name for ng in nodegroups))
+                         nodegroups=sorted(ng.name for ng in nodegroups),
+                         ca_kinds=sorted(given.cas) if given else None)
 
     def update_dry_run(self, context, cluster, cluster_template, nodegroup, node_count,
-                       nodes_to_remove=None):
+                       nodes_to_remove=None, *, credentials=None):
         return {}
 
     def update(self, context, cluster, cluster_template, nodegroup, node_count,
-               nodes_to_remove=None, rollback=False):
+               nodes_to_remove=None, rollback=False, *, credentials=None):
         state = self.update_state or base.ClusterState(
             status=fields.ClusterStatus.UPDATE_IN_PROGRESS)
         return self._act("update", state, cluster=cluster.uuid, nodegroup=nodegroup.uuid,
@@ -108,7 +117,8 @@ class FakeDriver(base.Driver):
             raise self.snapshot_fail_with
         return {"project": project_id}
 
-    def get_status(self, context, cluster, nodegroups, snapshot=None, *, cluster_template=None):
+    def get_status(self, context, cluster, nodegroups, snapshot=None, *, cluster_template=None,
+                   credentials=None):
         hook = type(self).on_get_status  # a plain function: not bound to the instance
         if hook is not None:
             hook(context, cluster)
@@ -125,8 +135,14 @@ class FakeDriver(base.Driver):
     def get_monitor(self, context, cluster):
         return None
 
-    def rotate_ca_certificate(self, context, cluster):
-        return None
+    def rotate_ca_certificate(self, context, cluster, cluster_template, nodegroups, *,
+                              credentials):
+        given = credentials()
+        type(self).given.append(given)
+        state = base.ClusterState(status=fields.ClusterStatus.UPDATE_IN_PROGRESS)
+        return self._act("rotate_ca_certificate", state, cluster=cluster.uuid,
+                         ca=given.cas["ca"].certificate if "ca" in given.cas else None,
+                         trust_id=given.trustee.trust_id if given.trustee else None)
 
 
 def install(**plugins: type) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import configparser
 import json
 import os
@@ -51,6 +52,23 @@ def test_build_keeps_every_password(tmp_path):
     # A fresh build makes new ones: passwords are never a constant.
     assert config.build(tmp_path)["users"]["demo"]["password"] != first["users"]["demo"][
         "password"]
+
+
+def test_build_makes_and_keeps_the_secrets(tmp_path):
+    first = config.build(tmp_path)
+    assert set(first["secrets"]) == {"rabbit", "heat_db", "magnum_db", "stack_domain_admin",
+                                     "trustee_domain_admin", "credentials_key"}
+    # A Fernet key: 32 bytes in URL-safe base64.
+    assert len(base64.urlsafe_b64decode(first["secrets"]["credentials_key"])) == 32
+    # A sandbox.json from before these secrets existed gets them, and keeps the others.
+    old = json.loads(json.dumps(first))
+    del old["secrets"]["trustee_domain_admin"], old["secrets"]["credentials_key"]
+    upgraded = config.build(tmp_path, old)
+    assert upgraded["secrets"]["rabbit"] == first["secrets"]["rabbit"]
+    assert upgraded["secrets"]["credentials_key"] != first["secrets"]["credentials_key"]
+    assert config.build(tmp_path, upgraded) == upgraded
+    assert config.build(tmp_path)["secrets"]["credentials_key"] != first["secrets"][
+        "credentials_key"]
 
 
 def test_ensure_writes_0600_and_is_stable(tmp_path):
@@ -222,6 +240,76 @@ def test_magnum_conf(tmp_path):
         assert conf.get(group, "region_name") == "RegionOne"
     off = _ini(magnum.conf_text(tmp_path, data, DB, TRANSPORT, validate_resources=False))
     assert not off.getboolean("cloud", "validate_resources")
+
+
+def test_magnum_conf_trustee_domain_and_credentials_key(tmp_path):
+    data = config.build(tmp_path)
+    conf = _ini(magnum.conf_text(tmp_path, data, DB, TRANSPORT))
+    own = {key: value for key, value in conf.items("trust") if key not in conf.defaults()}
+    assert own == {
+        "trustee_domain_name": "magnum", "trustee_domain_admin_name": "magnum_domain_admin",
+        "trustee_domain_admin_password": data["secrets"]["trustee_domain_admin"],
+        "auth_url": "http://127.0.0.1:5000/v3"}
+    assert conf.get("credentials", "encryption_keys") == data["secrets"]["credentials_key"]
+
+
+class FakeKeystoneClient:
+    """keystoneclient's v3 managers used by provisioning: domains, users, role grants."""
+
+    def __init__(self) -> None:
+        self.domains = self._Manager(self, "domain")
+        self.users = self._Manager(self, "user")
+        self.role_assignments = self._Manager(self, "assignment")
+        self.roles = self._Manager(self, "role")
+        self.store: dict[str, list[dict]] = {"domain": [], "user": [], "assignment": []}
+        self.updated: list[str] = []
+
+    class _Manager:
+        def __init__(self, ks: FakeKeystoneClient, kind: str) -> None:
+            self.ks, self.kind = ks, kind
+
+        def list(self, **filters):
+            items = self.ks.store[self.kind]
+            return [type("Ref", (), item)() for item in items
+                    if all(item.get(k) == (getattr(v, "id", v)) for k, v in filters.items())]
+
+        def create(self, name, domain=None, **kwargs):
+            item = {"id": f"{self.kind}-{name}", "name": name,
+                    "domain": getattr(domain, "id", domain)}
+            self.ks.store[self.kind].append(item)
+            return type("Ref", (), item)()
+
+        def update(self, user, password):
+            self.ks.updated.append(user.name)
+
+        def grant(self, role, user=None, project=None, domain=None):
+            self.ks.store["assignment"].append(
+                {"role": role.id, "user": user.id, "domain": getattr(domain, "id", None),
+                 "project": None})
+
+
+def test_provision_makes_each_admin_domain_once():
+    ks = FakeKeystoneClient()
+    admin_role = type("Ref", (), {"id": "role-admin", "name": "admin"})()
+    logins: list[tuple[str, str]] = []
+
+    def login_ok(creds, domain_scope=None):
+        logins.append((creds["username"], domain_scope))
+        return True
+
+    for _ in range(2):  # every start provisions again: nothing new the second time
+        for domain, admin in ((config.STACK_DOMAIN, config.STACK_DOMAIN_ADMIN),
+                              (config.TRUSTEE_DOMAIN, config.TRUSTEE_DOMAIN_ADMIN)):
+            keystone._admin_domain(ks, {"admin": admin_role}, login_ok, lambda m: None,
+                                   domain, admin, "pw", "desc")
+    assert [d["name"] for d in ks.store["domain"]] == ["heat", "magnum"]
+    assert [(u["name"], u["domain"]) for u in ks.store["user"]] == [
+        ("heat_domain_admin", "domain-heat"), ("magnum_domain_admin", "domain-magnum")]
+    assert [(a["user"], a["domain"]) for a in ks.store["assignment"]] == [
+        ("user-heat_domain_admin", "domain-heat"),
+        ("user-magnum_domain_admin", "domain-magnum")]
+    assert ("magnum_domain_admin", "magnum") in logins
+    assert ks.updated == []
 
 
 def test_optional_module_needs_a_main(monkeypatch):

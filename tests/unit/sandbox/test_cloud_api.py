@@ -468,7 +468,7 @@ def test_neutron_floating_ip_lifecycle(network_api):
     fip = network_api.post_json("/v2.0/floatingips", {"floatingip": {
         "floating_network_id": store.PUBLIC_NETWORK_ID, "port_id": port["id"],
         "description": "cluster api"}}, headers=DEMO_H, status=201).json["floatingip"]
-    assert fip["floating_ip_address"] == "172.24.4.2"
+    assert fip["floating_ip_address"] == "127.0.0.2"  # first of public-subnet's pool
     assert fip["fixed_ip_address"] == port["fixed_ips"][0]["ip_address"]
     assert fip["status"] == "ACTIVE" and fip["project_id"] == DEMO
     listed = network_api.get("/v2.0/floatingips", {"port_id": port["id"]},

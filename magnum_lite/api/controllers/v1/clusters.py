@@ -269,11 +269,11 @@ def _generated_name(template_name: str | None) -> str:
     return f"{stem[:NAME_MAX_LENGTH - 9]}-{uuidutils.generate_uuid()[:8]}"
 
 
-def _target(cluster: objects.Cluster) -> dict:
+def target(cluster: objects.Cluster) -> dict:
     return {"project_id": cluster.project_id, "user_id": cluster.user_id}
 
 
-def _start_update(context: Any, cluster: objects.Cluster, event_type: str) -> None:
+def start_update(context: Any, cluster: objects.Cluster, event_type: str) -> None:
     """Mark the cluster UPDATE_IN_PROGRESS (409 unless it may be updated now): one more
     operation, with its event."""
     if cluster.status not in fields.ClusterStatus.UPDATABLE:
@@ -375,7 +375,7 @@ def _check_resize(nodegroup: objects.NodeGroup, node_count: int,
                                                f"{current - node_count}.")
 
 
-def _cast(context: Any, cluster: objects.Cluster, method: str, failed_status: str,
+def cast_or_fail(context: Any, cluster: objects.Cluster, method: str, failed_status: str,
           **kwargs: Any) -> None:
     """Cast to the conductor; when that fails, the cluster fails with the reason (503)."""
     try:
@@ -407,7 +407,7 @@ class ClusterActionsController(base.RestController):
         node_count, nodes_to_remove, ng_ident = parse_resize(base.request_json())
         base.see_all_projects(context, "cluster:update_all_projects")
         cluster = objects.Cluster.get(context, ident)
-        policy.authorize(context, "cluster:resize", _target(cluster))
+        policy.authorize(context, "cluster:resize", target(cluster))
         nodegroup = _resize_nodegroup(context, cluster, ng_ident)
         _check_resize(nodegroup, node_count, nodes_to_remove)
         # The default worker nodegroup travels as None, which every conductor understands.
@@ -420,8 +420,8 @@ class ClusterActionsController(base.RestController):
             # Conductors pinned to an RPC version without these refuse them: say so now,
             # before anything changes.
             pecan.request.rpcapi.check_cluster_update(**extra)
-        _start_update(context, cluster, "cluster.resize")
-        _cast(context, cluster, "cluster_update", fields.ClusterStatus.UPDATE_FAILED,
+        start_update(context, cluster, "cluster.resize")
+        cast_or_fail(context, cluster, "cluster_update", fields.ClusterStatus.UPDATE_FAILED,
               node_count=node_count, rollback=False, **extra)
         return {"uuid": cluster.uuid}
 
@@ -469,7 +469,7 @@ class ClustersController(base.RestController):
         context = base.context()
         base.see_all_projects(context, "cluster:get_one_all_projects")
         cluster = objects.Cluster.get(context, ident)
-        policy.authorize(context, "cluster:get", _target(cluster))
+        policy.authorize(context, "cluster:get", target(cluster))
         document = convert(cluster, True, _stack_field(),
                            _TemplateLabels(context)(cluster.cluster_template_id))
         document["faults"] = {}
@@ -505,7 +505,7 @@ class ClustersController(base.RestController):
 
     def _cast(self, context: Any, cluster: objects.Cluster, method: str,
               failed_status: str, **kwargs: Any) -> None:
-        _cast(context, cluster, method, failed_status, **kwargs)
+        cast_or_fail(context, cluster, method, failed_status, **kwargs)
 
     @base.expose(status=202)
     def post(self) -> dict:
@@ -591,8 +591,8 @@ class ClustersController(base.RestController):
 
         base.see_all_projects(context, "cluster:update_all_projects")
         cluster = objects.Cluster.get(context, ident)
-        policy.authorize(context, "cluster:update", _target(cluster))
-        _start_update(context, cluster, "cluster.update")
+        policy.authorize(context, "cluster:update", target(cluster))
+        start_update(context, cluster, "cluster.update")
         self._cast(context, cluster, "cluster_update", fields.ClusterStatus.UPDATE_FAILED,
                    node_count=node_count, rollback=bool(rollback))
         return {"uuid": cluster.uuid}
@@ -603,7 +603,7 @@ class ClustersController(base.RestController):
         context = base.context()
         base.see_all_projects(context, "cluster:delete_all_projects")
         cluster = objects.Cluster.get(context, ident)
-        policy.authorize(context, "cluster:delete", _target(cluster))
+        policy.authorize(context, "cluster:delete", target(cluster))
         if cluster.status == fields.ClusterStatus.DELETE_IN_PROGRESS:
             return None
         cluster.status = fields.ClusterStatus.DELETE_IN_PROGRESS

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from magnum_lite.common import clients, exception
+from cryptography.fernet import Fernet
+import pytest
+import yaml
+
+from magnum_lite.common import clients, encryption, exception, trustee, x509
+from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import chunks, cleanup, names
 from magnum_lite.drivers.heat import driver as heat_driver
+from magnum_lite.drivers.k8s_ubuntu_v1 import userdata
 from magnum_lite.drivers.k8s_ubuntu_v1.driver import K8sUbuntuV1
 from tests.unit.drivers.heat.conftest import make_cluster, make_nodegroup, make_template
+from tests.unit.drivers.k8s_ubuntu_v1.test_userdata import files
 
 QUOTA = "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances"
 
@@ -26,6 +33,8 @@ class Cluster:
         self.workers = [make_nodegroup(self.cluster, f"workers-{i}", "worker", count)
                         for i, count in enumerate(workers)]
         self.driver = K8sUbuntuV1()
+        #: What the conductor's credentials loader would give (None: a cluster without TLS).
+        self.credentials = None
 
     @property
     def nodegroups(self):
@@ -33,8 +42,8 @@ class Cluster:
 
     def record(self, state):
         """Write a ClusterState to the objects as the conductor does."""
-        for field in ("status", "status_reason", "stack_id", "api_address", "trust_id",
-                      "join_token", "coe_version"):
+        for field in ("status", "status_reason", "stack_id", "api_address", "join_token",
+                      "coe_version"):
             if getattr(state, field) is not None:
                 setattr(self.cluster, field, getattr(state, field))
         for ng in self.nodegroups:
@@ -49,12 +58,14 @@ class Cluster:
 
     def create(self):
         return self.record(self.driver.create(self.context, self.cluster, self.template,
-                                              self.nodegroups, 60))
+                                              self.nodegroups, 60,
+                                              credentials=self.credentials))
 
     def status(self):
         return self.record(self.driver.get_status(self.context, self.cluster,
                                                   self.nodegroups,
-                                                  cluster_template=self.template))
+                                                  cluster_template=self.template,
+                                                  credentials=self.credentials))
 
     def built(self):
         """Create it and let Heat finish every stack."""
@@ -69,7 +80,8 @@ class Cluster:
     def resize(self, nodegroup, count, nodes_to_remove=None, rollback=False):
         self.cluster.status = nodegroup.status = "UPDATE_IN_PROGRESS"
         return self.record(self.driver.update(self.context, self.cluster, self.template,
-                                              nodegroup, count, nodes_to_remove, rollback))
+                                              nodegroup, count, nodes_to_remove, rollback,
+                                              credentials=self.credentials))
 
     @property
     def cluster_stack_name(self):
@@ -114,7 +126,6 @@ def test_create_starts_the_cluster_stack_only(build, heat):
     assert state.status == "CREATE_IN_PROGRESS"
     assert state.stack_id == stack.id
     assert state.coe_version == "v1.30.4"
-    assert state.trust_id is None  # no token and no [keystone_auth]: no trust
     assert state.join_token and state.join_token == c.cluster.join_token
     assert state.nodegroups[c.masters.uuid].stack_id == stack.id
     assert all(state.nodegroups[ng.uuid].status == "CREATE_IN_PROGRESS"
@@ -124,30 +135,24 @@ def test_create_starts_the_cluster_stack_only(build, heat):
     assert stack.parameters["key_name"] == "default"
 
 
-def test_create_makes_a_trust_only_with_a_token_and_service_credentials(
-        build, context, config, monkeypatch):
-    made = []
-    monkeypatch.setattr(clients, "create_trust", lambda ctx: made.append(ctx) or "trust-1")
-    context.auth_token = "user-token"
-    assert build().create().trust_id is None  # [keystone_auth] unset
-    assert made == []
-    config.set_override("auth_type", "password", group="keystone_auth")
-    assert build().create().trust_id == "trust-1"
-    assert made == [context]
-    context.auth_token = None
-    assert build().create().trust_id is None  # no token to delegate from
-
-
-def test_trust_failure_is_a_keystone_cloud_error(build, context, config, monkeypatch, heat):
-    def refuse(ctx):
-        raise RuntimeError("403 Forbidden")
-    monkeypatch.setattr(clients, "create_trust", refuse)
+def test_the_driver_makes_and_deletes_no_trust(build, heat, context, config, monkeypatch):
+    """Trusts are the conductor's (conductor/credentials.py): even with a token and service
+    credentials at hand the driver neither makes one at create nor deletes one at delete."""
+    calls = []
+    monkeypatch.setattr(clients, "create_trust", lambda ctx: calls.append("create") or "t")
+    monkeypatch.setattr(clients, "delete_trust",
+                        lambda ctx, trust_id: calls.append(("delete", trust_id)))
     context.auth_token = "user-token"
     config.set_override("auth_type", "password", group="keystone_auth")
-    with pytest.raises(exception.CloudError, match="Keystone: cannot create the cluster's "
-                                                   "trust: 403 Forbidden"):
-        build().create()
-    assert heat.live_stacks() == []
+    c = build()
+    c.cluster.trust_id = "trust-9"
+    c.built()
+    _delete(c)
+    heat.complete_all()
+    c.status()
+    heat.complete_all()
+    assert c.status().status == "DELETE_COMPLETE"
+    assert calls == []
 
 
 def test_user_data_is_hidden_and_holds_heat_s_placeholders(build, heat):
@@ -469,14 +474,14 @@ def test_masters_cannot_be_resized(build, heat):
 def test_resize_across_chunks(build, heat, config):
     config.set_override("max_resources_per_stack", 100, group="heat_driver")
     heat.max_resources_per_stack = 100
-    per_stack = chunks.nodes_per_stack(100)
-    assert per_stack == 10
-    c = build(workers=(8,), docker_volume_size=10)
+    n = chunks.nodes_per_stack(100)
+    assert 1 < n < 10
+    c = build(workers=(n - 1,), docker_volume_size=10)
     c.built()
     ng = c.workers[0]
-    c.resize(ng, 25)
+    c.resize(ng, 2 * n + 5)
     stacks = c.chunk_stacks(ng)
-    assert [s.parameters["node_count"] for s in stacks] == [10, 10, 5]
+    assert [s.parameters["node_count"] for s in stacks] == [n, n, 5]
     assert [s.status for s in stacks] == ["UPDATE_IN_PROGRESS", "CREATE_IN_PROGRESS",
                                           "CREATE_IN_PROGRESS"]
     # The new chunks join the cluster's network like the first.
@@ -484,18 +489,18 @@ def test_resize_across_chunks(build, heat, config):
     heat.complete_all()
     state = c.status()
     assert state.status == "UPDATE_COMPLETE"
-    assert state.nodegroups[ng.uuid].node_count == 25
+    assert state.nodegroups[ng.uuid].node_count == 2 * n + 5
     assert all(heat.resource_count(s.id) <= 100 for s in stacks)
 
     # Remove a node of the middle chunk while shrinking: it leaves its chunk, the rest of
     # the shrink comes off the end; an emptied chunk stays.
     c.cluster.status = "UPDATE_COMPLETE"
     victim = heat.outputs(stacks[1].id)["node_names"]["4"]
-    c.resize(ng, 19, nodes_to_remove=[victim])
-    assert [s.parameters["node_count"] for s in stacks] == [10, 9, 0]
+    c.resize(ng, 2 * n - 1, nodes_to_remove=[victim])
+    assert [s.parameters["node_count"] for s in stacks] == [n, n - 1, 0]
     heat.complete_all()
     state = c.status()
-    assert state.nodegroups[ng.uuid].node_count == 19
+    assert state.nodegroups[ng.uuid].node_count == 2 * n - 1
     assert victim not in _node_names(heat, stacks[1]).values()
     assert len(c.chunk_stacks(ng)) == 3
 
@@ -618,22 +623,6 @@ def test_delete_failed_names_the_resource_and_can_be_retried(build, heat):
     assert c.status().status == "DELETE_COMPLETE"
 
 
-def test_delete_deletes_the_trust_at_the_end(build, heat, monkeypatch):
-    deleted = []
-    monkeypatch.setattr(clients, "delete_trust",
-                        lambda ctx, trust_id: deleted.append(trust_id))
-    c = build()
-    c.built()
-    c.cluster.trust_id = "trust-9"
-    _delete(c)
-    heat.complete_all()
-    c.status()
-    assert deleted == []
-    heat.complete_all()
-    assert c.status().status == "DELETE_COMPLETE"
-    assert deleted == ["trust-9"]
-
-
 def test_other_statuses_change_nothing(build):
     c = build()
     c.built()
@@ -667,3 +656,204 @@ def test_worker_stacks_need_the_template(build, heat):
     heat.complete(c.cluster_stack_name)
     with pytest.raises(exception.InvalidParameterValue, match="need its template"):
         c.driver.get_status(c.context, c.cluster, c.nodegroups)
+
+
+# -- credentials ------------------------------------------------------------------------------
+
+PKI = "/etc/kubernetes/pki"
+AUTH_URL = "http://keystone.test:5000/v3"
+
+
+def _cas() -> dict[str, x509.KeyPair]:
+    return {kind: x509.generate_ca(f"{kind} CA", key_type="ec", key_size=256)
+            for kind in ("ca", "etcd", "front_proxy")}
+
+
+def _loader(cas, given_trustee=None):
+    """A credentials loader as the conductor's, counting its calls."""
+    def load():
+        load.calls += 1
+        return base.ClusterCredentials(cas=cas, trustee=given_trustee,
+                                       auth_url=AUTH_URL if given_trustee else None,
+                                       region_name="RegionOne")
+    load.calls = 0
+    return load
+
+
+def _credentials_of(stack):
+    return json.loads(stack.parameters["credentials"])
+
+
+def test_stacks_get_the_credentials_of_their_nodes_hidden(build, heat):
+    cas = _cas()
+    c = build(workers=(2,))
+    c.credentials = _loader(cas, trustee.Trustee(user_id="trustee-1", username="t",
+                                                 password="trustee-secret",
+                                                 trust_id="trust-1"))
+    c.create()
+    stack = heat.stack(c.cluster_stack_name)
+    assert stack.parameters["cluster_uuid"] == c.cluster.uuid
+    assert stack.parameters["credentials_script"] == (
+        userdata.BOOT_DIR / "apply-credentials.sh").read_text()
+    master_files = _credentials_of(stack)
+    assert master_files == {
+        f"{PKI}/ca.crt": cas["ca"].certificate, f"{PKI}/ca.key": cas["ca"].private_key,
+        f"{PKI}/etcd/ca.crt": cas["etcd"].certificate,
+        f"{PKI}/etcd/ca.key": cas["etcd"].private_key,
+        f"{PKI}/front-proxy-ca.crt": cas["front_proxy"].certificate,
+        f"{PKI}/front-proxy-ca.key": cas["front_proxy"].private_key,
+        "/etc/kubernetes/cloud.conf": master_files["/etc/kubernetes/cloud.conf"]}
+    cloud_conf = master_files["/etc/kubernetes/cloud.conf"]
+    for line in (f'auth-url="{AUTH_URL}"', 'user-id="trustee-1"', 'password="trustee-secret"',
+                 'trust-id="trust-1"', 'region="RegionOne"'):
+        assert line in cloud_conf.splitlines()
+    shown = heat.client_for(c.context).stacks.get(stack.id).parameters
+    assert shown["credentials"] == "******" and shown["master_user_data"] == "******"
+
+    # What a master boots with: every CA with its key, root only for the keys.
+    booted = files(heat.server_user_data(stack.id, "0"))
+    for kind, path in (("ca", "ca"), ("etcd", "etcd/ca"), ("front_proxy", "front-proxy-ca")):
+        assert booted[f"{PKI}/{path}.crt"]["content"] == cas[kind].certificate
+        assert booted[f"{PKI}/{path}.key"]["content"] == cas[kind].private_key
+        assert booted[f"{PKI}/{path}.key"]["permissions"] == "0600"
+    assert booted["/etc/kubernetes/cloud.conf"]["content"] == cloud_conf
+
+    heat.complete(stack.id)
+    c.status()
+    [worker] = c.chunk_stacks(c.workers[0])
+    assert worker.parameters["cluster_uuid"] == c.cluster.uuid
+    assert _credentials_of(worker) == {f"{PKI}/ca.crt": cas["ca"].certificate,
+                                       "/etc/kubernetes/cloud.conf": cloud_conf}
+    assert heat.client_for(c.context).stacks.get(worker.id).parameters["credentials"] == \
+        "******"
+    # A worker boots with no CA key at all, and checks the API against the CA's hash; kubeadm
+    # join writes the CA certificate itself.
+    data = heat.server_user_data(worker.id, "1")
+    assert "PRIVATE KEY" not in data
+    booted = files(data)
+    assert not any(path.startswith(PKI) for path in booted)
+    join = booted["/etc/magnum-lite/kubeadm-join.yaml"]["content"]
+    assert x509.ca_public_key_hash(cas["ca"].certificate) in join
+    assert "caCertHashes" in join and "unsafeSkipCAVerification" not in join
+    assert booted["/etc/kubernetes/cloud.conf"]["content"] == cloud_conf
+
+
+def test_without_credentials_workers_skip_the_ca_check(build, heat):
+    c = build(workers=(1,))
+    c.built()
+    [worker] = c.chunk_stacks(c.workers[0])
+    assert _credentials_of(worker) == {}
+    join = files(heat.server_user_data(worker.id, "0"))["/etc/magnum-lite/kubeadm-join.yaml"]
+    assert "unsafeSkipCAVerification: true" in join["content"]
+    assert "caCertHashes" not in join["content"]
+
+
+def test_a_status_check_decrypts_nothing_until_it_starts_worker_stacks(build, heat):
+    c = build(workers=(1,))
+    c.credentials = _loader(_cas())
+    c.create()
+    assert c.credentials.calls == 1
+    c.status()  # the cluster stack is still building: nothing rendered
+    assert c.credentials.calls == 1
+    heat.complete(c.cluster_stack_name)
+    c.status()
+    assert c.credentials.calls == 2
+    heat.complete_all()
+    assert c.status().status == "CREATE_COMPLETE"
+    assert c.credentials.calls == 2
+
+
+def test_the_join_token_is_decrypted_for_the_user_data(build, heat, config):
+    config.set_override("encryption_keys", [Fernet.generate_key().decode()],
+                        group="credentials")
+    token = "abcdef.0123456789abcdef"
+    c = build(workers=(1,), join_token=encryption.encrypt(token))
+    assert K8sUbuntuV1.join_token(c.cluster) == token
+    state = c.create()
+    assert state.join_token == token  # the same token, not a new one
+    master = files(heat.server_user_data(c.cluster_stack_name, "0"))
+    assert token in master["/etc/magnum-lite/kubeadm-init.yaml"]["content"]
+
+
+def _rotated(c, cas):
+    c.cluster.status = "UPDATE_IN_PROGRESS"
+    return c.record(c.driver.rotate_ca_certificate(c.context, c.cluster, c.template,
+                                                   c.nodegroups, credentials=_loader(cas)))
+
+
+def test_rotate_ca_updates_every_stack_s_credentials_and_nothing_else(build, heat, config):
+    config.set_override("max_resources_per_stack", 100, group="heat_driver")
+    heat.max_resources_per_stack = 100
+    n = chunks.nodes_per_stack(100)
+    old, new = _cas(), {**_cas()}
+    new["etcd"], new["front_proxy"] = old["etcd"], old["front_proxy"]
+    c = build(masters=1, workers=(n + 2, 1))
+    c.credentials = _loader(old)
+    c.built()
+    chunk_stacks = [s for ng in c.workers for s in c.chunk_stacks(ng)]
+    assert [s.parameters["node_count"] for s in chunk_stacks] == [n, 2, 1]
+    cluster_stack = heat.stack(c.cluster_stack_name)
+    master_count = cluster_stack.parameters["master_count"]
+    updates_before = len(heat.calls)
+
+    state = _rotated(c, new)
+    assert state.status == "UPDATE_IN_PROGRESS"
+    assert {uuid: g.status for uuid, g in state.nodegroups.items()} == {
+        ng.uuid: "UPDATE_IN_PROGRESS" for ng in c.workers}
+    updates = [call for call in heat.calls[updates_before:] if call[0] == "stacks.update"]
+    assert [(stack_id, sorted(params)) for _, stack_id, params in updates] == [
+        (cluster_stack.id, ["cluster_uuid", "credentials", "credentials_script",
+                            "master_user_data"])] + [
+        (s.id, ["cluster_uuid", "credentials", "credentials_script", "user_data"])
+        for s in chunk_stacks]
+    assert cluster_stack.status == "UPDATE_IN_PROGRESS"
+    assert cluster_stack.parameters["master_count"] == master_count
+    assert _credentials_of(cluster_stack)[f"{PKI}/ca.crt"] == new["ca"].certificate
+    assert _credentials_of(cluster_stack)[f"{PKI}/ca.key"] == new["ca"].private_key
+    booted = files(heat.server_user_data(cluster_stack.id, "0"))
+    assert booted[f"{PKI}/ca.key"]["content"] == new["ca"].private_key
+    for stack in chunk_stacks:
+        assert stack.status == "UPDATE_IN_PROGRESS"
+        assert _credentials_of(stack) == {f"{PKI}/ca.crt": new["ca"].certificate}
+        join = files(heat.server_user_data(stack.id, "0"))[
+            "/etc/magnum-lite/kubeadm-join.yaml"]["content"]
+        assert x509.ca_public_key_hash(new["ca"].certificate) in join
+    # The node counts stay as they were (a PATCH of the credentials only).
+    assert [s.parameters["node_count"] for s in chunk_stacks] == [n, 2, 1]
+
+    # get_status follows the update like a resize, the cluster stack included.
+    assert c.status().status is None
+    for stack in chunk_stacks:
+        heat.complete(stack.id)
+    assert c.status().status is None  # the cluster stack is still updating
+    heat.complete(cluster_stack.id)
+    state = c.status()
+    assert state.status == "UPDATE_COMPLETE"
+    assert [state.nodegroups[ng.uuid].node_count for ng in c.workers] == [n + 2, 1]
+    assert state.nodegroups[c.workers[0].uuid].status == "UPDATE_COMPLETE"
+
+
+def test_a_failed_rotation_of_the_cluster_stack_is_update_failed(build, heat):
+    c = build(workers=(1,))
+    c.credentials = _loader(_cas())
+    c.built()
+    _rotated(c, _cas())
+    heat.complete_all(names.nodegroup_stack_name(c.cluster, c.workers[0], 0))
+    node = yaml.safe_load((heat_driver.TEMPLATES / "fragments" / "node.yaml").read_text())
+    [deployment] = [name for name, resource in node["resources"].items()
+                    if resource["type"] == "OS::Heat::SoftwareDeployment"]
+    heat.fail(c.cluster_stack_name, f"masters.0.{deployment}",
+              "Deployment exited with non-zero status code: 1")
+    state = c.status()
+    assert state.status == "UPDATE_FAILED"
+    assert "Deployment exited with non-zero status code: 1" in state.status_reason
+    assert f"{deployment} (OS::Heat::SoftwareDeployment)" in state.status_reason
+
+
+def test_rotate_of_a_cluster_whose_stack_is_gone_is_a_cloud_error(build, heat):
+    c = build(workers=(1,))
+    c.built()
+    heat.client_for(c.context).stacks.delete(c.cluster.stack_id)
+    heat.complete(c.cluster.stack_id)
+    with pytest.raises(exception.CloudError, match="gone"):
+        _rotated(c, _cas())

@@ -174,17 +174,20 @@ def test_planned_failure_hits_when_the_stack_would_complete():
 def test_a_create_over_the_limit_fails_like_heat():
     cloud = FakeHeatCloud(max_resources_per_stack=50)
     client = _client(cloud)
-    # 1 group + 7 per node (member, port, server, fip slot + fip, volume slot, lb slot).
-    ok = client.stacks.create(**_fields("ok", count=7))["stack"]["id"]
+    # The group and the credentials software config + 8 per node (member, port, server,
+    # credentials deployment, fip slot + fip, volume slot, lb slot).
+    ok = client.stacks.create(**_fields("ok", count=6))["stack"]["id"]
     assert cloud.resource_count(ok) == 50
-    big = client.stacks.create(**_fields("big", count=8))["stack"]["id"]
+    big = client.stacks.create(**_fields("big", count=7))["stack"]["id"]
     assert cloud.stack(big).status == "CREATE_FAILED"
     assert "Maximum resources per stack exceeded" in cloud.stack(big).reason
     with pytest.raises(heat_exc.HTTPBadRequest, match="Maximum resources per stack"):
-        client.stacks.preview(**_fields("big2", count=8))
+        client.stacks.preview(**_fields("big2", count=7))
     preview = client.stacks.preview(**_fields("small", count=1)).to_dict()
     assert preview["parameters"]["user_data"] == "******"
-    assert preview["resources"][0][0]["resource_type"] == "OS::Heat::ResourceGroup"
+    assert [r["resource_type"] if isinstance(r, dict) else r[0]["resource_type"]
+            for r in preview["resources"]] == ["OS::Heat::SoftwareConfig",
+                                               "OS::Heat::ResourceGroup"]
 
 
 def test_injected_errors_hit_the_next_call_only():

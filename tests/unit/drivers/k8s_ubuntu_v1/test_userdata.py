@@ -196,11 +196,22 @@ def test_scripts_pass_shellcheck(rendered, tmp_path, name, role, index):
         assert done.stdout == ""
 
 
+@pytest.mark.service
+def test_the_credentials_script_passes_shellcheck():
+    """The rotation script reaches nodes as a Heat software config, not in the user data."""
+    shellcheck = need("shellcheck")
+    path = userdata.BOOT_DIR / "apply-credentials.sh"
+    done = subprocess.run([shellcheck, str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == ""
+
+
 def test_boot_files_are_ascii_and_packaged():
     """7-bit MIME parts need ASCII; setup.cfg ships boot/*.yaml and boot/*.sh."""
     names = sorted(p.name for p in userdata.BOOT_DIR.iterdir())
-    assert names == ["cloud-config.yaml", "kubeadm-master.sh", "kubeadm-worker.sh",
-                     "prepare-node.sh"]
+    assert names == ["apply-credentials.sh", "cloud-config.yaml", "kubeadm-master.sh",
+                     "kubeadm-worker.sh", "prepare-node.sh"]
     for name in names:
         (userdata.BOOT_DIR / name).read_bytes().decode("ascii")
     setup_cfg = (pathlib.Path(__file__).resolve().parents[4] / "setup.cfg").read_text()

@@ -1,0 +1,34 @@
+"""/v1/credentials/{cluster} (1.12+): replace a cluster's trustee user and trust.
+
+The caller becomes the new trust's trustor (their token travels to the conductor), which
+then pushes the new credentials to the nodes like a CA rotation: an update of the cluster.
+"""
+
+from __future__ import annotations
+
+import pecan
+
+from magnum_lite import objects
+from magnum_lite.api import versions
+from magnum_lite.api.controllers import base
+from magnum_lite.api.controllers.v1 import clusters
+from magnum_lite.common import policy
+from magnum_lite.objects import fields
+
+
+class CredentialsController(base.RestController):
+    """PATCH /v1/credentials/{cluster}."""
+
+    @base.expose(status=202)
+    @versions.requires("1.12", what="credentials rotation")
+    def patch(self, ident: str) -> dict:
+        """Rotate the cluster's trust; 202 with the cluster's uuid."""
+        context = base.context()
+        base.see_all_projects(context, "credential:all_projects")
+        cluster = objects.Cluster.get(context, ident)
+        policy.authorize(context, "credential:rotate", clusters.target(cluster))
+        pecan.request.rpcapi.check_credentials_api("Credentials rotation")
+        clusters.start_update(context, cluster, "cluster.rotate_credentials")
+        clusters.cast_or_fail(context, cluster, "rotate_credentials",
+                              fields.ClusterStatus.UPDATE_FAILED)
+        return {"uuid": cluster.uuid}

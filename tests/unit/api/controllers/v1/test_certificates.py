@@ -1,0 +1,345 @@
+"""/v1/certificates (a cluster's CA certificates, client certificates from CSRs, CA rotation
+from 1.5) and /v1/credentials (trust rotation, 1.12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography import x509 as crypto_x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+import pytest
+
+from magnum_lite import objects
+from magnum_lite.common import context as ctx
+from magnum_lite.common import encryption, x509
+from magnum_lite.conductor import credentials
+from tests.unit.api.conftest import TEMPLATE, CastRecorder, db_snapshot, error_of
+
+URL = "/v1/certificates"
+CREDENTIALS_URL = "/v1/credentials"
+
+
+def _admin() -> ctx.RequestContext:
+    return ctx.get_admin_context()
+
+
+def _cluster(uuid: str) -> objects.Cluster:
+    return objects.Cluster.get_by_uuid(_admin(), uuid)
+
+
+def _set_status(uuid: str, status: str) -> None:
+    def mutate(c: objects.Cluster) -> None:
+        c.status = status
+
+    objects.Cluster.update_with_retry(_admin(), uuid, mutate)
+
+
+def make_csr(common_name: str = "cluster-admin",
+             organizations: tuple[str, ...] = ("system:masters",)) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = crypto_x509.Name(
+        [crypto_x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+        + [crypto_x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations])
+    csr = crypto_x509.CertificateSigningRequestBuilder().subject_name(subject).sign(
+        key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.fixture
+def with_ca(cluster) -> dict[str, Any]:
+    """The cluster with its three CAs made (as the conductor makes them at create)."""
+    made = credentials.ensure_cas(_admin(), _cluster(cluster["uuid"]), "kubernetes")
+    certificates = {kind: credentials.ca_certificate(_admin(), made, kind)
+                    for kind in ("ca", "etcd", "front_proxy")}
+    return {**cluster, "certificates": certificates, "ca_cert_ref": made.ca_cert_ref}
+
+
+# -- GET ---------------------------------------------------------------------------------------
+
+def test_get_gives_the_cluster_ca_with_links(member, with_ca):
+    uuid = with_ca["uuid"]
+    body = member.get(f"{URL}/{uuid}", status=200).json
+    assert set(body) == {"cluster_uuid", "pem", "links"}
+    assert body["cluster_uuid"] == uuid
+    assert body["pem"] == with_ca["certificates"]["ca"]
+    assert [link["rel"] for link in body["links"]] == ["self", "bookmark"]
+    assert body["links"][0]["href"].endswith(f"/v1/certificates/{uuid}")
+    assert body["links"][1]["href"].endswith(f"/certificates/{uuid}")
+    # By name too, as the cluster itself.
+    assert member.get(f"{URL}/c1", status=200).json["pem"] == body["pem"]
+
+
+@pytest.mark.parametrize(("cert_type", "kind"), [("kubernetes", "ca"), ("etcd", "etcd"),
+                                                  ("front_proxy", "front_proxy"),
+                                                  ("front-proxy", "front_proxy")])
+def test_get_of_each_ca_type(member, with_ca, cert_type, kind):
+    body = member.get(f"{URL}/{with_ca['uuid']}?ca_cert_type={cert_type}", status=200).json
+    assert body["pem"] == with_ca["certificates"][kind]
+    assert body["ca_cert_type"] == cert_type
+
+
+def test_a_bad_ca_cert_type_is_a_400_naming_it(member, with_ca):
+    error = error_of(member.get(f"{URL}/{with_ca['uuid']}?ca_cert_type=root", status=400))
+    assert error["detail"].startswith("ca_cert_type:")
+    assert "root" in error["detail"] and "etcd" in error["detail"]
+    error = error_of(member.get(f"{URL}/{with_ca['uuid']}?ca_cert_type=etcd&ca_cert_type=etcd",
+                                status=400))
+    assert error["detail"].startswith("ca_cert_type:")
+
+
+def test_a_cluster_with_tls_disabled_has_no_certificate(member, casts):
+    template = member.post("/v1/clustertemplates", {**TEMPLATE, "name": "plain",
+                                                    "tls_disabled": True}, status=201).json
+    uuid = member.post("/v1/clusters", {"name": "plain", "cluster_template_id":
+                                        template["uuid"]}, status=202).json["uuid"]
+    _set_status(uuid, "CREATE_COMPLETE")
+    casts.clear()
+    for response in (member.get(f"{URL}/{uuid}", status=400),
+                     member.post(URL, {"cluster_uuid": uuid, "csr": make_csr()}, status=400),
+                     member.patch(f"{URL}/{uuid}", {}, status=400)):
+        assert "TLS disabled" in error_of(response)["detail"]
+    assert casts == []
+    assert _cluster(uuid).status == "CREATE_COMPLETE"
+
+
+def test_a_cluster_whose_ca_is_not_made_yet_is_a_409(member, cluster, casts):
+    error = error_of(member.get(f"{URL}/{cluster['uuid']}", status=409))
+    assert "no ca CA yet" in error["detail"]
+    member.post(URL, {"cluster_uuid": cluster["uuid"], "csr": make_csr()}, status=409)
+    assert casts == []
+
+
+def test_get_of_a_missing_cluster_is_a_404(member, with_ca):
+    member.get(f"{URL}/0a0a0a0a-0000-4000-8000-000000000001", status=404)
+    member.get(f"{URL}/no-such-cluster", status=404)
+
+
+# -- POST --------------------------------------------------------------------------------------
+
+def test_post_signs_the_csr_for_the_caller(member, with_ca, casts):
+    uuid = with_ca["uuid"]
+    csr = make_csr("someone-else", ("system:masters", "more"))
+    response = member.post(URL, {"cluster_uuid": uuid, "csr": csr}, status=201)
+    body = response.json
+    assert set(body) == {"cluster_uuid", "csr", "pem", "links"}
+    assert (body["cluster_uuid"], body["csr"]) == (uuid, csr)
+    assert body["links"][0]["href"].endswith(f"/v1/certificates/{uuid}")
+    assert casts == [("sign_certificate", {"cluster_uuid": uuid, "csr": csr})]
+    subject = x509.subject_of(body["pem"])
+    assert (subject["CN"], subject["O"]) == (["user-1"], ["system:masters"])
+    ca = crypto_x509.load_pem_x509_certificate(with_ca["certificates"]["ca"].encode())
+    crypto_x509.load_pem_x509_certificate(body["pem"].encode()).verify_directly_issued_by(ca)
+
+
+def test_post_accepts_magnum_s_older_bay_uuid_and_a_cluster_name(member, with_ca, casts):
+    member.post(URL, {"bay_uuid": with_ca["uuid"], "csr": make_csr()}, status=201)
+    member.post(URL, {"cluster_uuid": "c1", "csr": make_csr()}, status=201)
+    assert [call[1]["cluster_uuid"] for call in casts] == [with_ca["uuid"]] * 2
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"cluster_uuid": "c1"}, "csr"),
+    ({"csr": "CSR"}, "cluster_uuid"),
+    ({"cluster_uuid": "c1", "csr": "not a request"}, "csr"),
+    ({"cluster_uuid": "c1", "csr": 42}, "csr"),
+    ({"cluster_uuid": "c1", "csr": "", "unknown": 1}, "unknown"),
+    ({"cluster_uuid": "c1", "csr": "x", "ca_cert_type": "etcd"}, "ca_cert_type"),
+])
+def test_a_bad_signing_request_is_a_400_naming_the_field(member, with_ca, casts, db, body,
+                                                         field):
+    before = db_snapshot(db)
+    error = error_of(member.post(URL, body, status=400))
+    assert error["detail"].startswith(f"{field}:"), error["detail"]
+    assert casts == []
+    assert db_snapshot(db) == before
+
+
+def test_a_csr_the_conductor_refuses_is_a_400(member, with_ca, casts):
+    broken = make_csr().replace("-----BEGIN CERTIFICATE REQUEST-----\nMI",
+                                "-----BEGIN CERTIFICATE REQUEST-----\nXX")
+    error = error_of(member.post(URL, {"cluster_uuid": "c1", "csr": broken}, status=400))
+    assert error["detail"].startswith("csr:")
+
+
+def test_post_when_the_conductor_is_unreachable_is_a_503(member, with_ca, casts,
+                                                         monkeypatch):
+    monkeypatch.setattr(CastRecorder, "fail", True)
+    error = error_of(member.post(URL, {"cluster_uuid": "c1", "csr": make_csr()}, status=503))
+    assert "conductor" in error["detail"]
+
+
+def test_post_to_conductors_pinned_below_1_2_is_refused(member, with_ca, casts, monkeypatch):
+    monkeypatch.setattr(CastRecorder, "pinned_to_1_1", True)
+    error = error_of(member.post(URL, {"cluster_uuid": "c1", "csr": make_csr()}, status=400))
+    assert "1.2" in error["detail"]
+    assert casts == []
+
+
+# -- PATCH: CA rotation ------------------------------------------------------------------------
+
+def test_patch_rotates_the_ca_as_an_update(member, with_ca, casts):
+    uuid = with_ca["uuid"]
+    before = _cluster(uuid)
+    response = member.patch(f"{URL}/{uuid}", {}, status=202)
+    assert response.body == b""
+    after = _cluster(uuid)
+    assert after.status == "UPDATE_IN_PROGRESS"
+    assert after.version == before.version + 1
+    assert casts == [("rotate_ca_certificate", {"cluster_uuid": uuid})]
+    events = [e.event_type for e in objects.ClusterEvent.list(_admin(), uuid)]
+    assert events[-1] == "cluster.rotate_ca"
+    # The API leaves the CA to the conductor.
+    assert after.ca_cert_ref == with_ca["ca_cert_ref"]
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.4"])
+def test_ca_rotation_needs_version_1_5(member, with_ca, casts, db, version):
+    before = db_snapshot(db)
+    headers = {"OpenStack-API-Version": f"container-infra {version}"}
+    error = error_of(member.patch(f"{URL}/{with_ca['uuid']}", {}, headers=headers,
+                                  status=406))
+    assert "1.5" in error["detail"]
+    assert casts == []
+    assert db_snapshot(db) == before
+    member.patch(f"{URL}/{with_ca['uuid']}", {},
+                 headers={"OpenStack-API-Version": "container-infra 1.5"}, status=202)
+
+
+@pytest.mark.parametrize("status", ["CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS",
+                                    "DELETE_IN_PROGRESS", "CREATE_FAILED"])
+def test_ca_rotation_of_a_cluster_that_cannot_be_updated_is_a_409(member, with_ca, casts, db,
+                                                                  status):
+    _set_status(with_ca["uuid"], status)
+    before = db_snapshot(db)
+    error = error_of(member.patch(f"{URL}/{with_ca['uuid']}", {}, status=409))
+    assert status in error["detail"]
+    assert casts == []
+    assert db_snapshot(db) == before
+
+
+def test_ca_rotation_to_conductors_pinned_below_1_2_changes_nothing(member, with_ca, casts,
+                                                                    db, monkeypatch):
+    monkeypatch.setattr(CastRecorder, "pinned_to_1_1", True)
+    before = db_snapshot(db)
+    error = error_of(member.patch(f"{URL}/{with_ca['uuid']}", {}, status=400))
+    assert "CA rotation needs conductor RPC API 1.2" in error["detail"]
+    assert db_snapshot(db) == before
+
+
+def test_ca_rotation_when_the_cast_fails_is_a_503_and_update_failed(member, with_ca, casts,
+                                                                    monkeypatch):
+    monkeypatch.setattr(CastRecorder, "fail", True)
+    member.patch(f"{URL}/{with_ca['uuid']}", {}, status=503)
+    after = _cluster(with_ca["uuid"])
+    assert after.status == "UPDATE_FAILED"
+    assert "conductor could not be reached" in after.status_reason
+
+
+# -- PATCH /v1/credentials ---------------------------------------------------------------------
+
+def test_credentials_rotation_is_an_update_answering_the_uuid(member, cluster, casts):
+    uuid = cluster["uuid"]
+    body = member.patch(f"{CREDENTIALS_URL}/{uuid}", {}, status=202).json
+    assert body == {"uuid": uuid}
+    after = _cluster(uuid)
+    assert after.status == "UPDATE_IN_PROGRESS"
+    assert casts == [("rotate_credentials", {"cluster_uuid": uuid})]
+    events = [e.event_type for e in objects.ClusterEvent.list(_admin(), uuid)]
+    assert events[-1] == "cluster.rotate_credentials"
+    member.patch(f"{CREDENTIALS_URL}/c1", {}, status=409)  # now being updated
+
+
+@pytest.mark.parametrize("version", ["1.5", "1.11"])
+def test_credentials_rotation_needs_version_1_12(member, cluster, casts, db, version):
+    before = db_snapshot(db)
+    headers = {"OpenStack-API-Version": f"container-infra {version}"}
+    error = error_of(member.patch(f"{CREDENTIALS_URL}/{cluster['uuid']}", {},
+                                  headers=headers, status=406))
+    assert "1.12" in error["detail"]
+    assert casts == []
+    assert db_snapshot(db) == before
+
+
+def test_credentials_rotation_of_a_cluster_being_changed_is_a_409(member, cluster, casts, db):
+    _set_status(cluster["uuid"], "DELETE_IN_PROGRESS")
+    before = db_snapshot(db)
+    error_of(member.patch(f"{CREDENTIALS_URL}/{cluster['uuid']}", {}, status=409))
+    assert casts == []
+    assert db_snapshot(db) == before
+
+
+# -- who may ----------------------------------------------------------------------------------
+
+def _every_call(client: Any, uuid: str, status: int | str) -> list[Any]:
+    return [client.get(f"{URL}/{uuid}", status=status),
+            client.get(f"{URL}/{uuid}?ca_cert_type=etcd", status=status),
+            client.post(URL, {"cluster_uuid": uuid, "csr": make_csr()}, status=status),
+            client.patch(f"{URL}/{uuid}", {}, status=status),
+            client.patch(f"{CREDENTIALS_URL}/{uuid}", {}, status=status)]
+
+
+def test_another_project_gets_404_for_every_call_and_nothing_changes(member_b, with_ca, casts,
+                                                                     db):
+    before = db_snapshot(db)
+    for ident in (with_ca["uuid"], "c1"):
+        for response in _every_call(member_b, ident, 404):
+            assert with_ca["certificates"]["ca"] not in response.text
+            assert error_of(response)["detail"] == f"Cluster {ident} could not be found."
+    assert casts == []
+    assert db_snapshot(db) == before
+
+
+def test_a_reader_may_read_the_ca_but_not_sign_or_rotate(reader, with_ca, casts, db):
+    uuid = with_ca["uuid"]
+    assert reader.get(f"{URL}/{uuid}", status=200).json["pem"] == with_ca["certificates"]["ca"]
+    before = db_snapshot(db)
+    reader.post(URL, {"cluster_uuid": uuid, "csr": make_csr()}, status=403)
+    reader.patch(f"{URL}/{uuid}", {}, status=403)
+    reader.patch(f"{CREDENTIALS_URL}/{uuid}", {}, status=403)
+    assert casts == []
+    assert db_snapshot(db) == before
+
+
+def test_an_admin_reaches_another_project_s_cluster(admin, with_ca, casts):
+    uuid = with_ca["uuid"]
+    assert admin.get(f"{URL}/{uuid}", status=200).json["pem"] == with_ca["certificates"]["ca"]
+    body = admin.post(URL, {"cluster_uuid": uuid, "csr": make_csr()}, status=201).json
+    assert x509.subject_of(body["pem"])["CN"] == ["admin"]
+    admin.patch(f"{URL}/{uuid}", {}, status=202)
+    assert [call[0] for call in casts] == ["sign_certificate", "rotate_ca_certificate"]
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+def test_no_response_holds_a_private_key(member, member_b, reader, with_ca, casts, config):
+    uuid = with_ca["uuid"]
+    cluster = _cluster(uuid)
+    keys = [credentials.load_ca(_admin(), cluster, kind).private_key
+            for kind in ("ca", "etcd", "front_proxy")]
+    assert all("PRIVATE KEY" in key for key in keys)
+    # No [credentials] encryption_keys here: the keys are stored in clear, the worst case.
+    stored = objects.X509KeyPair.get_by_uuid(_admin(), cluster.ca_cert_ref).private_key
+    assert not encryption.is_encrypted(stored)
+    responses = [
+        *(member.get(f"{URL}/{uuid}?ca_cert_type={t}", status=200)
+          for t in ("kubernetes", "etcd", "front_proxy")),
+        member.get(f"{URL}/{uuid}", status=200),
+        member.get(f"{URL}/{uuid}?ca_cert_type=bad", status=400),
+        member.post(URL, {"cluster_uuid": uuid, "csr": make_csr()}, status=201),
+        member.post(URL, {"cluster_uuid": uuid, "csr": "bad"}, status=400),
+        member.get(f"/v1/clusters/{uuid}", status=200),
+        member.get("/v1/clusters?detail=true", status="*"),
+        member.get("/v1/clusters/detail", status="*"),
+        reader.post(URL, {"cluster_uuid": uuid, "csr": make_csr()}, status=403),
+        *_every_call(member_b, uuid, 404),
+        member.patch(f"{URL}/{uuid}", {}, status=202),
+    ]
+    _set_status(uuid, "UPDATE_COMPLETE")
+    responses.append(member.patch(f"{CREDENTIALS_URL}/{uuid}", {}, status=202))
+    for response in responses:
+        assert "PRIVATE KEY" not in response.text, response.request.url
+        for key in keys:
+            body_line = key.splitlines()[1]
+            assert body_line not in response.text, response.request.url
