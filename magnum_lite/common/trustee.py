@@ -51,6 +51,15 @@ _UNREACHABLE = (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout,
                 ks_exceptions.GatewayTimeout, ks_exceptions.BadGateway)
 
 
+#: How a status_reason says a cluster's trust stopped working (the API then lets its owner
+#: replace the trust even while an operation is in progress).
+BROKEN_TRUST = "the cluster's trust"
+BROKEN_TRUST_WHY = "no longer works"
+
+
+def says_trust_is_broken(reason: str | None) -> bool:
+    return bool(reason) and BROKEN_TRUST in reason and BROKEN_TRUST_WHY in reason
+
 @dataclasses.dataclass(frozen=True)
 class Trustee:
     """A cluster's trustee user, its password, and the trust its owner gave it."""
@@ -300,6 +309,6 @@ def check_trust(trustee: Trustee) -> str | None:
         except (ks_exceptions.Unauthorized, ks_exceptions.Forbidden,
                 ks_exceptions.NotFound) as err:
             forget(trustee)
-            return (f"the cluster's trust {trustee.trust_id} no longer works (deleted, or "
+            return (f"{BROKEN_TRUST} {trustee.trust_id} {BROKEN_TRUST_WHY} (deleted, or "
                     f"its owner lost their roles): {_message(err)}")
     return None

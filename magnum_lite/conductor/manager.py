@@ -415,10 +415,12 @@ class ConductorManager:
         self._spawn(context, UPDATE, cluster_uuid, self._rotate, "ca")
 
     @messaging.expected_exceptions(exception.ServiceUnavailable)
-    def rotate_credentials(self, context: Any, cluster_uuid: str) -> None:
+    def rotate_credentials(self, context: Any, cluster_uuid: str, push: bool = True) -> None:
         """Replace the cluster's trustee and trust with ones from the caller and push them
-        to its nodes (in the background). 1.2"""
-        self._spawn(context, UPDATE, cluster_uuid, self._rotate, "trustee")
+        to its nodes, unless `push` is False (an operation in progress needs a working trust
+        now; it goes on with the new one). In the background. 1.2"""
+        self._spawn(context, UPDATE, cluster_uuid, self._rotate,
+                    "trustee" if push else "trustee only")
 
     @messaging.expected_exceptions(exception.MagnumLiteException)
     def sign_certificate(self, context: Any, cluster_uuid: str, csr: str) -> str:
@@ -475,7 +477,7 @@ class ConductorManager:
 
     def _rotate(self, context: Any, cluster_uuid: str, what: str) -> None:
         """Replace the cluster's CA (`what` = "ca") or trustee ("trustee"), then have the
-        driver push the new credentials to the nodes."""
+        driver push the new credentials to the nodes ("trustee only": no push)."""
         cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
         driver = self._driver_for(context, cluster, template, UPDATE)
@@ -485,6 +487,12 @@ class ConductorManager:
             cluster = credentials.replace_ca(context, cluster)
         else:
             cluster = credentials.replace_trustee(context, cluster)
+            if what == "trustee only":
+                # A broken trust replaced during another operation, which goes on with it:
+                # the nodes get the new trustee with the next rotation.
+                LOG.info("Cluster %s: trust replaced during its %s", cluster_uuid,
+                         cluster.status)
+                return
         nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster_uuid])
         LOG.info("Cluster %s: new %s; updating its nodes", cluster_uuid, what)
         state = driver.rotate_ca_certificate(

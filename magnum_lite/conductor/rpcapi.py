@@ -122,8 +122,8 @@ class ConductorAPI:
         cctxt = self.client.prepare(version="1.2")
         cctxt.cast(context, "rotate_ca_certificate", cluster_uuid=cluster_uuid)
 
-    def rotate_credentials(self, context: Any, cluster_uuid: str) -> None:
+    def rotate_credentials(self, context: Any, cluster_uuid: str, push: bool = True) -> None:
         """Ask a conductor to replace the cluster's trustee and trust with ones from the
-        caller, and push them to the nodes."""
+        caller, and push them to the nodes (unless `push` is False)."""
         cctxt = self.client.prepare(version="1.2")
-        cctxt.cast(context, "rotate_credentials", cluster_uuid=cluster_uuid)
+        cctxt.cast(context, "rotate_credentials", cluster_uuid=cluster_uuid, push=push)

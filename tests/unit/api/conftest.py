@@ -86,8 +86,8 @@ class CastRecorder:
     def rotate_ca_certificate(self, context: Any, cluster_uuid: str) -> None:
         self._record("rotate_ca_certificate", context, cluster_uuid=cluster_uuid)
 
-    def rotate_credentials(self, context: Any, cluster_uuid: str) -> None:
-        self._record("rotate_credentials", context, cluster_uuid=cluster_uuid)
+    def rotate_credentials(self, context: Any, cluster_uuid: str, push: bool = True) -> None:
+        self._record("rotate_credentials", context, cluster_uuid=cluster_uuid, push=push)
 
 
 @dataclasses.dataclass(frozen=True)

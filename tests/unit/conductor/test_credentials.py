@@ -306,6 +306,21 @@ def test_rotate_credentials_replaces_the_trustee_and_deletes_the_old_one(
     assert after.status == Status.UPDATE_IN_PROGRESS
 
 
+def test_a_trust_replaced_during_another_operation_is_not_pushed_and_the_status_stays(
+        manager, context, make_cluster, fake_driver, keys, trustees):
+    cluster = make_cluster(status=Status.CREATE_IN_PROGRESS, trustee_user_id="old-user",
+                           trustee_password=encryption.encrypt("old-password"),
+                           trust_id="old-trust")
+    context.auth_token = "token"
+    manager.rotate_credentials(context, cluster_uuid=cluster.uuid, push=False)
+    finish(manager)
+    after = reload(context, cluster)
+    assert (after.trustee_user_id, after.trust_id) == ("trustee-1", "trust-of-trustee-1")
+    assert [t.user_id for t in trustees["deleted"]] == ["old-user"]
+    assert fake_driver.calls == []  # the create goes on; the nodes get it with a rotation
+    assert (after.status, after.version) == (Status.CREATE_IN_PROGRESS, cluster.version)
+
+
 def test_a_failed_trust_leaves_the_old_trustee_and_deletes_the_new_user(
         manager, context, make_cluster, fake_driver, keys, trustees, monkeypatch):
     def refuse(context: Any, trustee_user_id: str) -> str:

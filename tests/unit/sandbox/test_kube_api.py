@@ -5,7 +5,6 @@ certificates, the shapes the client's models require, and a CA switch."""
 import functools
 import http.client
 import json
-import signal
 import socket
 import ssl
 import tempfile

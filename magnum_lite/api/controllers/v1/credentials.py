@@ -2,6 +2,9 @@
 
 The caller becomes the new trust's trustor (their token travels to the conductor), which
 then pushes the new credentials to the nodes like a CA rotation: an update of the cluster.
+While an operation is in progress the trust can be replaced only when the cluster's checks
+say it stopped working; the operation then goes on with the new one (the nodes get it with
+the next rotation).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from magnum_lite import objects
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base
 from magnum_lite.api.controllers.v1 import clusters
-from magnum_lite.common import policy
+from magnum_lite.common import exception, policy, trustee
 from magnum_lite.objects import fields
 
 
@@ -27,8 +30,22 @@ class CredentialsController(base.RestController):
         base.see_all_projects(context, "credential:all_projects")
         cluster = objects.Cluster.get(context, ident)
         policy.authorize(context, "credential:rotate", clusters.target(cluster))
-        pecan.request.rpcapi.check_credentials_api("Credentials rotation")
-        clusters.start_update(context, cluster, "cluster.rotate_credentials")
-        clusters.cast_or_fail(context, cluster, "rotate_credentials",
-                              fields.ClusterStatus.UPDATE_FAILED)
+        rpcapi = pecan.request.rpcapi
+        rpcapi.check_credentials_api("Credentials rotation")
+        if cluster.status not in fields.ClusterStatus.IN_PROGRESS:
+            clusters.start_update(context, cluster, "cluster.rotate_credentials")
+            clusters.cast_or_fail(context, cluster, "rotate_credentials",
+                                  fields.ClusterStatus.UPDATE_FAILED)
+            return {"uuid": cluster.uuid}
+        if not trustee.says_trust_is_broken(cluster.status_reason):
+            raise exception.Conflict(
+                f"Cluster {cluster.uuid} is {cluster.status}: its trust can be replaced "
+                "during an operation only when the cluster's checks say it stopped working.")
+        try:
+            rpcapi.rotate_credentials(context, cluster_uuid=cluster.uuid, push=False)
+        except Exception as err:
+            raise exception.ServiceUnavailable(
+                what="The conductor", reason=f"it could not be reached: "
+                                             f"{type(err).__name__}") from err
+        cluster.record_event(context, "cluster.rotate_credentials")
         return {"uuid": cluster.uuid}

@@ -245,10 +245,35 @@ def test_credentials_rotation_is_an_update_answering_the_uuid(member, cluster, c
     assert body == {"uuid": uuid}
     after = _cluster(uuid)
     assert after.status == "UPDATE_IN_PROGRESS"
-    assert casts == [("rotate_credentials", {"cluster_uuid": uuid})]
+    assert casts == [("rotate_credentials", {"cluster_uuid": uuid, "push": True})]
     events = [e.event_type for e in objects.ClusterEvent.list(_admin(), uuid)]
     assert events[-1] == "cluster.rotate_credentials"
     member.patch(f"{CREDENTIALS_URL}/c1", {}, status=409)  # now being updated
+
+
+def test_a_broken_trust_is_replaced_during_an_operation_which_goes_on(member, cluster, casts):
+    uuid = cluster["uuid"]
+
+    def broken(c: objects.Cluster) -> None:
+        c.status = "UPDATE_IN_PROGRESS"
+        c.status_reason = ("cannot check the cluster in the cloud: the cluster's trust t-1 no "
+                           "longer works (deleted, or its owner lost their roles): 401; "
+                           f"renew it with PATCH /v1/credentials/{uuid}; still checking")
+
+    objects.Cluster.update_with_retry(_admin(), uuid, broken)
+    version = _cluster(uuid).version
+    assert member.patch(f"{CREDENTIALS_URL}/{uuid}", {}, status=202).json == {"uuid": uuid}
+    after = _cluster(uuid)
+    assert (after.status, after.version) == ("UPDATE_IN_PROGRESS", version)  # goes on
+    assert casts == [("rotate_credentials", {"cluster_uuid": uuid, "push": False})]
+
+
+def test_an_operation_in_progress_with_a_working_trust_is_a_409(member, cluster, casts, db):
+    _set_status(cluster["uuid"], "UPDATE_IN_PROGRESS")
+    before = db_snapshot(db)
+    error = error_of(member.patch(f"{CREDENTIALS_URL}/{cluster['uuid']}", {}, status=409))
+    assert "stopped working" in error["detail"]
+    assert casts == [] and db_snapshot(db) == before
 
 
 @pytest.mark.parametrize("version", ["1.5", "1.11"])
