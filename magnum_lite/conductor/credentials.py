@@ -22,8 +22,7 @@ from magnum_lite.drivers import base as drivers_base
 LOG = logging.getLogger(__name__)
 
 #: The kinds of CA a cluster has, by COE, and the cluster field holding each one's key pair.
-CA_KINDS = {"ca": "ca_cert_ref", "etcd": "etcd_ca_cert_ref",
-            "front_proxy": "front_proxy_ca_cert_ref"}
+CA_KINDS = objects.Cluster.CA_REF_FIELDS
 CA_KINDS_BY_COE = {"kubernetes": ("ca", "etcd", "front_proxy")}
 DEFAULT_CA_KINDS = ("ca",)
 

@@ -26,6 +26,9 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     dbapi = dbapi.get_instance()
 
     DERIVED_FIELDS = ("node_count", "master_count", "node_addresses", "master_addresses")
+    #: The cluster's CAs by kind, and the field holding each one's X509KeyPair uuid.
+    CA_REF_FIELDS = {"ca": "ca_cert_ref", "etcd": "etcd_ca_cert_ref",
+                     "front_proxy": "front_proxy_ca_cert_ref"}
 
     fields = {
         "id": fields.IntegerField(),

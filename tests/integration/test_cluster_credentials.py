@@ -15,13 +15,12 @@ import time
 from typing import Any
 
 from cryptography import x509 as crypto_x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneclient.v3 import client as ks_client
 import pytest
 
+from tests.csr import make_csr_and_key
 from tests.integration import clusters
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.service]
@@ -84,18 +83,6 @@ def _kubeconfig_with(base: Path, cert_pem: str, key_pem: str, path: Path) -> Pat
     user["client-key-data"] = base64.b64encode(key_pem.encode()).decode()
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def _csr(common_name: str, organization: str) -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    csr = crypto_x509.CertificateSigningRequestBuilder().subject_name(crypto_x509.Name([
-        crypto_x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        crypto_x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-    ])).sign(key, hashes.SHA256())
-    key_pem = key.private_bytes(serialization.Encoding.PEM,
-                                serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption()).decode()
-    return csr.public_bytes(serialization.Encoding.PEM).decode(), key_pem
 
 
 def _pem_of(output: str) -> str:
@@ -169,7 +156,7 @@ def test_cluster_credentials_end_to_end(openstack_cli, heat, make_template, sand
     # The CA, and a CSR signed with `openstack coe ca sign`: its subject names the caller,
     # whatever the CSR asked, and it works against the cluster's API.
     ca_pem = _pem_of(openstack_cli("sandbox", "coe", "ca", "show", uuid).stdout)
-    csr, key_pem = _csr("somebody-else", "system:masters")
+    csr, key_pem = make_csr_and_key("somebody-else", ("system:masters",))
     (tmp_path / "user.csr").write_text(csr)
     signed = _pem_of(openstack_cli("sandbox", "coe", "ca", "sign", uuid,
                                    str(tmp_path / "user.csr")).stdout)

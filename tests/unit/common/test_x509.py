@@ -7,12 +7,13 @@ import shutil
 import subprocess
 
 from cryptography import x509 as cx509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 import pytest
 
 from magnum_lite.common import exception, x509
+from tests.csr import make_csr
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +31,7 @@ def load(pem: str) -> cx509.Certificate:
 
 
 def csr_pem(key, common_name: str = "admin", organizations=("system:masters",)) -> str:
-    name = cx509.Name([cx509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-                      + [cx509.NameAttribute(NameOID.ORGANIZATION_NAME, org)
-                         for org in organizations])
-    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    csr = cx509.CertificateSigningRequestBuilder().subject_name(name).sign(key, algorithm)
-    return csr.public_bytes(serialization.Encoding.PEM).decode()
+    return make_csr(common_name, organizations, key=key)
 
 
 def ext(cert: cx509.Certificate, cls):

@@ -9,8 +9,10 @@ import pytest
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import rpc
+from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.drivers import loader
 from magnum_lite.objects import fields
+from tests.unit.drivers import fake_plugin
 
 PROJECT = "project-a"
 USER = "user-a"
@@ -61,3 +63,23 @@ def make_cluster(db, context, template) -> Callable[..., objects.Cluster]:
         return cluster
 
     return make
+
+
+@pytest.fixture
+def manager() -> Iterator[conductor_manager.ConductorManager]:
+    """A started conductor manager (its pool runs the work the endpoints queue)."""
+    manager = conductor_manager.ConductorManager("test-host", workers=4)
+    manager.start()
+    yield manager
+    manager.stop(timeout=10)
+
+
+@pytest.fixture
+def fake_driver(template) -> Iterator[type[fake_plugin.FakeDriver]]:
+    """The fake driver plugin installed, building the (ubuntu) template of `template`."""
+    template.cluster_distro = "ubuntu"
+    template.save()
+    fake_plugin.FakeDriver.reset()
+    fake_plugin.install(fake=fake_plugin.FakeDriver)
+    yield fake_plugin.FakeDriver
+    fake_plugin.FakeDriver.reset()

@@ -3,15 +3,10 @@ handed to the driver decrypted, rotated, and released with the cluster."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-import time
 from typing import Any
 
 from cryptography import x509 as crypto_x509
 from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 import oslo_messaging as messaging
 import pytest
 import sqlalchemy as sa
@@ -24,7 +19,8 @@ from magnum_lite.db.sqlalchemy import models
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.objects import fields
-from tests.unit.drivers import fake_plugin
+from tests.csr import make_csr
+from tests.unit.conductor.test_manager import finish, reload
 
 Status = fields.ClusterStatus
 WAIT = 10
@@ -36,24 +32,6 @@ TOKEN = "abcdef.0123456789abcdef"
 def keys(config) -> str:
     config.set_override("encryption_keys", [KEY], group="credentials")
     return KEY
-
-
-@pytest.fixture
-def manager() -> Iterator[conductor_manager.ConductorManager]:
-    manager = conductor_manager.ConductorManager("test-host", workers=2)
-    manager.start()
-    yield manager
-    manager.stop(timeout=WAIT)
-
-
-@pytest.fixture
-def fake_driver(template) -> Iterator[type[fake_plugin.FakeDriver]]:
-    template.cluster_distro = "ubuntu"
-    template.save()
-    fake_plugin.FakeDriver.reset()
-    fake_plugin.install(fake=fake_plugin.FakeDriver)
-    yield fake_plugin.FakeDriver
-    fake_plugin.FakeDriver.reset()
 
 
 @pytest.fixture
@@ -83,33 +61,11 @@ def trustees(config, monkeypatch) -> dict[str, list]:
     return made
 
 
-def finish(manager: conductor_manager.ConductorManager) -> None:
-    deadline = time.monotonic() + WAIT
-    while manager._work:
-        assert time.monotonic() < deadline, "conductor work did not finish"
-        time.sleep(0.01)
-
-
-def reload(context: Any, cluster: Any) -> objects.Cluster:
-    return objects.Cluster.get_by_uuid(context, cluster.uuid)
-
-
 def keypair_rows(db: Any, cluster_uuid: str) -> list[Any]:
     with db.connect() as connection:
         table = models.X509KeyPair.__table__
         return connection.execute(sa.select(table).where(table.c.cluster_id == cluster_uuid)
                                   .order_by(table.c.id)).all()
-
-
-def make_csr(common_name: str = "someone-else",
-             organizations: tuple[str, ...] = ("system:masters",)) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = crypto_x509.Name(
-        [crypto_x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-        + [crypto_x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations])
-    csr = crypto_x509.CertificateSigningRequestBuilder().subject_name(subject).sign(
-        key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def with_cas(context: Any, cluster: Any) -> objects.Cluster:

@@ -22,14 +22,6 @@ WAIT = 10
 
 
 @pytest.fixture
-def manager():
-    manager = conductor_manager.ConductorManager("test-host", workers=4)
-    manager.start()
-    yield manager
-    manager.stop(timeout=WAIT)
-
-
-@pytest.fixture
 def fake_driver():
     fake_plugin.FakeDriver.reset()
     fake_plugin.install(fake=fake_plugin.FakeDriver)

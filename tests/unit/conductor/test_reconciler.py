@@ -18,7 +18,6 @@ from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import fields
-from tests.unit.drivers import fake_plugin
 
 Status = fields.ClusterStatus
 State = drivers_base.ClusterState
@@ -42,16 +41,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-def fake_driver(template):
-    template.cluster_distro = "ubuntu"
-    template.save()
-    fake_plugin.FakeDriver.reset()
-    fake_plugin.install(fake=fake_plugin.FakeDriver)
-    yield fake_plugin.FakeDriver
-    fake_plugin.FakeDriver.reset()
 
 
 @pytest.fixture

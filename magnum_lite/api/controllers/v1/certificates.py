@@ -28,8 +28,6 @@ RESOURCE = "certificates"
 #: `?ca_cert_type=` values and the CA each names (Magnum's names; none: the cluster CA).
 CA_CERT_TYPES = {"kubernetes": "ca", "etcd": "etcd", "front_proxy": "front_proxy",
                  "front-proxy": "front_proxy"}
-CA_REF_FIELDS = {"ca": "ca_cert_ref", "etcd": "etcd_ca_cert_ref",
-                 "front_proxy": "front_proxy_ca_cert_ref"}
 #: The fields of a signing request (`bay_uuid` is Magnum's older name of `cluster_uuid`).
 SIGN_FIELDS = ("cluster_uuid", "bay_uuid", "csr")
 MAX_CSR_LENGTH = 16384
@@ -57,7 +55,7 @@ def _cluster_with_ca(context: Any, ident: str, rule: str, field: str,
     policy.authorize(context, rule, clusters.target(cluster))
     if _tls_disabled(cluster):
         raise types.invalid(field, f"cluster {cluster.uuid} has TLS disabled: it has no CA.")
-    if not getattr(cluster, CA_REF_FIELDS[kind]):
+    if not getattr(cluster, objects.Cluster.CA_REF_FIELDS[kind]):
         raise exception.Conflict(
             f"Cluster {cluster.uuid} has no {kind} CA yet ({cluster.status}); its CA is made "
             "when the conductor starts building it.")
@@ -103,9 +101,9 @@ class CertificatesController(base.RestController):
                                                     f"{types.quote(cert_type)}.")
             kind = CA_CERT_TYPES[cert_type]
         cluster = _cluster_with_ca(context, ident, "certificate:get", "cluster_uuid", kind)
+        ref = getattr(cluster, objects.Cluster.CA_REF_FIELDS[kind])
         try:
-            pair = objects.X509KeyPair.get_by_uuid(context, getattr(cluster,
-                                                                    CA_REF_FIELDS[kind]))
+            pair = objects.X509KeyPair.get_by_uuid(context, ref)
         except exception.X509KeyPairNotFound as err:
             # Rotated away between the two reads: the caller asks again.
             raise exception.Conflict(f"Cluster {cluster.uuid}: its CA is being replaced; "

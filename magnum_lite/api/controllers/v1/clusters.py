@@ -376,7 +376,7 @@ def _check_resize(nodegroup: objects.NodeGroup, node_count: int,
 
 
 def cast_or_fail(context: Any, cluster: objects.Cluster, method: str, failed_status: str,
-          **kwargs: Any) -> None:
+                 **kwargs: Any) -> None:
     """Cast to the conductor; when that fails, the cluster fails with the reason (503)."""
     try:
         getattr(pecan.request.rpcapi, method)(context, cluster_uuid=cluster.uuid, **kwargs)
@@ -422,7 +422,7 @@ class ClusterActionsController(base.RestController):
             pecan.request.rpcapi.check_cluster_update(**extra)
         start_update(context, cluster, "cluster.resize")
         cast_or_fail(context, cluster, "cluster_update", fields.ClusterStatus.UPDATE_FAILED,
-              node_count=node_count, rollback=False, **extra)
+                     node_count=node_count, rollback=False, **extra)
         return {"uuid": cluster.uuid}
 
 

@@ -6,15 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography import x509 as crypto_x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 import pytest
 
 from magnum_lite import objects
 from magnum_lite.common import context as ctx
 from magnum_lite.common import encryption, x509
 from magnum_lite.conductor import credentials
+from tests.csr import make_csr
 from tests.unit.api.conftest import TEMPLATE, CastRecorder, db_snapshot, error_of
 
 URL = "/v1/certificates"
@@ -34,17 +32,6 @@ def _set_status(uuid: str, status: str) -> None:
         c.status = status
 
     objects.Cluster.update_with_retry(_admin(), uuid, mutate)
-
-
-def make_csr(common_name: str = "cluster-admin",
-             organizations: tuple[str, ...] = ("system:masters",)) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = crypto_x509.Name(
-        [crypto_x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-        + [crypto_x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations])
-    csr = crypto_x509.CertificateSigningRequestBuilder().subject_name(subject).sign(
-        key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
 @pytest.fixture
