@@ -19,6 +19,9 @@ description whenever the API changes):
     * 1.14 - Nodegroup `node_labels` and `node_taints`
     * 1.15 - /v1/drivers, clusters' driver_id/driver_version/version
 
+Nodegroups' `availability_zone` and `server_type` (ours, not Magnum's) are no microversion of
+their own: added fields break no client, so every 1.9+ nodegroup response shows them.
+
 A request without the header gets the minimum version; `latest` gets the maximum.
 """
 

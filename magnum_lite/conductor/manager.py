@@ -12,7 +12,8 @@ Credentials (conductor/credentials.py) are made before the driver builds anythin
 cluster's CAs, its trustee and trust) and released when its rows go.
 
 RPC API history: see rpcapi.ConductorAPI (1.1 added nodegroup_uuid and nodes_to_remove to
-cluster_update; 1.2 the certificate and credentials endpoints).
+cluster_update; 1.2 the certificate and credentials endpoints; 1.3 nodegroup_create and
+nodegroup_delete, run as updates of the cluster).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from magnum_lite.objects import fields
 LOG = logging.getLogger(__name__)
 
 # Must match ConductorAPI.RPC_API_VERSION; see the version history there.
-RPC_API_VERSION = "1.2"
+RPC_API_VERSION = "1.3"
 
 # The longest status_reason the conductor writes for an unexpected error.
 MAX_REASON_LENGTH = 500
@@ -168,6 +169,10 @@ def _nodegroup_changes(nodegroup: Any, ng_state: drivers_base.NodeGroupState) ->
 def _record_nodegroups(context: Any, cluster_uuid: str,
                        states: dict[str, drivers_base.NodeGroupState]) -> None:
     for uuid, ng_state in states.items():
+        if ng_state.status == Status.DELETE_COMPLETE:
+            _destroy_nodegroup(context, cluster_uuid, uuid)
+            continue
+
         def mutate(nodegroup: Any, ng_state: drivers_base.NodeGroupState = ng_state) -> None:
             for name, value in _nodegroup_changes(nodegroup, ng_state).items():
                 setattr(nodegroup, name, value)
@@ -177,6 +182,15 @@ def _record_nodegroups(context: Any, cluster_uuid: str,
         except exception.NodeGroupNotFound:
             LOG.info("Cluster %s: nodegroup %s is gone: its state is not recorded",
                      cluster_uuid, uuid)
+
+
+def _destroy_nodegroup(context: Any, cluster_uuid: str, uuid: str) -> None:
+    """Remove the row of a nodegroup whose stacks are gone (a nodegroup delete is done)."""
+    try:
+        objects.NodeGroup.get(context, cluster_uuid, uuid).destroy()
+    except exception.NodeGroupNotFound:
+        return  # recorded once already (another conductor, an earlier poll)
+    LOG.info("Cluster %s: nodegroup %s deleted", cluster_uuid, uuid)
 
 
 def finish_operation(context: Any, operation: Operation, cluster_uuid: str, status: str,
@@ -410,6 +424,17 @@ class ConductorManager:
         self._spawn(context, DELETE, cluster_uuid, self._delete)
 
     @messaging.expected_exceptions(exception.ServiceUnavailable)
+    def nodegroup_create(self, context: Any, cluster_uuid: str, nodegroup_uuid: str) -> None:
+        """Build a nodegroup added to the cluster, as an update of it (in the background).
+        1.3"""
+        self._spawn(context, UPDATE, cluster_uuid, self._nodegroup, nodegroup_uuid, "create")
+
+    @messaging.expected_exceptions(exception.ServiceUnavailable)
+    def nodegroup_delete(self, context: Any, cluster_uuid: str, nodegroup_uuid: str) -> None:
+        """Remove a nodegroup from the cluster, as an update of it (in the background). 1.3"""
+        self._spawn(context, UPDATE, cluster_uuid, self._nodegroup, nodegroup_uuid, "delete")
+
+    @messaging.expected_exceptions(exception.ServiceUnavailable)
     def rotate_ca_certificate(self, context: Any, cluster_uuid: str) -> None:
         """Give the cluster a new CA and push it to its nodes (in the background). 1.2"""
         self._spawn(context, UPDATE, cluster_uuid, self._rotate, "ca")
@@ -473,6 +498,39 @@ class ConductorManager:
         state = driver.update(context, cluster, template, nodegroup, node_count,
                               nodes_to_remove=nodes_to_remove, rollback=rollback,
                               credentials=credentials.loader(context, cluster, template.coe))
+        self._record(context, UPDATE, cluster_uuid, state)
+
+    def _nodegroup(self, context: Any, cluster_uuid: str, nodegroup_uuid: str,
+                   action: str) -> None:
+        """Have the driver build (`action` = "create") or remove ("delete") one nodegroup;
+        the cluster is UPDATE_IN_PROGRESS meanwhile and the reconciler follows it."""
+        cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
+        try:
+            nodegroup = objects.NodeGroup.get(context, cluster_uuid, nodegroup_uuid)
+        except exception.NodeGroupNotFound:
+            self._fail(context, UPDATE, cluster_uuid, NODEGROUP_GONE % nodegroup_uuid)
+            return
+        template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
+        driver = self._driver_for(context, cluster, template, UPDATE)
+        if driver is None:
+            return
+        LOG.info("Cluster %s: %s nodegroup %s", cluster_uuid,
+                 "creating" if action == "create" else "deleting", nodegroup.name)
+        try:
+            if action == "create":
+                state = driver.create_nodegroup(
+                    context, cluster, template, nodegroup,
+                    credentials=credentials.loader(context, cluster, template.coe))
+            else:
+                state = driver.delete_nodegroup(context, cluster, nodegroup)
+        except exception.MagnumLiteException as err:
+            # The cloud refused or did not answer: the nodegroup fails with the cluster's
+            # update (a delete may be asked again).
+            failed = Status.CREATE_FAILED if action == "create" else Status.DELETE_FAILED
+            state = drivers_base.ClusterState(
+                status=UPDATE.failed, status_reason=str(err), nodegroups={
+                    nodegroup_uuid: drivers_base.NodeGroupState(status=failed,
+                                                                status_reason=str(err))})
         self._record(context, UPDATE, cluster_uuid, state)
 
     def _rotate(self, context: Any, cluster_uuid: str, what: str) -> None:

@@ -33,13 +33,14 @@ class ConductorAPI:
     |    1.1 - cluster_update: nodegroup_uuid (None: the default worker nodegroup) and
     |          nodes_to_remove.
     |    1.2 - sign_certificate (call), rotate_ca_certificate and rotate_credentials (casts).
+    |    1.3 - nodegroup_create and nodegroup_delete (casts).
 
     To change the API: add a line above, raise RPC_API_VERSION here and in the manager, and
     prepare the method that changed with the version it needs; a caller checks
     `can_send_version()` while `[upgrade_levels] conductor` pins an older version.
     """
 
-    RPC_API_VERSION = "1.2"
+    RPC_API_VERSION = "1.3"
 
     def __init__(self, topic: str | None = None) -> None:
         # Nothing touches the transport or the configuration here: an instance may be made at
@@ -127,3 +128,22 @@ class ConductorAPI:
         caller, and push them to the nodes (unless `push` is False)."""
         cctxt = self.client.prepare(version="1.2")
         cctxt.cast(context, "rotate_credentials", cluster_uuid=cluster_uuid, push=push)
+
+    def check_nodegroup_api(self) -> None:
+        """Refuse (ConductorTooOld, 400) a nodegroup create or delete the pinned conductors
+        do not have (1.3), before anything changes."""
+        if not self.can_send_version("1.3"):
+            raise ConductorTooOld(what="Creating or deleting a nodegroup", version="1.3",
+                                  cap=CONF.upgrade_levels.conductor)
+
+    def nodegroup_create(self, context: Any, cluster_uuid: str, nodegroup_uuid: str) -> None:
+        """Ask a conductor to build a nodegroup added to the cluster (an update of it)."""
+        cctxt = self.client.prepare(version="1.3")
+        cctxt.cast(context, "nodegroup_create", cluster_uuid=cluster_uuid,
+                   nodegroup_uuid=nodegroup_uuid)
+
+    def nodegroup_delete(self, context: Any, cluster_uuid: str, nodegroup_uuid: str) -> None:
+        """Ask a conductor to remove a nodegroup from the cluster (an update of it)."""
+        cctxt = self.client.prepare(version="1.3")
+        cctxt.cast(context, "nodegroup_delete", cluster_uuid=cluster_uuid,
+                   nodegroup_uuid=nodegroup_uuid)

@@ -122,6 +122,15 @@ class Driver(abc.ABC):
         :raises magnum_lite.common.exception.InvalidParameterValue: saying what is wrong.
         """
 
+    def validate_cluster(self, cluster: Any, cluster_template: Any,
+                         nodegroups: list[Any]) -> None:
+        """Refuse a cluster this plugin cannot build (an even master count for a COE that
+        needs a quorum, a setting it cannot apply) before anything is stored.
+
+        :raises magnum_lite.common.exception.InvalidParameterValue: naming the field.
+        """
+        return None  # nothing to refuse unless a plugin says so
+
     # -- operations; each starts the work in the cloud and returns at once -----------------
     # `nodegroups` are the cluster's NodeGroup objects (masters included); the driver reads
     # them and reports per nodegroup in ClusterState.nodegroups.
@@ -159,6 +168,24 @@ class Driver(abc.ABC):
                credentials: CredentialsLoader | None = None) -> ClusterState:
         """Start resizing `nodegroup` to `node_count` nodes, removing `nodes_to_remove` (server
         names or ids) first when it shrinks (Heat rollback on failure when `rollback`)."""
+
+    @abc.abstractmethod
+    def create_nodegroup(self, context: Any, cluster: Any, cluster_template: Any,
+                         nodegroup: Any, *, credentials: CredentialsLoader | None = None
+                         ) -> ClusterState:
+        """Start building a worker nodegroup added to a running cluster (its own stacks).
+
+        The state says UPDATE_IN_PROGRESS for the cluster and CREATE_IN_PROGRESS for the
+        nodegroup; `get_status` reports CREATE_COMPLETE for it once its nodes are up.
+        """
+
+    @abc.abstractmethod
+    def delete_nodegroup(self, context: Any, cluster: Any, nodegroup: Any) -> ClusterState:
+        """Start removing a worker nodegroup's nodes, leaving the rest of the cluster as is.
+
+        The state says UPDATE_IN_PROGRESS for the cluster and DELETE_IN_PROGRESS for the
+        nodegroup; `get_status` reports DELETE_COMPLETE for it once nothing of it is left.
+        """
 
     @abc.abstractmethod
     def upgrade(self, context: Any, cluster: Any, cluster_template: Any, max_batch_size: int,

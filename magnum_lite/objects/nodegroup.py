@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from oslo_utils import uuidutils
+from oslo_utils import uuidutils, versionutils
 
 from magnum_lite.common import exception
 from magnum_lite.db import api as dbapi
@@ -15,7 +15,8 @@ from magnum_lite.objects import base, fields
 @base.MagnumLiteObjectRegistry.register
 class NodeGroup(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     # Version 1.0: Initial version
-    VERSION = "1.0"
+    # Version 1.1: availability_zone and server_type (None: Nova's zone, the template's type)
+    VERSION = "1.1"
 
     # How often an internal writer re-reads and retries a compare-and-swap that lost a race.
     INTERNAL_WRITE_ATTEMPTS = 10
@@ -44,8 +45,17 @@ class NodeGroup(base.MagnumLitePersistentObject, base.MagnumLiteObject):
         "version": fields.StringField(nullable=True),
         "node_labels": fields.DictOfStringsField(nullable=True),
         "node_taints": fields.ListOfStringsField(nullable=True),
+        "availability_zone": fields.StringField(nullable=True),
+        "server_type": fields.StringField(nullable=True),
         "revision": fields.IntegerField(default=0),
     }
+
+    def obj_make_compatible(self, primitive: dict, target_version: str) -> None:
+        """A 1.0 reader knows no placement fields: drop them."""
+        super().obj_make_compatible(primitive, target_version)
+        if versionutils.convert_version_to_tuple(target_version) < (1, 1):
+            primitive.pop("availability_zone", None)
+            primitive.pop("server_type", None)
 
     @classmethod
     def get(cls, context: Any, cluster_id: str, ident: str) -> NodeGroup:

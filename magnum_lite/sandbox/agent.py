@@ -28,6 +28,13 @@ stack's outputs and the servers of its worker stacks' outputs. A cluster keeps b
 while Heat updates it, and stops being served when its stacks are deleted; a cluster with no
 loopback address is logged once at INFO and not served.
 
+Swarm-mode clusters (swarm_fedora_v2, whose node.env says ``COE='swarm-mode'``; a cluster
+without COE is Kubernetes) get a Docker Engine API (``docker_api``) instead, with the CA the
+managers hold in ``/etc/docker/tls``; and their join step (a deployment with the input
+``swarm_cluster_uuid``) is reported with the ``worker_token`` output manager 0 would print.
+Mesos clusters (mesos_ubuntu_v1, ``COE='mesos'``) get a Mesos master API (``mesos_api``) with
+the CA the masters hold in ``/etc/mesos/ssl``.
+
 It sweeps every ``BUSY_INTERVAL`` seconds while any stack is in progress and backs off to
 ``IDLE_INTERVAL`` when none is, so a stack's time is Heat's. An idle sweep costs Heat two list
 calls: the in-progress stacks (nested ones included) and the top-level stacks tagged
@@ -65,7 +72,7 @@ import yaml
 
 from magnum_lite.common import x509
 from magnum_lite.drivers.heat import names
-from magnum_lite.sandbox import kube_api
+from magnum_lite.sandbox import docker_api, kube_api, mesos_api
 
 LOG = logging.getLogger("magnum_lite.sandbox.agent")
 
@@ -181,6 +188,18 @@ class _CountingManager:
 # -- what a master's guest reads from its user data ------------------------------------------
 CA_CERT_PATH = "/etc/kubernetes/pki/ca.crt"
 CA_KEY_PATH = "/etc/kubernetes/pki/ca.key"
+#: Where a swarm-mode manager holds the cluster CA (swarm_fedora_v2).
+DOCKER_CA_CERT_PATH = "/etc/docker/tls/ca.crt"
+DOCKER_CA_KEY_PATH = "/etc/docker/tls/ca.key"
+#: Where a Mesos master holds it (mesos_ubuntu_v1).
+MESOS_CA_CERT_PATH = "/etc/mesos/ssl/ca.crt"
+MESOS_CA_KEY_PATH = "/etc/mesos/ssl/ca.key"
+CA_PATHS = ((CA_CERT_PATH, CA_KEY_PATH), (DOCKER_CA_CERT_PATH, DOCKER_CA_KEY_PATH),
+            (MESOS_CA_CERT_PATH, MESOS_CA_KEY_PATH))
+#: The COE a cluster runs when master 0's node.env says none (the Kubernetes plugin's).
+DEFAULT_COE = "kubernetes"
+SWARM_MODE = "swarm-mode"
+MESOS = "mesos"
 NODE_ENV_PATH = "/etc/magnum-lite/node.env"
 _ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
@@ -240,11 +259,13 @@ def parse_env(text: str) -> dict[str, str]:
 
 
 def ca_of(files: dict[str, str]) -> x509.KeyPair | None:
-    """The cluster CA among written files (PEM), or None when they do not hold one."""
-    cert, key = files.get(CA_CERT_PATH), files.get(CA_KEY_PATH)
-    if not cert or not key or "BEGIN CERTIFICATE" not in cert or "PRIVATE KEY" not in key:
-        return None
-    return x509.KeyPair(certificate=cert, private_key=key)
+    """The cluster CA among written files (PEM; Kubernetes' or Docker's place), or None
+    when they do not hold one."""
+    for cert_path, key_path in CA_PATHS:
+        cert, key = files.get(cert_path), files.get(key_path)
+        if cert and key and "BEGIN CERTIFICATE" in cert and "PRIVATE KEY" in key:
+            return x509.KeyPair(certificate=cert, private_key=key)
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,9 +296,20 @@ def credentials_ca(credentials: Any) -> x509.KeyPair | None:
         raise ValueError("credentials is not a JSON object")
     files = {str(k): str(v) for k, v in credentials.items()}
     ca = ca_of(files)
-    if ca is None and CA_KEY_PATH in files and CA_CERT_PATH in files:
-        raise ValueError(f"{CA_CERT_PATH} and {CA_KEY_PATH} must be PEM")
+    for cert_path, key_path in CA_PATHS:
+        if ca is None and key_path in files and cert_path in files:
+            raise ValueError(f"{cert_path} and {key_path} must be PEM")
     return ca
+
+
+def guest_outputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """What a deployment's script reports besides its status: a swarm's join step
+    (input ``swarm_cluster_uuid``, swarm_fedora_v2's join_tokens.yaml) reports the worker
+    join token manager 0's swarm would print."""
+    uuid = inputs.get("swarm_cluster_uuid")
+    if uuid:
+        return {"worker_token": docker_api.join_token(str(uuid), "worker")}
+    return {}
 
 
 # -- serving each cluster's Kubernetes API ---------------------------------------------------
@@ -326,7 +358,7 @@ class _StackRead:
 class _Cluster:
     stack_id: str
     signature: tuple = ()
-    api: kube_api.ClusterAPI | None = None
+    api: kube_api.ClusterAPI | None = None  # a docker_api.DockerAPI for swarm-mode
     hosts: tuple[str, ...] = ()
     retry_at: float = 0.0
     told: set = dataclasses.field(default_factory=set)  # INFO lines already logged
@@ -336,8 +368,12 @@ class ClusterServers:
     """Serves the Kubernetes API of every cluster in Heat (see the module docstring)."""
 
     def __init__(self, api_factory: Callable[..., Any] = kube_api.ClusterAPI,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 docker_factory: Callable[..., Any] = docker_api.DockerAPI,
+                 mesos_factory: Callable[..., Any] = mesos_api.MesosAPI) -> None:
         self.api_factory = api_factory
+        self.docker_factory = docker_factory
+        self.mesos_factory = mesos_factory
         self.clock = clock
         self.clusters: dict[str, _Cluster] = {}  # by cluster uuid
         self._reads: dict[str, _StackRead] = {}  # by stack id
@@ -450,16 +486,33 @@ class ClusterServers:
             self._tell(uuid, cluster, "no-ca", "cluster %s: no CA in its masters' user data "
                        "(%s): its API is not served", uuid, CA_CERT_PATH)
             return
-        version = boot.env.get("KUBE_VERSION", "")
-        view = kube_api.ClusterView(
-            cluster_uuid=uuid, nodes=tuple(nodes),
-            kube_version=f"v{version.lstrip('v')}" if version else kube_api.DEFAULT_KUBE_VERSION,
-            created=_attr(stack, "creation_time"))
+        coe = boot.env.get("COE", DEFAULT_COE)
+        view: Any
+        if coe == SWARM_MODE:
+            view = docker_api.DockerView(
+                cluster_uuid=uuid, nodes=tuple(nodes),
+                docker_version=boot.env.get("DOCKER_VERSION")
+                or docker_api.DEFAULT_DOCKER_VERSION, created=_attr(stack, "creation_time"))
+            factory, default_port = self.docker_factory, 2376
+        elif coe == MESOS:
+            view = mesos_api.MesosView(
+                cluster_uuid=uuid, nodes=tuple(nodes),
+                mesos_version=boot.env.get("MESOS_VERSION") or mesos_api.DEFAULT_MESOS_VERSION,
+                created=_attr(stack, "creation_time"))
+            factory, default_port = self.mesos_factory, mesos_api.MESOS_PORT
+        else:
+            version = boot.env.get("KUBE_VERSION", "")
+            view = kube_api.ClusterView(
+                cluster_uuid=uuid, nodes=tuple(nodes),
+                kube_version=f"v{version.lstrip('v')}" if version
+                else kube_api.DEFAULT_KUBE_VERSION,
+                created=_attr(stack, "creation_time"))
+            factory, default_port = self.api_factory, 6443
         hosts = tuple(api_hosts(read.outputs))
         try:
-            port = int(read.parameters.get("api_port") or 6443)
+            port = int(read.parameters.get("api_port") or default_port)
         except ValueError:
-            port = 6443
+            port = default_port
         if not hosts:
             self._tell(uuid, cluster, "no-address", "cluster %s: no loopback address to serve "
                        "its API on (api_address is not a simulated floating IP)", uuid)
@@ -471,7 +524,7 @@ class ClusterServers:
             cluster.api.close()
             cluster.api = None
         if cluster.api is None:
-            cluster.api = self.api_factory(view, ca, port)
+            cluster.api = factory(view, ca, port)
         else:
             cluster.api.set_view(view)
             cluster.api.set_ca(ca)
@@ -686,6 +739,7 @@ class Agent:
                 continue
             deployment_id = _attr(deployment, "id")
             status, reason, outputs = "COMPLETE", "Outputs received", dict(DEPLOY_OUTPUTS)
+            outputs.update(guest_outputs(_attr(deployment, "input_values") or {}))
             try:
                 self._apply(deployment)
             except ValueError as exc:

@@ -326,7 +326,7 @@ class _Listener(ThreadingHTTPServer):
 
     def __init__(self, api: ClusterAPI, address: tuple[str, int]) -> None:
         self.api = api
-        super().__init__(address, _Handler)
+        super().__init__(address, api.handler_class)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, peer = super().get_request()
@@ -473,7 +473,15 @@ def tls_context(ca: x509.KeyPair, serving: x509.KeyPair) -> ssl.SSLContext:
 
 
 class ClusterAPI:
-    """The API of one cluster: a view, a CA and the addresses it listens on."""
+    """The API of one cluster: a view, a CA and the addresses it listens on.
+
+    Another COE's API (docker_api) subclasses it for its routes (`route`), its request
+    handler (`handler_class`) and its serving certificate (`_make_context`)."""
+
+    #: Answers each connection (a BaseHTTPRequestHandler subclass).
+    handler_class: type[BaseHTTPRequestHandler] = _Handler
+    #: What the logs call the API served.
+    kind = "Kubernetes API"
 
     def __init__(self, view: ClusterView, ca: x509.KeyPair, port: int = 6443) -> None:
         self.view = view
@@ -546,8 +554,8 @@ class ClusterAPI:
                 self._listeners[host] = listener
                 self._threads[host] = thread
                 thread.start()
-                LOG.info("cluster %s: serving the Kubernetes API on https://%s:%s",
-                         self.view.cluster_uuid, host, listener.server_address[1])
+                LOG.info("cluster %s: serving the %s on https://%s:%s",
+                         self.view.cluster_uuid, self.kind, host, listener.server_address[1])
             return {h: lst.server_address[1] for h, lst in self._listeners.items()}
 
     def close(self) -> None:

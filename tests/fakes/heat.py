@@ -248,6 +248,11 @@ class _Scope:
             if attrs and attrs[0] == "attributes":
                 return {m: _walk(self._member_output(name, m, attrs[1]), attrs[2:])
                         for m in members}
+            if attrs and str(attrs[0]).startswith("resource."):  # one member: resource.<n>
+                member = str(attrs[0])[len("resource."):]
+                if member not in members or len(attrs) < 2:
+                    return None
+                return _walk(self._member_output(name, member, attrs[1]), attrs[2:])
             if attrs and attrs[0] == "refs":
                 return [self.cloud.uid(self.stack, self.path + (name, m), "stack")
                         for m in members]
@@ -276,6 +281,8 @@ class _Scope:
                 return self.resolve(self.properties(name).get("name"))
             if attr in ("first_address", "networks"):
                 return None
+        if mapped == "OS::Heat::SoftwareDeployment":
+            return self.cloud.deployment_outputs.get(attr)
         if mapped == "OS::Neutron::Port" and attr == "fixed_ips":
             fixed = self.resolve(self.properties(name).get("fixed_ips") or [{}])
             return [{"ip_address": self.cloud.address(self.stack, path, "private"),
@@ -332,6 +339,9 @@ class FakeHeatCloud:
         self._floating = itertools.count(10)
         #: (method, stack name or id, extra) of every call that reached the fake Heat.
         self.calls: list[tuple[str, str, Any]] = []
+        #: What every OS::Heat::SoftwareDeployment reports as its outputs (by name), as a
+        #: guest's script would; an output not here is None.
+        self.deployment_outputs: dict[str, Any] = {}
 
     # -- clients -------------------------------------------------------------------------
 

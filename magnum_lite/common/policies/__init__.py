@@ -9,6 +9,7 @@ from magnum_lite.common.policies import (
     cluster_template,
     driver,
     magnum_service,
+    nodegroup,
     quota,
     stats,
 )
@@ -19,6 +20,7 @@ def list_rules() -> list:
         base.list_rules(),
         cluster_template.list_rules(),
         cluster.list_rules(),
+        nodegroup.list_rules(),
         certificate.list_rules(),
         driver.list_rules(),
         quota.list_rules(),

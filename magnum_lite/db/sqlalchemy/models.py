@@ -151,6 +151,8 @@ class NodeGroup(Base):
     version = sa.Column(sa.String(20))
     node_labels = sa.Column(JSONEncoded)
     node_taints = sa.Column(JSONEncoded)
+    availability_zone = sa.Column(sa.String(255))
+    server_type = sa.Column(sa.String(20))
     revision = sa.Column(sa.Integer, nullable=False, default=0)
 
 

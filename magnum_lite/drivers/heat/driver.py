@@ -77,6 +77,27 @@ def _load(credentials: base.CredentialsLoader | None) -> base.ClusterCredentials
     return credentials() if credentials is not None else base.ClusterCredentials()
 
 
+class _NodegroupRefused(Exception):
+    """Heat (or the plugin) refused a nodegroup's stack: `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Credentials:
+    """A credentials loader called at most once, and only when a stack needs them."""
+
+    def __init__(self, loader: base.CredentialsLoader | None) -> None:
+        self._loader = loader
+        self._given: base.ClusterCredentials | None = None
+
+    def __call__(self) -> base.ClusterCredentials:
+        if self._given is None:
+            self._given = _load(self._loader)
+        return self._given
+
+
 class HeatDriver(base.Driver, abc.ABC):
     """A driver that builds clusters as Heat stacks from the shared templates."""
 
@@ -84,6 +105,8 @@ class HeatDriver(base.Driver, abc.ABC):
     api_port: ClassVar[int] = 6443
     #: TCP ports open to anyone besides the API port (the cluster network is open inside).
     public_tcp_ports: ClassVar[tuple[int, ...]] = (22,)
+    #: The scheme of the cluster's api_address (Docker clients want tcp://, Kubernetes https://).
+    api_scheme: ClassVar[str] = "https"
 
     # -- plugin hooks ------------------------------------------------------------------------
 
@@ -122,6 +145,12 @@ class HeatDriver(base.Driver, abc.ABC):
         """The COE version the cluster runs (shown as the cluster's coe_version)."""
         return None
 
+    def extra_environments(self, cluster: Any, cluster_template: Any, masters: bool
+                           ) -> list[Path]:
+        """Environment files of the plugin, after the shared ones: they switch on optional
+        pieces of the shared templates that only this COE needs (e.g. a join step)."""
+        return []
+
     # -- stack parameters --------------------------------------------------------------------
 
     def _labels(self, cluster: Any, cluster_template: Any) -> dict[str, str]:
@@ -144,7 +173,7 @@ class HeatDriver(base.Driver, abc.ABC):
             files.append(ENV / "node_floating_ip.yaml")
         if self._volume_size(cluster, cluster_template):
             files.append(ENV / "volume.yaml")
-        return files
+        return files + self.extra_environments(cluster, cluster_template, masters)
 
     @staticmethod
     def _master_count(cluster: Any) -> int:
@@ -210,6 +239,7 @@ class HeatDriver(base.Driver, abc.ABC):
                                                self._public_host(cluster_outputs),
                                                credentials),
             "removal_policies": [],
+            "availability_zone": nodegroup.availability_zone or "",
             **self._credentials_parameters(cluster, "worker", credentials),
         }
 
@@ -226,7 +256,7 @@ class HeatDriver(base.Driver, abc.ABC):
 
     def api_address(self, outputs: dict[str, Any]) -> str | None:
         host = self._public_host(outputs) or self._control_plane_host(outputs)
-        return f"https://{host}:{self.api_port}" if host else None
+        return f"{self.api_scheme}://{host}:{self.api_port}" if host else None
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -495,18 +525,21 @@ class HeatDriver(base.Driver, abc.ABC):
             return self._create_step(client, cluster, cluster_template, nodegroups, listing,
                                      credentials)
         if cluster.status == UPDATE_IN_PROGRESS:
-            return self._update_step(client, cluster, nodegroups, listing)
+            return self._update_step(client, cluster, nodegroups, listing, cluster_template,
+                                     credentials)
         return base.ClusterState()
 
     def _failed(self, client: Any, status: str, summary: stacks.StackSummary,
-                nodegroup: Any, others: dict[str, base.NodeGroupState] | None = None
-                ) -> base.ClusterState:
-        """The cluster failed in `nodegroup`'s stack `summary` (with the others' states)."""
+                nodegroup: Any, others: dict[str, base.NodeGroupState] | None = None,
+                nodegroup_status: str | None = None) -> base.ClusterState:
+        """The cluster failed in `nodegroup`'s stack `summary` (with the others' states);
+        the nodegroup's own status is `nodegroup_status` (the cluster's by default)."""
         reason = stacks.failure_reason(client, summary,
                                        CONF.heat_driver.status_reason_resources)
         return base.ClusterState(status=status, status_reason=reason, nodegroups={
             **(others or {}),
-            nodegroup.uuid: base.NodeGroupState(status=status, status_reason=reason)})
+            nodegroup.uuid: base.NodeGroupState(status=nodegroup_status or status,
+                                                status_reason=reason)})
 
     def _create_step(self, client: Any, cluster: Any, template: Any, nodegroups: list[Any],
                      listing: dict[str, stacks.StackSummary],
@@ -539,35 +572,17 @@ class HeatDriver(base.Driver, abc.ABC):
                                       outputs.get("master_private_addresses")),
             node_count=len(_ordered(outputs.get("master_ids"))))}
         waiting = False
-        given: base.ClusterCredentials | None = None
+        given = _Credentials(credentials)
         for ng in workers:
             chunk_stacks = worker_stacks[ng.uuid]
-            plan = chunks.plan(ng.node_count, self.nodes_per_stack())
-            created = False
-            for chunk, count in enumerate(plan):
-                if chunk in chunk_stacks:
-                    continue
-                if template is None:
-                    raise exception.InvalidParameterValue(
-                        err=f"cluster {cluster.uuid}: its worker stacks need its template")
-                name = names.nodegroup_stack_name(cluster, ng, chunk)
-                if given is None:
-                    given = _load(credentials)
-                try:
-                    stacks.create(client, name, TEMPLATES / "nodegroup.yaml",
-                                  self._environments(cluster, template, masters=False),
-                                  self.nodegroup_parameters(cluster, template, ng, chunk,
-                                                            count, outputs, given),
-                                  self._minutes_left(cluster))
-                except exception.CloudUnreachable:
-                    raise  # tried again on the next check
-                except (exception.CloudError, exception.InvalidParameterValue) as err:
-                    # Heat (or the plugin) refused the stack: trying again would not help.
-                    reason = f"the stacks of nodegroup {ng.name} cannot be created: {err}"
-                    return base.ClusterState(status=CREATE_FAILED, status_reason=reason,
-                                             nodegroups={ng.uuid: base.NodeGroupState(
-                                                 status=CREATE_FAILED, status_reason=reason)})
-                created = True
+            try:
+                created = self._create_chunks(client, cluster, template, ng, chunk_stacks,
+                                              outputs, given, self._minutes_left(cluster))
+            except _NodegroupRefused as refused:
+                return base.ClusterState(status=CREATE_FAILED, status_reason=refused.reason,
+                                         nodegroups={ng.uuid: base.NodeGroupState(
+                                             status=CREATE_FAILED,
+                                             status_reason=refused.reason)})
             if created or any(s.in_progress for s in chunk_stacks.values()):
                 groups[ng.uuid] = base.NodeGroupState(status=CREATE_IN_PROGRESS)
                 waiting = True
@@ -582,6 +597,77 @@ class HeatDriver(base.Driver, abc.ABC):
             return base.ClusterState(**common)
         return base.ClusterState(status=CREATE_COMPLETE, status_reason="Stack CREATE completed "
                                  "successfully", **common)
+
+    def _create_chunks(self, client: Any, cluster: Any, template: Any, nodegroup: Any,
+                       chunk_stacks: dict[int, stacks.StackSummary], outputs: dict[str, Any],
+                       given: _Credentials, timeout: int) -> bool:
+        """Create the chunk stacks of `nodegroup` that do not exist yet (level triggered: a
+        conductor that died half-way made some); whether any was created.
+
+        :raises _NodegroupRefused: Heat or the plugin refused a stack (no use retrying).
+        """
+        created = False
+        for chunk, count in enumerate(chunks.plan(nodegroup.node_count,
+                                                  self.nodes_per_stack())):
+            if chunk in chunk_stacks:
+                continue
+            if template is None:
+                raise exception.InvalidParameterValue(
+                    err=f"cluster {cluster.uuid}: its worker stacks need its template")
+            try:
+                stacks.create(client, names.nodegroup_stack_name(cluster, nodegroup, chunk),
+                              TEMPLATES / "nodegroup.yaml",
+                              self._environments(cluster, template, masters=False),
+                              self.nodegroup_parameters(cluster, template, nodegroup, chunk,
+                                                        count, outputs, given()),
+                              timeout)
+            except exception.CloudUnreachable:
+                raise  # tried again on the next check
+            except (exception.CloudError, exception.InvalidParameterValue) as err:
+                raise _NodegroupRefused(f"the stacks of nodegroup {nodegroup.name} cannot be "
+                                        f"created: {err}") from err
+            created = True
+        return created
+
+    def create_nodegroup(self, context: Any, cluster: Any, cluster_template: Any,
+                         nodegroup: Any, *, credentials: base.CredentialsLoader | None = None
+                         ) -> base.ClusterState:
+        """The new nodegroup's chunk stacks, on the cluster stack's network; the cluster
+        stack and the other groups' stacks stay as they are."""
+        if _is_master(nodegroup):
+            raise exception.InvalidParameterValue(
+                err=f"role: nodegroup {nodegroup.name} holds masters, which only the cluster "
+                    f"stack makes")
+        client = stacks.client(context)
+        chunk_stacks = self._chunk_stacks(cluster, nodegroup, stacks.list_stacks(client))
+        try:
+            self._create_chunks(client, cluster, cluster_template, nodegroup, chunk_stacks,
+                                self._cluster_outputs(client, cluster),
+                                _Credentials(credentials), cluster.create_timeout or 60)
+        except _NodegroupRefused as refused:
+            return base.ClusterState(status=UPDATE_FAILED, status_reason=refused.reason,
+                                     nodegroups={nodegroup.uuid: base.NodeGroupState(
+                                         status=CREATE_FAILED, status_reason=refused.reason)})
+        LOG.info("Cluster %s: nodegroup %s creating (%s nodes)", cluster.uuid, nodegroup.name,
+                 nodegroup.node_count)
+        return base.ClusterState(status=UPDATE_IN_PROGRESS, nodegroups={
+            nodegroup.uuid: base.NodeGroupState(status=CREATE_IN_PROGRESS)})
+
+    def delete_nodegroup(self, context: Any, cluster: Any, nodegroup: Any
+                         ) -> base.ClusterState:
+        """Delete the nodegroup's chunk stacks only; get_status says DELETE_COMPLETE for it
+        once Heat has none of them left."""
+        if _is_master(nodegroup):
+            raise exception.InvalidParameterValue(
+                err=f"nodegroup: {nodegroup.name} holds masters, which cannot be deleted")
+        client = stacks.client(context)
+        for summary in self._chunk_stacks(cluster, nodegroup,
+                                          stacks.list_stacks(client)).values():
+            if summary.status != DELETE_IN_PROGRESS:
+                stacks.delete(client, summary.id)
+        LOG.info("Cluster %s: nodegroup %s deleting", cluster.uuid, nodegroup.name)
+        return base.ClusterState(status=UPDATE_IN_PROGRESS, nodegroups={
+            nodegroup.uuid: base.NodeGroupState(status=DELETE_IN_PROGRESS)})
 
     def _nodegroup_complete(self, client: Any, status: str,
                             chunk_stacks: dict[int, stacks.StackSummary]) -> base.NodeGroupState:
@@ -601,10 +687,16 @@ class HeatDriver(base.Driver, abc.ABC):
                                    node_addresses=addresses, node_count=count)
 
     def _update_step(self, client: Any, cluster: Any, nodegroups: list[Any],
-                     listing: dict[str, stacks.StackSummary]) -> base.ClusterState:
+                     listing: dict[str, stacks.StackSummary], template: Any = None,
+                     credentials: base.CredentialsLoader | None = None) -> base.ClusterState:
+        """Follow a resize or rotation, and nodegroups being added (CREATE_IN_PROGRESS:
+        their missing chunk stacks are made) or removed (DELETE_IN_PROGRESS: DELETE_COMPLETE
+        once their stacks are gone)."""
         masters, workers = self._split(nodegroups)
-        groups = {}
+        groups: dict[str, base.NodeGroupState] = {}
         waiting = False
+        given = _Credentials(credentials)
+        outputs: dict[str, Any] | None = None
         # A rotation updates the cluster stack too (a resize leaves it as it was).
         cluster_stack = listing.get(names.cluster_stack_name(cluster))
         if cluster_stack is not None and cluster_stack.in_progress:
@@ -613,15 +705,43 @@ class HeatDriver(base.Driver, abc.ABC):
             return self._failed(client, UPDATE_FAILED, cluster_stack, masters)
         for ng in workers:
             chunk_stacks = self._chunk_stacks(cluster, ng, listing)
+            if ng.status == DELETE_IN_PROGRESS:
+                if not chunk_stacks:
+                    groups[ng.uuid] = base.NodeGroupState(
+                        status=DELETE_COMPLETE, status_reason="the nodegroup's stacks are deleted")
+                    continue
+                failed = [s for s in chunk_stacks.values() if s.status == DELETE_FAILED]
+                if failed and not any(s.in_progress for s in chunk_stacks.values()):
+                    return self._failed(client, UPDATE_FAILED, failed[0], ng,
+                                        nodegroup_status=DELETE_FAILED)
+                waiting = True
+                continue
+            if ng.status == CREATE_IN_PROGRESS and template is not None:
+                if outputs is None:
+                    outputs = self._cluster_outputs(client, cluster)
+                try:
+                    if self._create_chunks(client, cluster, template, ng, chunk_stacks,
+                                           outputs, given, cluster.create_timeout or 60):
+                        waiting = True
+                        continue
+                except _NodegroupRefused as refused:
+                    return base.ClusterState(
+                        status=UPDATE_FAILED, status_reason=refused.reason,
+                        nodegroups={ng.uuid: base.NodeGroupState(
+                            status=CREATE_FAILED, status_reason=refused.reason)})
             if any(s.in_progress for s in chunk_stacks.values()):
                 waiting = True
                 continue
             failed = [s for s in chunk_stacks.values() if s.failed]
             if failed:
-                return self._failed(client, UPDATE_FAILED, failed[0], ng)
-            if ng.status == UPDATE_IN_PROGRESS:
-                groups[ng.uuid] = self._nodegroup_complete(client, UPDATE_COMPLETE,
-                                                           chunk_stacks)
+                return self._failed(client, UPDATE_FAILED, failed[0], ng,
+                                    nodegroup_status=(CREATE_FAILED
+                                                      if ng.status == CREATE_IN_PROGRESS
+                                                      else None))
+            if ng.status in (UPDATE_IN_PROGRESS, CREATE_IN_PROGRESS):
+                groups[ng.uuid] = self._nodegroup_complete(
+                    client, UPDATE_COMPLETE if ng.status == UPDATE_IN_PROGRESS
+                    else CREATE_COMPLETE, chunk_stacks)
         if waiting:
             return base.ClusterState()
         return base.ClusterState(status=UPDATE_COMPLETE, status_reason="Stack UPDATE completed "

@@ -77,6 +77,25 @@ class _MigrationsTests(test_migrations.ModelsMigrationsSync):
         migration.upgrade(engine=self.engine)  # at head already: nothing to do, no error
         assert migration.is_at_head(self.engine)
 
+    def test_0003_keeps_nodegroups_and_adds_placement(self) -> None:
+        """0003 on a database holding a nodegroup: the row stays, its zone and server type
+        are NULL (Nova's zone, the template's type), and both can be written."""
+        migration.upgrade("0002", engine=self.engine)
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO nodegroup (uuid, name, cluster_id, project_id, node_count, role, "
+                "revision) VALUES ('u-1', 'gpu', 'c-1', 'p1', 2, 'worker', 0)"))
+        migration.upgrade("0003", engine=self.engine)
+        with self.engine.begin() as connection:
+            row = connection.execute(sa.text(
+                "SELECT name, node_count, availability_zone, server_type FROM nodegroup"
+            )).one()
+            assert tuple(row) == ("gpu", 2, None, None)
+            connection.execute(sa.text(
+                "UPDATE nodegroup SET availability_zone = 'az-2', server_type = 'bm'"))
+            assert tuple(connection.execute(sa.text(
+                "SELECT availability_zone, server_type FROM nodegroup")).one()) == ("az-2", "bm")
+
     def test_database_layer_works_on_the_migrated_schema(self) -> None:
         self.use_for_magnum_lite()
         conn = db_api.Connection()

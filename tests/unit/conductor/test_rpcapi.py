@@ -203,3 +203,25 @@ def test_transport_is_made_once_per_process():
 def test_casts_give_up_on_an_unreachable_broker_instead_of_hanging():
     api = rpcapi.ConductorAPI()
     assert api.client.prepare(version="1.0").retry == rpcapi.CAST_RETRY == 1
+
+
+@pytest.mark.parametrize("method", ["nodegroup_create", "nodegroup_delete"])
+def test_nodegroup_methods_cast_version_1_3(method):
+    api = rpcapi.ConductorAPI()
+    context = ml_context.RequestContext(project_id="p", user_id="u")
+    with mock.patch.object(api.client, "prepare") as prepare:
+        getattr(api, method)(context, cluster_uuid=UUID, nodegroup_uuid="ng-1")
+    prepare.assert_called_once_with(version="1.3")
+    prepare.return_value.cast.assert_called_once_with(context, method, cluster_uuid=UUID,
+                                                      nodegroup_uuid="ng-1")
+
+
+def test_nodegroup_api_is_refused_while_conductors_are_pinned_below_1_3():
+    CONF.set_override("conductor", "1.2", group="upgrade_levels")
+    try:
+        with pytest.raises(rpcapi.ConductorTooOld) as raised:
+            rpcapi.ConductorAPI().check_nodegroup_api()
+        assert "1.3" in str(raised.value) and raised.value.code == 400
+    finally:
+        CONF.clear_override("conductor", group="upgrade_levels")
+    rpcapi.ConductorAPI().check_nodegroup_api()  # unpinned: fine

@@ -83,7 +83,7 @@ def test_fresh_database_has_no_version(empty_db):
 
 def test_upgrade_reaches_head_and_matches_the_models(empty_db):
     migration.upgrade()
-    assert migration.version() == migration.head() == "0002"
+    assert migration.version() == migration.head() == "0003"
     assert migration.is_at_head() is True
     with empty_db.connect() as connection:
         context = alembic_migration.MigrationContext.configure(
@@ -107,6 +107,23 @@ def test_upgrade_step_by_step(empty_db):
         assert migration.version() == script.revision
 
 
+def test_0003_adds_nullable_placement_columns_and_keeps_nodegroups(empty_db):
+    """SQLite rebuilds the table for the ALTER (batch mode): existing rows must survive."""
+    migration.upgrade("0002")
+    with empty_db.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO nodegroup (uuid, name, cluster_id, project_id, node_count, role, "
+            "revision) VALUES ('u-1', 'gpu', 'c-1', 'p1', 2, 'worker', 0)"))
+    migration.upgrade("0003")
+    columns = {c["name"]: c for c in sa.inspect(empty_db).get_columns("nodegroup")}
+    assert columns["availability_zone"]["nullable"] and columns["server_type"]["nullable"]
+    assert columns["server_type"]["type"].length == 20
+    with empty_db.connect() as connection:
+        row = connection.execute(sa.text(
+            "SELECT name, node_count, availability_zone, server_type FROM nodegroup")).one()
+    assert tuple(row) == ("gpu", 2, None, None)
+
+
 def test_upgrade_to_unknown_revision_fails_cleanly(empty_db):
     with pytest.raises(Exception, match="Can't locate revision"):
         migration.upgrade("f00d")
@@ -128,7 +145,7 @@ def test_concurrent_upgrades_of_one_sqlite_file_all_succeed(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path}/magnum-lite.sqlite")
     with engine.connect() as connection:
         assert connection.exec_driver_sql(
-            "SELECT version_num FROM alembic_version").scalars().all() == ["0002"]
+            "SELECT version_num FROM alembic_version").scalars().all() == ["0003"]
     engine.dispose()
 
 
@@ -179,7 +196,7 @@ class TestManage:
         assert capsys.readouterr().out == "None\n"
         assert self.run("--config-file", conf, "db", "upgrade") == 0
         assert self.run("--config-file", conf, "db", "version") == 0
-        assert capsys.readouterr().out.splitlines()[-1] == "0002"
+        assert capsys.readouterr().out.splitlines()[-1] == "0003"
         assert (tmp_path / "magnum-lite.sqlite").exists()
 
     def test_db_upgrade_to_a_revision(self, tmp_path, capsys):
@@ -206,7 +223,7 @@ def test_the_console_script_upgrades(tmp_path):
     done = subprocess.run([sys.executable, "-m", "magnum_lite.cmd.manage", "--config-file", conf,
                            "db", "upgrade"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "The database schema is at revision 0002" in done.stdout + done.stderr
+    assert "The database schema is at revision 0003" in done.stdout + done.stderr
 
 
 def test_unreachable_database_is_one_line_and_exit_1(tmp_path):

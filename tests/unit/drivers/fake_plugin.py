@@ -27,10 +27,13 @@ class FakeDriver(base.Driver):
     fail_with: Exception | None = None
     block: threading.Event | None = None
     started: threading.Event | None = None
-    # What `create`, `update` and `delete` return (a default per operation when None).
+    # What `create`, `update`, `delete`, `create_nodegroup` and `delete_nodegroup` return
+    # (a default per operation when None).
     create_state: base.ClusterState | None = None
     update_state: base.ClusterState | None = None
     delete_state: base.ClusterState | None = None
+    nodegroup_create_state: base.ClusterState | None = None
+    nodegroup_delete_state: base.ClusterState | None = None
     statuses: dict[str, Any] = {}
     snapshot_calls: list[str] = []
     snapshot_fail_with: Exception | None = None
@@ -48,6 +51,8 @@ class FakeDriver(base.Driver):
         cls.create_state = None
         cls.update_state = None
         cls.delete_state = None
+        cls.nodegroup_create_state = None
+        cls.nodegroup_delete_state = None
         cls.statuses = {}
         cls.snapshot_calls = []
         cls.snapshot_fail_with = None
@@ -100,6 +105,26 @@ class FakeDriver(base.Driver):
         return self._act("update", state, cluster=cluster.uuid, nodegroup=nodegroup.uuid,
                          node_count=node_count, nodes_to_remove=nodes_to_remove,
                          rollback=rollback)
+
+    def create_nodegroup(self, context, cluster, cluster_template, nodegroup, *,
+                         credentials=None):
+        state = self.nodegroup_create_state or base.ClusterState(
+            status=fields.ClusterStatus.UPDATE_IN_PROGRESS, nodegroups={
+                nodegroup.uuid: base.NodeGroupState(
+                    status=fields.ClusterStatus.CREATE_IN_PROGRESS)})
+        return self._act("create_nodegroup", state, cluster=cluster.uuid,
+                         nodegroup=nodegroup.uuid, nodegroup_name=nodegroup.name,
+                         node_count=nodegroup.node_count,
+                         availability_zone=nodegroup.availability_zone,
+                         with_credentials=credentials is not None)
+
+    def delete_nodegroup(self, context, cluster, nodegroup):
+        state = self.nodegroup_delete_state or base.ClusterState(
+            status=fields.ClusterStatus.UPDATE_IN_PROGRESS, nodegroups={
+                nodegroup.uuid: base.NodeGroupState(
+                    status=fields.ClusterStatus.DELETE_IN_PROGRESS)})
+        return self._act("delete_nodegroup", state, cluster=cluster.uuid,
+                         nodegroup=nodegroup.uuid, nodegroup_name=nodegroup.name)
 
     def upgrade(self, context, cluster, cluster_template, max_batch_size, nodegroup):
         return base.ClusterState()

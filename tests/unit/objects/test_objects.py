@@ -21,7 +21,7 @@ EXPECTED_FINGERPRINTS = {
     "ClusterTemplate": "1.0-05e88d11d77ecaa721c6c0046edd980d",
     "Driver": "1.0-eb42c1f56b33c4d1f46986af737c7cde",
     "MagnumService": "1.0-a0533c2b3f9d6775ed9d2552b9108280",
-    "NodeGroup": "1.0-5d6ecdbbc0b7a8a17f8bb3a7a2e94c95",
+    "NodeGroup": "1.1-fbedc16c233d4bb1a0beef1dd613c2b8",
     "Quota": "1.0-aa1e8914580007ccde429ae3c60dce54",
     "X509KeyPair": "1.0-156a9abe9035e002a67622a31f1e01e1",
 }
@@ -251,3 +251,13 @@ def test_cluster_survives_the_rpc_serializer(db):
 
     assert values(copy) == values(cluster)
     assert copy.node_count == 6 and copy.revision == cluster.revision
+
+
+def test_nodegroup_1_0_readers_get_no_placement_fields():
+    nodegroup = objects.NodeGroup(availability_zone="az-2", server_type="bm", name="gpu")
+    data = f"{nodegroup.OBJ_SERIAL_NAMESPACE}.data"
+    primitive = nodegroup.obj_to_primitive(target_version="1.0")[data]
+    assert "availability_zone" not in primitive and "server_type" not in primitive
+    assert primitive["name"] == "gpu"
+    current = nodegroup.obj_to_primitive()[data]
+    assert (current["availability_zone"], current["server_type"]) == ("az-2", "bm")

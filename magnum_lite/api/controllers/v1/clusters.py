@@ -27,6 +27,7 @@ from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import collection, patch, types
 from magnum_lite.common import cloud_validation, exception, policy
 from magnum_lite.conf import CONF
+from magnum_lite.drivers import loader
 from magnum_lite.objects import fields
 
 LOG = logging.getLogger(__name__)
@@ -393,6 +394,24 @@ def cast_or_fail(context: Any, cluster: objects.Cluster, method: str, failed_sta
         raise exception.ServiceUnavailable(what="The conductor", reason=reason) from err
 
 
+def _check_with_driver(driver: objects.Driver | None, cluster: objects.Cluster,
+                       template: objects.ClusterTemplate, master_count: int, node_count: int,
+                       nodegroups: list[dict]) -> None:
+    """The plugin's own refusals before anything is stored (400 naming the field): what
+    its COE cannot build, such as an even number of masters for a quorum."""
+    if driver is not None:
+        plugin, config = loader.get_plugin(driver.plugin_name), driver.config
+    else:  # no Driver row: the plugin that builds the template (as the conductor picks it)
+        found = loader.find_plugin(template.server_type, template.cluster_distro, template.coe)
+        plugin, config = (found[1], None) if found else (None, None)
+    if plugin is None:
+        return
+    # The counts are derived fields: set on the object, they are never written.
+    cluster.master_count, cluster.node_count = master_count, node_count
+    plugin(config).validate_cluster(
+        cluster, template, [objects.NodeGroup(**values) for values in nodegroups])
+
+
 class ClusterActionsController(base.RestController):
     """/v1/clusters/{id}/actions/...: Magnum's cluster actions (resize)."""
 
@@ -430,9 +449,16 @@ class ClustersController(base.RestController):
     """GET, POST, PATCH and DELETE of clusters; their actions below `{id}/actions`."""
 
     _custom_actions = {"detail": ["GET"]}
-    _item_children = frozenset({"actions"})
+    _item_children = frozenset({"actions", "nodegroups"})
 
     actions = ClusterActionsController()
+
+    @property
+    def nodegroups(self) -> base.RestController:
+        """`{id}/nodegroups` (1.9+); imported here because that module builds on this one."""
+        from magnum_lite.api.controllers.v1 import nodegroups
+
+        return nodegroups.CONTROLLER
 
     def _list(self, expand: bool, rule: str, resource: str) -> dict:
         context = base.context()
@@ -554,14 +580,16 @@ class ClustersController(base.RestController):
                   "docker_volume_size": values.get("docker_volume_size"),
                   "labels": values["labels"], "is_default": True,
                   "status": fields.ClusterStatus.CREATE_IN_PROGRESS}
-        cluster.create_with_nodegroups([
+        nodegroups = [
             {**common, "name": DEFAULT_MASTER_NODEGROUP, "role": fields.NodeGroupRole.MASTER,
              "node_count": master_count, "min_node_count": 1,
              "flavor_id": values.get("master_flavor_id")},
             {**common, "name": DEFAULT_WORKER_NODEGROUP, "role": fields.NodeGroupRole.WORKER,
              "node_count": node_count, "min_node_count": 0,
              "flavor_id": values.get("flavor_id")},
-        ], context=context)
+        ]
+        _check_with_driver(driver, cluster, template, master_count, node_count, nodegroups)
+        cluster.create_with_nodegroups(nodegroups, context=context)
         cluster.record_event(context, "cluster.create")
         self._cast(context, cluster, "cluster_create", fields.ClusterStatus.CREATE_FAILED,
                    create_timeout=values["create_timeout"])

@@ -79,8 +79,9 @@ def parse(body: Any) -> list[Operation]:
     return operations
 
 
-def _literal_dict(field: str, value: Any) -> Any:
-    """A dict given as the text of a Python or JSON dict (python-magnumclient's labels)."""
+def literal(field: str, value: Any) -> Any:
+    """A dict or list given as the text of a Python or JSON value (python-magnumclient's
+    labels, node labels and taints); other values as they are."""
     if not isinstance(value, str):
         return value
     try:
@@ -111,7 +112,7 @@ def apply(document: dict, operations: list[Operation], read_only: frozenset[str]
             if operation.op == "remove":
                 result[field] = None
             elif field in nested:
-                result[field] = _literal_dict(field, operation.value)
+                result[field] = literal(field, operation.value)
             else:
                 result[field] = operation.value
             continue

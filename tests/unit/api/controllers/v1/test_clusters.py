@@ -354,3 +354,22 @@ def test_admins_see_every_project(admin, cluster, casts):
         cluster["uuid"]]
     admin.delete(f"{URL}/{cluster['uuid']}", status=204)
     assert casts[-1][0] == "cluster_delete"
+
+
+def test_the_drivers_own_refusal_is_a_400_and_stores_nothing(member, casts, db):
+    """A COE with a quorum refuses an even master count before anything is stored."""
+    from magnum_lite.drivers.swarm_fedora_v2 import driver as swarm
+    from tests.unit.api.conftest import db_snapshot
+    from tests.unit.drivers import fake_plugin
+
+    fake_plugin.install(swarm_fedora_v2=swarm.SwarmFedoraV2)
+    member.post("/v1/clustertemplates", {
+        "name": "swarm", "coe": "swarm-mode", "image_id": "plain-image",
+        "cluster_distro": "fedora", "flavor_id": "m1.small", "external_network_id": "public",
+        "master_lb_enabled": True}, status=201)
+    before = db_snapshot(db)
+    error = error_of(member.post(URL, {"cluster_template_id": "swarm", "master_count": 2},
+                                 status=400))
+    assert error["detail"].startswith("master_count: swarm-mode needs an odd number")
+    assert db_snapshot(db) == before and casts == []
+    member.post(URL, {"cluster_template_id": "swarm", "master_count": 3}, status=202)

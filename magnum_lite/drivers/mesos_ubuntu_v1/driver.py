@@ -1,0 +1,202 @@
+"""Mesos on Ubuntu VMs: the `mesos_ubuntu_v1` driver plugin.
+
+The shared Heat driver builds the stacks; this plugin says what the nodes boot with
+(userdata.py: ZooKeeper, mesos-master and Marathon on masters, mesos-agent on workers), which
+labels and Driver-version config it reads, and that the cluster's API is the Mesos master's
+(`https://<host>:5050`, TLS with the cluster CA). Masters form a ZooKeeper quorum, so their
+count must be odd (`validate_cluster`). Workers are rendered once the cluster stack is
+complete, with every master's private address for their ZooKeeper URL.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import secrets
+from typing import Any
+
+from magnum_lite.common import exception
+from magnum_lite.drivers import base
+from magnum_lite.drivers.heat import driver as heat_driver
+from magnum_lite.drivers.mesos_ubuntu_v1 import userdata
+
+# A hostname that can stand in the rendered text for the control plane's address until Heat
+# knows it: it passes the address checks, then is swapped for Heat's placeholder.
+_HOST_STANDIN = "control-plane-host.invalid"
+
+# The Driver-version config keys and their defaults; labels of the same name override them.
+DEFAULT_CONFIG: dict[str, Any] = {
+    "mesos_version": userdata.DEFAULT_MESOS_VERSION,
+    "marathon_version": userdata.DEFAULT_MARATHON_VERSION,
+    "zookeeper_version": userdata.DEFAULT_ZOOKEEPER_VERSION,
+}
+LABELS = tuple(DEFAULT_CONFIG)
+#: The network drivers a Mesos cluster can have (Magnum's: Docker's own networking).
+NETWORK_DRIVERS = ("docker",)
+
+# The masters' private addresses while a worker nodegroup's parameters are made: the hook
+# that renders user data gets only the control plane's address, workers need all of them.
+_MASTERS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "mesos_masters", default=())
+
+
+def _ordered(values: Any) -> list[Any]:
+    """A ResourceGroup `attributes` map ({"0": v, "1": v}) as a list in member order."""
+    if isinstance(values, dict):
+        return [values[k] for k in sorted(values, key=lambda k: (len(str(k)), str(k)))]
+    return list(values or [])
+
+
+class MesosUbuntuV1(heat_driver.HeatDriver):
+    """Mesos masters (with ZooKeeper and Marathon) and agents on Ubuntu VMs."""
+
+    provides = [("vm", "ubuntu", "mesos")]
+    api_port = userdata.API_PORT
+    public_tcp_ports = (22,)
+
+    @classmethod
+    def get_default_config(cls) -> dict[str, Any]:
+        return dict(DEFAULT_CONFIG)
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        unknown = sorted(set(config) - set(DEFAULT_CONFIG))
+        if unknown:
+            raise exception.InvalidParameterValue(
+                err=f"config: unknown keys {', '.join(unknown)}; known: "
+                    f"{', '.join(sorted(DEFAULT_CONFIG))}")
+        cls._boot_config({**DEFAULT_CONFIG, **config}, role="master")
+
+    def validate_cluster(self, cluster: Any, cluster_template: Any,
+                         nodegroups: list[Any]) -> None:
+        """Refuse, before anything is built, a cluster this driver cannot make: an even
+        master count (no ZooKeeper quorum), a network driver Mesos has no use for, or a
+        bad label or node label.
+
+        :raises exception.InvalidParameterValue: naming the field.
+        """
+        count = cluster.master_count or 1
+        if count % 2 == 0:
+            raise exception.InvalidParameterValue(
+                err="master_count: mesos needs an odd number of masters for its ZooKeeper "
+                    "quorum")
+        network_driver = cluster_template.network_driver
+        if network_driver and network_driver not in NETWORK_DRIVERS:
+            raise exception.InvalidParameterValue(
+                err=f"network_driver: {network_driver!r} is not available for mesos; "
+                    f"choose one of {', '.join(NETWORK_DRIVERS)}")
+        settings = self._settings(cluster, cluster_template)
+        for ng in nodegroups:
+            role = "master" if ng.role == "master" else "worker"
+            self._boot_config(settings, role, master_count=count,
+                              attributes=dict(ng.node_labels or {}))
+
+    def create_dry_run(self, context: Any, cluster: Any, cluster_template: Any,
+                       nodegroups: list[Any], *,
+                       credentials: base.CredentialsLoader | None = None) -> dict[str, Any]:
+        """Refuses what Mesos cannot run even where the API did not ask validate_cluster."""
+        self.validate_cluster(cluster, cluster_template, nodegroups)
+        return super().create_dry_run(context, cluster, cluster_template, nodegroups,
+                                      credentials=credentials)
+
+    def create(self, context: Any, cluster: Any, cluster_template: Any, nodegroups: list[Any],
+               timeout: int, *, credentials: base.CredentialsLoader | None = None
+               ) -> base.ClusterState:
+        self.validate_cluster(cluster, cluster_template, nodegroups)
+        return super().create(context, cluster, cluster_template, nodegroups, timeout,
+                              credentials=credentials)
+
+    # -- settings ------------------------------------------------------------------------------
+
+    def _settings(self, cluster: Any, cluster_template: Any) -> dict[str, Any]:
+        """Config of the Driver version, then the template's labels, then the cluster's."""
+        settings = {**DEFAULT_CONFIG, **self.config}
+        labels = {**(cluster_template.labels or {}), **(cluster.labels or {})}
+        for label in LABELS:
+            if label in labels:
+                settings[label] = labels[label]
+        return settings
+
+    @staticmethod
+    def _boot_config(settings: dict[str, Any], role: str, **values: Any
+                     ) -> userdata.MesosBootConfig:
+        values = {"cluster_uuid": "00000000-0000-4000-8000-000000000000",
+                  "cluster_name": "validate", "control_plane_host": "192.0.2.1",
+                  "join_token": "0" * 64, "master_count": 1,
+                  "zookeeper_hosts": ("192.0.2.1",) if role == "worker" else (), **values}
+        try:
+            config = userdata.MesosBootConfig(
+                role=role, mesos_version=str(settings["mesos_version"]),
+                marathon_version=str(settings["marathon_version"]),
+                zookeeper_version=str(settings["zookeeper_version"]), **values)
+            userdata.validate_config(config)
+        except (TypeError, ValueError) as err:
+            raise exception.InvalidParameterValue(err=str(err)) from err
+        return config
+
+    # -- HeatDriver hooks ------------------------------------------------------------------------
+
+    def make_join_token(self) -> str:
+        """The secret the agents', Marathon's and the operator's Mesos secrets derive from."""
+        return secrets.token_hex(32)
+
+    def coe_version(self, cluster: Any, cluster_template: Any) -> str | None:
+        return str(self._settings(cluster, cluster_template)["mesos_version"])
+
+    def credential_files(self, cluster: Any, role: str,
+                         credentials: base.ClusterCredentials) -> dict[str, str]:
+        """Masters hold the cluster CA with its key (each issues its own certificate at boot);
+        workers its certificate only."""
+        pair = credentials.cas.get("ca")
+        if pair is None:
+            return {}
+        files = {userdata.CA_CERT_PATH: pair.certificate}
+        if role == "master":
+            files[userdata.CA_KEY_PATH] = pair.private_key
+        return files
+
+    def credentials_script(self) -> str:
+        return (userdata.BOOT_DIR / "apply-credentials.sh").read_text()
+
+    def nodegroup_parameters(self, cluster: Any, cluster_template: Any, nodegroup: Any,
+                             chunk: int, node_count: int, cluster_outputs: dict[str, Any],
+                             credentials: base.ClusterCredentials) -> dict[str, Any]:
+        """The shared parameters, rendered knowing every master (the ZooKeeper ensemble)."""
+        masters = tuple(str(a) for a in _ordered(cluster_outputs.get("master_private_addresses"))
+                        if a)
+        token = _MASTERS.set(masters)
+        try:
+            return super().nodegroup_parameters(cluster, cluster_template, nodegroup, chunk,
+                                                node_count, cluster_outputs, credentials)
+        finally:
+            _MASTERS.reset(token)
+
+    def render_user_data(self, cluster: Any, cluster_template: Any, nodegroup: Any,
+                         control_plane_host: str, public_address: str | None,
+                         credentials: base.ClusterCredentials) -> str:
+        settings = self._settings(cluster, cluster_template)
+        placeholder = control_plane_host == heat_driver.CONTROL_PLANE_HOST
+        host = _HOST_STANDIN if placeholder else control_plane_host
+        role = "master" if nodegroup.role == "master" else "worker"
+        zookeeper_hosts: tuple[str, ...] = ()
+        if role == "worker":
+            zookeeper_hosts = _MASTERS.get() or ((host,) if host else ())
+        token = self.join_token(cluster)
+        if not token:
+            raise exception.InvalidParameterValue(
+                err=f"cluster {cluster.uuid}: no join token to render its nodes with")
+        config = self._boot_config(
+            settings, role, cluster_uuid=cluster.uuid, cluster_name=cluster.name,
+            control_plane_host=host, api_public_address=public_address, join_token=token,
+            master_count=cluster.master_count or 1, zookeeper_hosts=zookeeper_hosts,
+            docker_volume_size=self._volume_size(cluster, cluster_template),
+            http_proxy=cluster_template.http_proxy or "",
+            https_proxy=cluster_template.https_proxy or "",
+            no_proxy=cluster_template.no_proxy or "",
+            attributes=dict(nodegroup.node_labels or {}),
+            credential_files=self.credential_files(cluster, role, credentials))
+        try:
+            text = userdata.render_user_data(config)
+        except ValueError as err:
+            raise exception.InvalidParameterValue(err=str(err)) from err
+        return text.replace(_HOST_STANDIN, heat_driver.CONTROL_PLANE_HOST) if placeholder \
+            else text

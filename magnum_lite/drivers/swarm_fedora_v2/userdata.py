@@ -1,0 +1,295 @@
+"""Cloud-init user data that turns a Fedora cloud image into a Docker swarm-mode node.
+
+Heat renders one text per node role (the per-node template replaces NODE_INDEX_PLACEHOLDER
+with each node's index): manager 0 runs `docker swarm init`, the other managers join as
+managers, the workers join as workers.
+
+How the join secrets travel (Docker makes them; nobody can choose them):
+
+- workers: once the masters are up, a software deployment on manager 0 (the shared cluster
+  stack's optional `join_tokens` step, see templates/join_tokens.yaml) reads the worker token
+  and reports it as a deployment output; the cluster stack passes it on as its
+  `worker_join_token` output, and the driver writes it into the worker stacks' hidden user
+  data. It never reaches Magnum's API.
+- other managers: they hold the cluster CA's key (as every manager does, to issue its Docker
+  API certificate), so they sign themselves a client certificate and ask the managers' TLS
+  Docker API (through the API load balancer) for the manager token and a manager's address.
+  Workers hold no CA key and listen on the unix socket only, so they need no certificate.
+
+Like k8s_ubuntu_v1, everything cluster-specific reaches the static scripts in boot/ through
+files the cloud-config writes, never pasted into shell code. The validation and rendering
+helpers are those of k8s_ubuntu_v1.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from dataclasses import field
+import email.generator
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+import io
+import ipaddress
+import json
+import pathlib
+import re
+from typing import Any
+
+import yaml
+
+from magnum_lite.drivers.k8s_ubuntu_v1.userdata import (
+    _CLUSTER_NAME_RE,
+    _NO_PROXY_ENTRY_RE,
+    _PROXY_RE,
+    _UUID_RE,
+    MAX_PROXY_LENGTH,
+    MAX_USER_DATA_BYTES,
+    NODE_INDEX_PLACEHOLDER,
+    _check_int,
+    _check_str,
+    _dump,
+    _fail,
+    _is_host,
+    _shell_env,
+)
+
+__all__ = ["MAX_USER_DATA_BYTES", "NODE_INDEX_PLACEHOLDER", "NodeBootConfig",
+           "render_user_data", "validate_config"]
+
+DEFAULT_DOCKER_VERSION = "27.3.1"
+MIN_DOCKER_MAJOR = 24  # the oldest major with docker-ce packages for current Fedora releases
+STORAGE_DRIVERS = ("overlay2", "btrfs", "fuse-overlayfs", "vfs")
+DEFAULT_STORAGE_DRIVER = "overlay2"
+ROLES = ("master", "worker")
+#: Docker's TLS API port and swarm's cluster management port (inside the cluster network).
+DOCKER_TLS_PORT = 2376
+SWARM_PORT = 2377
+JOIN_TIMEOUT = 3600
+CONFIG_DIR = "/etc/magnum-lite"
+TLS_DIR = "/etc/docker/tls"
+MIME_BOUNDARY = "==magnum-lite-swarm-fedora-v2=="
+BOOT_DIR = pathlib.Path(__file__).resolve().parent / "boot"
+#: Where credential files may be written.
+CREDENTIAL_DIRS = (TLS_DIR + "/", CONFIG_DIR + "/")
+
+_DOCKER_VERSION_RE = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)")
+#: Docker's join token: SWMTKN-1-<CA digest, 50 base36>-<secret, 25 base36>.
+SWARM_TOKEN_RE = re.compile(r"SWMTKN-1-[0-9a-z]{50}-[0-9a-z]{25}")
+#: Docker engine labels (daemon.json "labels"): key=value without quotes or spaces.
+_ENGINE_LABEL_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_./-]{0,126}[A-Za-z0-9])?")
+_ENGINE_VALUE_RE = re.compile(r"[A-Za-z0-9_./:-]{0,253}")
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeBootConfig:
+    """Everything one node role of one swarm-mode cluster needs to boot."""
+
+    role: str                       # "master" (a swarm manager) or "worker"
+    cluster_uuid: str
+    cluster_name: str
+    docker_version: str             # docker-ce version, e.g. "27.3.1"
+    control_plane_host: str         # managers' API: the load balancer, else manager 0
+    master_count: int
+    api_port: int = DOCKER_TLS_PORT
+    docker_storage_driver: str = DEFAULT_STORAGE_DRIVER
+    docker_volume_size: int = 0     # GiB; >0: /dev/vdb is mounted at /var/lib/docker
+    api_public_address: str | None = None  # extra SAN of the managers' API certificate
+    # Workers: the managers' private addresses (swarm port) and the worker join token.
+    manager_addresses: tuple[str, ...] = ()
+    join_token: str = ""
+    http_proxy: str = ""
+    https_proxy: str = ""
+    no_proxy: str = ""
+    node_labels: dict[str, str] = field(default_factory=dict)  # Docker engine labels
+    # Files the node is given (the CA certificate; on managers its key too), by path.
+    credential_files: dict[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- validation
+
+def docker_major(version: str) -> int:
+    match = _DOCKER_VERSION_RE.fullmatch(version)
+    if not match:
+        raise _fail("docker_version", f"{version!r} is not a Docker version like 27.3.1")
+    return int(match.group(1))
+
+
+def validate_config(config: NodeBootConfig) -> None:
+    """Refuse values that would break the boot or the files they are written into; raises
+    ValueError("<field>: <reason>") naming the first bad field."""
+    if config.role not in ROLES:
+        raise _fail("role", f"must be one of {ROLES}, got {config.role!r}")
+    if not _UUID_RE.fullmatch(_check_str("cluster_uuid", config.cluster_uuid)):
+        raise _fail("cluster_uuid", f"{config.cluster_uuid!r} is not a lowercase UUID")
+    if not _CLUSTER_NAME_RE.fullmatch(_check_str("cluster_name", config.cluster_name)):
+        raise _fail("cluster_name", "must start with a letter and hold at most 242 letters, "
+                                    "digits, '_', '.' or '-'")
+    if docker_major(_check_str("docker_version", config.docker_version)) < MIN_DOCKER_MAJOR:
+        raise _fail("docker_version", f"{config.docker_version} is older than "
+                                      f"{MIN_DOCKER_MAJOR}.0.0, the oldest packaged for Fedora")
+    if _check_str("docker_storage_driver", config.docker_storage_driver) \
+            not in STORAGE_DRIVERS:
+        raise _fail("docker_storage_driver", f"must be one of {', '.join(STORAGE_DRIVERS)}, "
+                                             f"got {config.docker_storage_driver!r}")
+    master_count = _check_int("master_count", config.master_count, 1)
+    if master_count % 2 == 0:
+        raise _fail("master_count", "swarm-mode needs an odd number of managers for its Raft "
+                                    "quorum")
+    _check_int("docker_volume_size", config.docker_volume_size, 0)
+    port = _check_int("api_port", config.api_port, 1)
+    if port > 65535 or port == SWARM_PORT:
+        raise _fail("api_port", f"{port} is not a free TCP port (1-65535, not {SWARM_PORT})")
+    if not _is_host(_check_str("control_plane_host", config.control_plane_host)):
+        raise _fail("control_plane_host",
+                    f"{config.control_plane_host!r} is neither an IP address nor a DNS name")
+    if config.api_public_address is not None and not _is_host(
+            _check_str("api_public_address", config.api_public_address)):
+        raise _fail("api_public_address",
+                    f"{config.api_public_address!r} is neither an IP address nor a DNS name")
+    if config.role == "worker":
+        if not config.manager_addresses:
+            raise _fail("manager_addresses", "a worker needs at least one manager to join")
+        if not SWARM_TOKEN_RE.fullmatch(_check_str("join_token", config.join_token)):
+            raise _fail("join_token", "must be a Docker swarm token (SWMTKN-1-...)")
+    elif config.join_token:
+        raise _fail("join_token", "managers fetch theirs from the swarm; none is given")
+    for address in config.manager_addresses:
+        try:
+            ipaddress.ip_address(_check_str("manager_addresses", address))
+        except ValueError:
+            raise _fail("manager_addresses", f"{address!r} is not an IP address") from None
+    for name in ("http_proxy", "https_proxy"):
+        value = _check_str(name, getattr(config, name))
+        if value and (len(value) > MAX_PROXY_LENGTH or not _PROXY_RE.fullmatch(value)):
+            raise _fail(name, f"must be an http:// or https:// URL of at most "
+                              f"{MAX_PROXY_LENGTH} characters without quotes, spaces, '$', "
+                              "'\\' or control characters")
+    no_proxy = _check_str("no_proxy", config.no_proxy)
+    if len(no_proxy) > MAX_PROXY_LENGTH:
+        raise _fail("no_proxy", f"is longer than {MAX_PROXY_LENGTH} characters")
+    for entry in filter(None, (e.strip() for e in no_proxy.split(","))):
+        if not _NO_PROXY_ENTRY_RE.fullmatch(entry):
+            raise _fail("no_proxy", f"{entry!r} is not a host name, address, CIDR or domain")
+    if not isinstance(config.node_labels, dict):
+        raise _fail("node_labels", "must be a dict")
+    for key, value in config.node_labels.items():
+        if not _ENGINE_LABEL_RE.fullmatch(_check_str("node_labels", key)):
+            raise _fail("node_labels", f"key {key!r} must be 1-128 letters, digits, '_', '.',"
+                                       " '/' or '-', starting and ending with one of the first")
+        if not _ENGINE_VALUE_RE.fullmatch(_check_str("node_labels", value)):
+            raise _fail("node_labels", f"value {value!r} of {key!r} may hold letters, digits, "
+                                       "'_', '.', '/', ':' or '-' only")
+    for path, content in config.credential_files.items():
+        _check_str("credential_files", content)
+        if (not _check_str("credential_files", path).startswith(CREDENTIAL_DIRS)
+                or ".." in path or not re.fullmatch(r"[A-Za-z0-9_./-]+", path)):
+            raise _fail("credential_files", f"{path!r} is not a file under "
+                                            f"{' or '.join(CREDENTIAL_DIRS)}")
+        if config.role == "worker" and path.endswith(".key"):
+            raise _fail("credential_files", f"{path}: workers hold no private key")
+
+
+# --------------------------------------------------------------------------- rendering
+
+def _daemon_json(config: NodeBootConfig) -> str:
+    """dockerd's configuration: storage, labels, and on managers the TLS API."""
+    hosts = ["unix:///var/run/docker.sock"]
+    daemon: dict[str, Any] = {"storage-driver": config.docker_storage_driver,
+                              "log-driver": "journald", "live-restore": False}
+    if config.role == "master":
+        hosts.append(f"tcp://0.0.0.0:{config.api_port}")
+        daemon.update({"tls": True, "tlsverify": True, "tlscacert": f"{TLS_DIR}/ca.crt",
+                       "tlscert": f"{TLS_DIR}/server.crt", "tlskey": f"{TLS_DIR}/server.key"})
+    labels = {"magnum.openstack.org/role": config.role,
+              "magnum.openstack.org/cluster": config.cluster_uuid, **config.node_labels}
+    daemon["labels"] = [f"{k}={v}" for k, v in labels.items()]
+    daemon["hosts"] = hosts
+    return json.dumps(daemon, indent=2, sort_keys=True) + "\n"
+
+
+def _no_proxy(config: NodeBootConfig) -> str:
+    entries = [e.strip() for e in config.no_proxy.split(",") if e.strip()]
+    for extra in ("localhost", "127.0.0.1", config.control_plane_host,
+                  *config.manager_addresses):
+        if extra not in entries:
+            entries.append(extra)
+    return ",".join(entries)
+
+
+def _cloud_config(config: NodeBootConfig) -> str:
+    data = yaml.safe_load((BOOT_DIR / "cloud-config.yaml").read_text())
+    node_env = {
+        "COE": "swarm-mode",  # the sandbox's guest agent reads it to play the right API
+        "ROLE": config.role,
+        "NODE_INDEX": NODE_INDEX_PLACEHOLDER,
+        "CLUSTER_UUID": config.cluster_uuid,
+        "CLUSTER_NAME": config.cluster_name,
+        "MASTER_COUNT": config.master_count,
+        "DOCKER_VERSION": config.docker_version,
+        "DOCKER_STORAGE_DRIVER": config.docker_storage_driver,
+        "DOCKER_VOLUME_SIZE": config.docker_volume_size,
+        "CONTROL_PLANE_HOST": config.control_plane_host,
+        "API_PORT": config.api_port,
+        "API_PUBLIC_ADDRESS": config.api_public_address or "",
+        "SWARM_PORT": SWARM_PORT,
+        "MANAGER_ADDRESSES": " ".join(config.manager_addresses),
+        "JOIN_TIMEOUT": JOIN_TIMEOUT,
+    }
+    files = [{"path": f"{CONFIG_DIR}/node.env", "permissions": "0644",
+              "content": _shell_env(node_env)},
+             {"path": "/etc/docker/daemon.json", "permissions": "0644",
+              "content": _daemon_json(config)}]
+    if config.join_token:
+        # The swarm's worker secret: root only.
+        files.append({"path": f"{CONFIG_DIR}/join.env", "permissions": "0600",
+                      "content": _shell_env({"WORKER_JOIN_TOKEN": config.join_token})})
+    if config.http_proxy or config.https_proxy:
+        proxies = {"HTTP_PROXY": config.http_proxy, "HTTPS_PROXY": config.https_proxy,
+                   "NO_PROXY": _no_proxy(config)}
+        proxies = {k: v for k, v in proxies.items() if v}
+        both_cases = {**proxies, **{k.lower(): v for k, v in proxies.items()}}
+        files.append({"path": f"{CONFIG_DIR}/proxy.env", "permissions": "0600",
+                      "content": _shell_env(both_cases, export=True)})
+        environment = " ".join(f'"{k}={v.replace("%", "%%")}"' for k, v in proxies.items())
+        files.append({"path": "/etc/systemd/system/docker.service.d/http-proxy.conf",
+                      "permissions": "0600",
+                      "content": f"[Service]\nEnvironment={environment}\n"})
+    for path, content in sorted(config.credential_files.items()):
+        files.append({"path": path, "permissions": "0644" if path.endswith(".crt") else "0600",
+                      "content": content})
+    data["write_files"] = data["write_files"] + files
+    header = (f"#cloud-config\n# magnum-lite swarm_fedora_v2: {config.role} of cluster "
+              f"{config.cluster_name} ({config.cluster_uuid})\n")
+    return header + _dump(data)
+
+
+def render_user_data(config: NodeBootConfig) -> str:
+    """Multipart MIME user data for one node role (deterministic, so re-rendering changes no
+    Heat parameter); ValueError naming the field when a value is bad or the result is over
+    Nova's limit."""
+    validate_config(config)
+    script = "swarm-manager.sh" if config.role == "master" else "swarm-worker.sh"
+    parts = [
+        ("cloud-config.yaml", "cloud-config", _cloud_config(config)),
+        ("10-prepare-node.sh", "x-shellscript", (BOOT_DIR / "prepare-node.sh").read_text()),
+        (f"20-{script}", "x-shellscript", (BOOT_DIR / script).read_text()),
+    ]
+    message = MIMEMultipart(boundary=MIME_BOUNDARY)
+    for filename, subtype, text in parts:
+        part = MIMEText(text, subtype, "us-ascii")  # 7bit: Heat's placeholder stays visible
+        part.add_header("Content-Disposition", "attachment", filename=filename)
+        message.attach(part)
+    out = io.StringIO()
+    email.generator.Generator(out, mangle_from_=False, maxheaderlen=0).flatten(message)
+    user_data = out.getvalue()
+    encoded = len(base64.b64encode(user_data.encode()))
+    if encoded > MAX_USER_DATA_BYTES:
+        sizes = {"node_labels": sum(len(k) + len(v) + 2 for k, v in config.node_labels.items()),
+                 "no_proxy": len(config.no_proxy), "http_proxy": len(config.http_proxy),
+                 "https_proxy": len(config.https_proxy)}
+        name = max(sizes, key=lambda n: sizes[n])
+        raise _fail(name, f"the user data would be {encoded} bytes base64-encoded, over "
+                          f"Nova's limit of {MAX_USER_DATA_BYTES}; {name} is its largest "
+                          f"variable input ({sizes[name]} bytes)")
+    return user_data
