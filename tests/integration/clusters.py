@@ -32,6 +32,13 @@ def parse_json(result: Any) -> Any:
     return json.loads(out[start:])
 
 
+def pem_of(output: str) -> str:
+    """The first PEM certificate in a CLI's output (`coe ca show`, `coe ca sign`)."""
+    start = output.index("-----BEGIN CERTIFICATE-----")
+    end = output.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
+    return output[start:end] + "\n"
+
+
 def show(openstack_cli, ident: str) -> dict | None:
     result = openstack_cli("sandbox", "coe", "cluster", "show", ident, "-f", "json",
                            check=False)

@@ -85,12 +85,6 @@ def _kubeconfig_with(base: Path, cert_pem: str, key_pem: str, path: Path) -> Pat
     return path
 
 
-def _pem_of(output: str) -> str:
-    start = output.index("-----BEGIN CERTIFICATE-----")
-    end = output.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
-    return output[start:end] + "\n"
-
-
 def _db_rows(sandbox: dict, cluster_uuid: str) -> tuple[list[tuple], tuple]:
     """(x509keypair rows, the cluster's secret columns) straight from magnum-lite's DB."""
     import sqlalchemy
@@ -155,10 +149,10 @@ def test_cluster_credentials_end_to_end(openstack_cli, heat, make_template, sand
 
     # The CA, and a CSR signed with `openstack coe ca sign`: its subject names the caller,
     # whatever the CSR asked, and it works against the cluster's API.
-    ca_pem = _pem_of(openstack_cli("sandbox", "coe", "ca", "show", uuid).stdout)
+    ca_pem = clusters.pem_of(openstack_cli("sandbox", "coe", "ca", "show", uuid).stdout)
     csr, key_pem = make_csr_and_key("somebody-else", ("system:masters",))
     (tmp_path / "user.csr").write_text(csr)
-    signed = _pem_of(openstack_cli("sandbox", "coe", "ca", "sign", uuid,
+    signed = clusters.pem_of(openstack_cli("sandbox", "coe", "ca", "sign", uuid,
                                    str(tmp_path / "user.csr")).stdout)
     cert = crypto_x509.load_pem_x509_certificate(signed.encode())
     cert.verify_directly_issued_by(crypto_x509.load_pem_x509_certificate(ca_pem.encode()))
@@ -204,7 +198,7 @@ def test_cluster_credentials_end_to_end(openstack_cli, heat, make_template, sand
     openstack_cli("sandbox", "coe", "ca", "rotate", uuid)
     cluster = clusters.settle(openstack_cli, uuid)
     assert cluster["status"] == "UPDATE_COMPLETE", cluster["status_reason"]
-    new_ca = _pem_of(openstack_cli("sandbox", "coe", "ca", "show", uuid).stdout)
+    new_ca = clusters.pem_of(openstack_cli("sandbox", "coe", "ca", "show", uuid).stdout)
     assert new_ca != ca_pem
     deadline = time.monotonic() + SERVE_TIMEOUT
     while not (_refused(kubeconfig) and _refused(signed_config)):

@@ -156,24 +156,60 @@ class HeatDriver(base.Driver, abc.ABC):
     def _labels(self, cluster: Any, cluster_template: Any) -> dict[str, str]:
         return {**(cluster_template.labels or {}), **(cluster.labels or {})}
 
-    def _environments(self, cluster: Any, cluster_template: Any, masters: bool
-                      ) -> list[Path]:
-        """The environment files the cluster's options choose (later ones win)."""
+    @staticmethod
+    def _server_type(cluster_template: Any, nodegroup: Any = None) -> str:
+        """The nodegroup's server type ("vm" or "bm"); None on the group means the template's,
+        so one cluster can mix VM and baremetal worker groups."""
+        return ((nodegroup.server_type if nodegroup is not None else None)
+                or cluster_template.server_type or "vm")
+
+    def _node_volume_size(self, cluster: Any, cluster_template: Any, nodegroup: Any = None
+                          ) -> int:
+        """The Cinder volume (GiB) for container storage each node of `nodegroup` gets: none
+        on baremetal, whose nodes use their local disk."""
+        if self._server_type(cluster_template, nodegroup) == base.BAREMETAL:
+            return 0
+        return self._volume_size(cluster, cluster_template)
+
+    def _environments(self, cluster: Any, cluster_template: Any, masters: bool,
+                      nodegroup: Any = None) -> list[Path]:
+        """The environment files the cluster's options choose (later ones win), for the
+        stack of `nodegroup` (the masters' or a worker group's; None: the template's type).
+
+        Baremetal nodes get neither a Cinder volume (local disk) nor floating IPs (a flat
+        network), whatever the cluster says for its VM groups.
+        """
         files = [ENV / "base.yaml"]
         if cluster.fixed_network or cluster_template.fixed_network:
             files.append(ENV / "existing_network.yaml")
+        baremetal = self._server_type(cluster_template, nodegroup) == base.BAREMETAL
         lb = masters and (cluster.master_lb_enabled or self._master_count(cluster) > 1)
         floating = (cluster.floating_ip_enabled if cluster.floating_ip_enabled is not None
-                    else cluster_template.floating_ip_enabled)
+                    else cluster_template.floating_ip_enabled) and not baremetal
         if lb:
             files.append(ENV / "master_lb.yaml")
             if floating:
                 files.append(ENV / "master_lb_floating_ip.yaml")
         if floating:
             files.append(ENV / "node_floating_ip.yaml")
-        if self._volume_size(cluster, cluster_template):
+        if self._node_volume_size(cluster, cluster_template, nodegroup):
             files.append(ENV / "volume.yaml")
         return files + self.extra_environments(cluster, cluster_template, masters)
+
+    def validate_cluster(self, cluster: Any, cluster_template: Any,
+                         nodegroups: list[Any] | None = None) -> None:
+        """Refuse cluster-level overrides a baremetal cluster cannot honour (the template's
+        own values were checked when it was stored); plugins extend this with super().
+
+        :raises exception.InvalidParameterValue: naming the field.
+        """
+        floating = (cluster.floating_ip_enabled if cluster.floating_ip_enabled is not None
+                    else cluster_template.floating_ip_enabled)
+        base.check_baremetal(
+            self._server_type(cluster_template),
+            docker_volume_size=self._volume_size(cluster, cluster_template),
+            fixed_network=cluster.fixed_network or cluster_template.fixed_network,
+            floating_ip_enabled=floating)
 
     @staticmethod
     def _master_count(cluster: Any) -> int:
@@ -216,6 +252,7 @@ class HeatDriver(base.Driver, abc.ABC):
             "public_tcp_ports": ",".join(str(p) for p in sorted(
                 {*self.public_tcp_ports, self.api_port})),
             **self._credentials_parameters(cluster, "master", credentials),
+            "docker_volume_size": self._node_volume_size(cluster, cluster_template, masters),
         }
         return params
 
@@ -241,6 +278,7 @@ class HeatDriver(base.Driver, abc.ABC):
             "removal_policies": [],
             "availability_zone": nodegroup.availability_zone or "",
             **self._credentials_parameters(cluster, "worker", credentials),
+            "docker_volume_size": self._node_volume_size(cluster, cluster_template, nodegroup),
         }
 
     @staticmethod
@@ -293,7 +331,7 @@ class HeatDriver(base.Driver, abc.ABC):
         given = _load(credentials)
         previews = {names.cluster_stack_name(cluster): stacks.preview(
             client, names.cluster_stack_name(cluster), TEMPLATES / "cluster.yaml",
-            self._environments(cluster, cluster_template, masters=True),
+            self._environments(cluster, cluster_template, masters=True, nodegroup=masters),
             self.cluster_parameters(cluster, cluster_template, masters, given))}
         placeholder = {"network": "preview-network", "subnet": "preview-subnet",
                        "security_group": "preview-security-group",
@@ -303,7 +341,7 @@ class HeatDriver(base.Driver, abc.ABC):
                 name = names.nodegroup_stack_name(cluster, ng, chunk)
                 previews[name] = stacks.preview(
                     client, name, TEMPLATES / "nodegroup.yaml",
-                    self._environments(cluster, cluster_template, masters=False),
+                    self._environments(cluster, cluster_template, masters=False, nodegroup=ng),
                     self.nodegroup_parameters(cluster, cluster_template, ng, chunk, count,
                                               placeholder, given))
         return previews
@@ -320,7 +358,8 @@ class HeatDriver(base.Driver, abc.ABC):
         client = stacks.client(context)
         stack_id = stacks.create(client, names.cluster_stack_name(cluster),
                                  TEMPLATES / "cluster.yaml",
-                                 self._environments(cluster, cluster_template, masters=True),
+                                 self._environments(cluster, cluster_template, masters=True,
+                                                    nodegroup=masters),
                                  parameters, timeout)
         LOG.info("Cluster %s: stack %s created", cluster.uuid, stack_id)
         groups = {masters.uuid: base.NodeGroupState(status=CREATE_IN_PROGRESS,
@@ -379,7 +418,8 @@ class HeatDriver(base.Driver, abc.ABC):
                 cluster_outputs = self._cluster_outputs(client, cluster)
             previews[name] = stacks.preview(
                 client, name, TEMPLATES / "nodegroup.yaml",
-                self._environments(cluster, cluster_template, masters=False),
+                self._environments(cluster, cluster_template, masters=False,
+                                   nodegroup=nodegroup),
                 self.nodegroup_parameters(cluster, cluster_template, nodegroup, chunk,
                                           parameters["node_count"], cluster_outputs,
                                           _load(credentials)))
@@ -453,7 +493,8 @@ class HeatDriver(base.Driver, abc.ABC):
                 cluster_outputs = self._cluster_outputs(client, cluster)
             name = names.nodegroup_stack_name(cluster, nodegroup, chunk)
             stacks.create(client, name, TEMPLATES / "nodegroup.yaml",
-                          self._environments(cluster, cluster_template, masters=False),
+                          self._environments(cluster, cluster_template, masters=False,
+                                             nodegroup=nodegroup),
                           self.nodegroup_parameters(cluster, cluster_template, nodegroup,
                                                     chunk, parameters["node_count"],
                                                     cluster_outputs, _load(credentials)),
@@ -617,7 +658,8 @@ class HeatDriver(base.Driver, abc.ABC):
             try:
                 stacks.create(client, names.nodegroup_stack_name(cluster, nodegroup, chunk),
                               TEMPLATES / "nodegroup.yaml",
-                              self._environments(cluster, template, masters=False),
+                              self._environments(cluster, template, masters=False,
+                                                 nodegroup=nodegroup),
                               self.nodegroup_parameters(cluster, template, nodegroup, chunk,
                                                         count, outputs, given()),
                               timeout)

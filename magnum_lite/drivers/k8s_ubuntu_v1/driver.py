@@ -65,7 +65,7 @@ def _as_bool(name: str, value: Any) -> bool:
 class K8sUbuntuV1(heat_driver.HeatDriver):
     """Kubernetes (kubeadm) on Ubuntu VMs; etcd runs on the masters."""
 
-    provides = [("vm", "ubuntu", "kubernetes")]
+    provides = [("vm", "ubuntu", "kubernetes"), ("bm", "ubuntu", "kubernetes")]
     api_port = 6443
     public_tcp_ports = (22,)
 
@@ -159,7 +159,7 @@ class K8sUbuntuV1(heat_driver.HeatDriver):
         placeholder = control_plane_host == heat_driver.CONTROL_PLANE_HOST
         host = _HOST_STANDIN if placeholder else control_plane_host
         role = "master" if nodegroup.role == "master" else "worker"
-        volume = int(cluster.docker_volume_size or cluster_template.docker_volume_size or 0)
+        volume = self._node_volume_size(cluster, cluster_template, nodegroup)
         files = self.credential_files(cluster, role, credentials)
         if role == "worker":
             # kubeadm join writes the CA it checked; one already there fails its preflight.

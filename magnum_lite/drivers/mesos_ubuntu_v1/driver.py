@@ -46,10 +46,19 @@ def _ordered(values: Any) -> list[Any]:
     return list(values or [])
 
 
+def _node_labels(nodegroup: Any) -> dict[str, str]:
+    """A nodegroup's node labels, none when the field is unset: the API checks nodegroups it
+    has not stored yet, built only from the fields it sets."""
+    is_set = getattr(nodegroup, "obj_attr_is_set", None)
+    if is_set is not None and not is_set("node_labels"):
+        return {}
+    return dict(nodegroup.node_labels or {})
+
+
 class MesosUbuntuV1(heat_driver.HeatDriver):
     """Mesos masters (with ZooKeeper and Marathon) and agents on Ubuntu VMs."""
 
-    provides = [("vm", "ubuntu", "mesos")]
+    provides = [("vm", "ubuntu", "mesos"), ("bm", "ubuntu", "mesos")]
     api_port = userdata.API_PORT
     public_tcp_ports = (22,)
 
@@ -74,6 +83,7 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
 
         :raises exception.InvalidParameterValue: naming the field.
         """
+        super().validate_cluster(cluster, cluster_template, nodegroups)
         count = cluster.master_count or 1
         if count % 2 == 0:
             raise exception.InvalidParameterValue(
@@ -88,7 +98,7 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
         for ng in nodegroups:
             role = "master" if ng.role == "master" else "worker"
             self._boot_config(settings, role, master_count=count,
-                              attributes=dict(ng.node_labels or {}))
+                              attributes=_node_labels(ng))
 
     def create_dry_run(self, context: Any, cluster: Any, cluster_template: Any,
                        nodegroups: list[Any], *,
@@ -188,11 +198,11 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
             settings, role, cluster_uuid=cluster.uuid, cluster_name=cluster.name,
             control_plane_host=host, api_public_address=public_address, join_token=token,
             master_count=cluster.master_count or 1, zookeeper_hosts=zookeeper_hosts,
-            docker_volume_size=self._volume_size(cluster, cluster_template),
+            docker_volume_size=self._node_volume_size(cluster, cluster_template, nodegroup),
             http_proxy=cluster_template.http_proxy or "",
             https_proxy=cluster_template.https_proxy or "",
             no_proxy=cluster_template.no_proxy or "",
-            attributes=dict(nodegroup.node_labels or {}),
+            attributes=_node_labels(nodegroup),
             credential_files=self.credential_files(cluster, role, credentials))
         try:
             text = userdata.render_user_data(config)

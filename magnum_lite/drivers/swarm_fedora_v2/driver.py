@@ -42,7 +42,7 @@ CA_KEY = f"{userdata.TLS_DIR}/ca.key"
 class SwarmFedoraV2(heat_driver.HeatDriver):
     """Docker swarm-mode on Fedora VMs: managers on the cluster stack, workers on theirs."""
 
-    provides = [("vm", "fedora", "swarm-mode")]
+    provides = [("vm", "fedora", "swarm-mode"), ("bm", "fedora", "swarm-mode")]
     api_port = userdata.DOCKER_TLS_PORT
     api_scheme = "tcp"  # what Magnum shows and DOCKER_HOST takes: tcp://<ip>:2376
     public_tcp_ports = (22,)
@@ -92,6 +92,7 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
         quorum), a storage driver and Docker version this plugin can install.
         :raises exception.InvalidParameterValue: naming the field.
         """
+        super().validate_cluster(cluster, cluster_template, nodegroups)
         count = self._master_count(cluster)
         for ng in nodegroups or []:
             if ng.role == "master" and ng.node_count:
@@ -159,8 +160,8 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
             docker_version=str(settings["docker_version"]),
             docker_storage_driver=str(settings["docker_storage_driver"]),
             control_plane_host=host, master_count=self._master_count(cluster),
-            api_port=self.api_port, docker_volume_size=self._volume_size(cluster,
-                                                                         cluster_template),
+            api_port=self.api_port,
+            docker_volume_size=self._node_volume_size(cluster, cluster_template, nodegroup),
             api_public_address=public_address,
             manager_addresses=managers if worker else (), join_token=token if worker else "",
             http_proxy=cluster_template.http_proxy or "",

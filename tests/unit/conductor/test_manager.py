@@ -97,7 +97,7 @@ def test_delete_of_a_cluster_with_a_stack_and_no_driver_ends_in_delete_failed(
 def test_the_reason_names_every_part_of_the_template(manager, context, db):
     template = objects.ClusterTemplate(context, project_id="project-a", name="swarm",
                                        coe="swarm-mode", server_type="bm",
-                                       cluster_distro="fedora")
+                                       cluster_distro="coreos")
     template.create()
     cluster = objects.Cluster(context, uuid="5b6a1c1e-4c39-4a1f-9c6e-3d8f8a1b2c3d",
                               project_id="project-a", cluster_template_id=template.uuid,
@@ -106,7 +106,7 @@ def test_the_reason_names_every_part_of_the_template(manager, context, db):
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
     finish(manager)
     assert reload(context, cluster).status_reason == (
-        "no driver is installed for (bm, fedora, swarm-mode)")
+        "no driver is installed for (bm, coreos, swarm-mode)")
 
 
 # -- with a driver ---------------------------------------------------------------------------

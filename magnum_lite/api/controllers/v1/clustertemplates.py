@@ -14,6 +14,7 @@ from magnum_lite import objects
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import collection, patch, types
 from magnum_lite.common import cloud_validation, exception, policy
+from magnum_lite.drivers import base as driver_base
 from magnum_lite.objects import fields
 
 RESOURCE = "clustertemplates"
@@ -179,6 +180,15 @@ def _check_drivers(values: dict) -> None:
                                              f"{', '.join(VOLUME_DRIVERS[coe])}.")
 
 
+def _check_baremetal(values: dict) -> None:
+    """A baremetal template must not ask for volumes, floating IPs or a network of its own
+    (400 naming the field); the same check the drivers make of a cluster's overrides."""
+    driver_base.check_baremetal(values.get("server_type"),
+                                docker_volume_size=values.get("docker_volume_size"),
+                                fixed_network=values.get("fixed_network"),
+                                floating_ip_enabled=values.get("floating_ip_enabled"))
+
+
 def _check_buildable(context: Any, values: dict) -> None:
     """Some installed driver must build the template's clusters (Magnum accepts any)."""
     if values.get("driver"):
@@ -289,6 +299,7 @@ class ClusterTemplatesController(base.RestController):
         if values.get("public") or values.get("hidden"):
             _check_publish(context)
         _check_drivers(values)
+        _check_baremetal(values)
         _check_cloud_resources(context, values, set(values))
         _check_buildable(context, values)
         if not values.get("name"):
@@ -324,6 +335,7 @@ class ClusterTemplatesController(base.RestController):
         if values["public"] != template.public or values["hidden"] != template.hidden:
             _check_publish(context)
         _check_drivers(values)
+        _check_baremetal(values)
         _check_cloud_resources(context, values,
                                {n for n in _CLOUD_FIELDS if values[n] != current[n]})
         if {"driver", "server_type", "cluster_distro", "coe", "image_id"} & changed:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from magnum_lite import objects
 from magnum_lite.common import exception, x509
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import cleanup
@@ -40,8 +41,8 @@ def _env(user_data: str) -> str:
     return files(user_data)["/etc/magnum-lite/node.env"]["content"]
 
 
-def test_the_plugin_provides_mesos_on_ubuntu_vms():
-    assert MesosUbuntuV1.provides == [("vm", "ubuntu", "mesos")]
+def test_the_plugin_provides_mesos_on_ubuntu_vms_and_baremetal():
+    assert MesosUbuntuV1.provides == [("vm", "ubuntu", "mesos"), ("bm", "ubuntu", "mesos")]
     assert MesosUbuntuV1.get_default_config() == {
         "mesos_version": userdata.DEFAULT_MESOS_VERSION,
         "marathon_version": userdata.DEFAULT_MARATHON_VERSION,
@@ -164,6 +165,19 @@ def test_validate_cluster_accepts_a_good_cluster(build):
         c.driver.validate_cluster(c.cluster, c.template, c.nodegroups)
     c = build(masters=1, template_network_driver=None)
     c.driver.validate_cluster(c.cluster, c.template, c.nodegroups)
+
+
+def test_validate_cluster_takes_nodegroups_the_api_has_not_stored(build):
+    # The API checks a new cluster's default nodegroups before storing them: objects
+    # built from the fields it sets, node_labels unset.
+    c = build(masters=1)
+    unstored = [objects.NodeGroup(name=ng.name, role=ng.role, node_count=ng.node_count)
+                for ng in c.nodegroups]
+    assert not unstored[0].obj_attr_is_set("node_labels")
+    c.driver.validate_cluster(c.cluster, c.template, unstored)
+    c.cluster.master_count = 2
+    with pytest.raises(exception.InvalidParameterValue, match="^master_count: "):
+        c.driver.validate_cluster(c.cluster, c.template, unstored)
 
 
 def test_a_bad_label_is_refused_before_anything_is_built(build, heat):

@@ -42,8 +42,9 @@ def credentials(ca) -> base.ClusterCredentials:
         certificate=ca.certificate, private_key=ca.private_key)})
 
 
-def test_provides_swarm_mode_on_fedora_vms():
-    assert SwarmFedoraV2.provides == [("vm", "fedora", "swarm-mode")]
+def test_provides_swarm_mode_on_fedora_vms_and_baremetal():
+    assert SwarmFedoraV2.provides == [("vm", "fedora", "swarm-mode"),
+                                      ("bm", "fedora", "swarm-mode")]
     assert SwarmFedoraV2.api_port == 2376
 
 

@@ -373,3 +373,28 @@ def test_the_drivers_own_refusal_is_a_400_and_stores_nothing(member, casts, db):
     assert error["detail"].startswith("master_count: swarm-mode needs an odd number")
     assert db_snapshot(db) == before and casts == []
     member.post(URL, {"cluster_template_id": "swarm", "master_count": 3}, status=202)
+
+
+@pytest.mark.parametrize(("override", "field"), [
+    ({"docker_volume_size": 10}, "docker_volume_size"),
+    ({"floating_ip_enabled": True}, "floating_ip_enabled"),
+])
+def test_a_baremetal_cluster_s_overrides_are_refused_and_store_nothing(member, casts, db,
+                                                                       override, field):
+    """The template was fine; a cluster asking for a volume or floating IPs on baremetal is
+    refused by the plugin's validate_cluster (HeatDriver's shared check)."""
+    from magnum_lite.drivers.k8s_ubuntu_v1 import driver as k8s
+    from tests.unit.api.conftest import db_snapshot
+    from tests.unit.drivers import fake_plugin
+
+    fake_plugin.install(k8s_ubuntu_v1=k8s.K8sUbuntuV1)
+    member.post("/v1/clustertemplates", {
+        "name": "k8s-bm", "coe": "kubernetes", "image_id": "ubuntu-22.04",
+        "server_type": "bm", "fixed_network": "private", "floating_ip_enabled": False,
+        "flavor_id": "m1.small", "external_network_id": "public"}, status=201)
+    before = db_snapshot(db)
+    error = error_of(member.post(URL, {"cluster_template_id": "k8s-bm", **override},
+                                 status=400))
+    assert error["detail"].startswith(f"{field}: ")
+    assert db_snapshot(db) == before and casts == []
+    member.post(URL, {"cluster_template_id": "k8s-bm"}, status=202)

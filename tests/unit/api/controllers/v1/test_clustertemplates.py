@@ -312,3 +312,51 @@ def test_admins_see_and_manage_every_projects_templates(admin, template):
                                                "value": "renamed"}], status=200)
     admin.delete(f"{URL}/{template['uuid']}", status=204)
     assert objects.ClusterTemplate.list(ctx.get_admin_context()) == []
+
+
+# -- the baremetal variant -------------------------------------------------------------------
+
+BAREMETAL = {**TEMPLATE, "name": "k8s-bm", "server_type": "bm", "fixed_network": "private",
+             "floating_ip_enabled": False}
+
+
+def test_a_baremetal_template_on_a_flat_network_is_accepted(member):
+    template = member.post(URL, BAREMETAL, status=201).json
+    assert (template["server_type"], template["fixed_network"]) == ("bm", "private")
+    assert template["floating_ip_enabled"] is False
+
+
+@pytest.mark.parametrize(("change", "field", "reason"), [
+    ({"docker_volume_size": 10}, "docker_volume_size",
+     "baremetal nodes use their local disks; Cinder volumes are not attached to them"),
+    ({"fixed_network": None}, "fixed_network",
+     "baremetal clusters need the existing flat (provisioning) network their nodes boot on"),
+    ({"floating_ip_enabled": True}, "floating_ip_enabled", "baremetal nodes sit on a flat"),
+])
+def test_what_baremetal_cannot_do_is_refused_at_create(member, db, change, field, reason):
+    before = db_snapshot(db)
+    body = {k: v for k, v in {**BAREMETAL, **change}.items() if v is not None}
+    detail = error_of(member.post(URL, body, status=400))["detail"]
+    assert detail.startswith(f"{field}: {reason}")
+    assert db_snapshot(db) == before
+
+
+@pytest.mark.parametrize(("operation", "field"), [
+    ({"op": "replace", "path": "/docker_volume_size", "value": 10}, "docker_volume_size"),
+    ({"op": "remove", "path": "/fixed_network"}, "fixed_network"),
+    ({"op": "replace", "path": "/floating_ip_enabled", "value": True}, "floating_ip_enabled"),
+])
+def test_what_baremetal_cannot_do_is_refused_at_patch(member, db, operation, field):
+    member.post(URL, BAREMETAL, status=201)
+    before = db_snapshot(db)
+    detail = error_of(member.patch(f"{URL}/k8s-bm", [operation], status=400))["detail"]
+    assert detail.startswith(f"{field}: ")
+    assert db_snapshot(db) == before
+
+
+def test_switching_a_vm_template_to_baremetal_is_checked_too(member, template, db):
+    before = db_snapshot(db)  # the template asks for floating IPs (the default)
+    detail = error_of(member.patch(f"{URL}/k8s", [
+        {"op": "replace", "path": "/server_type", "value": "bm"}], status=400))["detail"]
+    assert detail.startswith("fixed_network: ")
+    assert db_snapshot(db) == before
