@@ -1,5 +1,7 @@
-"""The baremetal variant (server_type bm) of the Kubernetes driver through the whole stack:
-the `openstack coe` CLI, magnum-lite-api, the conductor and real Heat. The nodes boot on an
+"""The baremetal variant (server_type bm) of each driver (Kubernetes, Swarm, Mesos) through
+the whole stack: the `openstack coe` CLI, magnum-lite-api, the conductor and real Heat. Each
+cluster (1 master + 2 workers) is created, resized up and down (naming the node to remove)
+and deleted. The nodes boot on an
 existing flat network (the project's `private` network stands in for the provisioning one),
 with Ironic flavors (the stand-in's bm.*), no Cinder volume and no floating IP; the sandbox
 simulates OS::Nova::Server whatever the flavor."""
@@ -17,14 +19,23 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.service]
 FLAT_NETWORK = "private"  # an existing network of the demo project
 
 
-@pytest.fixture(scope="module")
-def bm_template(openstack_cli):
-    name = f"it-k8s-bm-{uuid.uuid4().hex[:8]}"
+# (COE, image, network driver) of each driver's baremetal variant.
+VARIANTS = {"kubernetes": (clusters.IMAGE, "flannel"), "swarm-mode": ("fedora-40", None),
+            "mesos": (clusters.IMAGE, "docker")}
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def bm_template(request, openstack_cli):
+    coe = request.param
+    image, network_driver = VARIANTS[coe]
+    args = ["--coe", coe, "--image", image, "--server-type", "bm", "--fixed-network",
+            FLAT_NETWORK, "--external-network", "public", "--flavor", "bm.small",
+            "--master-flavor", "bm.small", "--floating-ip-disabled", "-f", "json"]
+    if network_driver:
+        args += ["--network-driver", network_driver]
     template = clusters.parse_json(openstack_cli(
-        "sandbox", "coe", "cluster", "template", "create", name, "--coe", "kubernetes",
-        "--image", clusters.IMAGE, "--server-type", "bm", "--fixed-network", FLAT_NETWORK,
-        "--external-network", "public", "--flavor", "bm.small", "--master-flavor", "bm.small",
-        "--network-driver", "flannel", "--floating-ip-disabled", "-f", "json"))
+        "sandbox", "coe", "cluster", "template", "create",
+        f"it-{coe}-bm-{uuid.uuid4().hex[:8]}", *args))
     yield template
     openstack_cli("sandbox", "coe", "cluster", "template", "delete", template["uuid"],
                   check=False)
@@ -43,10 +54,11 @@ def test_a_template_asking_for_what_baremetal_cannot_do_is_refused(openstack_cli
 
 def test_create_resize_and_delete_a_baremetal_cluster(openstack_cli, heat, bm_template):
     name = clusters.create(openstack_cli, bm_template, "--master-count", "1",
-                           "--node-count", "1")
+                           "--node-count", "2")
     cluster = clusters.settle(openstack_cli, name)
     assert cluster["status"] == "CREATE_COMPLETE", cluster["status_reason"]
-    assert len(cluster["master_addresses"]) == 1 and len(cluster["node_addresses"]) == 1
+    assert cluster["api_address"]
+    assert len(cluster["master_addresses"]) == 1 and len(cluster["node_addresses"]) == 2
     stacks = clusters.stacks_of(heat, cluster["uuid"])
     assert len(stacks) == 2 and all(s.stack_status == "CREATE_COMPLETE"
                                     for s in stacks.values())
@@ -60,10 +72,19 @@ def test_create_resize_and_delete_a_baremetal_cluster(openstack_cli, heat, bm_te
     assert parameters["docker_volume_size"] == "0"
     assert clusters.outputs(heat, cluster_stack.id)["network"] == FLAT_NETWORK
 
-    openstack_cli("sandbox", "coe", "cluster", "resize", name, "2")
+    openstack_cli("sandbox", "coe", "cluster", "resize", name, "3")
     cluster = clusters.settle(openstack_cli, name)
     assert cluster["status"] == "UPDATE_COMPLETE", cluster["status_reason"]
-    assert cluster["node_count"] == 2 and len(cluster["node_addresses"]) == 2
-    assert len(clusters.worker_servers(heat, cluster["uuid"])) == 2
+    assert cluster["node_count"] == 3 and len(cluster["node_addresses"]) == 3
+    servers = clusters.worker_servers(heat, cluster["uuid"])
+    assert len(servers) == 3
+
+    victim = sorted(servers)[0]
+    openstack_cli("sandbox", "coe", "cluster", "resize", name, "1", "--nodes-to-remove",
+                  victim)
+    cluster = clusters.settle(openstack_cli, name)
+    assert cluster["status"] == "UPDATE_COMPLETE", cluster["status_reason"]
+    left = clusters.worker_servers(heat, cluster["uuid"])
+    assert len(left) == 1 and victim not in left
 
     clusters.delete(openstack_cli, heat, cluster)
