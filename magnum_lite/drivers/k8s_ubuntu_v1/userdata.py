@@ -15,13 +15,8 @@ not base64, so that Heat's placeholder substitution sees the placeholder.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from dataclasses import field
-import email.generator
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-import io
 import ipaddress
 import pathlib
 import re
@@ -29,9 +24,30 @@ from typing import Any
 
 import yaml
 
-NODE_INDEX_PLACEHOLDER = "__NODE_INDEX__"
-# Nova refuses user data whose base64 encoding is longer than this (so ≈ 48 KiB of text).
-MAX_USER_DATA_BYTES = 65535
+from magnum_lite.drivers.heat.cloud_init import (
+    DNS_NAME_RE,
+    MAX_USER_DATA_BYTES,
+    NODE_INDEX_PLACEHOLDER,
+    boot_parts,
+    check_cluster,
+    check_credential_files,
+    check_int,
+    check_proxies,
+    check_size,
+    check_str,
+    cloud_config,
+    credential_files,
+    dump,
+    fail,
+    is_host,
+    mime_message,
+    no_proxy_with,
+    proxy_files,
+    shell_env,
+)
+
+__all__ = ["MAX_USER_DATA_BYTES", "NODE_INDEX_PLACEHOLDER", "NodeBootConfig",
+           "render_user_data", "validate_config"]
 
 DEFAULT_KUBE_TAG = "v1.30.4"
 # The oldest minor with a pkgs.k8s.io repository still published; kubeadm's v1beta4
@@ -56,21 +72,12 @@ MIME_BOUNDARY = "==magnum-lite-k8s-ubuntu-v1=="
 BOOT_DIR = pathlib.Path(__file__).resolve().parent / "boot"
 
 _KUBE_TAG_RE = re.compile(r"v1\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
-_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_CLUSTER_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,241}")  # the API's cluster name rule
 _TOKEN_RE = re.compile(r"[a-z0-9]{6}\.[a-z0-9]{16}")  # kubeadm's bootstrap token format
 _CERT_KEY_RE = re.compile(r"[0-9a-f]{64}")
 _CA_HASH_RE = re.compile(r"sha256:[0-9a-f]{64}")
 # Where credential files may be written.
 CREDENTIAL_DIRS = ("/etc/kubernetes/", "/etc/magnum-lite/")
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
-_DNS_NAME_RE = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
 _LABEL_NAME_RE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
-# URL characters that need no quoting in a shell single-quoted string, a systemd Environment=
-# value (after doubling %) or YAML: no quotes, backslash, $, backtick, spaces or controls.
-_PROXY_RE = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+")
-_NO_PROXY_ENTRY_RE = re.compile(r"[A-Za-z0-9._*:/\[\]-]+")
-MAX_PROXY_LENGTH = 2048
 # kubelet refuses --node-labels in the kubernetes.io and k8s.io namespaces but these.
 _KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 _KUBELET_LABELS = frozenset({
@@ -115,44 +122,15 @@ class NodeBootConfig:
 
 # --------------------------------------------------------------------------- validation
 
-def _fail(name: str, reason: str) -> ValueError:
-    return ValueError(f"{name}: {reason}")
-
-
-def _check_str(name: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise _fail(name, f"must be a string, not {type(value).__name__}")
-    if NODE_INDEX_PLACEHOLDER in value:
-        raise _fail(name, f"must not contain {NODE_INDEX_PLACEHOLDER}, which Heat replaces")
-    return value
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(name, f"must be an integer, not {type(value).__name__}")
-    if value < minimum:
-        raise _fail(name, f"must be at least {minimum}, got {value}")
-    return value
-
-
 def _network(name: str, value: Any) -> ipaddress.IPv4Network:
-    _check_str(name, value)
+    check_str(name, value)
     try:
         net = ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
-        raise _fail(name, f"{value!r} is not a network address in CIDR form ({exc})") from None
+        raise fail(name, f"{value!r} is not a network address in CIDR form ({exc})") from None
     if not isinstance(net, ipaddress.IPv4Network) or "/" not in value:
-        raise _fail(name, f"{value!r} is not an IPv4 network in CIDR form (a.b.c.d/n)")
+        raise fail(name, f"{value!r} is not an IPv4 network in CIDR form (a.b.c.d/n)")
     return net
-
-
-def _is_host(value: str) -> bool:
-    """An IP address or a DNS name (what a certificate SAN or an endpoint host can be)."""
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return len(value) <= 253 and _DNS_NAME_RE.fullmatch(value) is not None
 
 
 def _split_endpoint(value: str) -> tuple[str, int]:
@@ -164,7 +142,7 @@ def _split_endpoint(value: str) -> tuple[str, int]:
     port = int(match.group(2) or match.group(4))
     if match.group(1):
         ipaddress.IPv6Address(host)
-    elif not _is_host(host):
+    elif not is_host(host):
         raise ValueError(f"{host!r} is neither an IP address nor a DNS name")
     if not 1 <= port <= 65535:
         raise ValueError(f"port {port} is out of range")
@@ -175,31 +153,31 @@ def _check_qualified_name(name: str, key: str) -> None:
     """Kubernetes' label key rule: [DNS-subdomain prefix/]name, name ≤ 63 characters."""
     prefix, _, local = key.rpartition("/")
     if "/" in prefix:
-        raise _fail(name, f"key {key!r} has more than one '/'")
+        raise fail(name, f"key {key!r} has more than one '/'")
     if key.startswith("/") or (prefix and (len(prefix) > 253
-                                           or not _DNS_NAME_RE.fullmatch(prefix))):
-        raise _fail(name, f"key {key!r}: the prefix must be a lowercase DNS subdomain")
+                                           or not DNS_NAME_RE.fullmatch(prefix))):
+        raise fail(name, f"key {key!r}: the prefix must be a lowercase DNS subdomain")
     if not _LABEL_NAME_RE.fullmatch(local):
-        raise _fail(name, f"key {key!r}: the name must be 1-63 alphanumerics, '-', '_' or '.',"
-                          " starting and ending with an alphanumeric")
+        raise fail(name, f"key {key!r}: the name must be 1-63 alphanumerics, '-', '_' or '.',"
+                         " starting and ending with an alphanumeric")
 
 
 def _check_label_value(name: str, key: str, value: Any) -> None:
     if not isinstance(value, str) or (value and not _LABEL_NAME_RE.fullmatch(value)):
-        raise _fail(name, f"value {value!r} of {key!r} must be empty or 1-63 alphanumerics, "
-                          "'-', '_' or '.', starting and ending with an alphanumeric")
+        raise fail(name, f"value {value!r} of {key!r} must be empty or 1-63 alphanumerics, "
+                         "'-', '_' or '.', starting and ending with an alphanumeric")
 
 
 def _parse_taint(taint: str) -> tuple[str, str, str]:
     """(key, value, effect) from "key=value:Effect" or "key:Effect"."""
     match = re.fullmatch(r"([^=:]+)(?:=([^=:]*))?:([A-Za-z]+)", taint)
     if not match:
-        raise _fail("node_taints", f"{taint!r} is not key=value:Effect or key:Effect")
+        raise fail("node_taints", f"{taint!r} is not key=value:Effect or key:Effect")
     key, value, effect = match.group(1), match.group(2) or "", match.group(3)
     _check_qualified_name("node_taints", key)
     _check_label_value("node_taints", key, value)
     if effect not in TAINT_EFFECTS:
-        raise _fail("node_taints", f"{taint!r}: the effect must be one of {TAINT_EFFECTS}")
+        raise fail("node_taints", f"{taint!r}: the effect must be one of {TAINT_EFFECTS}")
     return key, value, effect
 
 
@@ -218,7 +196,7 @@ def _kubelet_may_not_set(key: str) -> bool:
 def _kube_minor(kube_tag: str) -> int:
     match = _KUBE_TAG_RE.fullmatch(kube_tag)
     if not match:
-        raise _fail("kube_tag", f"{kube_tag!r} is not a Kubernetes version like v1.30.4")
+        raise fail("kube_tag", f"{kube_tag!r} is not a Kubernetes version like v1.30.4")
     return int(match.group(1))
 
 
@@ -228,127 +206,73 @@ def validate_config(config: NodeBootConfig) -> None:
     Raises ValueError("<field>: <reason>") for the first bad field, so the API can tell the
     user which template or cluster attribute to fix before any server is created.
     """
-    if config.role not in ROLES:
-        raise _fail("role", f"must be one of {ROLES}, got {config.role!r}")
-    if not _UUID_RE.fullmatch(_check_str("cluster_uuid", config.cluster_uuid)):
-        raise _fail("cluster_uuid", f"{config.cluster_uuid!r} is not a lowercase UUID")
-    if not _CLUSTER_NAME_RE.fullmatch(_check_str("cluster_name", config.cluster_name)):
-        raise _fail("cluster_name", "must start with a letter and hold at most 242 letters, "
-                                    "digits, '_', '.' or '-'")
-    minor = _kube_minor(_check_str("kube_tag", config.kube_tag))
+    check_cluster(config.role, ROLES, config.cluster_uuid, config.cluster_name)
+    minor = _kube_minor(check_str("kube_tag", config.kube_tag))
     if minor < MIN_KUBE_MINOR:
-        raise _fail("kube_tag", f"{config.kube_tag} is older than v1.{MIN_KUBE_MINOR}, the "
-                                "oldest with packages on pkgs.k8s.io")
+        raise fail("kube_tag", f"{config.kube_tag} is older than v1.{MIN_KUBE_MINOR}, the "
+                               "oldest with packages on pkgs.k8s.io")
     if config.network_driver not in NETWORK_DRIVERS:
-        raise _fail("network_driver",
-                    f"must be one of {NETWORK_DRIVERS}, got {config.network_driver!r}")
+        raise fail("network_driver",
+                   f"must be one of {NETWORK_DRIVERS}, got {config.network_driver!r}")
     pods = _network("pod_network_cidr", config.pod_network_cidr)
     if pods.prefixlen >= 24:
-        raise _fail("pod_network_cidr", "must be larger than a /24, the pod range of one node")
+        raise fail("pod_network_cidr", "must be larger than a /24, the pod range of one node")
     services = _network("service_cluster_ip_range", config.service_cluster_ip_range)
     if not 12 <= services.prefixlen <= 28:
-        raise _fail("service_cluster_ip_range",
-                    "the prefix length must be between /12 (kube-apiserver's limit) and /28")
+        raise fail("service_cluster_ip_range",
+                   "the prefix length must be between /12 (kube-apiserver's limit) and /28")
     if services.overlaps(pods):
-        raise _fail("service_cluster_ip_range", f"overlaps pod_network_cidr {pods}")
-    _check_str("control_plane_endpoint", config.control_plane_endpoint)
+        raise fail("service_cluster_ip_range", f"overlaps pod_network_cidr {pods}")
+    check_str("control_plane_endpoint", config.control_plane_endpoint)
     try:
         _split_endpoint(config.control_plane_endpoint)
     except ValueError as exc:
-        raise _fail("control_plane_endpoint", f"{config.control_plane_endpoint!r}: {exc}") \
+        raise fail("control_plane_endpoint", f"{config.control_plane_endpoint!r}: {exc}") \
             from None
-    if config.api_public_address is not None and not _is_host(
-            _check_str("api_public_address", config.api_public_address)):
-        raise _fail("api_public_address",
-                    f"{config.api_public_address!r} is neither an IP address nor a DNS name")
-    if not _TOKEN_RE.fullmatch(_check_str("join_token", config.join_token)):
-        raise _fail("join_token", "must match [a-z0-9]{6}.[a-z0-9]{16}")
-    cert_key = _check_str("certificate_key", config.certificate_key)
+    if config.api_public_address is not None and not is_host(
+            check_str("api_public_address", config.api_public_address)):
+        raise fail("api_public_address",
+                   f"{config.api_public_address!r} is neither an IP address nor a DNS name")
+    if not _TOKEN_RE.fullmatch(check_str("join_token", config.join_token)):
+        raise fail("join_token", "must match [a-z0-9]{6}.[a-z0-9]{16}")
+    cert_key = check_str("certificate_key", config.certificate_key)
     if not _CERT_KEY_RE.fullmatch(cert_key) and (config.role == "master" or cert_key):
-        raise _fail("certificate_key", "must be 64 lowercase hex characters")
-    _check_int("master_count", config.master_count, 1)
+        raise fail("certificate_key", "must be 64 lowercase hex characters")
+    check_int("master_count", config.master_count, 1)
     if not isinstance(config.prometheus_monitoring, bool):
-        raise _fail("prometheus_monitoring", "must be a boolean")
-    _check_int("docker_volume_size", config.docker_volume_size, 0)
-    for name in ("http_proxy", "https_proxy"):
-        value = _check_str(name, getattr(config, name))
-        if value and (len(value) > MAX_PROXY_LENGTH or not _PROXY_RE.fullmatch(value)):
-            raise _fail(name, f"must be an http:// or https:// URL of at most "
-                              f"{MAX_PROXY_LENGTH} characters without quotes, spaces, '$', "
-                              "'\\' or control characters")
-    no_proxy = _check_str("no_proxy", config.no_proxy)
-    if len(no_proxy) > MAX_PROXY_LENGTH:
-        raise _fail("no_proxy", f"is longer than {MAX_PROXY_LENGTH} characters")
-    for entry in filter(None, (e.strip() for e in no_proxy.split(","))):
-        if not _NO_PROXY_ENTRY_RE.fullmatch(entry):
-            raise _fail("no_proxy", f"{entry!r} is not a host name, address, CIDR or domain")
+        raise fail("prometheus_monitoring", "must be a boolean")
+    check_int("docker_volume_size", config.docker_volume_size, 0)
+    check_proxies(config.http_proxy, config.https_proxy, config.no_proxy)
     if not isinstance(config.node_labels, dict):
-        raise _fail("node_labels", "must be a dict")
+        raise fail("node_labels", "must be a dict")
     for key, value in config.node_labels.items():
-        _check_qualified_name("node_labels", _check_str("node_labels", key))
-        _check_label_value("node_labels", key, _check_str("node_labels", value))
+        _check_qualified_name("node_labels", check_str("node_labels", key))
+        _check_label_value("node_labels", key, check_str("node_labels", value))
         if _kubelet_may_not_set(key):
-            raise _fail("node_labels", f"kubelet may not set {key!r}: in the kubernetes.io and "
-                                       "k8s.io namespaces only node.kubernetes.io/ and "
-                                       "kubelet.kubernetes.io/ labels are allowed")
+            raise fail("node_labels", f"kubelet may not set {key!r}: in the kubernetes.io and "
+                                      "k8s.io namespaces only node.kubernetes.io/ and "
+                                      "kubelet.kubernetes.io/ labels are allowed")
     if not isinstance(config.node_taints, list | tuple):
-        raise _fail("node_taints", "must be a list")
+        raise fail("node_taints", "must be a list")
     for taint in config.node_taints:
-        _parse_taint(_check_str("node_taints", taint))
-    domain = _check_str("dns_cluster_domain", config.dns_cluster_domain)
-    if len(domain) > 253 or not _DNS_NAME_RE.fullmatch(domain):
-        raise _fail("dns_cluster_domain", f"{domain!r} is not a lowercase DNS name")
-    for path, content in config.credential_files.items():
-        _check_str("credential_files", content)
-        if (not _check_str("credential_files", path).startswith(CREDENTIAL_DIRS)
-                or ".." in path or not re.fullmatch(r"[A-Za-z0-9_./-]+", path)):
-            raise _fail("credential_files", f"{path!r} is not a file under "
-                                            f"{' or '.join(CREDENTIAL_DIRS)}")
-    if config.ca_cert_hash and not _CA_HASH_RE.fullmatch(_check_str("ca_cert_hash",
-                                                                    config.ca_cert_hash)):
-        raise _fail("ca_cert_hash", "must be sha256: and 64 lowercase hex characters")
+        _parse_taint(check_str("node_taints", taint))
+    domain = check_str("dns_cluster_domain", config.dns_cluster_domain)
+    if len(domain) > 253 or not DNS_NAME_RE.fullmatch(domain):
+        raise fail("dns_cluster_domain", f"{domain!r} is not a lowercase DNS name")
+    check_credential_files(config.credential_files, CREDENTIAL_DIRS)
+    if config.ca_cert_hash and not _CA_HASH_RE.fullmatch(check_str("ca_cert_hash",
+                                                                   config.ca_cert_hash)):
+        raise fail("ca_cert_hash", "must be sha256: and 64 lowercase hex characters")
 
 
 # --------------------------------------------------------------------------- rendering
 
-class _Dumper(yaml.SafeDumper):
-    """Multi-line strings as literal blocks, so the files read as they will be written."""
-
-
-def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str_representer)
-
-
-def _dump(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                     width=10000, allow_unicode=False)  # no folded lines
-
-
 def _no_proxy(config: NodeBootConfig) -> str:
     """The user's no_proxy plus what must never go through a proxy inside the cluster."""
     host, _ = _split_endpoint(config.control_plane_endpoint)
-    entries = [e.strip() for e in config.no_proxy.split(",") if e.strip()]
-    for extra in ("localhost", "127.0.0.1", host, config.pod_network_cidr,
-                  config.service_cluster_ip_range, ".svc", f".{config.dns_cluster_domain}"):
-        if extra not in entries:
-            entries.append(extra)
-    return ",".join(entries)
-
-
-def _shell_env(values: dict[str, Any], export: bool = False) -> str:
-    """A file the scripts source; values are validated free of single quotes."""
-    prefix = "export " if export else ""
-    lines = []
-    for key, value in values.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        if "'" in text or "\n" in text:  # validate_config rules these out
-            raise ValueError(f"{key}: cannot be written to a shell file")
-        lines.append(f"{prefix}{key}='{text}'")
-    return "\n".join(lines) + "\n"
+    return no_proxy_with(config.no_proxy, (
+        "localhost", "127.0.0.1", host, config.pod_network_cidr,
+        config.service_cluster_ip_range, ".svc", f".{config.dns_cluster_domain}"))
 
 
 def _node_registration(config: NodeBootConfig, v1beta4: bool) -> dict[str, Any]:
@@ -383,7 +307,7 @@ def _kubeadm_configs(config: NodeBootConfig) -> dict[str, str]:
         "nodeRegistration": registration,
     }
     if config.role == "worker":
-        return {f"{CONFIG_DIR}/kubeadm-join.yaml": _dump(join)}
+        return {f"{CONFIG_DIR}/kubeadm-join.yaml": dump(join)}
     join["controlPlane"] = {"certificateKey": config.certificate_key}
     init = {
         "apiVersion": api_version,
@@ -411,8 +335,8 @@ def _kubeadm_configs(config: NodeBootConfig) -> dict[str, str]:
         "apiServer": {"certSANs": list(dict.fromkeys(sans))},
         "etcd": {"local": {"dataDir": "/var/lib/etcd"}},  # stacked etcd on every master
     }
-    return {f"{CONFIG_DIR}/kubeadm-init.yaml": _dump(init) + "---\n" + _dump(cluster),
-            f"{CONFIG_DIR}/kubeadm-join.yaml": _dump(join)}
+    return {f"{CONFIG_DIR}/kubeadm-init.yaml": dump(init) + "---\n" + dump(cluster),
+            f"{CONFIG_DIR}/kubeadm-join.yaml": dump(join)}
 
 
 def _cloud_config(config: NodeBootConfig) -> str:
@@ -446,43 +370,28 @@ def _cloud_config(config: NodeBootConfig) -> str:
         "JOIN_TIMEOUT": JOIN_TIMEOUT,
     }
     files = [{"path": f"{CONFIG_DIR}/node.env", "permissions": "0644",
-              "content": _shell_env(node_env)}]
-    if config.http_proxy or config.https_proxy:
-        proxies = {"HTTP_PROXY": config.http_proxy, "HTTPS_PROXY": config.https_proxy,
-                   "NO_PROXY": _no_proxy(config)}
-        proxies = {k: v for k, v in proxies.items() if v}
-        both_cases = {**proxies, **{k.lower(): v for k, v in proxies.items()}}
-        # Proxy URLs may carry credentials: root only.
-        files.append({"path": f"{CONFIG_DIR}/proxy.env", "permissions": "0600",
-                      "content": _shell_env(both_cases, export=True)})
-        # containerd pulls every image; systemd expands % specifiers, hence %%.
-        environment = " ".join(f'"{k}={v.replace("%", "%%")}"' for k, v in proxies.items())
-        files.append({"path": "/etc/systemd/system/containerd.service.d/http-proxy.conf",
-                      "permissions": "0600",
-                      "content": f"[Service]\nEnvironment={environment}\n"})
+              "content": shell_env(node_env)}]
+    # containerd pulls every image.
+    files += proxy_files(CONFIG_DIR, "containerd", config.http_proxy, config.https_proxy,
+                         _no_proxy(config))
     for path, content in _kubeadm_configs(config).items():
         # The bootstrap token (and on masters the certificate key): root only.
         files.append({"path": path, "permissions": "0600", "content": content})
-    for path, content in sorted(config.credential_files.items()):
-        # Private keys and the trustee's password: root only; certificates are public.
-        files.append({"path": path, "permissions": "0644" if path.endswith(".crt") else "0600",
-                      "content": content})
-    data["write_files"] = data["write_files"] + files
-    header = (f"#cloud-config\n# magnum-lite k8s_ubuntu_v1: {config.role} of cluster "
-              f"{config.cluster_name} ({config.cluster_uuid})\n")
-    return header + _dump(data)
+    # Private keys and the trustee's password: root only; certificates are public.
+    files += credential_files(config.credential_files)
+    return cloud_config(data, files, "k8s_ubuntu_v1", config.role, config.cluster_name,
+                        config.cluster_uuid)
 
 
-def _largest_input(config: NodeBootConfig) -> tuple[str, int]:
-    sizes = {
+def _input_sizes(config: NodeBootConfig) -> dict[str, int]:
+    """The variable inputs' sizes, the largest named when the user data is too large."""
+    return {
         "node_labels": sum(len(k) + len(v) + 2 for k, v in config.node_labels.items()),
         "node_taints": sum(len(t) + 1 for t in config.node_taints),
         "no_proxy": len(config.no_proxy),
         "http_proxy": len(config.http_proxy),
         "https_proxy": len(config.https_proxy),
     }
-    name = max(sizes, key=lambda n: sizes[n])
-    return name, sizes[name]
 
 
 def render_user_data(config: NodeBootConfig) -> str:
@@ -495,25 +404,9 @@ def render_user_data(config: NodeBootConfig) -> str:
     """
     validate_config(config)
     script = "kubeadm-master.sh" if config.role == "master" else "kubeadm-worker.sh"
-    parts = [
-        ("cloud-config.yaml", "cloud-config", _cloud_config(config)),
-        ("10-prepare-node.sh", "x-shellscript", (BOOT_DIR / "prepare-node.sh").read_text()),
-        (f"20-{script}", "x-shellscript", (BOOT_DIR / script).read_text()),
-    ]
-    message = MIMEMultipart(boundary=MIME_BOUNDARY)
-    for filename, subtype, text in parts:
-        part = MIMEText(text, subtype, "us-ascii")  # 7bit: the placeholder stays visible
-        part.add_header("Content-Disposition", "attachment", filename=filename)
-        message.attach(part)
-    out = io.StringIO()
-    email.generator.Generator(out, mangle_from_=False, maxheaderlen=0).flatten(message)
-    user_data = out.getvalue()
+    parts = boot_parts(_cloud_config(config), BOOT_DIR, script)
+    # 7bit: the placeholder stays visible.
+    user_data = mime_message(parts, MIME_BOUNDARY)
     # The placeholder is longer than any index, so the substituted text is never larger.
-    size = len(user_data.encode())
-    encoded = len(base64.b64encode(user_data.encode()))
-    if encoded > MAX_USER_DATA_BYTES:
-        name, input_size = _largest_input(config)
-        raise _fail(name, f"the user data would be {size} bytes ({encoded} base64-encoded), "
-                          f"over Nova's limit of {MAX_USER_DATA_BYTES} base64-encoded bytes; "
-                          f"{name} is its largest variable input ({input_size} bytes)")
+    check_size(user_data, _input_sizes(config))
     return user_data

@@ -44,15 +44,10 @@ cgroups v1 only; the agents use Mesos' POSIX isolation and let dockerd limit con
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from dataclasses import field
-import email.generator
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 import hashlib
 import hmac
-import io
 import json
 import pathlib
 import re
@@ -60,21 +55,25 @@ from typing import Any
 
 import yaml
 
-# Generic checks and writers shared with the Kubernetes plugin (same rules, same file forms).
-from magnum_lite.drivers.k8s_ubuntu_v1.userdata import (
-    _CLUSTER_NAME_RE,
-    _NO_PROXY_ENTRY_RE,
-    _PROXY_RE,
-    _UUID_RE,
-    MAX_PROXY_LENGTH,
+# Generic checks and writers shared by the Heat-based plugins (same rules, same file forms).
+from magnum_lite.drivers.heat.cloud_init import (
     MAX_USER_DATA_BYTES,
     NODE_INDEX_PLACEHOLDER,
-    _check_int,
-    _check_str,
-    _dump,
-    _fail,
-    _is_host,
-    _shell_env,
+    boot_parts,
+    check_cluster,
+    check_credential_files,
+    check_int,
+    check_proxies,
+    check_size,
+    check_str,
+    cloud_config,
+    credential_files,
+    fail,
+    is_host,
+    mime_message,
+    no_proxy_with,
+    proxy_files,
+    shell_env,
 )
 
 __all__ = ["MAX_USER_DATA_BYTES", "NODE_INDEX_PLACEHOLDER", "MesosBootConfig",
@@ -147,9 +146,9 @@ class MesosBootConfig:
 # --------------------------------------------------------------------------- validation
 
 def _version(name: str, value: Any, pattern: re.Pattern[str], example: str) -> tuple[int, ...]:
-    match = pattern.fullmatch(_check_str(name, value))
+    match = pattern.fullmatch(check_str(name, value))
     if not match:
-        raise _fail(name, f"{value!r} is not a version like {example}")
+        raise fail(name, f"{value!r} is not a version like {example}")
     return tuple(int(g) for g in match.groups())
 
 
@@ -159,67 +158,45 @@ def validate_config(config: MesosBootConfig) -> None:
     Raises ValueError("<field>: <reason>") for the first bad field, so the API can name the
     template or cluster attribute to fix before any server is created.
     """
-    if config.role not in ROLES:
-        raise _fail("role", f"must be one of {ROLES}, got {config.role!r}")
-    if not _UUID_RE.fullmatch(_check_str("cluster_uuid", config.cluster_uuid)):
-        raise _fail("cluster_uuid", f"{config.cluster_uuid!r} is not a lowercase UUID")
-    if not _CLUSTER_NAME_RE.fullmatch(_check_str("cluster_name", config.cluster_name)):
-        raise _fail("cluster_name", "must start with a letter and hold at most 242 letters, "
-                                    "digits, '_', '.' or '-'")
-    if not _is_host(_check_str("control_plane_host", config.control_plane_host)):
-        raise _fail("control_plane_host", f"{config.control_plane_host!r} is neither an IP "
-                                          "address nor a DNS name")
-    if not _TOKEN_RE.fullmatch(_check_str("join_token", config.join_token)):
-        raise _fail("join_token", "must be 32 to 128 lowercase hex characters")
-    count = _check_int("master_count", config.master_count, 1)
+    check_cluster(config.role, ROLES, config.cluster_uuid, config.cluster_name)
+    if not is_host(check_str("control_plane_host", config.control_plane_host)):
+        raise fail("control_plane_host", f"{config.control_plane_host!r} is neither an IP "
+                                         "address nor a DNS name")
+    if not _TOKEN_RE.fullmatch(check_str("join_token", config.join_token)):
+        raise fail("join_token", "must be 32 to 128 lowercase hex characters")
+    count = check_int("master_count", config.master_count, 1)
     if count % 2 == 0:
-        raise _fail("master_count", "mesos needs an odd number of masters for its ZooKeeper "
-                                    "quorum")
+        raise fail("master_count", "mesos needs an odd number of masters for its ZooKeeper "
+                                   "quorum")
     mesos = _version("mesos_version", config.mesos_version, _VERSION_RE, "1.7.1")
     if mesos[:2] < MIN_MESOS or mesos[0] != 1:
-        raise _fail("mesos_version", f"{config.mesos_version} is not a Mesos 1.x release "
-                                     f"from 1.{MIN_MESOS[1]} on")
+        raise fail("mesos_version", f"{config.mesos_version} is not a Mesos 1.x release "
+                                    f"from 1.{MIN_MESOS[1]} on")
     _version("marathon_version", config.marathon_version, _MARATHON_RE, "v1.6.322")
     zookeeper = _version("zookeeper_version", config.zookeeper_version, _VERSION_RE, "3.9.2")
     if zookeeper[:2] < (3, 5):
-        raise _fail("zookeeper_version", "dynamic reconfiguration needs ZooKeeper 3.5 or later")
+        raise fail("zookeeper_version", "dynamic reconfiguration needs ZooKeeper 3.5 or later")
     if not isinstance(config.zookeeper_hosts, tuple | list):
-        raise _fail("zookeeper_hosts", "must be a list of addresses")
+        raise fail("zookeeper_hosts", "must be a list of addresses")
     for host in config.zookeeper_hosts:
-        if not _is_host(_check_str("zookeeper_hosts", host)):
-            raise _fail("zookeeper_hosts", f"{host!r} is neither an IP address nor a DNS name")
+        if not is_host(check_str("zookeeper_hosts", host)):
+            raise fail("zookeeper_hosts", f"{host!r} is neither an IP address nor a DNS name")
     if config.role == "worker" and not config.zookeeper_hosts:
-        raise _fail("zookeeper_hosts", "a worker needs the masters' addresses")
-    if config.api_public_address is not None and not _is_host(
-            _check_str("api_public_address", config.api_public_address)):
-        raise _fail("api_public_address",
-                    f"{config.api_public_address!r} is neither an IP address nor a DNS name")
-    _check_int("docker_volume_size", config.docker_volume_size, 0)
-    for name in ("http_proxy", "https_proxy"):
-        value = _check_str(name, getattr(config, name))
-        if value and (len(value) > MAX_PROXY_LENGTH or not _PROXY_RE.fullmatch(value)):
-            raise _fail(name, f"must be an http:// or https:// URL of at most "
-                              f"{MAX_PROXY_LENGTH} characters without quotes, spaces, '$', "
-                              "'\\' or control characters")
-    no_proxy = _check_str("no_proxy", config.no_proxy)
-    if len(no_proxy) > MAX_PROXY_LENGTH:
-        raise _fail("no_proxy", f"is longer than {MAX_PROXY_LENGTH} characters")
-    for entry in filter(None, (e.strip() for e in no_proxy.split(","))):
-        if not _NO_PROXY_ENTRY_RE.fullmatch(entry):
-            raise _fail("no_proxy", f"{entry!r} is not a host name, address, CIDR or domain")
+        raise fail("zookeeper_hosts", "a worker needs the masters' addresses")
+    if config.api_public_address is not None and not is_host(
+            check_str("api_public_address", config.api_public_address)):
+        raise fail("api_public_address",
+                   f"{config.api_public_address!r} is neither an IP address nor a DNS name")
+    check_int("docker_volume_size", config.docker_volume_size, 0)
+    check_proxies(config.http_proxy, config.https_proxy, config.no_proxy)
     if not isinstance(config.attributes, dict):
-        raise _fail("attributes", "must be a dict")
+        raise fail("attributes", "must be a dict")
     for key, value in config.attributes.items():
         for text in (key, value):
-            if not _ATTRIBUTE_RE.fullmatch(_check_str("attributes", text)):
-                raise _fail("attributes", f"{text!r} must be 1-63 letters, digits, '_', '.' "
-                                          "or '-' (Mesos attributes separate with ':' and ';')")
-    for path, content in config.credential_files.items():
-        _check_str("credential_files", content)
-        if (not _check_str("credential_files", path).startswith(CREDENTIAL_DIRS)
-                or ".." in path or not re.fullmatch(r"[A-Za-z0-9_./-]+", path)):
-            raise _fail("credential_files", f"{path!r} is not a file under "
-                                            f"{' or '.join(CREDENTIAL_DIRS)}")
+            if not _ATTRIBUTE_RE.fullmatch(check_str("attributes", text)):
+                raise fail("attributes", f"{text!r} must be 1-63 letters, digits, '_', '.' "
+                                         "or '-' (Mesos attributes separate with ':' and ';')")
+    check_credential_files(config.credential_files, CREDENTIAL_DIRS)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -236,12 +213,8 @@ def _zookeeper_url(hosts: tuple[str, ...] | list[str], path: str) -> str:
 
 def _no_proxy(config: MesosBootConfig) -> str:
     """The user's no_proxy plus what must never go through a proxy inside the cluster."""
-    entries = [e.strip() for e in config.no_proxy.split(",") if e.strip()]
-    for extra in ("localhost", "127.0.0.1", config.control_plane_host,
-                  *config.zookeeper_hosts):
-        if extra not in entries:
-            entries.append(extra)
-    return ",".join(entries)
+    return no_proxy_with(config.no_proxy, ("localhost", "127.0.0.1", config.control_plane_host,
+                                           *config.zookeeper_hosts))
 
 
 def _mesos_files(config: MesosBootConfig) -> dict[str, str]:
@@ -292,41 +265,26 @@ def _cloud_config(config: MesosBootConfig) -> str:
         "JOIN_TIMEOUT": JOIN_TIMEOUT,
     }
     files = [{"path": f"{CONFIG_DIR}/node.env", "permissions": "0644",
-              "content": _shell_env(node_env)}]
-    if config.http_proxy or config.https_proxy:
-        proxies = {"HTTP_PROXY": config.http_proxy, "HTTPS_PROXY": config.https_proxy,
-                   "NO_PROXY": _no_proxy(config)}
-        proxies = {k: v for k, v in proxies.items() if v}
-        both_cases = {**proxies, **{k.lower(): v for k, v in proxies.items()}}
-        # Proxy URLs may carry credentials: root only.
-        files.append({"path": f"{CONFIG_DIR}/proxy.env", "permissions": "0600",
-                      "content": _shell_env(both_cases, export=True)})
-        # dockerd pulls every image; systemd expands % specifiers, hence %%.
-        environment = " ".join(f'"{k}={v.replace("%", "%%")}"' for k, v in proxies.items())
-        files.append({"path": "/etc/systemd/system/docker.service.d/http-proxy.conf",
-                      "permissions": "0600",
-                      "content": f"[Service]\nEnvironment={environment}\n"})
+              "content": shell_env(node_env)}]
+    # dockerd pulls every image.
+    files += proxy_files(CONFIG_DIR, "docker", config.http_proxy, config.https_proxy,
+                         _no_proxy(config))
     for path, content in _mesos_files(config).items():
         files.append({"path": path, "permissions": "0600", "content": content})
-    for path, content in sorted(config.credential_files.items()):
-        # The CA's private key: root only; certificates are public.
-        files.append({"path": path, "permissions": "0644" if path.endswith(".crt") else "0600",
-                      "content": content})
-    data["write_files"] = data["write_files"] + files
-    header = (f"#cloud-config\n# magnum-lite mesos_ubuntu_v1: {config.role} of cluster "
-              f"{config.cluster_name} ({config.cluster_uuid})\n")
-    return header + _dump(data)
+    # The CA's private key: root only; certificates are public.
+    files += credential_files(config.credential_files)
+    return cloud_config(data, files, "mesos_ubuntu_v1", config.role, config.cluster_name,
+                        config.cluster_uuid)
 
 
-def _largest_input(config: MesosBootConfig) -> tuple[str, int]:
-    sizes = {
+def _input_sizes(config: MesosBootConfig) -> dict[str, int]:
+    """The variable inputs' sizes, the largest named when the user data is too large."""
+    return {
         "attributes": sum(len(k) + len(v) + 2 for k, v in config.attributes.items()),
         "no_proxy": len(config.no_proxy),
         "http_proxy": len(config.http_proxy),
         "https_proxy": len(config.https_proxy),
     }
-    name = max(sizes, key=lambda n: sizes[n])
-    return name, sizes[name]
 
 
 def render_user_data(config: MesosBootConfig) -> str:
@@ -338,24 +296,8 @@ def render_user_data(config: MesosBootConfig) -> str:
     """
     validate_config(config)
     script = "mesos-master.sh" if config.role == "master" else "mesos-agent.sh"
-    parts = [
-        ("cloud-config.yaml", "cloud-config", _cloud_config(config)),
-        ("10-prepare-node.sh", "x-shellscript", (BOOT_DIR / "prepare-node.sh").read_text()),
-        (f"20-{script}", "x-shellscript", (BOOT_DIR / script).read_text()),
-    ]
-    message = MIMEMultipart(boundary=MIME_BOUNDARY)
-    for filename, subtype, text in parts:
-        part = MIMEText(text, subtype, "us-ascii")  # 7bit: the placeholders stay visible
-        part.add_header("Content-Disposition", "attachment", filename=filename)
-        message.attach(part)
-    out = io.StringIO()
-    email.generator.Generator(out, mangle_from_=False, maxheaderlen=0).flatten(message)
-    user_data = out.getvalue()
-    encoded = len(base64.b64encode(user_data.encode()))
-    if encoded > MAX_USER_DATA_BYTES:
-        name, input_size = _largest_input(config)
-        raise _fail(name, f"the user data would be {len(user_data.encode())} bytes ({encoded} "
-                          f"base64-encoded), over Nova's limit of {MAX_USER_DATA_BYTES} "
-                          f"base64-encoded bytes; {name} is its largest variable input "
-                          f"({input_size} bytes)")
+    parts = boot_parts(_cloud_config(config), BOOT_DIR, script)
+    # 7bit: the placeholders stay visible.
+    user_data = mime_message(parts, MIME_BOUNDARY)
+    check_size(user_data, _input_sizes(config))
     return user_data

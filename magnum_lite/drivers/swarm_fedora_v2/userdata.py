@@ -18,18 +18,13 @@ How the join secrets travel (Docker makes them; nobody can choose them):
 
 Like k8s_ubuntu_v1, everything cluster-specific reaches the static scripts in boot/ through
 files the cloud-config writes, never pasted into shell code. The validation and rendering
-helpers are those of k8s_ubuntu_v1.
+helpers are shared with the other Heat-based plugins (magnum_lite.drivers.heat.cloud_init).
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from dataclasses import field
-import email.generator
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-import io
 import ipaddress
 import json
 import pathlib
@@ -38,20 +33,25 @@ from typing import Any
 
 import yaml
 
-from magnum_lite.drivers.k8s_ubuntu_v1.userdata import (
-    _CLUSTER_NAME_RE,
-    _NO_PROXY_ENTRY_RE,
-    _PROXY_RE,
-    _UUID_RE,
-    MAX_PROXY_LENGTH,
+from magnum_lite.drivers.heat.cloud_init import (
     MAX_USER_DATA_BYTES,
     NODE_INDEX_PLACEHOLDER,
-    _check_int,
-    _check_str,
-    _dump,
-    _fail,
-    _is_host,
-    _shell_env,
+    boot_parts,
+    check_cluster,
+    check_credential_files,
+    check_int,
+    check_proxies,
+    check_str,
+    cloud_config,
+    credential_files,
+    encoded_size,
+    fail,
+    is_host,
+    largest_input,
+    mime_message,
+    no_proxy_with,
+    proxy_files,
+    shell_env,
 )
 
 __all__ = ["MAX_USER_DATA_BYTES", "NODE_INDEX_PLACEHOLDER", "NodeBootConfig",
@@ -111,83 +111,62 @@ class NodeBootConfig:
 def docker_major(version: str) -> int:
     match = _DOCKER_VERSION_RE.fullmatch(version)
     if not match:
-        raise _fail("docker_version", f"{version!r} is not a Docker version like 27.3.1")
+        raise fail("docker_version", f"{version!r} is not a Docker version like 27.3.1")
     return int(match.group(1))
 
 
 def validate_config(config: NodeBootConfig) -> None:
     """Refuse values that would break the boot or the files they are written into; raises
     ValueError("<field>: <reason>") naming the first bad field."""
-    if config.role not in ROLES:
-        raise _fail("role", f"must be one of {ROLES}, got {config.role!r}")
-    if not _UUID_RE.fullmatch(_check_str("cluster_uuid", config.cluster_uuid)):
-        raise _fail("cluster_uuid", f"{config.cluster_uuid!r} is not a lowercase UUID")
-    if not _CLUSTER_NAME_RE.fullmatch(_check_str("cluster_name", config.cluster_name)):
-        raise _fail("cluster_name", "must start with a letter and hold at most 242 letters, "
-                                    "digits, '_', '.' or '-'")
-    if docker_major(_check_str("docker_version", config.docker_version)) < MIN_DOCKER_MAJOR:
-        raise _fail("docker_version", f"{config.docker_version} is older than "
-                                      f"{MIN_DOCKER_MAJOR}.0.0, the oldest packaged for Fedora")
-    if _check_str("docker_storage_driver", config.docker_storage_driver) \
+    check_cluster(config.role, ROLES, config.cluster_uuid, config.cluster_name)
+    if docker_major(check_str("docker_version", config.docker_version)) < MIN_DOCKER_MAJOR:
+        raise fail("docker_version", f"{config.docker_version} is older than "
+                                     f"{MIN_DOCKER_MAJOR}.0.0, the oldest packaged for Fedora")
+    if check_str("docker_storage_driver", config.docker_storage_driver) \
             not in STORAGE_DRIVERS:
-        raise _fail("docker_storage_driver", f"must be one of {', '.join(STORAGE_DRIVERS)}, "
-                                             f"got {config.docker_storage_driver!r}")
-    master_count = _check_int("master_count", config.master_count, 1)
+        raise fail("docker_storage_driver", f"must be one of {', '.join(STORAGE_DRIVERS)}, "
+                                            f"got {config.docker_storage_driver!r}")
+    master_count = check_int("master_count", config.master_count, 1)
     if master_count % 2 == 0:
-        raise _fail("master_count", "swarm-mode needs an odd number of managers for its Raft "
-                                    "quorum")
-    _check_int("docker_volume_size", config.docker_volume_size, 0)
-    port = _check_int("api_port", config.api_port, 1)
+        raise fail("master_count", "swarm-mode needs an odd number of managers for its Raft "
+                                   "quorum")
+    check_int("docker_volume_size", config.docker_volume_size, 0)
+    port = check_int("api_port", config.api_port, 1)
     if port > 65535 or port == SWARM_PORT:
-        raise _fail("api_port", f"{port} is not a free TCP port (1-65535, not {SWARM_PORT})")
-    if not _is_host(_check_str("control_plane_host", config.control_plane_host)):
-        raise _fail("control_plane_host",
-                    f"{config.control_plane_host!r} is neither an IP address nor a DNS name")
-    if config.api_public_address is not None and not _is_host(
-            _check_str("api_public_address", config.api_public_address)):
-        raise _fail("api_public_address",
-                    f"{config.api_public_address!r} is neither an IP address nor a DNS name")
+        raise fail("api_port", f"{port} is not a free TCP port (1-65535, not {SWARM_PORT})")
+    if not is_host(check_str("control_plane_host", config.control_plane_host)):
+        raise fail("control_plane_host",
+                   f"{config.control_plane_host!r} is neither an IP address nor a DNS name")
+    if config.api_public_address is not None and not is_host(
+            check_str("api_public_address", config.api_public_address)):
+        raise fail("api_public_address",
+                   f"{config.api_public_address!r} is neither an IP address nor a DNS name")
     if config.role == "worker":
         if not config.manager_addresses:
-            raise _fail("manager_addresses", "a worker needs at least one manager to join")
-        if not SWARM_TOKEN_RE.fullmatch(_check_str("join_token", config.join_token)):
-            raise _fail("join_token", "must be a Docker swarm token (SWMTKN-1-...)")
+            raise fail("manager_addresses", "a worker needs at least one manager to join")
+        if not SWARM_TOKEN_RE.fullmatch(check_str("join_token", config.join_token)):
+            raise fail("join_token", "must be a Docker swarm token (SWMTKN-1-...)")
     elif config.join_token:
-        raise _fail("join_token", "managers fetch theirs from the swarm; none is given")
+        raise fail("join_token", "managers fetch theirs from the swarm; none is given")
     for address in config.manager_addresses:
         try:
-            ipaddress.ip_address(_check_str("manager_addresses", address))
+            ipaddress.ip_address(check_str("manager_addresses", address))
         except ValueError:
-            raise _fail("manager_addresses", f"{address!r} is not an IP address") from None
-    for name in ("http_proxy", "https_proxy"):
-        value = _check_str(name, getattr(config, name))
-        if value and (len(value) > MAX_PROXY_LENGTH or not _PROXY_RE.fullmatch(value)):
-            raise _fail(name, f"must be an http:// or https:// URL of at most "
-                              f"{MAX_PROXY_LENGTH} characters without quotes, spaces, '$', "
-                              "'\\' or control characters")
-    no_proxy = _check_str("no_proxy", config.no_proxy)
-    if len(no_proxy) > MAX_PROXY_LENGTH:
-        raise _fail("no_proxy", f"is longer than {MAX_PROXY_LENGTH} characters")
-    for entry in filter(None, (e.strip() for e in no_proxy.split(","))):
-        if not _NO_PROXY_ENTRY_RE.fullmatch(entry):
-            raise _fail("no_proxy", f"{entry!r} is not a host name, address, CIDR or domain")
+            raise fail("manager_addresses", f"{address!r} is not an IP address") from None
+    check_proxies(config.http_proxy, config.https_proxy, config.no_proxy)
     if not isinstance(config.node_labels, dict):
-        raise _fail("node_labels", "must be a dict")
+        raise fail("node_labels", "must be a dict")
     for key, value in config.node_labels.items():
-        if not _ENGINE_LABEL_RE.fullmatch(_check_str("node_labels", key)):
-            raise _fail("node_labels", f"key {key!r} must be 1-128 letters, digits, '_', '.',"
-                                       " '/' or '-', starting and ending with one of the first")
-        if not _ENGINE_VALUE_RE.fullmatch(_check_str("node_labels", value)):
-            raise _fail("node_labels", f"value {value!r} of {key!r} may hold letters, digits, "
-                                       "'_', '.', '/', ':' or '-' only")
+        if not _ENGINE_LABEL_RE.fullmatch(check_str("node_labels", key)):
+            raise fail("node_labels", f"key {key!r} must be 1-128 letters, digits, '_', '.',"
+                                      " '/' or '-', starting and ending with one of the first")
+        if not _ENGINE_VALUE_RE.fullmatch(check_str("node_labels", value)):
+            raise fail("node_labels", f"value {value!r} of {key!r} may hold letters, digits, "
+                                      "'_', '.', '/', ':' or '-' only")
     for path, content in config.credential_files.items():
-        _check_str("credential_files", content)
-        if (not _check_str("credential_files", path).startswith(CREDENTIAL_DIRS)
-                or ".." in path or not re.fullmatch(r"[A-Za-z0-9_./-]+", path)):
-            raise _fail("credential_files", f"{path!r} is not a file under "
-                                            f"{' or '.join(CREDENTIAL_DIRS)}")
+        check_credential_files({path: content}, CREDENTIAL_DIRS)
         if config.role == "worker" and path.endswith(".key"):
-            raise _fail("credential_files", f"{path}: workers hold no private key")
+            raise fail("credential_files", f"{path}: workers hold no private key")
 
 
 # --------------------------------------------------------------------------- rendering
@@ -209,12 +188,9 @@ def _daemon_json(config: NodeBootConfig) -> str:
 
 
 def _no_proxy(config: NodeBootConfig) -> str:
-    entries = [e.strip() for e in config.no_proxy.split(",") if e.strip()]
-    for extra in ("localhost", "127.0.0.1", config.control_plane_host,
-                  *config.manager_addresses):
-        if extra not in entries:
-            entries.append(extra)
-    return ",".join(entries)
+    """The user's no_proxy plus what must never go through a proxy inside the cluster."""
+    return no_proxy_with(config.no_proxy, ("localhost", "127.0.0.1", config.control_plane_host,
+                                           *config.manager_addresses))
 
 
 def _cloud_config(config: NodeBootConfig) -> str:
@@ -237,31 +213,18 @@ def _cloud_config(config: NodeBootConfig) -> str:
         "JOIN_TIMEOUT": JOIN_TIMEOUT,
     }
     files = [{"path": f"{CONFIG_DIR}/node.env", "permissions": "0644",
-              "content": _shell_env(node_env)},
+              "content": shell_env(node_env)},
              {"path": "/etc/docker/daemon.json", "permissions": "0644",
               "content": _daemon_json(config)}]
     if config.join_token:
         # The swarm's worker secret: root only.
         files.append({"path": f"{CONFIG_DIR}/join.env", "permissions": "0600",
-                      "content": _shell_env({"WORKER_JOIN_TOKEN": config.join_token})})
-    if config.http_proxy or config.https_proxy:
-        proxies = {"HTTP_PROXY": config.http_proxy, "HTTPS_PROXY": config.https_proxy,
-                   "NO_PROXY": _no_proxy(config)}
-        proxies = {k: v for k, v in proxies.items() if v}
-        both_cases = {**proxies, **{k.lower(): v for k, v in proxies.items()}}
-        files.append({"path": f"{CONFIG_DIR}/proxy.env", "permissions": "0600",
-                      "content": _shell_env(both_cases, export=True)})
-        environment = " ".join(f'"{k}={v.replace("%", "%%")}"' for k, v in proxies.items())
-        files.append({"path": "/etc/systemd/system/docker.service.d/http-proxy.conf",
-                      "permissions": "0600",
-                      "content": f"[Service]\nEnvironment={environment}\n"})
-    for path, content in sorted(config.credential_files.items()):
-        files.append({"path": path, "permissions": "0644" if path.endswith(".crt") else "0600",
-                      "content": content})
-    data["write_files"] = data["write_files"] + files
-    header = (f"#cloud-config\n# magnum-lite swarm_fedora_v2: {config.role} of cluster "
-              f"{config.cluster_name} ({config.cluster_uuid})\n")
-    return header + _dump(data)
+                      "content": shell_env({"WORKER_JOIN_TOKEN": config.join_token})})
+    files += proxy_files(CONFIG_DIR, "docker", config.http_proxy, config.https_proxy,
+                         _no_proxy(config))
+    files += credential_files(config.credential_files)
+    return cloud_config(data, files, "swarm_fedora_v2", config.role, config.cluster_name,
+                        config.cluster_uuid)
 
 
 def render_user_data(config: NodeBootConfig) -> str:
@@ -270,26 +233,16 @@ def render_user_data(config: NodeBootConfig) -> str:
     Nova's limit."""
     validate_config(config)
     script = "swarm-manager.sh" if config.role == "master" else "swarm-worker.sh"
-    parts = [
-        ("cloud-config.yaml", "cloud-config", _cloud_config(config)),
-        ("10-prepare-node.sh", "x-shellscript", (BOOT_DIR / "prepare-node.sh").read_text()),
-        (f"20-{script}", "x-shellscript", (BOOT_DIR / script).read_text()),
-    ]
-    message = MIMEMultipart(boundary=MIME_BOUNDARY)
-    for filename, subtype, text in parts:
-        part = MIMEText(text, subtype, "us-ascii")  # 7bit: Heat's placeholder stays visible
-        part.add_header("Content-Disposition", "attachment", filename=filename)
-        message.attach(part)
-    out = io.StringIO()
-    email.generator.Generator(out, mangle_from_=False, maxheaderlen=0).flatten(message)
-    user_data = out.getvalue()
-    encoded = len(base64.b64encode(user_data.encode()))
+    parts = boot_parts(_cloud_config(config), BOOT_DIR, script)
+    # 7bit: Heat's placeholder stays visible.
+    user_data = mime_message(parts, MIME_BOUNDARY)
+    encoded = encoded_size(user_data)
     if encoded > MAX_USER_DATA_BYTES:
         sizes = {"node_labels": sum(len(k) + len(v) + 2 for k, v in config.node_labels.items()),
                  "no_proxy": len(config.no_proxy), "http_proxy": len(config.http_proxy),
                  "https_proxy": len(config.https_proxy)}
-        name = max(sizes, key=lambda n: sizes[n])
-        raise _fail(name, f"the user data would be {encoded} bytes base64-encoded, over "
-                          f"Nova's limit of {MAX_USER_DATA_BYTES}; {name} is its largest "
-                          f"variable input ({sizes[name]} bytes)")
+        name, input_size = largest_input(sizes)
+        raise fail(name, f"the user data would be {encoded} bytes base64-encoded, over "
+                         f"Nova's limit of {MAX_USER_DATA_BYTES}; {name} is its largest "
+                         f"variable input ({input_size} bytes)")
     return user_data
