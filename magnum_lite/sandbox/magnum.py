@@ -45,7 +45,9 @@ def conf_text(state_dir: Path, data: dict[str, Any], db_url: str, transport_url:
                     "state_path": str(state_dir / "magnum-lite")},
         "api": {"auth_strategy": "keystone", "host": "127.0.0.1", "port": 9511,
                 "workers": 1, "threads": 8},
-        "database": {"connection": db_url},
+        # Heat and magnum-lite share the machine's PostgreSQL (100 connections): oslo.db's
+        # default overflow (50 per process) let a 50-node delete exhaust it.
+        "database": {"connection": db_url, "max_pool_size": 5, "max_overflow": 5},
         "keystone_authtoken": {
             "www_authenticate_uri": identity, "auth_type": "password", "auth_url": identity,
             "username": user["username"], "password": user["password"],

@@ -123,13 +123,16 @@ def test_a_thousand_node_cluster_passes_heats_preview(sandbox):
                                    flavor_id="m1.small", master_flavor_id="m1.medium",
                                    dns_nameserver="8.8.8.8", docker_volume_size=5,
                                    keypair_id=None, fixed_network=None, fixed_subnet=None,
-                                   http_proxy=None, https_proxy=None, no_proxy=None)
+                                   http_proxy=None, https_proxy=None, no_proxy=None,
+                                   server_type="vm")
         masters = NodeGroup(uuid=str(uuid.uuid4()), name="default-master", role="master",
                             node_count=3, image_id=clusters.IMAGE, flavor_id=None,
-                            node_labels={}, node_taints=[])
+                            node_labels={}, node_taints=[], server_type=None,
+                            availability_zone=None)
         workers = NodeGroup(uuid=str(uuid.uuid4()), name="default-worker", role="worker",
                             node_count=1000, image_id=clusters.IMAGE, flavor_id=None,
-                            node_labels={}, node_taints=[])
+                            node_labels={}, node_taints=[], server_type=None,
+                            availability_zone=None)
         previews = k8s.K8sUbuntuV1().create_dry_run(context, cluster, template,
                                                     [masters, workers])
     finally:
