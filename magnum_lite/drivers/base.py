@@ -22,6 +22,17 @@ Provides = tuple[str, str, str]
 BAREMETAL = "bm"
 
 
+def check_baremetal_volume(server_type: str | None, docker_volume_size: int | None) -> None:
+    """A baremetal node or nodegroup keeps container storage on its local disk.
+
+    :raises magnum_lite.common.exception.InvalidParameterValue: naming docker_volume_size.
+    """
+    if server_type == BAREMETAL and docker_volume_size:
+        raise exception.InvalidParameterValue(
+            err="docker_volume_size: baremetal nodes use their local disks; Cinder volumes are "
+                "not attached to them")
+
+
 def check_baremetal(server_type: str | None, *, docker_volume_size: int | None,
                     fixed_network: str | None, floating_ip_enabled: bool | None) -> None:
     """Refuse what a baremetal (`bm`) cluster cannot have; one place for the template API and
@@ -34,10 +45,7 @@ def check_baremetal(server_type: str | None, *, docker_volume_size: int | None,
     """
     if server_type != BAREMETAL:
         return
-    if docker_volume_size:
-        raise exception.InvalidParameterValue(
-            err="docker_volume_size: baremetal nodes use their local disks; Cinder volumes are "
-                "not attached to them")
+    check_baremetal_volume(server_type, docker_volume_size)
     if not fixed_network:
         raise exception.InvalidParameterValue(
             err="fixed_network: baremetal clusters need the existing flat (provisioning) "
@@ -152,6 +160,14 @@ class Driver(abc.ABC):
 
         :raises magnum_lite.common.exception.InvalidParameterValue: saying what is wrong.
         """
+
+    def validate_template(self, cluster_template: Any) -> None:
+        """Refuse a template's setting this plugin cannot build with (a storage driver it
+        cannot install) when the template is stored, not only when a cluster is made of it.
+
+        :raises magnum_lite.common.exception.InvalidParameterValue: naming the field.
+        """
+        return None  # nothing to refuse unless a plugin says so
 
     def validate_cluster(self, cluster: Any, cluster_template: Any,
                          nodegroups: list[Any]) -> None:

@@ -100,12 +100,6 @@ class Driver(base.MagnumLitePersistentObject, base.MagnumLiteObject):
         return sorted({tuple(triple) for plugin in loader.list_plugins().values()
                        for triple in plugin.provides})
 
-    @staticmethod
-    def plugin_providing(server_type: str | None, os: str | None, coe: str | None) -> str | None:
-        """The name of the installed plugin that builds (server_type, os, coe), or None."""
-        found = loader.find_plugin(server_type, os, coe)
-        return found[0] if found else None
-
     @classmethod
     def for_template(cls, context: Any, template: Any) -> Driver | None:
         """The version a new cluster of `template` is pinned to: the latest enabled one.

@@ -16,63 +16,41 @@ its timeout. This agent does what those guests would do, through the same APIs:
   the CA, as the script would restart kube-apiserver with a new one; a worker's (the
   certificate only) changes nothing served here. Credentials that cannot be used (not JSON,
   a key that does not match the certificate) make the deployment FAILED with status code 1,
-  as a failing script would.
+  as a failing script would;
+- a swarm's join step (a deployment with the input ``swarm_cluster_uuid``) is reported with
+  the ``worker_token`` output manager 0 would print.
 
-It also plays the masters' kube-apiserver (``ClusterServers``, ``kube_api``): every cluster
-whose stacks are at rest gets a Kubernetes API on its loopback floating addresses (the
-simulated floating IPs are 127.a.b.c) at the cluster stack's ``api_port``, with the CA that
-master 0's guest reads from its user data (in the sandbox the ``user_data`` parameter of the
-server's nested stack, found through the cluster stack's ``master_ids`` output), or the one
-last applied by a credentials deployment, which wins. Nodes are the masters of the cluster
-stack's outputs and the servers of its worker stacks' outputs. A cluster keeps being served
-while Heat updates it, and stops being served when its stacks are deleted; a cluster with no
-loopback address is logged once at INFO and not served.
-
-Swarm-mode clusters (swarm_fedora_v2, whose node.env says ``COE='swarm-mode'``; a cluster
-without COE is Kubernetes) get a Docker Engine API (``docker_api``) instead, with the CA the
-managers hold in ``/etc/docker/tls``; and their join step (a deployment with the input
-``swarm_cluster_uuid``) is reported with the ``worker_token`` output manager 0 would print.
-Mesos clusters (mesos_ubuntu_v1, ``COE='mesos'``) get a Mesos master API (``mesos_api``) with
-the CA the masters hold in ``/etc/mesos/ssl``.
+Each sweep also lets ``cluster_apis.ClusterServers`` serve every cluster's COE API (the
+masters' kube-apiserver, Docker engine or mesos-master), so the credentials a deployment
+applies reach the API before the deployment is reported.
 
 It sweeps every ``BUSY_INTERVAL`` seconds while any stack is in progress and backs off to
 ``IDLE_INTERVAL`` when none is, so a stack's time is Heat's. An idle sweep costs Heat two list
 calls: the in-progress stacks (nested ones included) and the top-level stacks tagged
-``magnum-lite`` (the clusters, by name ``<slug>-<cluster uuid>`` and
-``<cluster stack>-ng-<nodegroup uuid>-<chunk>``). Outputs are read (one stack GET each) only
-for a stack whose (id, status, updated_time) changed and that is at rest; a new cluster costs
-one more GET for its master's user data (and, the first time, one deployment listing, for a
-rotation applied before the agent started). A busy sweep adds one list of all deployments
-(with their input values), not one per member stack, plus one resource list per in-progress
-stack that has a wait condition or handle, so the agent does not compete with the engine it
-waits for. Each sweep logs its Heat call count at DEBUG. It finds the stacks and deployments
-of every project in one call each: Heat's DB queries skip the project filter for a context
-with the admin role (``is_admin``), so the admin user scoped to its own project suffices and
-no ``stacks:global_index`` policy change is needed. Keystone or Heat being down is logged and
-retried with backoff (the cluster APIs keep serving); SIGTERM closes them and stops at once.
+``magnum-lite`` (the clusters, whose further reads ``cluster_apis`` describes). A busy sweep
+adds one list of all deployments (with their input values), not one per member stack, plus
+one resource list per in-progress stack that has a wait condition or handle, so the agent
+does not compete with the engine it waits for. Each sweep logs its Heat call count at DEBUG.
+It finds the stacks and deployments of every project in one call each: Heat's DB queries
+skip the project filter for a context with the admin role (``is_admin``), so the admin user
+scoped to its own project suffices and no ``stacks:global_index`` policy change is needed.
+Keystone or Heat being down is logged and retried with backoff (the cluster APIs keep
+serving); SIGTERM closes them and stops at once.
 """
 
 import argparse
-import base64
 from collections.abc import Callable, Iterable
-import dataclasses
-import email
-import gzip
 import json
 import logging
 import os
-import re
 import signal
 import sys
 import threading
 import time
 from typing import Any
 
-import yaml
-
-from magnum_lite.common import x509
-from magnum_lite.drivers.heat import names
-from magnum_lite.sandbox import docker_api, kube_api, mesos_api
+from magnum_lite.sandbox import cluster_apis, docker_api
+from magnum_lite.sandbox.heat_objects import attr, is_not_found
 
 LOG = logging.getLogger("magnum_lite.sandbox.agent")
 
@@ -151,13 +129,6 @@ def make_plan(template: dict, parameters: dict) -> Plan:
     return plan
 
 
-def _attr(obj: Any, name: str, default: Any = None) -> Any:
-    """A field of a heatclient resource object (attribute) or of a plain dict."""
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
 class CountingHeat:
     """A heatclient whose API calls are counted, so each sweep can log what it cost."""
 
@@ -175,131 +146,14 @@ class _CountingManager:
         self._manager = manager
 
     def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._manager, name)
-        if not callable(attr):
-            return attr
+        member = getattr(self._manager, name)
+        if not callable(member):
+            return member
 
         def call(*args: Any, **kwargs: Any) -> Any:
             self._counter.count += 1
-            return attr(*args, **kwargs)
+            return member(*args, **kwargs)
         return call
-
-
-# -- what a master's guest reads from its user data ------------------------------------------
-CA_CERT_PATH = "/etc/kubernetes/pki/ca.crt"
-CA_KEY_PATH = "/etc/kubernetes/pki/ca.key"
-#: Where a swarm-mode manager holds the cluster CA (swarm_fedora_v2).
-DOCKER_CA_CERT_PATH = "/etc/docker/tls/ca.crt"
-DOCKER_CA_KEY_PATH = "/etc/docker/tls/ca.key"
-#: Where a Mesos master holds it (mesos_ubuntu_v1).
-MESOS_CA_CERT_PATH = "/etc/mesos/ssl/ca.crt"
-MESOS_CA_KEY_PATH = "/etc/mesos/ssl/ca.key"
-CA_PATHS = ((CA_CERT_PATH, CA_KEY_PATH), (DOCKER_CA_CERT_PATH, DOCKER_CA_KEY_PATH),
-            (MESOS_CA_CERT_PATH, MESOS_CA_KEY_PATH))
-#: The COE a cluster runs when master 0's node.env says none (the Kubernetes plugin's).
-DEFAULT_COE = "kubernetes"
-SWARM_MODE = "swarm-mode"
-MESOS = "mesos"
-NODE_ENV_PATH = "/etc/magnum-lite/node.env"
-_ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-
-
-def _file_text(entry: dict) -> str:
-    """A write_files entry's content decoded as cloud-init does (b64, gzip, or plain)."""
-    content = entry.get("content", "")
-    if isinstance(content, bytes):
-        data = content
-    else:
-        data = str(content).encode()
-    encoding = str(entry.get("encoding", "")).lower()
-    if encoding in ("b64", "base64", "gz+b64", "gz+base64", "gzip+b64", "gzip+base64"):
-        data = base64.b64decode(data)
-    if encoding.startswith("gz"):
-        data = gzip.decompress(data)
-    return data.decode()
-
-
-def cloud_config_files(user_data: str) -> dict[str, str]:
-    """The files the user data's cloud-config writes (path: text): from the text/cloud-config
-    part of a multipart MIME message, or from a plain ``#cloud-config`` text."""
-    message = email.message_from_string(user_data or "")
-    parts = [p for p in message.walk() if not p.is_multipart()] if message.is_multipart() \
-        else []
-    texts = []
-    for part in parts:
-        if part.get_content_type() == "text/cloud-config":
-            payload = part.get_payload(decode=True) or b""
-            texts.append(payload.decode(part.get_content_charset() or "utf-8"))
-    if not parts and (user_data or "").lstrip().startswith("#cloud-config"):
-        texts.append(user_data)
-    files: dict[str, str] = {}
-    for text in texts:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            continue
-        entries = data.get("write_files") if isinstance(data, dict) else None
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and entry.get("path"):
-                files[str(entry["path"])] = _file_text(entry)
-    return files
-
-
-def parse_env(text: str) -> dict[str, str]:
-    """KEY='value' lines of a file the boot scripts source (node.env)."""
-    env = {}
-    for line in text.splitlines():
-        match = _ENV_LINE.match(line.strip())
-        if match:
-            value = match.group(2).strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
-            env[match.group(1)] = value
-    return env
-
-
-def ca_of(files: dict[str, str]) -> x509.KeyPair | None:
-    """The cluster CA among written files (PEM; Kubernetes' or Docker's place), or None
-    when they do not hold one."""
-    for cert_path, key_path in CA_PATHS:
-        cert, key = files.get(cert_path), files.get(key_path)
-        if cert and key and "BEGIN CERTIFICATE" in cert and "PRIVATE KEY" in key:
-            return x509.KeyPair(certificate=cert, private_key=key)
-    return None
-
-
-@dataclasses.dataclass(frozen=True)
-class BootInfo:
-    """What a master's guest learns from its user data: the cluster CA and node.env."""
-
-    ca: x509.KeyPair | None
-    env: dict[str, str]
-
-
-def boot_info(user_data: str) -> BootInfo:
-    files = cloud_config_files(user_data)
-    return BootInfo(ca=ca_of(files), env=parse_env(files.get(NODE_ENV_PATH, "")))
-
-
-def credentials_ca(credentials: Any) -> x509.KeyPair | None:
-    """The cluster CA in a credentials deployment's ``credentials`` input (a JSON object of
-    path: content, or that object decoded): a master's files hold its certificate and key.
-    None for a worker's (the certificate only) or files without the CA (a trustee change):
-    nothing the sandbox serves changes then. ValueError, naming no secret, for input the
-    script could not read."""
-    if isinstance(credentials, str):
-        try:
-            credentials = json.loads(credentials)
-        except ValueError:
-            raise ValueError("credentials is not a JSON object") from None
-    if not isinstance(credentials, dict):
-        raise ValueError("credentials is not a JSON object")
-    files = {str(k): str(v) for k, v in credentials.items()}
-    ca = ca_of(files)
-    for cert_path, key_path in CA_PATHS:
-        if ca is None and key_path in files and cert_path in files:
-            raise ValueError(f"{cert_path} and {key_path} must be PEM")
-    return ca
 
 
 def guest_outputs(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -312,335 +166,12 @@ def guest_outputs(inputs: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-# -- serving each cluster's Kubernetes API ---------------------------------------------------
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_WORKER_STACK = re.compile(rf"^(?P<cluster>.+-{_UUID})-ng-(?P<ng>{_UUID})-(?P<chunk>[0-9]+)$")
-_CLUSTER_STACK = re.compile(rf"^.+-(?P<uuid>{_UUID})$")
-#: Retry binding an address that was busy after this many seconds (no Heat calls).
-LISTEN_RETRY = 30.0
-
-
-def _ordered(values: Any) -> list[Any]:
-    """A ResourceGroup attribute map ({"0": v, "1": v}) as a list in member order."""
-    if isinstance(values, dict):
-        return [values[k] for k in sorted(values, key=lambda k: (len(str(k)), str(k)))]
-    return list(values or [])
-
-
-def _readable(status: str) -> bool:
-    """Outputs are read only from a stack at rest (never while Heat builds it)."""
-    return status.endswith("_COMPLETE") and not status.startswith("DELETE")
-
-
-def api_hosts(outputs: dict[str, Any]) -> list[str]:
-    """The cluster's servable API addresses, the api_address host first.
-
-    The driver's api_address is the load balancer's floating IP, else master 0's floating IP,
-    else the VIP, else master 0's private IP; only loopback addresses (the simulated floating
-    IPs) can be served here. Every master's floating IP is served too, as every master runs
-    an API server.
-    """
-    masters_fip = [a for a in _ordered(outputs.get("master_floating_addresses")) if a]
-    masters_ip = [a for a in _ordered(outputs.get("master_private_addresses")) if a]
-    candidates = [outputs.get("lb_floating_ip"), *masters_fip[:1], outputs.get("lb_vip"),
-                  *masters_ip[:1], *masters_fip[1:]]
-    return list(dict.fromkeys(h for h in candidates if kube_api.servable(h)))
-
-
-@dataclasses.dataclass
-class _StackRead:
-    key: tuple
-    outputs: dict[str, Any]
-    parameters: dict[str, Any]
-
-
-@dataclasses.dataclass
-class _Cluster:
-    stack_id: str
-    signature: tuple = ()
-    api: kube_api.ClusterAPI | None = None  # a docker_api.DockerAPI for swarm-mode
-    hosts: tuple[str, ...] = ()
-    retry_at: float = 0.0
-    told: set = dataclasses.field(default_factory=set)  # INFO lines already logged
-
-
-class ClusterServers:
-    """Serves the Kubernetes API of every cluster in Heat (see the module docstring)."""
-
-    def __init__(self, api_factory: Callable[..., Any] = kube_api.ClusterAPI,
-                 clock: Callable[[], float] = time.monotonic,
-                 docker_factory: Callable[..., Any] = docker_api.DockerAPI,
-                 mesos_factory: Callable[..., Any] = mesos_api.MesosAPI) -> None:
-        self.api_factory = api_factory
-        self.docker_factory = docker_factory
-        self.mesos_factory = mesos_factory
-        self.clock = clock
-        self.clusters: dict[str, _Cluster] = {}  # by cluster uuid
-        self._reads: dict[str, _StackRead] = {}  # by stack id
-        self._boot: dict[str, BootInfo] = {}  # by cluster stack id
-        self._credentials: dict[str, x509.KeyPair] = {}  # applied rotations, by cluster uuid
-        self._deployments: list | None = None  # one listing per sweep, when needed
-
-    def sweep(self, heat: Any) -> None:
-        """One tagged stack listing; more calls only for clusters whose stacks changed."""
-        listing = list(heat.stacks.list(tags=names.STACK_TAG))
-        groups: dict[str, tuple[Any, list]] = {}
-        by_name = {}
-        for stack in listing:
-            match = _CLUSTER_STACK.match(_attr(stack, "stack_name", ""))
-            if match and not _WORKER_STACK.match(_attr(stack, "stack_name", "")):
-                groups[match.group("uuid")] = (stack, [])
-                by_name[_attr(stack, "stack_name")] = match.group("uuid")
-        for stack in listing:
-            match = _WORKER_STACK.match(_attr(stack, "stack_name", ""))
-            if match and match.group("cluster") in by_name:
-                groups[by_name[match.group("cluster")]][1].append((match, stack))
-        self._deployments = None
-        for uuid, (cluster, workers) in groups.items():
-            try:
-                self._sweep_cluster(heat, uuid, cluster, workers)
-            except Exception as exc:  # noqa: BLE001 - one cluster must not stop the others
-                level = logging.DEBUG if _is_not_found(exc) else logging.WARNING
-                LOG.log(level, "cluster %s: %s", uuid, exc)
-        for uuid in [u for u in self.clusters if u not in groups]:
-            self._stop(uuid, "its stacks are gone")
-        for uuid in [u for u in self._credentials if u not in groups]:
-            del self._credentials[uuid]
-        live = {_attr(s, "id") for s in listing}
-        for stack_id in [i for i in self._reads if i not in live]:
-            del self._reads[stack_id]
-        for stack_id in [i for i in self._boot if i not in live]:
-            del self._boot[stack_id]
-
-    def apply_credentials(self, cluster_uuid: str, credentials: Any) -> None:
-        """What the credentials script does on a master when the CA changed: install it and
-        restart the API with it (a worker's files change nothing served here). Raises
-        ValueError (naming no secret) when the credentials are unusable."""
-        ca = credentials_ca(credentials)
-        if ca is None:
-            return  # a worker's files, or no new CA: the API stays as it is
-        if self._credentials.get(cluster_uuid) != ca:
-            # A certificate and key that do not belong together, or no CA: as the script
-            # would, fail before anything changes.
-            x509.issue_certificate(ca, "credentials-check", server=False, client=True)
-        cluster = self.clusters.get(cluster_uuid)
-        if cluster is not None and cluster.api is not None:
-            cluster.api.set_ca(ca)
-        if self._credentials.get(cluster_uuid) != ca:
-            LOG.info("cluster %s: CA %s installed", cluster_uuid,
-                     x509.fingerprint(ca.certificate)[:16])
-        self._credentials[cluster_uuid] = ca
-
-    def close(self) -> None:
-        """Stops every API at once (SIGTERM)."""
-        apis = [c.api for c in self.clusters.values() if c.api is not None]
-        self.clusters.clear()
-        stoppers = [threading.Thread(target=api.close) for api in apis]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join()
-
-    # -- one cluster -------------------------------------------------------------------------
-    def _stop(self, uuid: str, why: str) -> None:
-        cluster = self.clusters.pop(uuid, None)
-        self._credentials.pop(uuid, None)
-        if cluster is not None and cluster.api is not None:
-            cluster.api.close()
-            LOG.info("cluster %s: stopped serving its API (%s)", uuid, why)
-
-    def _sweep_cluster(self, heat: Any, uuid: str, stack: Any, workers: list) -> None:
-        status = str(_attr(stack, "stack_status", ""))
-        cluster = self.clusters.get(uuid)
-        if cluster is not None and cluster.stack_id != _attr(stack, "id"):
-            self._stop(uuid, "its stack was replaced")
-            cluster = None
-        if status.startswith("DELETE"):
-            if cluster is not None:
-                self._stop(uuid, f"stack {status}")
-            return
-        if cluster is None and not _readable(status):
-            return  # not up yet (or failed before it ever was)
-        live = [w for m, w in sorted(workers, key=lambda mw: (mw[0].group("ng"),
-                                                              int(mw[0].group("chunk"))))
-                if not str(_attr(w, "stack_status", "")).startswith("DELETE")]
-        signature = tuple(_stack_key(s) for s in [stack, *live])
-        if cluster is None:
-            cluster = self.clusters[uuid] = _Cluster(stack_id=_attr(stack, "id"))
-        elif cluster.signature == signature:
-            self._retry_listen(uuid, cluster)
-            return
-        read = self._read(heat, stack)
-        if read is None:
-            return
-        cluster.signature = signature
-        nodes = self._masters(stack, read)
-        for worker in live:
-            worker_read = self._read(heat, worker)
-            if worker_read is not None:
-                nodes += _nodes(worker_read.outputs, "node", "worker",
-                                _attr(worker, "creation_time"))
-        boot = self._boot_info(heat, uuid, stack, read)
-        ca = self._credentials.get(uuid) or boot.ca
-        if ca is None:
-            self._tell(uuid, cluster, "no-ca", "cluster %s: no CA in its masters' user data "
-                       "(%s): its API is not served", uuid, CA_CERT_PATH)
-            return
-        coe = boot.env.get("COE", DEFAULT_COE)
-        view: Any
-        if coe == SWARM_MODE:
-            view = docker_api.DockerView(
-                cluster_uuid=uuid, nodes=tuple(nodes),
-                docker_version=boot.env.get("DOCKER_VERSION")
-                or docker_api.DEFAULT_DOCKER_VERSION, created=_attr(stack, "creation_time"))
-            factory, default_port = self.docker_factory, 2376
-        elif coe == MESOS:
-            view = mesos_api.MesosView(
-                cluster_uuid=uuid, nodes=tuple(nodes),
-                mesos_version=boot.env.get("MESOS_VERSION") or mesos_api.DEFAULT_MESOS_VERSION,
-                created=_attr(stack, "creation_time"))
-            factory, default_port = self.mesos_factory, mesos_api.MESOS_PORT
-        else:
-            version = boot.env.get("KUBE_VERSION", "")
-            view = kube_api.ClusterView(
-                cluster_uuid=uuid, nodes=tuple(nodes),
-                kube_version=f"v{version.lstrip('v')}" if version
-                else kube_api.DEFAULT_KUBE_VERSION,
-                created=_attr(stack, "creation_time"))
-            factory, default_port = self.api_factory, 6443
-        hosts = tuple(api_hosts(read.outputs))
-        try:
-            port = int(read.parameters.get("api_port") or default_port)
-        except ValueError:
-            port = default_port
-        if not hosts:
-            self._tell(uuid, cluster, "no-address", "cluster %s: no loopback address to serve "
-                       "its API on (api_address is not a simulated floating IP)", uuid)
-            if cluster.api is not None:
-                cluster.api.close()
-                cluster.api = None
-            return
-        if cluster.api is not None and cluster.api.port != port:
-            cluster.api.close()
-            cluster.api = None
-        if cluster.api is None:
-            cluster.api = factory(view, ca, port)
-        else:
-            cluster.api.set_view(view)
-            cluster.api.set_ca(ca)
-        cluster.hosts = hosts
-        cluster.api.serve(hosts)
-        cluster.retry_at = self.clock() + LISTEN_RETRY
-
-    def _retry_listen(self, uuid: str, cluster: _Cluster) -> None:
-        """Binds addresses that were busy last time, now and then (no Heat calls)."""
-        if cluster.api is None or not cluster.hosts or self.clock() < cluster.retry_at:
-            return
-        if set(cluster.api.addresses) != set(cluster.hosts):
-            cluster.api.serve(cluster.hosts)
-        cluster.retry_at = self.clock() + LISTEN_RETRY
-
-    @staticmethod
-    def _tell(uuid: str, cluster: _Cluster, what: str, message: str, *args: Any) -> None:
-        if what not in cluster.told:
-            cluster.told.add(what)
-            LOG.info(message, *args)
-
-    def _read(self, heat: Any, stack: Any) -> _StackRead | None:
-        """The stack's outputs and parameters, read again only when it changed and is at
-        rest; while Heat works on it, what was read before (None if nothing yet)."""
-        stack_id = _attr(stack, "id")
-        key = _stack_key(stack)
-        cached = self._reads.get(stack_id)
-        if cached is not None and cached.key == key:
-            return cached
-        if not _readable(str(_attr(stack, "stack_status", ""))):
-            return cached
-        detail = heat.stacks.get(f"{_attr(stack, 'stack_name')}/{stack_id}")
-        outputs = {o["output_key"]: o.get("output_value")
-                   for o in (_attr(detail, "outputs") or [])}
-        read = _StackRead(key=key, outputs=outputs,
-                          parameters=dict(_attr(detail, "parameters") or {}))
-        self._reads[stack_id] = read
-        return read
-
-    @staticmethod
-    def _masters(stack: Any, read: _StackRead) -> list[kube_api.Node]:
-        return _nodes(read.outputs, "master", "master", _attr(stack, "creation_time"))
-
-    def _boot_info(self, heat: Any, uuid: str, stack: Any, read: _StackRead) -> BootInfo:
-        """Master 0's user data as its guest reads it (in the sandbox: the parameter of the
-        server's nested stack), read once per cluster stack; and, the first time, the newest
-        credentials deployment already applied (a rotation before this agent started)."""
-        stack_id = _attr(stack, "id")
-        boot = self._boot.get(stack_id)
-        if boot is not None and boot.ca is not None:
-            return boot
-        server = next((s for s in _ordered(read.outputs.get("master_ids")) if s), None)
-        if server is None:
-            servers = heat.resources.list(stack_id, nested_depth=3,
-                                          filters={"type": "OS::Nova::Server"})
-            ids = sorted((_attr(r, "parent_resource") or "", _attr(r, "physical_resource_id"))
-                         for r in servers if _attr(r, "physical_resource_id"))
-            server = ids[0][1] if ids else None
-        if server is None:
-            boot = BootInfo(ca=None, env={})
-        else:
-            detail = heat.stacks.get(server, resolve_outputs=False)
-            boot = boot_info(str((_attr(detail, "parameters") or {}).get("user_data") or ""))
-        self._boot[stack_id] = boot
-        if uuid not in self._credentials:
-            newest = self._newest_credentials(heat, uuid)
-            if newest is not None:
-                self._credentials[uuid] = newest
-        return boot
-
-    def _newest_credentials(self, heat: Any, uuid: str) -> x509.KeyPair | None:
-        if self._deployments is None:
-            self._deployments = list(heat.software_deployments.list())
-        found = []
-        for deployment in self._deployments:
-            inputs = _attr(deployment, "input_values") or {}
-            if _attr(deployment, "status") == "COMPLETE" and \
-                    inputs.get("cluster_uuid") == uuid and "credentials" in inputs:
-                stamp = _attr(deployment, "updated_time") or _attr(deployment, "creation_time")
-                found.append((stamp or "", inputs["credentials"]))
-        for _, credentials in sorted(found, key=lambda f: f[0], reverse=True):
-            try:
-                ca = credentials_ca(credentials)
-            except ValueError:
-                continue
-            if ca is not None:  # a master's
-                return ca
-        return None
-
-
-def _stack_key(stack: Any) -> tuple:
-    return (_attr(stack, "id"), _attr(stack, "stack_status"), _attr(stack, "updated_time"))
-
-
-def _nodes(outputs: dict[str, Any], prefix: str, role: str,
-           created: str | None) -> list[kube_api.Node]:
-    """The servers of a cluster stack (prefix "master") or a worker stack ("node")."""
-    names_ = _ordered(outputs.get(f"{prefix}_names"))
-    ips = _ordered(outputs.get(f"{prefix}_private_addresses"))
-    ids = _ordered(outputs.get(f"{prefix}_ids"))
-    nodes = []
-    for i, name in enumerate(names_):
-        if name:
-            nodes.append(kube_api.Node(name=str(name), role=role,
-                                       internal_ip=str(ips[i] or "") if i < len(ips) else "",
-                                       server_id=str(ids[i] or "") if i < len(ids) else "",
-                                       created=created))
-    return nodes
-
-
 class Agent:
     """One sweep at a time over the in-progress stacks; see the module docstring."""
 
     def __init__(self, heat: Any, post_signal: SignalPoster,
                  clock: Callable[[], float] = time.monotonic,
-                 clusters: ClusterServers | None = None) -> None:
+                 clusters: cluster_apis.ClusterServers | None = None) -> None:
         self.heat = CountingHeat(heat)
         self.post_signal = post_signal
         self.clock = clock
@@ -675,17 +206,17 @@ class Agent:
             try:
                 self._sweep_stack(stack, key)
             except Exception as exc:  # noqa: BLE001 - one stack must not stop the others
-                if _is_not_found(exc):
-                    LOG.debug("stack %s went away during the sweep", _attr(stack, "id"))
+                if is_not_found(exc):
+                    LOG.debug("stack %s went away during the sweep", attr(stack, "id"))
                 else:
-                    LOG.warning("stack %s: %s", _attr(stack, "id"), exc)
+                    LOG.warning("stack %s: %s", attr(stack, "id"), exc)
         self._forget(live)
         return True
 
     @staticmethod
     def _stack_key(stack: Any) -> tuple:
-        return (_attr(stack, "id"), _attr(stack, "stack_status"),
-                _attr(stack, "updated_time") or _attr(stack, "creation_time"))
+        return (attr(stack, "id"), attr(stack, "stack_status"),
+                attr(stack, "updated_time") or attr(stack, "creation_time"))
 
     def _forget(self, live: set) -> None:
         """Drops what belongs to actions that finished, so memory stays bounded."""
@@ -706,27 +237,27 @@ class Agent:
             if any(count is None for _, count in plan.wait_conditions.values()):
                 # A count from a parameter: read the stack's parameters to resolve it.
                 detail = self.heat.stacks.get(ref, resolve_outputs=False)
-                plan = make_plan(template, _attr(detail, "parameters") or {})
+                plan = make_plan(template, attr(detail, "parameters") or {})
             self._plans[key] = plan
         return plan
 
     def _sweep_stack(self, stack: Any, key: tuple) -> None:
-        ref = f"{_attr(stack, 'stack_name')}/{_attr(stack, 'id')}"
+        ref = f"{attr(stack, 'stack_name')}/{attr(stack, 'id')}"
         plan = self._plan(ref, key)
         if not plan:
             return
-        resources = {_attr(r, "resource_name"): r for r in self.heat.resources.list(ref)}
+        resources = {attr(r, "resource_name"): r for r in self.heat.resources.list(ref)}
         for name, (handle, count) in plan.wait_conditions.items():
             res = resources.get(name)
             if res is None or not _in_progress(res):
                 continue
             targets = [handle] if handle else [h for h, r in resources.items()
-                                               if _attr(r, "resource_type") == WAIT_HANDLE]
+                                               if attr(r, "resource_type") == WAIT_HANDLE]
             for target in targets:
                 self._signal_handle(ref, key, target, count)
         for handle in plan.handles:
             res = resources.get(handle)
-            if res is not None and str(_attr(res, "resource_status", "")).endswith("COMPLETE"):
+            if res is not None and str(attr(res, "resource_status", "")).endswith("COMPLETE"):
                 self._signal_handle(ref, key, handle, 1)
 
     # -- acting like a guest -------------------------------------------------------------
@@ -735,11 +266,11 @@ class Agent:
         it where the guest's script would change something the sandbox plays (a cluster's
         credentials: see ``_apply``); one that cannot be applied is reported FAILED."""
         for deployment in self.heat.software_deployments.list():
-            if _attr(deployment, "status") != "IN_PROGRESS":
+            if attr(deployment, "status") != "IN_PROGRESS":
                 continue
-            deployment_id = _attr(deployment, "id")
+            deployment_id = attr(deployment, "id")
             status, reason, outputs = "COMPLETE", "Outputs received", dict(DEPLOY_OUTPUTS)
-            outputs.update(guest_outputs(_attr(deployment, "input_values") or {}))
+            outputs.update(guest_outputs(attr(deployment, "input_values") or {}))
             try:
                 self._apply(deployment)
             except ValueError as exc:
@@ -757,15 +288,15 @@ class Agent:
                 LOG.warning("deployment %s: %s", deployment_id, exc)
                 continue
             LOG.info("deployment %s (%s of server %s) %s%s", deployment_id,
-                     _attr(deployment, "action"), _attr(deployment, "server_id"), status,
+                     attr(deployment, "action"), attr(deployment, "server_id"), status,
                      f": {outputs['deploy_stderr'].strip()}" if status == "FAILED" else "")
 
     def _apply(self, deployment: Any) -> None:
         """A credentials deployment (inputs ``cluster_uuid`` and ``credentials``) switches
         that cluster's API to the new CA, as the masters' script would restart theirs."""
-        inputs = _attr(deployment, "input_values")
+        inputs = attr(deployment, "input_values")
         if inputs is None:  # Heat's listing carries them; read them if a listing did not
-            inputs = _attr(self.heat.software_deployments.get(_attr(deployment, "id")),
+            inputs = attr(self.heat.software_deployments.get(attr(deployment, "id")),
                            "input_values")
         inputs = inputs or {}
         if self.clusters is None or "credentials" not in inputs or \
@@ -803,7 +334,7 @@ class Agent:
         creds = self._handle_creds.get(cache_key)
         if creds is None:
             res = self.heat.resources.get(ref, handle)
-            attributes = _attr(res, "attributes") or {}
+            attributes = attr(res, "attributes") or {}
             creds = (attributes["endpoint"], attributes["token"])
             self._handle_creds[cache_key] = creds
         return creds
@@ -811,12 +342,7 @@ class Agent:
 
 def _in_progress(res: Any) -> bool:
     """A resource status such as CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS."""
-    return str(_attr(res, "resource_status", "")).endswith("_IN_PROGRESS")
-
-
-def _is_not_found(exc: Exception) -> bool:
-    return type(exc).__name__ in ("HTTPNotFound", "NotFound") or \
-        getattr(exc, "code", None) == 404 or getattr(exc, "http_status", None) == 404
+    return str(attr(res, "resource_status", "")).endswith("_IN_PROGRESS")
 
 
 # -- process ----------------------------------------------------------------------------
@@ -859,14 +385,14 @@ class _Stop(BaseException):
 
 def run(state_dir: str, stop: threading.Event | None = None,
         clients: Callable[[dict], tuple[Any, SignalPoster]] = build_clients,
-        servers: ClusterServers | None = None) -> None:
+        servers: cluster_apis.ClusterServers | None = None) -> None:
     """The agent's loop: sweep, sleep, survive outages, until ``stop`` is set.
 
     The cluster APIs outlive a Heat outage (a real cluster does not notice one); they are
     closed when the loop ends, however it ends.
     """
     stop = stop or threading.Event()
-    servers = servers if servers is not None else ClusterServers()
+    servers = servers if servers is not None else cluster_apis.ClusterServers()
     agent: Agent | None = None
     failures = 0
     delay = IDLE_INTERVAL

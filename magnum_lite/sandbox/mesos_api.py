@@ -12,7 +12,8 @@ reader needs, in Mesos 1.x shapes: ``/master/state`` (``state.json`` too): versi
 and leader_info, activated_slaves, ``slaves`` (one per worker server, every one active, its
 hostname the server's private address as the boot configuration sets it) and
 ``frameworks`` (Marathon, registered); ``/master/slaves``, ``/master/frameworks``,
-``/master/health`` (200, empty) and ``/version``. As the driver configures mesos-master, the
+``/master/health`` (200, empty), ``/version`` and ``/master/redirect`` (``/redirect``: 307 to
+the leading master, as any master answers it). As the driver configures mesos-master, the
 read-only endpoints need no authentication and client certificates are not checked; a write
 gets 401 without credentials and 405 with them (the sandbox's API is read-only).
 """
@@ -22,9 +23,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+from http import HTTPStatus
 import ipaddress
 import ssl
 from typing import Any
+import urllib.parse
 import uuid
 
 from magnum_lite.common import x509
@@ -34,6 +37,8 @@ DEFAULT_MESOS_VERSION = "1.7.1"
 MESOS_PORT = 5050
 AGENT_PORT = 5051
 MARATHON_PORT = 8080
+#: The paths mesos-master answers with a redirect to the leader (``leader_location``).
+REDIRECT_PATHS = ("/master/redirect", "/redirect")
 _NAMESPACE = uuid.UUID("6f1d2c3b-4a5e-4f60-8b7c-9d0e1f2a3b4c")  # uuid5 of Mesos identities
 _RESOURCES = {"cpus": 2.0, "mem": 3072.0, "disk": 35_000.0, "gpus": 0.0,
               "ports": "[31000-32000]"}
@@ -99,6 +104,16 @@ def leader_info(view: MesosView) -> dict[str, Any] | None:
     return {"id": master_id(view), "pid": f"master@{host}:{MESOS_PORT}", "port": MESOS_PORT,
             "hostname": host, "ip": _ip_number(host), "version": view.mesos_version,
             "address": {"hostname": host, "ip": host, "port": MESOS_PORT}}
+
+
+def leader_location(view: MesosView) -> str | None:
+    """Where /master/redirect sends a client: the leading master's base URL, scheme-relative
+    (``//host:port``, no path) so that the client keeps the scheme it used (https here), made
+    of leader_info's hostname and port as /master/state shows them; None with no leader."""
+    leader = leader_info(view)
+    if leader is None:
+        return None
+    return f"//{leader['hostname']}:{leader['port']}"
 
 
 def agent_object(view: MesosView, index: int, node: kube_api.Node) -> dict[str, Any]:
@@ -177,6 +192,26 @@ class _MesosHandler(kube_api._Handler):
 
     def _authenticated(self) -> bool:
         return True  # --authenticate_http_readonly=false
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if urllib.parse.urlsplit(self.path).path in REDIRECT_PATHS:
+            self._redirect()
+        else:
+            self._dispatch()  # a path below a redirect path too: 404, so no redirect loop
+
+    do_HEAD = do_GET  # noqa: N815
+
+    def _redirect(self) -> None:
+        """As mesos-master answers on every master, the leader included: 307 with the
+        leader's base URL and no body, or 503 while no master leads."""
+        location = leader_location(self.server.api.view)  # type: ignore[arg-type]
+        if location is None:
+            self._send(503, "text/plain; charset=utf-8", b"No leader elected")
+            return
+        self.send_response(307, HTTPStatus(307).phrase)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _not_allowed(self) -> None:
         self._drain()

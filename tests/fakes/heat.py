@@ -182,8 +182,10 @@ class _Scope:
                         part = self.resolve(part)
                         items.extend(part if isinstance(part, list) else [part])
                     return sep.join("" if i is None else str(i) for i in items)
+                if fn == "yaql":
+                    return _yaql_or(arg["expression"], self.resolve(arg.get("data")))
                 if fn in ("str_replace", "if", "repeat", "list_concat", "not", "equals",
-                          "get_file", "yaql", "map_merge", "str_split"):
+                          "get_file", "map_merge", "str_split"):
                     raise NotImplementedError(f"the fake Heat does not evaluate {fn}")
             return {k: self.resolve(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -295,6 +297,22 @@ class _Scope:
             if attr == "vip_port_id":
                 return self.cloud.uid(self.stack, path, "vip_port")
         return None
+
+
+def _yaql_or(expression: str, data: Any) -> Any:
+    """The one yaql form the templates use, `$.data.a or $.data.b or ''`: the first operand
+    that is truthy, else the last (yaql's `or`, like Python's)."""
+    value: Any = None
+    for term in (t.strip() for t in expression.split(" or ")):
+        if term == "''":
+            value = ""
+        elif term.startswith("$.data."):
+            value = (data or {}).get(term[len("$.data."):])
+        else:
+            raise NotImplementedError(f"the fake Heat does not evaluate yaql {expression!r}")
+        if value:
+            return value
+    return value
 
 
 def _walk(value: Any, keys: list[Any]) -> Any:
@@ -433,8 +451,9 @@ class FakeHeatCloud:
 
     def server_user_data(self, name_or_id: str, member: str, group: str | None = None
                          ) -> str:
-        """What the member's server boots with, after Heat's str_replace of the node index
-        and the control plane host (a private address)."""
+        """What the member's server boots with, after Heat's str_replace of the node index,
+        the control plane host (a private address) and the public host (the given one, else
+        the node's floating IP, else its private address: node.yaml's yaql)."""
         with self.lock:
             stack = self.stack(name_or_id)
             top = self._scope(stack)
@@ -443,10 +462,13 @@ class FakeHeatCloud:
             node = top.member(group, member)
             if node is None:
                 raise ValueError(f"{group} members are not template resources")
-            host = node.param("control_plane_host") or node.attr(
-                "port", ["fixed_ips", 0, "ip_address"])
+            private = node.attr("port", ["fixed_ips", 0, "ip_address"])
+            host = node.param("control_plane_host") or private
+            public = node.param("public_host") or node.attr("floating_ip", ["address"]) \
+                or private
             return (node.param("user_data").replace("__NODE_INDEX__", member)
-                    .replace("__CONTROL_PLANE_HOST__", host))
+                    .replace("__CONTROL_PLANE_HOST__", host)
+                    .replace("__PUBLIC_HOST__", public))
 
     def resource_count(self, name_or_id: str) -> int:
         """Heat's count of the stack's whole tree (what max_resources_per_stack limits)."""

@@ -2,8 +2,9 @@
 
 The COE-agnostic pieces the plugins' userdata modules share: the field checks (raising
 ValueError("<field>: <reason>")), the proxy and credential files of the cloud-config part, the
-YAML and shell-file writers, and the multipart MIME message with Nova's size limit. Each
-plugin keeps its own configuration dataclass, its COE-specific checks and its boot scripts.
+YAML and shell-file writers, the shell helpers every node gets (boot/common.sh), and the
+multipart MIME message with Nova's size limit. Each plugin keeps its own configuration
+dataclass, its COE-specific checks and its boot scripts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ NODE_INDEX_PLACEHOLDER = "__NODE_INDEX__"
 #: Nova refuses user data whose base64 encoding is longer than this (so ≈ 48 KiB of text).
 MAX_USER_DATA_BYTES = 65535
 MAX_PROXY_LENGTH = 2048
+#: The shell helpers the plugins' scripts source, and where cloud-init installs them.
+COMMON_SH = pathlib.Path(__file__).resolve().parent / "boot" / "common.sh"
+COMMON_SH_PATH = "/usr/local/lib/magnum-lite/common.sh"
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CLUSTER_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,241}")  # the API's cluster name rule
@@ -70,6 +74,13 @@ def is_host(value: str) -> bool:
         return True
     except ValueError:
         return len(value) <= 253 and DNS_NAME_RE.fullmatch(value) is not None
+
+
+def check_host(name: str, value: Any) -> str:
+    """value, if it is an IP address or a DNS name."""
+    if not is_host(check_str(name, value)):
+        raise fail(name, f"{value!r} is neither an IP address nor a DNS name")
+    return value
 
 
 def check_cluster(role: Any, roles: tuple[str, ...], cluster_uuid: Any,
@@ -142,6 +153,17 @@ def shell_env(values: Mapping[str, Any], export: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def node_env_file(config_dir: str, values: Mapping[str, Any]) -> dict[str, str]:
+    """The write_files entry of node.env, the values every boot script sources (no secret)."""
+    return {"path": f"{config_dir}/node.env", "permissions": "0644",
+            "content": shell_env(values)}
+
+
+def apt_proxies(http_proxy: str, https_proxy: str) -> dict[str, str]:
+    """cloud-init's apt proxy settings, for the proxies that are set."""
+    return {k: v for k, v in (("http_proxy", http_proxy), ("https_proxy", https_proxy)) if v}
+
+
 def no_proxy_with(no_proxy: str, extras: Iterable[str]) -> str:
     """The user's no_proxy plus extras (what must never go through a proxy), deduplicated."""
     entries = [e.strip() for e in no_proxy.split(",") if e.strip()]
@@ -179,10 +201,29 @@ def credential_files(files: Mapping[str, str]) -> list[dict[str, str]]:
              "content": content} for path, content in sorted(files.items())]
 
 
+def common_sh_file() -> dict[str, str]:
+    """The write_files entry of boot/common.sh: written before any boot script runs, and kept
+    for the rotation scripts Heat runs later (code, no secret: world-readable)."""
+    return {"path": COMMON_SH_PATH, "permissions": "0644", "content": COMMON_SH.read_text()}
+
+
+#: The line by which a boot script sources common.sh (tests point MAGNUM_LITE_LIB elsewhere).
+SOURCE_COMMON_SH = '. "${MAGNUM_LITE_LIB:-/usr/local/lib/magnum-lite}/common.sh"'
+
+
+def self_contained(script: str) -> str:
+    """`script` with common.sh in place of the line that sources it: for the rotation scripts
+    Heat runs on nodes booted before common.sh existed, or whose copy is older."""
+    if SOURCE_COMMON_SH not in script:
+        raise ValueError("the script does not source common.sh")
+    return script.replace(SOURCE_COMMON_SH, COMMON_SH.read_text().rstrip("\n"), 1)
+
+
 def cloud_config(data: dict[str, Any], files: list[dict[str, str]], plugin: str, role: str,
                  cluster_name: str, cluster_uuid: str) -> str:
-    """The cloud-config part: data with files added to its write_files, under a header."""
-    data = {**data, "write_files": data["write_files"] + files}
+    """The cloud-config part: data with common.sh and files added to its write_files, under a
+    header."""
+    data = {**data, "write_files": data["write_files"] + [common_sh_file()] + files}
     header = (f"#cloud-config\n# magnum-lite {plugin}: {role} of cluster "
               f"{cluster_name} ({cluster_uuid})\n")
     return header + dump(data)
@@ -225,6 +266,12 @@ def largest_input(sizes: Mapping[str, int]) -> tuple[str, int]:
     return name, sizes[name]
 
 
+def proxy_sizes(http_proxy: str, https_proxy: str, no_proxy: str) -> dict[str, int]:
+    """The proxy settings' sizes, variable inputs of every plugin's user data."""
+    return {"no_proxy": len(no_proxy), "http_proxy": len(http_proxy),
+            "https_proxy": len(https_proxy)}
+
+
 def check_size(user_data: str, sizes: Mapping[str, int]) -> None:
     """Refuse user data over Nova's limit, naming the largest of the variable inputs sizes."""
     encoded = encoded_size(user_data)
@@ -234,3 +281,13 @@ def check_size(user_data: str, sizes: Mapping[str, int]) -> None:
                          f"base64-encoded), over Nova's limit of {MAX_USER_DATA_BYTES} "
                          f"base64-encoded bytes; {name} is its largest variable input "
                          f"({input_size} bytes)")
+
+
+def node_user_data(cloud_config_text: str, boot_dir: pathlib.Path, script: str, boundary: str,
+                   sizes: Mapping[str, int]) -> str:
+    """A node role's user data: the cloud-config, boot/prepare-node.sh and boot/<script> as a
+    MIME message (see mime_message), refused over Nova's limit (see check_size)."""
+    user_data = mime_message(boot_parts(cloud_config_text, boot_dir, script), boundary)
+    # __NODE_INDEX__ is longer than any index: Heat's substitution never makes it larger.
+    check_size(user_data, sizes)
+    return user_data

@@ -66,6 +66,7 @@ class K8sUbuntuV1(heat_driver.HeatDriver):
     """Kubernetes (kubeadm) on Ubuntu VMs; etcd runs on the masters."""
 
     provides = [("vm", "ubuntu", "kubernetes"), ("bm", "ubuntu", "kubernetes")]
+    boot_dir = userdata.BOOT_DIR
     api_port = 6443
     public_tcp_ports = (22,)
 
@@ -148,9 +149,6 @@ class K8sUbuntuV1(heat_driver.HeatDriver):
         if credentials.trustee is not None and credentials.auth_url:
             files[CLOUD_CONFIG] = _cloud_config(credentials)
         return files
-
-    def credentials_script(self) -> str:
-        return (userdata.BOOT_DIR / "apply-credentials.sh").read_text()
 
     def render_user_data(self, cluster: Any, cluster_template: Any, nodegroup: Any,
                          control_plane_host: str, public_address: str | None,

@@ -28,22 +28,23 @@ from magnum_lite.drivers.heat.cloud_init import (
     DNS_NAME_RE,
     MAX_USER_DATA_BYTES,
     NODE_INDEX_PLACEHOLDER,
-    boot_parts,
+    apt_proxies,
     check_cluster,
     check_credential_files,
+    check_host,
     check_int,
     check_proxies,
-    check_size,
     check_str,
     cloud_config,
     credential_files,
     dump,
     fail,
     is_host,
-    mime_message,
     no_proxy_with,
+    node_env_file,
+    node_user_data,
     proxy_files,
-    shell_env,
+    proxy_sizes,
 )
 
 __all__ = ["MAX_USER_DATA_BYTES", "NODE_INDEX_PLACEHOLDER", "NodeBootConfig",
@@ -229,10 +230,8 @@ def validate_config(config: NodeBootConfig) -> None:
     except ValueError as exc:
         raise fail("control_plane_endpoint", f"{config.control_plane_endpoint!r}: {exc}") \
             from None
-    if config.api_public_address is not None and not is_host(
-            check_str("api_public_address", config.api_public_address)):
-        raise fail("api_public_address",
-                   f"{config.api_public_address!r} is neither an IP address nor a DNS name")
+    if config.api_public_address is not None:
+        check_host("api_public_address", config.api_public_address)
     if not _TOKEN_RE.fullmatch(check_str("join_token", config.join_token)):
         raise fail("join_token", "must match [a-z0-9]{6}.[a-z0-9]{16}")
     cert_key = check_str("certificate_key", config.certificate_key)
@@ -345,11 +344,7 @@ def _cloud_config(config: NodeBootConfig) -> str:
     minor = f"v1.{_kube_minor(config.kube_tag)}"
     data["apt"] = {"sources": {"kubernetes.list": {
         "source": f"deb [signed-by={K8S_KEYRING}] https://pkgs.k8s.io/core:/stable:/{minor}/deb/ /",
-    }}}
-    if config.http_proxy:
-        data["apt"]["http_proxy"] = config.http_proxy
-    if config.https_proxy:
-        data["apt"]["https_proxy"] = config.https_proxy
+    }}, **apt_proxies(config.http_proxy, config.https_proxy)}
     node_env = {
         "ROLE": config.role,
         "NODE_INDEX": NODE_INDEX_PLACEHOLDER,
@@ -369,8 +364,7 @@ def _cloud_config(config: NodeBootConfig) -> str:
         "KUBE_PROMETHEUS_STACK_VERSION": KUBE_PROMETHEUS_STACK_VERSION,
         "JOIN_TIMEOUT": JOIN_TIMEOUT,
     }
-    files = [{"path": f"{CONFIG_DIR}/node.env", "permissions": "0644",
-              "content": shell_env(node_env)}]
+    files = [node_env_file(CONFIG_DIR, node_env)]
     # containerd pulls every image.
     files += proxy_files(CONFIG_DIR, "containerd", config.http_proxy, config.https_proxy,
                          _no_proxy(config))
@@ -388,9 +382,7 @@ def _input_sizes(config: NodeBootConfig) -> dict[str, int]:
     return {
         "node_labels": sum(len(k) + len(v) + 2 for k, v in config.node_labels.items()),
         "node_taints": sum(len(t) + 1 for t in config.node_taints),
-        "no_proxy": len(config.no_proxy),
-        "http_proxy": len(config.http_proxy),
-        "https_proxy": len(config.https_proxy),
+        **proxy_sizes(config.http_proxy, config.https_proxy, config.no_proxy),
     }
 
 
@@ -404,9 +396,5 @@ def render_user_data(config: NodeBootConfig) -> str:
     """
     validate_config(config)
     script = "kubeadm-master.sh" if config.role == "master" else "kubeadm-worker.sh"
-    parts = boot_parts(_cloud_config(config), BOOT_DIR, script)
-    # 7bit: the placeholder stays visible.
-    user_data = mime_message(parts, MIME_BOUNDARY)
-    # The placeholder is longer than any index, so the substituted text is never larger.
-    check_size(user_data, _input_sizes(config))
-    return user_data
+    return node_user_data(_cloud_config(config), BOOT_DIR, script, MIME_BOUNDARY,
+                          _input_sizes(config))

@@ -59,6 +59,7 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
     """Mesos masters (with ZooKeeper and Marathon) and agents on Ubuntu VMs."""
 
     provides = [("vm", "ubuntu", "mesos"), ("bm", "ubuntu", "mesos")]
+    boot_dir = userdata.BOOT_DIR
     api_port = userdata.API_PORT
     public_tcp_ports = (22,)
 
@@ -163,9 +164,6 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
         if role == "master":
             files[userdata.CA_KEY_PATH] = pair.private_key
         return files
-
-    def credentials_script(self) -> str:
-        return (userdata.BOOT_DIR / "apply-credentials.sh").read_text()
 
     def nodegroup_parameters(self, cluster: Any, cluster_template: Any, nodegroup: Any,
                              chunk: int, node_count: int, cluster_outputs: dict[str, Any],

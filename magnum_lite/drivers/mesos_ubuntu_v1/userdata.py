@@ -59,21 +59,21 @@ import yaml
 from magnum_lite.drivers.heat.cloud_init import (
     MAX_USER_DATA_BYTES,
     NODE_INDEX_PLACEHOLDER,
-    boot_parts,
+    apt_proxies,
     check_cluster,
     check_credential_files,
+    check_host,
     check_int,
     check_proxies,
-    check_size,
     check_str,
     cloud_config,
     credential_files,
     fail,
-    is_host,
-    mime_message,
     no_proxy_with,
+    node_env_file,
+    node_user_data,
     proxy_files,
-    shell_env,
+    proxy_sizes,
 )
 
 __all__ = ["MAX_USER_DATA_BYTES", "NODE_INDEX_PLACEHOLDER", "MesosBootConfig",
@@ -159,9 +159,7 @@ def validate_config(config: MesosBootConfig) -> None:
     template or cluster attribute to fix before any server is created.
     """
     check_cluster(config.role, ROLES, config.cluster_uuid, config.cluster_name)
-    if not is_host(check_str("control_plane_host", config.control_plane_host)):
-        raise fail("control_plane_host", f"{config.control_plane_host!r} is neither an IP "
-                                         "address nor a DNS name")
+    check_host("control_plane_host", config.control_plane_host)
     if not _TOKEN_RE.fullmatch(check_str("join_token", config.join_token)):
         raise fail("join_token", "must be 32 to 128 lowercase hex characters")
     count = check_int("master_count", config.master_count, 1)
@@ -179,14 +177,11 @@ def validate_config(config: MesosBootConfig) -> None:
     if not isinstance(config.zookeeper_hosts, tuple | list):
         raise fail("zookeeper_hosts", "must be a list of addresses")
     for host in config.zookeeper_hosts:
-        if not is_host(check_str("zookeeper_hosts", host)):
-            raise fail("zookeeper_hosts", f"{host!r} is neither an IP address nor a DNS name")
+        check_host("zookeeper_hosts", host)
     if config.role == "worker" and not config.zookeeper_hosts:
         raise fail("zookeeper_hosts", "a worker needs the masters' addresses")
-    if config.api_public_address is not None and not is_host(
-            check_str("api_public_address", config.api_public_address)):
-        raise fail("api_public_address",
-                   f"{config.api_public_address!r} is neither an IP address nor a DNS name")
+    if config.api_public_address is not None:
+        check_host("api_public_address", config.api_public_address)
     check_int("docker_volume_size", config.docker_volume_size, 0)
     check_proxies(config.http_proxy, config.https_proxy, config.no_proxy)
     if not isinstance(config.attributes, dict):
@@ -232,12 +227,7 @@ def _mesos_files(config: MesosBootConfig) -> dict[str, str]:
 
 def _cloud_config(config: MesosBootConfig) -> str:
     data = yaml.safe_load((BOOT_DIR / "cloud-config.yaml").read_text())
-    apt: dict[str, str] = {}
-    if config.http_proxy:
-        apt["http_proxy"] = config.http_proxy
-    if config.https_proxy:
-        apt["https_proxy"] = config.https_proxy
-    if apt:
+    if apt := apt_proxies(config.http_proxy, config.https_proxy):
         data["apt"] = apt
     attributes = ";".join(f"{k}:{v}" for k, v in config.attributes.items())
     node_env = {
@@ -264,8 +254,7 @@ def _cloud_config(config: MesosBootConfig) -> str:
         "DOCKER_VOLUME_SIZE": config.docker_volume_size,
         "JOIN_TIMEOUT": JOIN_TIMEOUT,
     }
-    files = [{"path": f"{CONFIG_DIR}/node.env", "permissions": "0644",
-              "content": shell_env(node_env)}]
+    files = [node_env_file(CONFIG_DIR, node_env)]
     # dockerd pulls every image.
     files += proxy_files(CONFIG_DIR, "docker", config.http_proxy, config.https_proxy,
                          _no_proxy(config))
@@ -281,9 +270,7 @@ def _input_sizes(config: MesosBootConfig) -> dict[str, int]:
     """The variable inputs' sizes, the largest named when the user data is too large."""
     return {
         "attributes": sum(len(k) + len(v) + 2 for k, v in config.attributes.items()),
-        "no_proxy": len(config.no_proxy),
-        "http_proxy": len(config.http_proxy),
-        "https_proxy": len(config.https_proxy),
+        **proxy_sizes(config.http_proxy, config.https_proxy, config.no_proxy),
     }
 
 
@@ -296,8 +283,5 @@ def render_user_data(config: MesosBootConfig) -> str:
     """
     validate_config(config)
     script = "mesos-master.sh" if config.role == "master" else "mesos-agent.sh"
-    parts = boot_parts(_cloud_config(config), BOOT_DIR, script)
-    # 7bit: the placeholders stay visible.
-    user_data = mime_message(parts, MIME_BOUNDARY)
-    check_size(user_data, _input_sizes(config))
-    return user_data
+    return node_user_data(_cloud_config(config), BOOT_DIR, script, MIME_BOUNDARY,
+                          _input_sizes(config))

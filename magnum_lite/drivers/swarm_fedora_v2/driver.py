@@ -43,6 +43,7 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
     """Docker swarm-mode on Fedora VMs: managers on the cluster stack, workers on theirs."""
 
     provides = [("vm", "fedora", "swarm-mode"), ("bm", "fedora", "swarm-mode")]
+    boot_dir = userdata.BOOT_DIR
     api_port = userdata.DOCKER_TLS_PORT
     api_scheme = "tcp"  # what Magnum shows and DOCKER_HOST takes: tcp://<ip>:2376
     public_tcp_ports = (22,)
@@ -60,11 +61,19 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
                     f"{', '.join(sorted(DEFAULT_CONFIG))}")
         settings = {**DEFAULT_CONFIG, **config}
         cls._check(lambda: userdata.docker_major(str(settings["docker_version"])))
-        if settings["docker_storage_driver"] not in userdata.STORAGE_DRIVERS:
+        cls._check_storage_driver(settings["docker_storage_driver"])
+
+    def validate_template(self, cluster_template: Any) -> None:
+        """A template's docker_storage_driver must be one swarm nodes can run (400)."""
+        if cluster_template.docker_storage_driver:
+            self._check_storage_driver(cluster_template.docker_storage_driver)
+
+    @staticmethod
+    def _check_storage_driver(name: Any) -> None:
+        if name not in userdata.STORAGE_DRIVERS:
             raise exception.InvalidParameterValue(
                 err=f"docker_storage_driver: must be one of "
-                    f"{', '.join(userdata.STORAGE_DRIVERS)}, got "
-                    f"{settings['docker_storage_driver']!r}")
+                    f"{', '.join(userdata.STORAGE_DRIVERS)}, got {name!r}")
 
     @staticmethod
     def _check(call: Any) -> Any:
@@ -102,11 +111,7 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
                 err="master_count: swarm-mode needs an odd number of managers for its Raft "
                     "quorum")
         settings = self._settings(cluster, cluster_template)
-        if settings["docker_storage_driver"] not in userdata.STORAGE_DRIVERS:
-            raise exception.InvalidParameterValue(
-                err=f"docker_storage_driver: must be one of "
-                    f"{', '.join(userdata.STORAGE_DRIVERS)}, got "
-                    f"{settings['docker_storage_driver']!r}")
+        self._check_storage_driver(settings["docker_storage_driver"])
         major = self._check(lambda: userdata.docker_major(str(settings["docker_version"])))
         if major < userdata.MIN_DOCKER_MAJOR:
             raise exception.InvalidParameterValue(
@@ -134,9 +139,6 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
         if role == "master":
             files[CA_KEY] = ca.private_key
         return files
-
-    def credentials_script(self) -> str:
-        return (userdata.BOOT_DIR / "apply-credentials.sh").read_text()
 
     def render_user_data(self, cluster: Any, cluster_template: Any, nodegroup: Any,
                          control_plane_host: str, public_address: str | None,

@@ -36,21 +36,20 @@ import yaml
 from magnum_lite.drivers.heat.cloud_init import (
     MAX_USER_DATA_BYTES,
     NODE_INDEX_PLACEHOLDER,
-    boot_parts,
     check_cluster,
     check_credential_files,
+    check_host,
     check_int,
     check_proxies,
     check_str,
     cloud_config,
     credential_files,
-    encoded_size,
     fail,
-    is_host,
-    largest_input,
-    mime_message,
     no_proxy_with,
+    node_env_file,
+    node_user_data,
     proxy_files,
+    proxy_sizes,
     shell_env,
 )
 
@@ -134,13 +133,9 @@ def validate_config(config: NodeBootConfig) -> None:
     port = check_int("api_port", config.api_port, 1)
     if port > 65535 or port == SWARM_PORT:
         raise fail("api_port", f"{port} is not a free TCP port (1-65535, not {SWARM_PORT})")
-    if not is_host(check_str("control_plane_host", config.control_plane_host)):
-        raise fail("control_plane_host",
-                   f"{config.control_plane_host!r} is neither an IP address nor a DNS name")
-    if config.api_public_address is not None and not is_host(
-            check_str("api_public_address", config.api_public_address)):
-        raise fail("api_public_address",
-                   f"{config.api_public_address!r} is neither an IP address nor a DNS name")
+    check_host("control_plane_host", config.control_plane_host)
+    if config.api_public_address is not None:
+        check_host("api_public_address", config.api_public_address)
     if config.role == "worker":
         if not config.manager_addresses:
             raise fail("manager_addresses", "a worker needs at least one manager to join")
@@ -212,8 +207,7 @@ def _cloud_config(config: NodeBootConfig) -> str:
         "MANAGER_ADDRESSES": " ".join(config.manager_addresses),
         "JOIN_TIMEOUT": JOIN_TIMEOUT,
     }
-    files = [{"path": f"{CONFIG_DIR}/node.env", "permissions": "0644",
-              "content": shell_env(node_env)},
+    files = [node_env_file(CONFIG_DIR, node_env),
              {"path": "/etc/docker/daemon.json", "permissions": "0644",
               "content": _daemon_json(config)}]
     if config.join_token:
@@ -233,16 +227,6 @@ def render_user_data(config: NodeBootConfig) -> str:
     Nova's limit."""
     validate_config(config)
     script = "swarm-manager.sh" if config.role == "master" else "swarm-worker.sh"
-    parts = boot_parts(_cloud_config(config), BOOT_DIR, script)
-    # 7bit: Heat's placeholder stays visible.
-    user_data = mime_message(parts, MIME_BOUNDARY)
-    encoded = encoded_size(user_data)
-    if encoded > MAX_USER_DATA_BYTES:
-        sizes = {"node_labels": sum(len(k) + len(v) + 2 for k, v in config.node_labels.items()),
-                 "no_proxy": len(config.no_proxy), "http_proxy": len(config.http_proxy),
-                 "https_proxy": len(config.https_proxy)}
-        name, input_size = largest_input(sizes)
-        raise fail(name, f"the user data would be {encoded} bytes base64-encoded, over "
-                         f"Nova's limit of {MAX_USER_DATA_BYTES}; {name} is its largest "
-                         f"variable input ({input_size} bytes)")
-    return user_data
+    sizes = {"node_labels": sum(len(k) + len(v) + 2 for k, v in config.node_labels.items()),
+             **proxy_sizes(config.http_proxy, config.https_proxy, config.no_proxy)}
+    return node_user_data(_cloud_config(config), BOOT_DIR, script, MIME_BOUNDARY, sizes)

@@ -13,15 +13,14 @@ import pytest
 from magnum_lite.common import x509
 from magnum_lite.drivers import base
 from magnum_lite.drivers.swarm_fedora_v2.driver import SwarmFedoraV2
-from magnum_lite.sandbox import agent, docker_api
+from magnum_lite.sandbox import agent, cluster_apis, docker_api, user_data
 from tests.unit.drivers.heat.conftest import make_cluster, make_nodegroup, make_template
-from tests.unit.sandbox.test_agent import (
+from tests.unit.sandbox.fakes import (
     CLUSTER_UUID,
     MEMBER_TEMPLATE,
     FakeHeat,
     RecordingAPI,
     add_cluster,
-    cluster_agent,
     res,
 )
 from tests.unit.sandbox.test_docker_api import _client_pair, _context
@@ -45,7 +44,7 @@ def swarm_master_user_data(ca: x509.KeyPair) -> str:
 
 
 def test_boot_info_reads_the_coe_and_the_managers_ca(ca):
-    boot = agent.boot_info(swarm_master_user_data(ca))
+    boot = user_data.boot_info(swarm_master_user_data(ca))
     assert boot.env["COE"] == "swarm-mode" and boot.env["DOCKER_VERSION"] == "26.1.4"
     assert boot.ca == x509.KeyPair(certificate=ca.certificate, private_key=ca.private_key)
 
@@ -53,12 +52,12 @@ def test_boot_info_reads_the_coe_and_the_managers_ca(ca):
 def test_a_swarm_cluster_gets_a_docker_api_at_its_api_port(ca):
     heat = FakeHeat()
     kube, docker = [], []
-    servers = agent.ClusterServers(
+    servers = cluster_apis.ClusterServers(
         api_factory=lambda *a: kube.append(RecordingAPI(*a)) or kube[-1],
         docker_factory=lambda *a: docker.append(RecordingAPI(*a)) or docker[-1])
     add_cluster(heat, ca, masters=1, workers=2, user_data=swarm_master_user_data(ca),
                 port="2376")
-    cluster_agent(heat, servers).sweep()
+    servers.sweep(heat)
     assert not kube and len(docker) == 1
     api = docker[0]
     assert api.port == 2376 and isinstance(api.view, docker_api.DockerView)
@@ -69,10 +68,10 @@ def test_a_swarm_cluster_gets_a_docker_api_at_its_api_port(ca):
 
 def test_the_docker_api_serves_what_the_cluster_has(ca):
     heat = FakeHeat()
-    servers = agent.ClusterServers()
+    servers = cluster_apis.ClusterServers()
     try:
         add_cluster(heat, ca, masters=1, workers=2, user_data=swarm_master_user_data(ca))
-        cluster_agent(heat, servers).sweep()
+        servers.sweep(heat)
         api = servers.clusters[CLUSTER_UUID].api
         assert isinstance(api, docker_api.DockerAPI)
         host = "127.88.1.2"  # the load balancer's simulated floating IP: the api_address
@@ -92,11 +91,11 @@ def test_the_docker_api_serves_what_the_cluster_has(ca):
 def test_a_kubernetes_cluster_stays_on_the_kube_api(ca):
     heat = FakeHeat()
     kube, docker = [], []
-    servers = agent.ClusterServers(
+    servers = cluster_apis.ClusterServers(
         api_factory=lambda *a: kube.append(RecordingAPI(*a)) or kube[-1],
         docker_factory=lambda *a: docker.append(RecordingAPI(*a)) or docker[-1])
     add_cluster(heat, ca, masters=1, workers=1)
-    cluster_agent(heat, servers).sweep()
+    servers.sweep(heat)
     assert len(kube) == 1 and not docker
 
 

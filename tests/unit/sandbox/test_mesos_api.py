@@ -12,7 +12,7 @@ import pytest
 
 from magnum_lite.common import x509
 from magnum_lite.drivers.mesos_ubuntu_v1 import userdata
-from magnum_lite.sandbox import agent, kube_api, mesos_api
+from magnum_lite.sandbox import kube_api, mesos_api, user_data
 
 CLUSTER = "5d3c0b9e-6a8f-4f1e-9c42-1b7d2e3f4a5b"
 MASTERS = ("demo-5d3c0b-master-0", "demo-5d3c0b-master-1", "demo-5d3c0b-master-2")
@@ -41,8 +41,9 @@ def api(ca):
 
 
 def _request(api, ca_cert: str, method: str = "GET", path: str = "/master/state",
-             headers: dict[str, str] | None = None) -> tuple[int, bytes, str]:
-    """A request over TLS verified against `ca_cert`, the address checked as clients do."""
+             headers: dict[str, str] | None = None) -> tuple[int, bytes, http.client.HTTPMessage]:
+    """A request over TLS verified against `ca_cert`, the address checked as clients do
+    (redirects are not followed): status, body and the response's headers."""
     context = ssl.create_default_context(cadata=ca_cert)
     conn = http.client.HTTPSConnection("127.0.0.1", api.addresses["127.0.0.1"],
                                        context=context, timeout=10)
@@ -50,15 +51,15 @@ def _request(api, ca_cert: str, method: str = "GET", path: str = "/master/state"
         conn.request(method, path, body=b"{}" if method == "POST" else None,
                      headers=headers or {})
         response = conn.getresponse()
-        return response.status, response.read(), response.getheader("Content-Type") or ""
+        return response.status, response.read(), response.headers
     finally:
         conn.close()
 
 
 def _get(api, ca, path: str) -> dict:
-    code, body, ctype = _request(api, ca.certificate, path=path)
+    code, body, headers = _request(api, ca.certificate, path=path)
     assert code == 200, body
-    assert ctype == "application/json"
+    assert headers["Content-Type"] == "application/json"
     return json.loads(body)
 
 
@@ -100,6 +101,40 @@ def test_the_other_endpoints(api, ca):
     assert (code, body) == (200, b"")
     code, body, _ = _request(api, ca.certificate, path="/master/nothing")
     assert code == 404
+
+
+def test_redirect_sends_clients_to_the_leader_of_master_state(api, ca):
+    """307 to the leading master's base URL, scheme-relative (the client keeps https) and
+    without a path, from /master/redirect and /redirect, as real mesos-master answers even on
+    the leader; the host and port are /master/state's leader_info."""
+    leader = _get(api, ca, "/master/state")["leader_info"]
+    assert f"//{leader['hostname']}:{leader['port']}" == "//10.0.0.10:5050"
+    for method, path in (("GET", "/master/redirect"), ("GET", "/redirect"),
+                         ("GET", "/master/redirect?jsonp=x"), ("HEAD", "/master/redirect")):
+        code, body, headers = _request(api, ca.certificate, method, path)
+        assert (code, body) == (307, b""), path
+        assert headers["Location"] == "//10.0.0.10:5050", path
+        assert headers["Content-Length"] == "0"
+    # Below the redirect path there is nothing (so no redirect loop), as in Mesos.
+    code, _, headers = _request(api, ca.certificate, path="/master/redirect/master/state")
+    assert code == 404 and "Location" not in headers
+    # Master 0 leads whatever the view: another set of masters moves the redirect with it.
+    api.set_view(mesos_api.MesosView(CLUSTER, (kube_api.Node(
+        "m", "master", "10.0.0.99", "srv", None),), "1.7.1", None))
+    assert _get(api, ca, "/master/state")["leader_info"]["hostname"] == "10.0.0.99"
+    _, _, headers = _request(api, ca.certificate, path="/master/redirect")
+    assert headers["Location"] == "//10.0.0.99:5050"
+
+
+def test_redirect_without_a_leader_is_unavailable(ca):
+    server = mesos_api.MesosAPI(mesos_api.MesosView(CLUSTER, (), "1.7.1", None), ca, port=0)
+    server.serve(["127.0.0.1"])
+    try:
+        code, body, headers = _request(server, ca.certificate, path="/master/redirect")
+    finally:
+        server.close()
+    assert (code, body) == (503, b"No leader elected") and "Location" not in headers
+    assert mesos_api.leader_location(server.view) is None
 
 
 def test_writes_need_credentials_and_are_refused(api, ca):
@@ -144,9 +179,9 @@ def test_the_agent_reads_what_it_dispatches_on_from_a_mesos_master_s_user_data(c
         credential_files={userdata.CA_CERT_PATH: ca.certificate,
                           userdata.CA_KEY_PATH: ca.private_key})
     data = userdata.render_user_data(config)
-    info = agent.boot_info(data)
+    info = user_data.boot_info(data)
     assert info.env["COE"] == "mesos"
     assert info.env["MESOS_VERSION"] == "1.11.0"
-    written = agent.cloud_config_files(data)
-    assert agent.ca_of({agent.CA_CERT_PATH: written[userdata.CA_CERT_PATH],
-                        agent.CA_KEY_PATH: written[userdata.CA_KEY_PATH]}) == ca
+    written = user_data.cloud_config_files(data)
+    assert user_data.ca_of({user_data.CA_CERT_PATH: written[userdata.CA_CERT_PATH],
+                            user_data.CA_KEY_PATH: written[userdata.CA_KEY_PATH]}) == ca

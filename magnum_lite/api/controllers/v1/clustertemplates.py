@@ -15,6 +15,7 @@ from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import collection, patch, types
 from magnum_lite.common import cloud_validation, exception, policy
 from magnum_lite.drivers import base as driver_base
+from magnum_lite.drivers import loader
 from magnum_lite.objects import fields
 
 RESOURCE = "clustertemplates"
@@ -189,14 +190,24 @@ def _check_baremetal(values: dict) -> None:
                                 floating_ip_enabled=values.get("floating_ip_enabled"))
 
 
+def _as_template(values: dict) -> types_ns.SimpleNamespace:
+    """`values` read as a template (unset fields None), for what reads templates."""
+    return types_ns.SimpleNamespace(**{**dict.fromkeys(objects.ClusterTemplate.fields),
+                                       **values})
+
+
 def _check_buildable(context: Any, values: dict) -> None:
-    """Some installed driver must build the template's clusters (Magnum accepts any)."""
+    """Some installed driver must build the template's clusters (Magnum accepts any), and
+    its plugin must accept the template's settings."""
     if values.get("driver"):
         try:
-            objects.Driver.for_template(context, types_ns.SimpleNamespace(**values))
+            driver = objects.Driver.for_template(context, _as_template(values))
         except exception.DriverNotFound as err:
             raise types.invalid("driver", f"{types.quote(values['driver'])} names no enabled "
                                           f"driver.") from err
+        plugin = loader.get_plugin(driver.plugin_name)
+        if plugin is not None:
+            plugin(driver.config).validate_template(_as_template(values))
         return
     server_type, distro, coe = (values.get("server_type"), values.get("cluster_distro"),
                                 values.get("coe"))
@@ -207,7 +218,9 @@ def _check_buildable(context: Any, values: dict) -> None:
         oses = {os for st, os, c in triples if (st, c) == (server_type, coe)}
         if len(oses) == 1:
             values["cluster_distro"] = distro = oses.pop()
-    if objects.Driver.plugin_providing(server_type, distro, coe) is not None:
+    found = loader.find_plugin(server_type, distro, coe)
+    if found is not None:
+        found[1](None).validate_template(_as_template(values))
         return
     provided = ", ".join(f"({', '.join(t)})" for t in triples)
     if not distro:
@@ -338,7 +351,8 @@ class ClusterTemplatesController(base.RestController):
         _check_baremetal(values)
         _check_cloud_resources(context, values,
                                {n for n in _CLOUD_FIELDS if values[n] != current[n]})
-        if {"driver", "server_type", "cluster_distro", "coe", "image_id"} & changed:
+        if {"driver", "server_type", "cluster_distro", "coe", "image_id",
+                "docker_storage_driver"} & changed:
             _check_buildable(context, values)
         for name in WRITABLE:
             if values[name] != current[name]:

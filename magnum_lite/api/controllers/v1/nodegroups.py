@@ -11,6 +11,11 @@ A nodegroup's `availability_zone` (ours, not Magnum's) may also come from its
 `labels.availability_zone`, as Magnum reads it; `server_type` (ours) is `vm` or `bm`, the
 template's when absent. 1.10 allows groups of zero nodes; 1.14 adds `node_labels` and
 `node_taints` (taints as `key[=value]:Effect` text or `{key, value, effect}` objects).
+
+A baremetal group keeps container storage on its nodes' disks (a `docker_volume_size` is
+refused) and joins the cluster's network. In a VM cluster without a `fixed_network` that is the
+network Heat makes, which Ironic nodes join only where Ironic uses Neutron's network interface
+(multi-tenant baremetal); elsewhere the template names the flat network with `fixed_network`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import clusters, collection, patch, types
 from magnum_lite.common import cloud_validation, exception, policy
+from magnum_lite.drivers import base as driver_base
 from magnum_lite.objects import fields
 
 LOG = logging.getLogger(__name__)
@@ -361,6 +367,8 @@ class NodeGroupsController(base.RestController):
             raise exception.NodeGroupAlreadyExists(name=values["name"],
                                                    cluster_id=cluster.uuid)
 
+        server_type = values.get("server_type") or template.server_type
+        driver_base.check_baremetal_volume(server_type, values.get("docker_volume_size"))
         validator = cloud_validation.get_validator()
         flavor = values.get("flavor_id") or cluster.flavor_id or template.flavor_id
         if values.get("flavor_id"):
@@ -385,7 +393,7 @@ class NodeGroupsController(base.RestController):
             max_node_count=values.get("max_node_count"), is_default=False,
             status=fields.ClusterStatus.CREATE_IN_PROGRESS, node_labels=node_labels,
             node_taints=node_taints, availability_zone=zone,
-            server_type=values.get("server_type") or template.server_type)
+            server_type=server_type)
         nodegroup.create()
         try:
             clusters.start_update(context, cluster, "nodegroup.create")

@@ -8,38 +8,16 @@
 set -euo pipefail
 umask 077
 export KUBECONFIG=/etc/kubernetes/admin.conf
-: "${credentials:?the deployment gave no credentials input}"
-: "${cluster_uuid:?the deployment gave no cluster_uuid input}"
+# The helpers the node's cloud-config installed at boot.
+# shellcheck source=../../heat/boot/common.sh
+. "${MAGNUM_LITE_LIB:-/usr/local/lib/magnum-lite}/common.sh"
 root=${MAGNUM_LITE_ROOT:-}  # tests run the script against a scratch directory
 etc=${MAGNUM_LITE_ETC:-$root/etc/magnum-lite}
 pki="$root/etc/kubernetes/pki"
 
-log() { echo "magnum-lite: $*"; }
+write_credentials "$root"
 
-# Write each file whose content changed; print the changed paths.
-changed=$(python3 - "$root" <<'PY'
-import json, os, sys
-root = sys.argv[1]
-for path, content in sorted(json.loads(os.environ["credentials"]).items()):
-    target = root + path
-    try:
-        with open(target, encoding="utf-8") as f:
-            if f.read() == content:
-                continue
-    except FileNotFoundError:
-        pass
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    tmp = target + ".new"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(content)
-    os.chmod(tmp, 0o644 if path.endswith(".crt") else 0o600)
-    os.replace(tmp, target)
-    print(path)
-PY
-)
-log "cluster $cluster_uuid: $(printf '%s\n' "$changed" | grep -c . || true) credential file(s) changed"
-
-if ! printf '%s\n' "$changed" | grep -qx '/etc/kubernetes/pki/ca.crt'; then
+if ! is_changed /etc/kubernetes/pki/ca.crt; then
     exit 0  # the CA stays: nothing signed by it needs renewing
 fi
 if [ -n "$root" ]; then

@@ -7,36 +7,10 @@
 set -euo pipefail
 umask 077
 export DEBIAN_FRONTEND=noninteractive HOME="${HOME:-/root}" KUBECONFIG=/etc/kubernetes/admin.conf
-etc=${MAGNUM_LITE_ETC:-/etc/magnum-lite}  # tests run the script against scratch directories
-state=${MAGNUM_LITE_STATE:-/var/lib/magnum-lite}
-# shellcheck source=/dev/null
-. "$etc/node.env"
-if [ -f "$etc/proxy.env" ]; then
-    # shellcheck source=/dev/null
-    . "$etc/proxy.env"
-fi
-
-log() { echo "magnum-lite: $*"; }
-retry() {  # attempts delay command...
-    local attempts=$1 delay=$2 n=1
-    shift 2
-    until "$@"; do
-        if [ "$n" -ge "$attempts" ]; then
-            log "failed $attempts times: $1"
-            return 1
-        fi
-        n=$((n + 1))
-        sleep "$delay"
-    done
-}
-
-case "$NODE_INDEX" in  # a test of it that errs would read as "not 0": join, not init
-    ''|*[!0-9]*) log "NODE_INDEX '$NODE_INDEX' is not a number"; exit 1 ;;
-esac
-if [ ! -f "$state/prepared" ]; then
-    log "node preparation failed (see above); not starting Kubernetes"
-    exit 1
-fi
+# shellcheck source=../../heat/boot/common.sh
+. "${MAGNUM_LITE_LIB:-/usr/local/lib/magnum-lite}/common.sh"
+load_node_env
+require_prepared Kubernetes
 
 api_ready() {
     curl -fsk --noproxy '*' --max-time 10 -o /dev/null "https://${CONTROL_PLANE_ENDPOINT}/readyz"

@@ -6,21 +6,10 @@
 set -euo pipefail
 umask 077
 export HOME="${HOME:-/root}"
-etc=${MAGNUM_LITE_ETC:-/etc/magnum-lite}  # tests run the script against scratch directories
-state=${MAGNUM_LITE_STATE:-/var/lib/magnum-lite}
-# shellcheck source=/dev/null
-. "$etc/node.env"
-if [ -f "$etc/proxy.env" ]; then
-    # shellcheck source=/dev/null
-    . "$etc/proxy.env"
-fi
-
-log() { echo "magnum-lite: $*"; }
-
-if [ ! -f "$state/prepared" ]; then
-    log "node preparation failed (see above); not starting Kubernetes"
-    exit 1
-fi
+# shellcheck source=../../heat/boot/common.sh
+. "${MAGNUM_LITE_LIB:-/usr/local/lib/magnum-lite}/common.sh"
+load_node_env
+require_prepared Kubernetes
 
 api_ready() {
     curl -fsk --noproxy '*' --max-time 10 -o /dev/null "https://${CONTROL_PLANE_ENDPOINT}/readyz"

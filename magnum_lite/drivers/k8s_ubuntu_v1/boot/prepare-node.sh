@@ -6,33 +6,9 @@
 set -euo pipefail
 umask 022
 export DEBIAN_FRONTEND=noninteractive HOME="${HOME:-/root}"
-etc=${MAGNUM_LITE_ETC:-/etc/magnum-lite}  # tests run the script against scratch directories
-state=${MAGNUM_LITE_STATE:-/var/lib/magnum-lite}
-# shellcheck source=/dev/null
-. "$etc/node.env"
-if [ -f "$etc/proxy.env" ]; then
-    # shellcheck source=/dev/null
-    . "$etc/proxy.env"
-fi
-
-log() { echo "magnum-lite: $*"; }
-retry() {  # attempts delay command...: transient mirror and network errors are common at boot
-    local attempts=$1 delay=$2 n=1
-    shift 2
-    until "$@"; do
-        if [ "$n" -ge "$attempts" ]; then
-            log "failed $attempts times: $1"
-            return 1
-        fi
-        n=$((n + 1))
-        sleep "$delay"
-    done
-}
-
-case "$NODE_INDEX" in
-    ''|*[!0-9]*) log "NODE_INDEX '$NODE_INDEX' is not a number: was the placeholder replaced?"
-                 exit 1 ;;
-esac
+# shellcheck source=../../heat/boot/common.sh
+. "${MAGNUM_LITE_LIB:-/usr/local/lib/magnum-lite}/common.sh"
+load_node_env
 
 log "preparing $ROLE $NODE_INDEX of cluster $CLUSTER_UUID for Kubernetes $KUBE_VERSION"
 swapoff -a
@@ -41,24 +17,7 @@ modprobe br_netfilter
 sysctl --quiet --system
 
 if [ "$DOCKER_VOLUME_SIZE" -gt 0 ]; then
-    # Heat attaches the Cinder volume after the server exists: wait for it.
-    device=/dev/vdb
-    for _ in $(seq 120); do
-        [ -b "$device" ] && break
-        sleep 5
-    done
-    if [ ! -b "$device" ]; then
-        log "the ${DOCKER_VOLUME_SIZE} GiB volume never appeared as $device"
-        exit 1
-    fi
-    if ! blkid "$device" >/dev/null 2>&1; then
-        mkfs.ext4 -q -L containerd "$device"
-    fi
-    mkdir -p /var/lib/containerd
-    if ! grep -q '[[:space:]]/var/lib/containerd[[:space:]]' /etc/fstab; then
-        echo "$device /var/lib/containerd ext4 defaults,nofail 0 2" >>/etc/fstab
-    fi
-    mountpoint -q /var/lib/containerd || mount /var/lib/containerd
+    mount_volume /var/lib/containerd ext4 mkfs.ext4 -q -L containerd
 fi
 
 # The apt source (cloud-config) is signed by the key served next to the repository.
@@ -84,6 +43,4 @@ systemctl daemon-reload
 systemctl enable containerd kubelet
 systemctl restart containerd
 
-install -d -m 0700 "$state"
-touch "$state/prepared"
-log "node prepared"
+mark_prepared

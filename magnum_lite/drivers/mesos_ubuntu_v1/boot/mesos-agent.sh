@@ -6,34 +6,11 @@
 set -euo pipefail
 umask 077
 export HOME="${HOME:-/root}"
-etc=${MAGNUM_LITE_ETC:-/etc/magnum-lite}  # tests run the script against scratch directories
-state=${MAGNUM_LITE_STATE:-/var/lib/magnum-lite}
 mesos_etc=${MAGNUM_LITE_MESOS_ETC:-/etc/mesos}
-# shellcheck source=/dev/null
-. "$etc/node.env"
-if [ -f "$etc/proxy.env" ]; then
-    # shellcheck source=/dev/null
-    . "$etc/proxy.env"
-fi
-
-log() { echo "magnum-lite: $*"; }
-retry() {  # attempts delay command...
-    local attempts=$1 delay=$2 n=1
-    shift 2
-    until "$@"; do
-        if [ "$n" -ge "$attempts" ]; then
-            log "failed $attempts times: $1"
-            return 1
-        fi
-        n=$((n + 1))
-        sleep "$delay"
-    done
-}
-
-if [ ! -f "$state/prepared" ]; then
-    log "node preparation failed (see above); not starting Mesos"
-    exit 1
-fi
+# shellcheck source=../../heat/boot/common.sh
+. "${MAGNUM_LITE_LIB:-/usr/local/lib/magnum-lite}/common.sh"
+load_node_env
+require_prepared Mesos
 if [ -z "$ZOOKEEPER_URL" ]; then
     log "no ZooKeeper ensemble to join"
     exit 1

@@ -7,35 +7,14 @@
 # Never `set -x` and never print `credentials`: a manager's hold the CA private key.
 set -euo pipefail
 umask 077
-: "${credentials:?the deployment gave no credentials input}"
-: "${cluster_uuid:?the deployment gave no cluster_uuid input}"
+# The helpers the node's cloud-config installed at boot.
+# shellcheck source=../../heat/boot/common.sh
+. "${MAGNUM_LITE_LIB:-/usr/local/lib/magnum-lite}/common.sh"
 root=${MAGNUM_LITE_ROOT:-}  # tests run the script against a scratch directory
 tls="$root/etc/docker/tls"
 
-log() { echo "magnum-lite: $*"; }
-
-changed=$(python3 - "$root" <<'PY'
-import json, os, sys
-root = sys.argv[1]
-for path, content in sorted(json.loads(os.environ["credentials"]).items()):
-    target = root + path
-    try:
-        with open(target, encoding="utf-8") as f:
-            if f.read() == content:
-                continue
-    except FileNotFoundError:
-        pass
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    tmp = target + ".new"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(content)
-    os.chmod(tmp, 0o644 if path.endswith(".crt") else 0o600)
-    os.replace(tmp, target)
-    print(path)
-PY
-)
-log "cluster $cluster_uuid: $(printf '%s\n' "$changed" | grep -c . || true) credential file(s) changed"
-if ! printf '%s\n' "$changed" | grep -qx '/etc/docker/tls/ca.crt'; then
+write_credentials "$root"
+if ! is_changed /etc/docker/tls/ca.crt; then
     exit 0
 fi
 if [ ! -f "$tls/ca.key" ] || [ ! -f "$tls/server.crt" ]; then

@@ -5,64 +5,21 @@
 # Never `set -x`: /etc/magnum-lite and /etc/docker/tls hold the join token and the CA key.
 set -euo pipefail
 umask 022
-etc=${MAGNUM_LITE_ETC:-/etc/magnum-lite}  # tests run the script against scratch directories
-state=${MAGNUM_LITE_STATE:-/var/lib/magnum-lite}
 tls=${MAGNUM_LITE_TLS:-/etc/docker/tls}
-# shellcheck source=/dev/null
-. "$etc/node.env"
-if [ -f "$etc/proxy.env" ]; then
-    # shellcheck source=/dev/null
-    . "$etc/proxy.env"
-fi
-
-log() { echo "magnum-lite: $*"; }
-retry() {  # attempts delay command...: mirrors and networks fail now and then at boot
-    local attempts=$1 delay=$2 n=1
-    shift 2
-    until "$@"; do
-        if [ "$n" -ge "$attempts" ]; then
-            log "failed $attempts times: $1"
-            return 1
-        fi
-        n=$((n + 1))
-        sleep "$delay"
-    done
-}
-
-case "$NODE_INDEX" in
-    ''|*[!0-9]*) log "NODE_INDEX '$NODE_INDEX' is not a number: was the placeholder replaced?"
-                 exit 1 ;;
-esac
+# shellcheck source=../../heat/boot/common.sh
+. "${MAGNUM_LITE_LIB:-/usr/local/lib/magnum-lite}/common.sh"
+load_node_env
 log "preparing $ROLE $NODE_INDEX of cluster $CLUSTER_UUID for Docker $DOCKER_VERSION"
 modprobe overlay
 modprobe br_netfilter
 sysctl --quiet --system
 
 if [ "$DOCKER_VOLUME_SIZE" -gt 0 ]; then
-    # Heat attaches the Cinder volume after the server exists: wait for it.
-    device=/dev/vdb
-    for _ in $(seq 120); do
-        [ -b "$device" ] && break
-        sleep 5
-    done
-    if [ ! -b "$device" ]; then
-        log "the ${DOCKER_VOLUME_SIZE} GiB volume never appeared as $device"
-        exit 1
+    if [ "$DOCKER_STORAGE_DRIVER" = btrfs ]; then
+        mount_volume /var/lib/docker btrfs mkfs.btrfs -q -L docker
+    else
+        mount_volume /var/lib/docker xfs mkfs.xfs -q -L docker -n ftype=1  # overlay2 needs d_type
     fi
-    if ! blkid "$device" >/dev/null 2>&1; then
-        if [ "$DOCKER_STORAGE_DRIVER" = btrfs ]; then
-            mkfs.btrfs -q -L docker "$device"
-        else
-            mkfs.xfs -q -L docker -n ftype=1 "$device"  # overlay2 needs d_type
-        fi
-    fi
-    fstype=xfs
-    [ "$DOCKER_STORAGE_DRIVER" = btrfs ] && fstype=btrfs
-    mkdir -p /var/lib/docker
-    if ! grep -q '[[:space:]]/var/lib/docker[[:space:]]' /etc/fstab; then
-        echo "$device /var/lib/docker $fstype defaults,nofail 0 2" >>/etc/fstab
-    fi
-    mountpoint -q /var/lib/docker || mount /var/lib/docker
 fi
 
 # docker-ce from Docker's Fedora repository, pinned (dnf's NEVRA globs: epoch 3 and 1).
@@ -100,6 +57,4 @@ fi
 
 systemctl daemon-reload
 systemctl enable --now containerd docker
-install -d -m 0700 "$state"
-touch "$state/prepared"
-log "node prepared"
+mark_prepared

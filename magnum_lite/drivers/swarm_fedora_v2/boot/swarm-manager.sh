@@ -5,12 +5,13 @@
 # Never `set -x` and never print a token.
 set -euo pipefail
 umask 077
-etc=${MAGNUM_LITE_ETC:-/etc/magnum-lite}
 tls=${MAGNUM_LITE_TLS:-/etc/docker/tls}
+# shellcheck source=../../heat/boot/common.sh
+. "${MAGNUM_LITE_LIB:-/usr/local/lib/magnum-lite}/common.sh"
+# Not load_node_env: the docker CLI here needs no proxy.env.
 # shellcheck source=/dev/null
 . "$etc/node.env"
 
-log() { echo "magnum-lite: $*"; }
 state() { docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true; }
 address=$(ip -4 route get 1.1.1.1 | sed -n 's/.* src \([0-9.]*\).*/\1/p')
 

@@ -2,13 +2,14 @@
 # magnum-lite swarm_fedora_v2, workers: join the swarm through any manager with the worker
 # token Heat carried from manager 0 (join.env). Never `set -x` and never print the token.
 set -euo pipefail
-etc=${MAGNUM_LITE_ETC:-/etc/magnum-lite}
+# shellcheck source=../../heat/boot/common.sh
+. "${MAGNUM_LITE_LIB:-/usr/local/lib/magnum-lite}/common.sh"
+# Not load_node_env: the docker CLI here needs no proxy.env.
 # shellcheck source=/dev/null
 . "$etc/node.env"
 # shellcheck source=/dev/null
 . "$etc/join.env"
 
-log() { echo "magnum-lite: $*"; }
 state() { docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true; }
 
 deadline=$(($(date +%s) + JOIN_TIMEOUT))

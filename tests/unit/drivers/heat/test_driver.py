@@ -10,7 +10,7 @@ import yaml
 
 from magnum_lite.common import clients, encryption, exception, trustee, x509
 from magnum_lite.drivers import base
-from magnum_lite.drivers.heat import chunks, cleanup, names
+from magnum_lite.drivers.heat import chunks, cleanup, cloud_init, names
 from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.drivers.k8s_ubuntu_v1 import userdata
 from magnum_lite.drivers.k8s_ubuntu_v1.driver import K8sUbuntuV1
@@ -693,8 +693,8 @@ def test_stacks_get_the_credentials_of_their_nodes_hidden(build, heat):
     c.create()
     stack = heat.stack(c.cluster_stack_name)
     assert stack.parameters["cluster_uuid"] == c.cluster.uuid
-    assert stack.parameters["credentials_script"] == (
-        userdata.BOOT_DIR / "apply-credentials.sh").read_text()
+    assert stack.parameters["credentials_script"] == cloud_init.self_contained(
+        (userdata.BOOT_DIR / "apply-credentials.sh").read_text())
     master_files = _credentials_of(stack)
     assert master_files == {
         f"{PKI}/ca.crt": cas["ca"].certificate, f"{PKI}/ca.key": cas["ca"].private_key,

@@ -3,16 +3,14 @@ root as Heat's script hook would run it: the deployment's inputs in the environm
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 import shutil
-import stat
 import subprocess
 
 import pytest
 
 from magnum_lite.drivers.k8s_ubuntu_v1 import userdata
+from tests.unit.drivers.boot_helpers import check_written, run_rotation
 
 SCRIPT = userdata.BOOT_DIR / "apply-credentials.sh"
 
@@ -20,10 +18,7 @@ pytestmark = pytest.mark.skipif(shutil.which("python3") is None, reason="needs p
 
 
 def _run(root: Path, credentials: dict[str, str], **env: str) -> subprocess.CompletedProcess:
-    environ = {"PATH": os.environ["PATH"], "MAGNUM_LITE_ROOT": str(root),
-               "credentials": json.dumps(credentials), "cluster_uuid": "c-1", **env}
-    return subprocess.run(["bash", str(SCRIPT)], env=environ, capture_output=True, text=True,
-                          check=False)
+    return run_rotation(SCRIPT, root, credentials, **env)
 
 
 def test_writes_the_files_with_their_modes_and_says_how_many_changed(tmp_path):
@@ -33,11 +28,7 @@ def test_writes_the_files_with_their_modes_and_says_how_many_changed(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "3 credential file(s) changed" in result.stdout
     assert "test run: nothing restarted" in result.stdout
-    for path, content in files.items():
-        target = tmp_path / path.lstrip("/")
-        assert target.read_text() == content
-        mode = stat.S_IMODE(target.stat().st_mode)
-        assert mode == (0o644 if path.endswith(".crt") else 0o600), path
+    check_written(tmp_path, files)
     # Nothing secret is printed.
     assert "KEY-1" not in result.stdout + result.stderr
 
@@ -60,8 +51,6 @@ def test_a_new_trustee_alone_restarts_nothing(tmp_path):
 
 
 def test_missing_inputs_fail_naming_them(tmp_path):
-    result = subprocess.run(["bash", str(SCRIPT)], env={"PATH": os.environ["PATH"],
-                                                        "MAGNUM_LITE_ROOT": str(tmp_path)},
-                            capture_output=True, text=True, check=False)
+    result = run_rotation(SCRIPT, tmp_path)
     assert result.returncode != 0
     assert "credentials" in result.stderr

@@ -9,12 +9,8 @@ are run against stub commands to show which node inits, which joins, and how the
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import email
-import os
 import pathlib
-import shutil
 import subprocess
 
 import pytest
@@ -22,12 +18,13 @@ import yaml
 
 from magnum_lite.drivers.k8s_ubuntu_v1 import userdata
 from magnum_lite.drivers.k8s_ubuntu_v1.userdata import (
-    MAX_USER_DATA_BYTES,
     NODE_INDEX_PLACEHOLDER,
     NodeBootConfig,
     render_user_data,
     validate_config,
 )
+from tests.unit.drivers import boot_helpers
+from tests.unit.drivers.boot_helpers import boot, cloud_config, files, need, scripts
 
 UUID = "5d12f6fd-a196-4bf0-ae4c-1f639a523a52"
 TOKEN = "abcdef.0123456789abcdef"
@@ -78,51 +75,10 @@ def config_of(name: str, role: str) -> NodeBootConfig:
     return config
 
 
-def boot(user_data: str, index: int | str) -> str:
-    """What Heat hands to Nova for the node with this index."""
-    return user_data.replace(NODE_INDEX_PLACEHOLDER, str(index))
-
-
-def split(user_data: str) -> list[tuple[str, str, str]]:
-    """(content type, file name, text) of each part, as cloud-init reads them."""
-    message = email.message_from_string(user_data)
-    assert message.is_multipart()
-    parts = []
-    for part in message.walk():
-        if part.is_multipart():
-            continue
-        assert part["Content-Transfer-Encoding"] == "7bit"
-        parts.append((part.get_content_type(), part.get_filename(),
-                      part.get_payload(decode=True).decode("ascii")))
-    return parts
-
-
-def cloud_config(user_data: str) -> dict:
-    [text] = [t for ctype, _, t in split(user_data) if ctype == "text/cloud-config"]
-    assert text.startswith("#cloud-config\n")
-    return yaml.safe_load(text)
-
-
-def files(user_data: str) -> dict[str, dict]:
-    return {f["path"]: f for f in cloud_config(user_data)["write_files"]}
-
-
-def scripts(user_data: str) -> dict[str, str]:
-    return {name: text for ctype, name, text in split(user_data)
-            if ctype == "text/x-shellscript"}
-
-
 @pytest.fixture(scope="module")
 def rendered() -> dict[tuple[str, str], str]:
     return {(name, role): render_user_data(config_of(name, role))
             for name in CONFIGS for role in ("master", "worker")}
-
-
-def need(command: str) -> str:
-    path = shutil.which(command)
-    if path is None:
-        pytest.skip(f"the {command} command is missing: run tools/install-tools.sh")
-    return path
 
 
 # ------------------------------------------------------------------ cloud-init and shellcheck
@@ -130,17 +86,7 @@ def need(command: str) -> str:
 @pytest.mark.service
 @pytest.mark.parametrize(("name", "role", "index"), NODES, ids=NODE_IDS)
 def test_cloud_config_passes_cloud_init_schema(rendered, tmp_path, name, role, index):
-    cloud_init = need("cloud-init")
-    parts = [t for c, _, t in split(boot(rendered[name, role], index)) if c == "text/cloud-config"]
-    assert len(parts) == 1
-    path = tmp_path / "cloud-config.yaml"
-    path.write_text(parts[0])
-    done = subprocess.run([cloud_init, "schema", "--config-file", str(path)],
-                          capture_output=True, text=True, timeout=120)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    assert f"Valid cloud-config: {path}" in done.stdout
-    assert "deprecat" not in output.lower()
+    boot_helpers.check_cloud_init_schema(boot(rendered[name, role], index), tmp_path)
 
 
 @pytest.mark.service
@@ -184,36 +130,21 @@ def test_cloud_init_reads_the_parts(rendered, tmp_path, role):
 @pytest.mark.service
 @pytest.mark.parametrize(("name", "role", "index"), NODES, ids=NODE_IDS)
 def test_scripts_pass_shellcheck(rendered, tmp_path, name, role, index):
-    shellcheck = need("shellcheck")
-    found = scripts(boot(rendered[name, role], index))
-    assert sorted(found) == ["10-prepare-node.sh", f"20-kubeadm-{role}.sh"]
-    for script_name, text in found.items():
-        path = tmp_path / script_name
-        path.write_text(text)
-        done = subprocess.run([shellcheck, str(path)], capture_output=True, text=True,
-                              timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert done.stdout == ""
+    boot_helpers.check_scripts_with_shellcheck(boot(rendered[name, role], index), tmp_path,
+                                               ["10-prepare-node.sh", f"20-kubeadm-{role}.sh"])
 
 
 @pytest.mark.service
 def test_the_credentials_script_passes_shellcheck():
     """The rotation script reaches nodes as a Heat software config, not in the user data."""
-    shellcheck = need("shellcheck")
-    path = userdata.BOOT_DIR / "apply-credentials.sh"
-    done = subprocess.run([shellcheck, str(path)], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout == ""
+    boot_helpers.shellcheck(userdata.BOOT_DIR / "apply-credentials.sh")
 
 
 def test_boot_files_are_ascii_and_packaged():
     """7-bit MIME parts need ASCII; setup.cfg ships boot/*.yaml and boot/*.sh."""
-    names = sorted(p.name for p in userdata.BOOT_DIR.iterdir())
-    assert names == ["apply-credentials.sh", "cloud-config.yaml", "kubeadm-master.sh",
-                     "kubeadm-worker.sh", "prepare-node.sh"]
-    for name in names:
-        (userdata.BOOT_DIR / name).read_bytes().decode("ascii")
+    boot_helpers.check_boot_files(userdata.BOOT_DIR, [
+        ".shellcheckrc", "apply-credentials.sh", "cloud-config.yaml", "kubeadm-master.sh",
+        "kubeadm-worker.sh", "prepare-node.sh"])
     setup_cfg = (pathlib.Path(__file__).resolve().parents[4] / "setup.cfg").read_text()
     assert "magnum_lite.drivers.k8s_ubuntu_v1 = boot/*.yaml, boot/*.sh" in setup_cfg
 
@@ -223,19 +154,8 @@ def test_boot_files_are_ascii_and_packaged():
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("role", ["master", "worker"])
 def test_mime_layout_and_size(rendered, name, role):
-    data = rendered[name, role]
-    assert data == render_user_data(config_of(name, role))  # deterministic: no Heat churn
-    assert "mime-version:" in data[:4096].lower()  # how cloud-init recognises multipart
-    assert data.count(NODE_INDEX_PLACEHOLDER) == 1
-    for index in (0, 1, 999):
-        node = boot(data, index)
-        assert NODE_INDEX_PLACEHOLDER not in node
-        assert f"NODE_INDEX='{index}'" in files(node)["/etc/magnum-lite/node.env"]["content"]
-        size = len(node.encode())
-        assert size <= MAX_USER_DATA_BYTES
-        assert len(base64.b64encode(node.encode())) <= MAX_USER_DATA_BYTES  # Nova's check
-    assert [c for c, _, _ in split(data)] == [
-        "text/cloud-config", "text/x-shellscript", "text/x-shellscript"]
+    boot_helpers.check_layout_and_size(rendered[name, role],
+                                       render_user_data(config_of(name, role)))
 
 
 def test_too_large_names_the_field():
@@ -414,27 +334,9 @@ STUBBED = ("curl", "kubeadm", "kubectl", "helm", "sleep", "dpkg", "sha256sum", "
 def run_node(tmp_path: pathlib.Path, user_data: str, index: int | str, prepared: bool = True,
              **env: str) -> tuple[subprocess.CompletedProcess, list[str], pathlib.Path]:
     """Run the node's kubeadm script with its rendered files and stub commands."""
-    node = boot(user_data, index)
-    etc, state, stubs = tmp_path / "etc", tmp_path / "state", tmp_path / "stubs"
-    for directory in (etc, state, stubs):
-        directory.mkdir()
-    for path, entry in files(node).items():
-        if path.startswith("/etc/magnum-lite/"):
-            (etc / path.rsplit("/", 1)[1]).write_text(entry["content"])
-    if prepared:
-        (state / "prepared").touch()
-    for command in STUBBED:
-        (stubs / command).write_text(STUB)
-        (stubs / command).chmod(0o755)
-    [(name, script)] = [(n, t) for n, t in scripts(node).items() if n.startswith("20-")]
-    (tmp_path / name).write_text(script)
-    done = subprocess.run(
-        ["bash", str(tmp_path / name)], capture_output=True, text=True, timeout=60,
-        env={"PATH": f"{stubs}:{os.environ['PATH']}", "STUBS": str(stubs),
-             "MAGNUM_LITE_ETC": str(etc), "MAGNUM_LITE_STATE": str(state), **env})
-    calls_file = stubs / "calls"
-    calls = calls_file.read_text().splitlines() if calls_file.exists() else []
-    return done, calls, etc
+    done, calls, dirs = boot_helpers.run_node_script(tmp_path, user_data, index, stub=STUB,
+                                                     commands=STUBBED, prepared=prepared, **env)
+    return done, calls, dirs["etc"]
 
 
 def kubeadm_calls(calls: list[str]) -> list[str]:

@@ -1,6 +1,6 @@
 """The mesos_ubuntu_v1 boot configuration is valid cloud-init user data that does what it says.
 
-As for k8s_ubuntu_v1 (whose generic helpers these tests import): each configuration is
+As for k8s_ubuntu_v1 (with the shared tests.unit.drivers.boot_helpers): each configuration is
 rendered, its placeholders replaced as Heat does, split with the email package, checked by
 `cloud-init schema` and shellcheck (`service` tests), and the boot scripts are run against
 stub commands (and the real openssl) to show how masters form the ZooKeeper ensemble, which
@@ -9,9 +9,7 @@ certificate they issue and how agents are pointed at the masters.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -21,20 +19,13 @@ import pytest
 from magnum_lite.common import x509
 from magnum_lite.drivers.mesos_ubuntu_v1 import userdata
 from magnum_lite.drivers.mesos_ubuntu_v1.userdata import (
-    MAX_USER_DATA_BYTES,
     NODE_INDEX_PLACEHOLDER,
     MesosBootConfig,
     render_user_data,
     validate_config,
 )
-from tests.unit.drivers.k8s_ubuntu_v1.test_userdata import (
-    boot,
-    cloud_config,
-    files,
-    need,
-    scripts,
-    split,
-)
+from tests.unit.drivers import boot_helpers
+from tests.unit.drivers.boot_helpers import boot, cloud_config, files
 
 UUID = "5d12f6fd-a196-4bf0-ae4c-1f639a523a52"
 TOKEN = "0123456789abcdef" * 4
@@ -98,50 +89,27 @@ def node_env(user_data: str) -> str:
 @pytest.mark.service
 @pytest.mark.parametrize(("name", "role", "index"), NODES, ids=NODE_IDS)
 def test_cloud_config_passes_cloud_init_schema(rendered, tmp_path, name, role, index):
-    cloud_init = need("cloud-init")
-    parts = [t for c, _, t in split(boot(rendered[name, role], index)) if c == "text/cloud-config"]
-    assert len(parts) == 1
-    path = tmp_path / "cloud-config.yaml"
-    path.write_text(parts[0])
-    done = subprocess.run([cloud_init, "schema", "--config-file", str(path)],
-                          capture_output=True, text=True, timeout=120)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    assert f"Valid cloud-config: {path}" in done.stdout
-    assert "deprecat" not in output.lower()
+    boot_helpers.check_cloud_init_schema(boot(rendered[name, role], index), tmp_path)
 
 
 @pytest.mark.service
 @pytest.mark.parametrize(("name", "role", "index"), NODES, ids=NODE_IDS)
 def test_scripts_pass_shellcheck(rendered, tmp_path, name, role, index):
-    shellcheck = need("shellcheck")
-    found = scripts(boot(rendered[name, role], index))
     script = "mesos-master.sh" if role == "master" else "mesos-agent.sh"
-    assert sorted(found) == ["10-prepare-node.sh", f"20-{script}"]
-    for script_name, text in found.items():
-        path = tmp_path / script_name
-        path.write_text(text)
-        done = subprocess.run([shellcheck, str(path)], capture_output=True, text=True,
-                              timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert done.stdout == ""
+    boot_helpers.check_scripts_with_shellcheck(boot(rendered[name, role], index), tmp_path,
+                                               ["10-prepare-node.sh", f"20-{script}"])
 
 
 @pytest.mark.service
 def test_the_credentials_script_passes_shellcheck():
-    shellcheck = need("shellcheck")
-    done = subprocess.run([shellcheck, str(userdata.BOOT_DIR / "apply-credentials.sh")],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    boot_helpers.shellcheck(userdata.BOOT_DIR / "apply-credentials.sh")
 
 
 def test_boot_files_are_ascii():
     """7-bit MIME parts need ASCII (setup.cfg must ship boot/*.yaml and boot/*.sh)."""
-    names = sorted(p.name for p in userdata.BOOT_DIR.iterdir())
-    assert names == ["apply-credentials.sh", "cloud-config.yaml", "mesos-agent.sh",
-                     "mesos-master.sh", "prepare-node.sh"]
-    for name in names:
-        (userdata.BOOT_DIR / name).read_bytes().decode("ascii")
+    boot_helpers.check_boot_files(userdata.BOOT_DIR, [
+        ".shellcheckrc", "apply-credentials.sh", "cloud-config.yaml", "mesos-agent.sh",
+        "mesos-master.sh", "prepare-node.sh"])
 
 
 # ------------------------------------------------------------------ structure
@@ -149,15 +117,8 @@ def test_boot_files_are_ascii():
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("role", ["master", "worker"])
 def test_mime_layout_and_size(rendered, ca, name, role):
-    data = rendered[name, role]
-    assert data == render_user_data(config_of(name, role, ca))  # deterministic
-    assert data.count(NODE_INDEX_PLACEHOLDER) == 1
-    for index in (0, 1, 999):
-        node = boot(data, index)
-        assert f"NODE_INDEX='{index}'" in node_env(node)
-        assert len(base64.b64encode(node.encode())) <= MAX_USER_DATA_BYTES  # Nova's check
-    assert [c for c, _, _ in split(data)] == [
-        "text/cloud-config", "text/x-shellscript", "text/x-shellscript"]
+    boot_helpers.check_layout_and_size(rendered[name, role],
+                                       render_user_data(config_of(name, role, ca)))
 
 
 def test_too_large_names_the_field():
@@ -243,34 +204,13 @@ def run_node(tmp_path: pathlib.Path, user_data: str, index: int | str, prepared:
              script: str | None = None, **env: str
              ) -> tuple[subprocess.CompletedProcess, list[str], dict[str, pathlib.Path]]:
     """Run the node's 20- script (or `script`) with its rendered files and stub commands."""
-    node = boot(user_data, index)
-    dirs = {n: tmp_path / n for n in ("etc", "state", "stubs", "mesos", "zk")}
-    for directory in dirs.values():
-        directory.mkdir(exist_ok=True)
-    for path, entry in files(node).items():
-        for prefix, target in (("/etc/magnum-lite/", dirs["etc"]), ("/etc/mesos/", dirs["mesos"])):
-            if path.startswith(prefix):
-                out = target / path[len(prefix):]
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(entry["content"])
-    if prepared:
-        (dirs["state"] / "prepared").touch()
-    for command in STUBBED:
-        (dirs["stubs"] / command).write_text(STUB)
-        (dirs["stubs"] / command).chmod(0o755)
-    [(name, text)] = [(n, t) for n, t in scripts(node).items()
-                      if n == (script or n) and (script or n.startswith("20-"))]
-    (tmp_path / name).write_text(text)
-    done = subprocess.run(
-        ["bash", str(tmp_path / name)], capture_output=True, text=True, timeout=60,
-        env={"PATH": f"{dirs['stubs']}:{os.environ['PATH']}", "STUBS": str(dirs["stubs"]),
-             "MAGNUM_LITE_ETC": str(dirs["etc"]), "MAGNUM_LITE_STATE": str(dirs["state"]),
-             "MAGNUM_LITE_MESOS_ETC": str(dirs["mesos"]), "MAGNUM_LITE_ZK_DIR": str(dirs["zk"]),
-             "MAGNUM_LITE_MY_IP": env.pop("MY_IP", "10.0.0.5"),
-             "ENSEMBLE": env.pop("ENSEMBLE", ENSEMBLE), "RECONFIG_SILENT": "", **env})
-    calls_file = dirs["stubs"] / "calls"
-    calls = calls_file.read_text().splitlines() if calls_file.exists() else []
-    return done, calls, dirs
+    env = {"MAGNUM_LITE_MESOS_ETC": str(tmp_path / "mesos"),
+           "MAGNUM_LITE_ZK_DIR": str(tmp_path / "zk"),
+           "MAGNUM_LITE_MY_IP": env.pop("MY_IP", "10.0.0.5"),
+           "ENSEMBLE": env.pop("ENSEMBLE", ENSEMBLE), "RECONFIG_SILENT": "", **env}
+    return boot_helpers.run_node_script(
+        tmp_path, user_data, index, stub=STUB, commands=STUBBED, roots={"/etc/mesos/": "mesos"},
+        extra_dirs=("zk",), prepared=prepared, script=script, **env)
 
 
 def docker_runs(calls: list[str]) -> dict[str, str]:

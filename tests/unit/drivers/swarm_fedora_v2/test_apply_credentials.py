@@ -4,8 +4,6 @@ CA with the same names; a worker only takes the new CA certificate."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 import shutil
 import stat
@@ -16,6 +14,7 @@ import pytest
 
 from magnum_lite.common import x509
 from magnum_lite.drivers.swarm_fedora_v2 import userdata
+from tests.unit.drivers.boot_helpers import run_rotation
 
 SCRIPT = userdata.BOOT_DIR / "apply-credentials.sh"
 TLS = "/etc/docker/tls"
@@ -25,10 +24,7 @@ pytestmark = pytest.mark.skipif(shutil.which("python3") is None or shutil.which(
 
 
 def _run(root: Path, credentials: dict[str, str]) -> subprocess.CompletedProcess:
-    environ = {"PATH": os.environ["PATH"], "MAGNUM_LITE_ROOT": str(root),
-               "credentials": json.dumps(credentials), "cluster_uuid": "c-1"}
-    return subprocess.run(["bash", str(SCRIPT)], env=environ, capture_output=True, text=True,
-                          check=False, timeout=60)
+    return run_rotation(SCRIPT, root, credentials)
 
 
 def _pair(ca: x509.KeyPair) -> dict[str, str]:
@@ -74,7 +70,5 @@ def test_a_worker_takes_the_new_ca_certificate_only(tmp_path):
 
 
 def test_missing_inputs_fail_naming_them(tmp_path):
-    result = subprocess.run(["bash", str(SCRIPT)], env={"PATH": os.environ["PATH"],
-                                                        "MAGNUM_LITE_ROOT": str(tmp_path)},
-                            capture_output=True, text=True, check=False)
+    result = run_rotation(SCRIPT, tmp_path)
     assert result.returncode != 0 and "credentials" in result.stderr

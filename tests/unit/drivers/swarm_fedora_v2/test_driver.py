@@ -14,7 +14,7 @@ from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.drivers.k8s_ubuntu_v1.driver import K8sUbuntuV1
 from magnum_lite.drivers.swarm_fedora_v2 import driver as swarm_driver
 from magnum_lite.drivers.swarm_fedora_v2.driver import SwarmFedoraV2
-from magnum_lite.sandbox import agent
+from magnum_lite.sandbox import user_data
 from tests.unit.drivers.heat.test_driver import Cluster, build, no_cleanup  # noqa: F401
 from tests.unit.drivers.k8s_ubuntu_v1.test_userdata import files
 
@@ -59,8 +59,8 @@ def test_create_switches_on_the_join_step_for_the_cluster_stack_only(swarm, heat
     assert stack.parameters["api_port"] == 2376
     # Only the API port (and ssh) is public; 2377 and the overlay stay inside the network.
     assert stack.parameters["public_tcp_ports"] == "22,2376"
-    env = agent.parse_env(files(stack.parameters["master_user_data"])
-                          ["/etc/magnum-lite/node.env"]["content"])
+    env = user_data.parse_env(files(stack.parameters["master_user_data"])
+                              ["/etc/magnum-lite/node.env"]["content"])
     assert env["COE"] == "swarm-mode" and env["ROLE"] == "master"
     workers_env = c.driver._environments(c.cluster, c.template, masters=False)
     assert swarm_driver.ENV not in workers_env
@@ -85,7 +85,7 @@ def test_the_worker_token_travels_from_manager_0_to_the_workers_through_heat(swa
     data = worker_stack.parameters["user_data"]
     written = files(data)
     assert TOKEN in written["/etc/magnum-lite/join.env"]["content"]
-    env = agent.parse_env(written["/etc/magnum-lite/node.env"]["content"])
+    env = user_data.parse_env(written["/etc/magnum-lite/node.env"]["content"])
     assert env["MANAGER_ADDRESSES"] == outputs["master_private_addresses"]["0"]
     # Workers hold the CA certificate only; managers its key too.
     assert "/etc/docker/tls/ca.key" not in written
@@ -130,8 +130,8 @@ def test_more_than_one_manager_sits_behind_the_load_balancer(swarm, heat):
     outputs = heat.outputs(c.cluster_stack_name)
     assert state.api_address == f"tcp://{outputs['lb_floating_ip']}:2376"
     [worker_stack] = c.chunk_stacks(c.workers[0])
-    env = agent.parse_env(files(worker_stack.parameters["user_data"])
-                          ["/etc/magnum-lite/node.env"]["content"])
+    env = user_data.parse_env(files(worker_stack.parameters["user_data"])
+                              ["/etc/magnum-lite/node.env"]["content"])
     assert env["MANAGER_ADDRESSES"].split() == [
         outputs["master_private_addresses"][k] for k in ("0", "1", "2")]
     assert env["CONTROL_PLANE_HOST"] == outputs["lb_vip"]
@@ -171,7 +171,7 @@ def test_settings_come_from_config_template_and_labels(swarm):
     data = driver.render_user_data(c.cluster, c.template, c.masters,
                                    heat_driver.CONTROL_PLANE_HOST, None,
                                    base.ClusterCredentials())
-    env = agent.parse_env(files(data)["/etc/magnum-lite/node.env"]["content"])
+    env = user_data.parse_env(files(data)["/etc/magnum-lite/node.env"]["content"])
     assert env["DOCKER_STORAGE_DRIVER"] == "btrfs"
     assert env["CONTROL_PLANE_HOST"] == heat_driver.CONTROL_PLANE_HOST
 

@@ -1,5 +1,5 @@
 """The swarm_fedora_v2 boot configuration is valid cloud-init user data (checked by
-`cloud-init schema` and shellcheck, as for k8s_ubuntu_v1, whose generic helpers are reused)
+`cloud-init schema` and shellcheck with tests.unit.drivers.boot_helpers, as for k8s_ubuntu_v1)
 that writes what the scripts read, gives secrets only to the nodes that need them, and
 refuses bad values naming the field."""
 
@@ -7,21 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 
 import pytest
 
 from magnum_lite.drivers.swarm_fedora_v2 import userdata
 from magnum_lite.drivers.swarm_fedora_v2.userdata import NodeBootConfig, render_user_data
-from magnum_lite.sandbox import agent
-from tests.unit.drivers.k8s_ubuntu_v1.test_userdata import (
-    boot,
-    cloud_config,
-    files,
-    need,
-    scripts,
-    split,
-)
+from magnum_lite.sandbox import user_data
+from tests.unit.drivers import boot_helpers
+from tests.unit.drivers.boot_helpers import boot, cloud_config, files
 
 UUID = "5d12f6fd-a196-4bf0-ae4c-1f639a523a52"
 TOKEN = "SWMTKN-1-" + "a1" * 25 + "-" + "b2c3d" * 5
@@ -60,46 +53,25 @@ def rendered() -> dict[tuple[str, str], str]:
 
 @pytest.mark.parametrize(("name", "role", "index"), NODES, ids=NODE_IDS)
 def test_cloud_config_passes_cloud_init_schema(rendered, tmp_path, name, role, index):
-    cloud_init = need("cloud-init")
-    parts = [t for c, _, t in split(boot(rendered[name, role], index)) if c == "text/cloud-config"]
-    assert len(parts) == 1
-    path = tmp_path / "cloud-config.yaml"
-    path.write_text(parts[0])
-    done = subprocess.run([cloud_init, "schema", "--config-file", str(path)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"Valid cloud-config: {path}" in done.stdout
-    assert "deprecat" not in (done.stdout + done.stderr).lower()
+    boot_helpers.check_cloud_init_schema(boot(rendered[name, role], index), tmp_path)
 
 
 @pytest.mark.parametrize(("name", "role", "index"), NODES, ids=NODE_IDS)
 def test_scripts_pass_shellcheck(rendered, tmp_path, name, role, index):
-    shellcheck = need("shellcheck")
-    found = scripts(boot(rendered[name, role], index))
     script = "swarm-manager.sh" if role == "master" else "swarm-worker.sh"
-    assert sorted(found) == ["10-prepare-node.sh", f"20-{script}"]
-    for script_name, text in found.items():
-        path = tmp_path / script_name
-        path.write_text(text)
-        done = subprocess.run([shellcheck, str(path)], capture_output=True, text=True,
-                              timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
+    boot_helpers.check_scripts_with_shellcheck(boot(rendered[name, role], index), tmp_path,
+                                               ["10-prepare-node.sh", f"20-{script}"])
 
 
 @pytest.mark.parametrize("name", ["apply-credentials.sh", "join-tokens.sh"])
 def test_the_deployment_scripts_pass_shellcheck(name):
-    shellcheck = need("shellcheck")
-    done = subprocess.run([shellcheck, str(userdata.BOOT_DIR / name)], capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    boot_helpers.shellcheck(userdata.BOOT_DIR / name)
 
 
 def test_boot_files_are_ascii():
-    names = sorted(p.name for p in userdata.BOOT_DIR.iterdir())
-    assert names == ["apply-credentials.sh", "cloud-config.yaml", "join-tokens.sh",
-                     "prepare-node.sh", "swarm-manager.sh", "swarm-worker.sh"]
-    for name in names:
-        (userdata.BOOT_DIR / name).read_bytes().decode("ascii")
+    boot_helpers.check_boot_files(userdata.BOOT_DIR, [
+        ".shellcheckrc", "apply-credentials.sh", "cloud-config.yaml", "join-tokens.sh",
+        "prepare-node.sh", "swarm-manager.sh", "swarm-worker.sh"])
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -107,7 +79,7 @@ def test_boot_files_are_ascii():
 def test_node_env_and_daemon_json(rendered, name, role):
     data = rendered[name, role]
     written = files(data)
-    env = agent.parse_env(written["/etc/magnum-lite/node.env"]["content"])
+    env = user_data.parse_env(written["/etc/magnum-lite/node.env"]["content"])
     assert env["COE"] == "swarm-mode" and env["ROLE"] == role
     assert env["NODE_INDEX"] == userdata.NODE_INDEX_PLACEHOLDER
     assert env["DOCKER_VERSION"] == "27.3.1" and env["API_PORT"] == "2376"
@@ -148,14 +120,21 @@ def test_the_volume_and_the_docker_unit(rendered):
     unit = {f["path"]: f for f in config["write_files"]}[
         "/etc/systemd/system/docker.service.d/magnum-lite.conf"]["content"]
     assert "ExecStart=\n" in unit  # daemon.json's hosts and the unit's -H fd:// would clash
-    env = agent.parse_env(files(rendered["everything", "master"])
-                          ["/etc/magnum-lite/node.env"]["content"])
+    env = user_data.parse_env(files(rendered["everything", "master"])
+                              ["/etc/magnum-lite/node.env"]["content"])
     assert env["DOCKER_VOLUME_SIZE"] == "20" and env["DOCKER_STORAGE_DRIVER"] == "btrfs"
     assert env["API_PUBLIC_ADDRESS"] == "203.0.113.7"
 
 
 def test_rendering_is_deterministic():
     assert render_user_data(make()) == render_user_data(make())
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("role", ["master", "worker"])
+def test_mime_layout_and_size(rendered, name, role):
+    boot_helpers.check_layout_and_size(rendered[name, role],
+                                       render_user_data(make(role, **CONFIGS[name])))
 
 
 @pytest.mark.parametrize(("overrides", "field"), [

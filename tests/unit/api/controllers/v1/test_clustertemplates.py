@@ -360,3 +360,52 @@ def test_switching_a_vm_template_to_baremetal_is_checked_too(member, template, d
         {"op": "replace", "path": "/server_type", "value": "bm"}], status=400))["detail"]
     assert detail.startswith("fixed_network: ")
     assert db_snapshot(db) == before
+
+
+# -- the plugin's own refusals ---------------------------------------------------------------
+
+SWARM = {"name": "swarm", "coe": "swarm-mode", "image_id": "plain-image",
+         "cluster_distro": "fedora"}
+
+
+@pytest.fixture
+def swarm_plugin():
+    """The real swarm-mode plugin, whose storage drivers are a closed list."""
+    from magnum_lite.drivers.swarm_fedora_v2 import driver as swarm
+    from tests.unit.drivers import fake_plugin
+
+    fake_plugin.install(swarm_fedora_v2=swarm.SwarmFedoraV2)
+
+
+def test_a_storage_driver_the_plugin_cannot_install_is_refused_at_create(member, db,
+                                                                          swarm_plugin):
+    before = db_snapshot(db)
+    detail = error_of(member.post(URL, {**SWARM, "docker_storage_driver": "devicemapper"},
+                                  status=400))["detail"]
+    assert detail.startswith("docker_storage_driver: must be one of overlay2")
+    assert "'devicemapper'" in detail
+    assert db_snapshot(db) == before
+    created = member.post(URL, {**SWARM, "docker_storage_driver": "btrfs"}, status=201).json
+    assert created["docker_storage_driver"] == "btrfs"
+
+
+def test_a_storage_driver_the_plugin_cannot_install_is_refused_at_patch(member, db,
+                                                                         swarm_plugin):
+    member.post(URL, SWARM, status=201)
+    before = db_snapshot(db)
+    detail = error_of(member.patch(f"{URL}/swarm", [
+        {"op": "add", "path": "/docker_storage_driver", "value": "aufs"}],
+        status=400))["detail"]
+    assert detail.startswith("docker_storage_driver: ")
+    assert db_snapshot(db) == before
+
+
+def test_a_template_naming_its_driver_is_checked_by_that_plugin(member, admin, db,
+                                                                swarm_plugin):
+    admin.post("/v1/drivers", {"name": "swarm", "plugin_name": "swarm_fedora_v2"},
+               status=201)
+    before = db_snapshot(db)
+    detail = error_of(member.post(URL, {**SWARM, "driver": "swarm",
+                                        "docker_storage_driver": "zfs"}, status=400))["detail"]
+    assert detail.startswith("docker_storage_driver: ")
+    assert db_snapshot(db) == before

@@ -261,6 +261,8 @@ BAD_CREATE = [
                             "labels": {"availability_zone": "az-2"}}, "availability_zone"),
     ("labels no object", {"name": "a", "labels": ["x"]}, "labels"),
     ("volume of 0", {"name": "a", "docker_volume_size": 0}, "docker_volume_size"),
+    ("volume on baremetal", {"name": "a", "server_type": "bm", "docker_volume_size": 10},
+     "docker_volume_size"),
     ("node_labels no object", {"name": "a", "node_labels": "x=y"}, "node_labels"),
     ("taint without effect", {"name": "a", "node_taints": ["key=value"]}, "node_taints[0]"),
     ("taint of unknown effect", {"name": "a", "node_taints": ["k:Sometimes"]},
