@@ -13,6 +13,9 @@ and the servers of its worker stacks' outputs.
 
 The COE is master 0's node.env ``COE``: Kubernetes (``kube_api``) when it names none,
 swarm-mode (``docker_api``, swarm_fedora_v2) or Mesos (``mesos_api``, mesos_ubuntu_v1).
+The API's serving certificate names what master 0's would (``certificate_names``), not the
+addresses served, so an address clients use that a real master's certificate would not name
+fails their TLS verification here too.
 
 A cluster keeps being served while Heat updates it (a resize shows once its stacks are at
 rest again, a rotation as soon as its credentials are applied), and stops being served when
@@ -72,6 +75,25 @@ def api_hosts(outputs: dict[str, Any]) -> list[str]:
     candidates = [outputs.get("lb_floating_ip"), *masters_fip[:1], outputs.get("lb_vip"),
                   *masters_ip[:1], *masters_fip[1:]]
     return list(dict.fromkeys(h for h in candidates if kube_api.servable(h)))
+
+
+def certificate_names(coe: str, boot: user_data.BootInfo,
+                      outputs: dict[str, Any]) -> tuple[str, ...]:
+    """What master 0's API certificate names on a real cloud: what its boot configuration
+    lists (``BootInfo.certificate_names``) and what the node adds itself: its private
+    address (kubeadm's advertise address, the swarm and Mesos scripts' own address), its
+    host name (kubeadm, mesos-master.sh) and, on a Mesos master, its floating IP (which
+    mesos-master.sh reads from the metadata service). Empty when the boot configuration lists
+    nothing (older user data): the API then names the addresses it serves."""
+    if not boot.certificate_names:
+        return ()
+    own = [outputs.get("master_private_addresses")]
+    if coe != user_data.SWARM_MODE:
+        own.append(outputs.get("master_names"))
+    if coe == user_data.MESOS:
+        own.append(outputs.get("master_floating_addresses"))
+    firsts = [next(iter(_ordered(values)), None) for values in own]
+    return tuple(dict.fromkeys(str(n) for n in [*boot.certificate_names, *firsts] if n))
 
 
 @dataclasses.dataclass
@@ -255,6 +277,7 @@ class ClusterServers:
         else:
             cluster.api.set_view(view)
             cluster.api.set_ca(ca)
+        cluster.api.set_certificate_names(certificate_names(coe, boot, read.outputs))
         cluster.hosts = hosts
         cluster.api.serve(hosts)
         cluster.retry_at = self.clock() + LISTEN_RETRY

@@ -9,8 +9,11 @@ up from the CA in the masters' user data.
 
 What it is faithful to, so that clients behave as against a real cluster:
 
-- TLS with a serving certificate issued from the cluster CA whose SANs are every address
-  served plus the ``kubernetes`` service names;
+- TLS with a serving certificate issued from the cluster CA whose SANs are what the master's
+  boot configuration has kubeadm put in (``set_certificate_names``: its certSANs and the
+  node's address), or every address served when that is not known, plus the ``kubernetes``
+  service names. So a client reaching the API by an address a real master's certificate
+  would not name fails hostname verification here too;
 - client-certificate authentication against the cluster CA: user = CN, groups = O. Like
   kube-apiserver, client certificates are requested, not required (``ssl.CERT_OPTIONAL``):
   without one, a request is anonymous, which may read ``/healthz``, ``/livez``, ``/readyz``
@@ -61,6 +64,9 @@ DEFAULT_KUBE_VERSION = "v1.30.4"
 #: Names a kubeadm API server certificate carries besides its addresses.
 SERVICE_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
                  "kubernetes.default.svc.cluster.local")
+#: Names the swarm and Mesos boot scripts put in a master's API certificate besides its
+#: addresses (docker_api, mesos_api).
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 #: Paths the default RBAC lets anyone read (system:public-info-viewer).
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
@@ -493,7 +499,8 @@ class ClusterAPI:
         self._connections: set[Any] = set()
         self._closed = False
         self._generation = 1
-        self._sans: tuple[str, ...] | None = None  # the serving certificate's addresses
+        self._names: tuple[str, ...] = ()  # from the boot configuration; () = served hosts
+        self._sans: tuple[str, ...] | None = None  # what the serving certificate names
         self.context: ssl.SSLContext | None = None  # made when there is something to serve
 
     # -- state the agent changes -----------------------------------------------------------
@@ -520,13 +527,30 @@ class ClusterAPI:
             return
         with self._lock:
             hosts = tuple(self._listeners)
+            sans = self._names or hosts
             # Made before anything changes: a CA that does not work leaves the old in place.
-            context = self._make_context(ca, hosts) if hosts else None
+            context = self._make_context(ca, sans) if hosts else None
             self._ca, self.context = ca, context
-            self._sans = hosts if hosts else None
+            self._sans = sans if hosts else None
             self._drop_connections()
         LOG.info("cluster %s: API switched to CA %s", self.view.cluster_uuid,
                  x509.fingerprint(ca.certificate)[:16])
+
+    def set_certificate_names(self, names: Iterable[str]) -> None:
+        """Have the serving certificate name these (besides what the COE adds itself)
+        instead of the served addresses: what the master's boot configuration puts in its
+        certificate, so a client reaching the API by an address a real master's would not
+        name fails verification, as on a real cloud. Empty: the served addresses (nothing
+        is known). A change re-issues the certificate for new connections; open ones stay."""
+        wanted = tuple(dict.fromkeys(n for n in names if n))
+        with self._lock:
+            if wanted == self._names:
+                return
+            hosts = tuple(self._listeners)
+            sans = wanted or hosts
+            context = self._make_context(self._ca, sans) if hosts else None
+            self._names, self.context = wanted, context
+            self._sans = sans if hosts else None
 
     def serve(self, hosts: Iterable[str]) -> dict[str, int]:
         """Listen on exactly these hosts (others are closed); returns what is bound. A host
@@ -538,10 +562,11 @@ class ClusterAPI:
             for host in [h for h in self._listeners if h not in wanted]:
                 self._stop_listener(host)
             new = [h for h in wanted if h not in self._listeners]
+            sans = self._names or tuple(wanted)
             if new and (self.context is None or self._sans is None
-                        or not set(wanted) <= set(self._sans)):
-                self.context = self._make_context(self._ca, tuple(wanted))
-                self._sans = tuple(wanted)
+                        or not set(sans) <= set(self._sans)):
+                self.context = self._make_context(self._ca, sans)
+                self._sans = sans
             for host in new:
                 try:
                     listener = _Listener(self, (host, self.port))
@@ -572,9 +597,11 @@ class ClusterAPI:
 
     # -- internals -------------------------------------------------------------------------
     @staticmethod
-    def _make_context(ca: x509.KeyPair, hosts: tuple[str, ...]) -> ssl.SSLContext:
+    def _make_context(ca: x509.KeyPair, names: tuple[str, ...]) -> ssl.SSLContext:
+        """The TLS context with a serving certificate for `names` (the boot configuration's,
+        else the served hosts) and what kubeadm always adds, the service names."""
         serving = x509.issue_certificate(ca, "kube-apiserver",
-                                         sans=list(hosts) + list(SERVICE_NAMES), server=True)
+                                         sans=list(names) + list(SERVICE_NAMES), server=True)
         return tls_context(ca, serving)
 
     def _stop_listener(self, host: str) -> None:

@@ -234,9 +234,11 @@ class MesosAPI(kube_api.ClusterAPI):
         super().__init__(view, ca, port)  # type: ignore[arg-type]
 
     @staticmethod
-    def _make_context(ca: x509.KeyPair, hosts: tuple[str, ...]) -> ssl.SSLContext:
+    def _make_context(ca: x509.KeyPair, names: tuple[str, ...]) -> ssl.SSLContext:
+        """A serving certificate for `names` (see ClusterAPI.set_certificate_names) and
+        the loopback names mesos-master.sh always adds."""
         serving = x509.issue_certificate(ca, "mesos-master",
-                                         sans=[*hosts, "localhost"], server=True)
+                                         sans=[*names, *kube_api.LOOPBACK_NAMES], server=True)
         context = kube_api.tls_context(ca, serving)
         context.verify_mode = ssl.CERT_NONE  # LIBPROCESS_SSL_REQUIRE_CERT is off
         return context

@@ -1,4 +1,5 @@
-"""What a cluster master's guest reads from the files it is given: the cluster CA and node.env.
+"""What a cluster master's guest reads from the files it is given: the cluster CA, node.env
+and the names its API certificate would carry.
 
 A real master learns its cluster from cloud-init: the user data's cloud-config writes the
 cluster CA (where the COE keeps it: Kubernetes' ``/etc/kubernetes/pki``, a swarm-mode
@@ -6,7 +7,8 @@ manager's ``/etc/docker/tls``, a Mesos master's ``/etc/mesos/ssl``) and
 ``/etc/magnum-lite/node.env`` (``COE``, the COE's version), which the boot scripts source. A
 credentials deployment later hands a master new files the same way (a JSON object of path:
 content). The sandbox boots no guest, so the cluster APIs (``cluster_apis``) read those files
-here, as cloud-init and the scripts would, to serve each cluster with the right COE and CA.
+here, as cloud-init and the scripts would, to serve each cluster with the right COE and CA, and
+with a serving certificate that names what a real master's would (``certificate_names``).
 """
 
 import base64
@@ -38,6 +40,12 @@ DEFAULT_COE = "kubernetes"
 SWARM_MODE = "swarm-mode"
 MESOS = "mesos"
 NODE_ENV_PATH = "/etc/magnum-lite/node.env"
+#: kubeadm's configuration on a Kubernetes master (k8s_ubuntu_v1): its ClusterConfiguration's
+#: ``apiServer.certSANs`` are the names kubeadm adds to the API server's certificate.
+KUBEADM_INIT_PATH = "/etc/magnum-lite/kubeadm-init.yaml"
+#: The node.env hosts a swarm manager's or Mesos master's boot script puts in its API
+#: certificate (swarm_fedora_v2's prepare-node.sh, mesos_ubuntu_v1's mesos-master.sh).
+CERTIFICATE_HOSTS = ("CONTROL_PLANE_HOST", "API_PUBLIC_ADDRESS")
 _ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
@@ -105,18 +113,48 @@ def ca_of(files: dict[str, str]) -> x509.KeyPair | None:
     return None
 
 
+def _kubeadm_cert_sans(text: str) -> list[str]:
+    """``apiServer.certSANs`` of the ClusterConfiguration among kubeadm's YAML documents."""
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return []
+    for doc in documents:
+        if isinstance(doc, dict) and doc.get("kind") == "ClusterConfiguration":
+            server = doc.get("apiServer")
+            sans = server.get("certSANs") if isinstance(server, dict) else None
+            return [str(s) for s in sans] if isinstance(sans, list) else []
+    return []
+
+
+def certificate_names(files: dict[str, str], env: dict[str, str]) -> tuple[str, ...]:
+    """The names the boot configuration puts in a master's API certificate, besides those
+    the COE adds itself (the node's own address, localhost, kubeadm's service names):
+    kubeadm's certSANs on a Kubernetes master, else node.env's CONTROL_PLANE_HOST and
+    API_PUBLIC_ADDRESS (each when set). Empty when the files name none (older user data)."""
+    if KUBEADM_INIT_PATH in files:
+        names = _kubeadm_cert_sans(files[KUBEADM_INIT_PATH])
+    else:
+        names = [env.get(key, "") for key in CERTIFICATE_HOSTS]
+    return tuple(dict.fromkeys(n.strip() for n in names if n and n.strip()))
+
+
 @dataclasses.dataclass(frozen=True)
 class BootInfo:
-    """What a master's guest learns from its user data: the cluster CA and node.env."""
+    """What a master's guest learns from its user data: the cluster CA, node.env and the
+    names its API certificate would carry (`certificate_names`; empty when unknown)."""
 
     ca: x509.KeyPair | None
     env: dict[str, str]
+    certificate_names: tuple[str, ...] = ()
 
 
 def boot_info(user_data: str) -> BootInfo:
-    """The CA and node.env a master's user data writes (empty when it writes none)."""
+    """The CA, node.env and certificate names a master's user data writes (empty when it
+    writes none)."""
     files = cloud_config_files(user_data)
-    return BootInfo(ca=ca_of(files), env=parse_env(files.get(NODE_ENV_PATH, "")))
+    env = parse_env(files.get(NODE_ENV_PATH, ""))
+    return BootInfo(ca=ca_of(files), env=env, certificate_names=certificate_names(files, env))
 
 
 def credentials_ca(credentials: Any) -> x509.KeyPair | None:

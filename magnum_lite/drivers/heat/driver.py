@@ -67,8 +67,9 @@ class HeatDriver(base.Driver, abc.ABC):
                          credentials: base.ClusterCredentials) -> str:
         """The boot configuration of the nodegroup's nodes.
 
-        `control_plane_host` is where nodes reach the API privately (for masters the
-        placeholder CONTROL_PLANE_HOST, which Heat fills in); the text may hold
+        `control_plane_host` is where nodes reach the API privately, `public_address` where
+        clients reach it (the API certificate names both). For masters they are host names
+        that stand in for what only Heat knows (`master_user_data`). The text may hold
         `__NODE_INDEX__`, which Heat replaces with each node's index in its stack.
         :raises exception.InvalidParameterValue: for a bad label or setting, naming it.
         """
@@ -173,6 +174,17 @@ class HeatDriver(base.Driver, abc.ABC):
             cluster, self.credential_files(cluster, role, credentials),
             self.credentials_script())
 
+    def master_user_data(self, cluster: Any, cluster_template: Any, masters: Any,
+                         credentials: base.ClusterCredentials) -> str:
+        """The masters' user data, holding Heat's placeholders for the control plane's
+        private address and the API's public one, which only Heat knows (node.yaml)."""
+        text = self.render_user_data(
+            cluster, cluster_template, masters, parameters.STANDINS[CONTROL_PLANE_HOST],
+            parameters.STANDINS[parameters.PUBLIC_HOST], credentials)
+        for placeholder, standin in parameters.STANDINS.items():
+            text = text.replace(standin, placeholder)
+        return text
+
     def cluster_parameters(self, cluster: Any, cluster_template: Any, masters: Any,
                            credentials: base.ClusterCredentials) -> dict[str, Any]:
         """The parameters of the cluster stack: network, masters and their user data."""
@@ -186,8 +198,8 @@ class HeatDriver(base.Driver, abc.ABC):
             "master_flavor": (masters.flavor_id or cluster.master_flavor_id
                               or cluster_template.master_flavor_id
                               or parameters.DEFAULT_FLAVOR),
-            "master_user_data": self.render_user_data(cluster, cluster_template, masters,
-                                                      CONTROL_PLANE_HOST, None, credentials),
+            "master_user_data": self.master_user_data(cluster, cluster_template, masters,
+                                                      credentials),
             "api_port": self.api_port,
             "public_tcp_ports": parameters.public_tcp_ports(self.public_tcp_ports,
                                                             self.api_port),

@@ -26,6 +26,14 @@ NODEGROUP_TEMPLATE = TEMPLATES / "nodegroup.yaml"
 
 #: Where a master's user data says the control plane is; Heat puts the real address in.
 CONTROL_PLANE_HOST = "__CONTROL_PLANE_HOST__"
+#: Where a master's user data says clients reach the API (its certificate names it); Heat
+#: puts in the load balancer's floating IP, else the master's own, else its private address.
+PUBLIC_HOST = "__PUBLIC_HOST__"
+#: Host names the masters' user data is rendered with in place of those placeholders: they
+#: pass a plugin's address checks (RFC 6761 reserves .invalid), then Heat's placeholders
+#: replace them.
+STANDINS = {CONTROL_PLANE_HOST: "control-plane-host.invalid",
+            PUBLIC_HOST: "public-host.invalid"}
 
 #: The flavor of nodes whose nodegroup, cluster and template name none.
 DEFAULT_FLAVOR = "m1.small"

@@ -251,4 +251,8 @@ def failure_reason(client: Any, stack: StackSummary, limit: int) -> str:
         counts[text] = counts.get(text, 0) + 1
     parts = [text + (f" (x{n})" if n > 1 else "") for text, n in list(counts.items())[:limit]]
     more = f" (and {len(counts) - limit} more)" if len(counts) > limit else ""
-    return (f"stack {stack.name} {stack.status}: " + "; ".join(parts) + more)[:500]
+    # A stack that timed out cancels what it was building: its resources then say only
+    # "cancelled", so the stack's own reason leads.
+    own = " ".join(stack.reason.split())
+    lead = f"{own}; " if "timed out" in own.lower() else ""
+    return (f"stack {stack.name} {stack.status}: {lead}" + "; ".join(parts) + more)[:500]

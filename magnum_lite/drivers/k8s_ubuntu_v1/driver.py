@@ -17,10 +17,6 @@ from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.drivers.k8s_ubuntu_v1 import userdata
 
-# A hostname that can stand in the rendered text for the control plane's address until Heat
-# knows it: it passes the address checks, then is swapped for Heat's placeholder.
-_HOST_STANDIN = "control-plane-host.invalid"
-
 # The Driver-version config keys and their defaults; labels of the same name override them.
 DEFAULT_CONFIG: dict[str, Any] = {
     "kube_tag": userdata.DEFAULT_KUBE_TAG,
@@ -154,8 +150,6 @@ class K8sUbuntuV1(heat_driver.HeatDriver):
                          control_plane_host: str, public_address: str | None,
                          credentials: base.ClusterCredentials) -> str:
         settings = self._settings(cluster, cluster_template)
-        placeholder = control_plane_host == heat_driver.CONTROL_PLANE_HOST
-        host = _HOST_STANDIN if placeholder else control_plane_host
         role = "master" if nodegroup.role == "master" else "worker"
         volume = self._node_volume_size(cluster, cluster_template, nodegroup)
         files = self.credential_files(cluster, role, credentials)
@@ -165,7 +159,7 @@ class K8sUbuntuV1(heat_driver.HeatDriver):
         ca = credentials.cas.get("ca")
         config = self._boot_config(
             settings, role, cluster_uuid=cluster.uuid, cluster_name=cluster.name,
-            control_plane_endpoint=f"{host}:{self.api_port}",
+            control_plane_endpoint=f"{control_plane_host}:{self.api_port}",
             api_public_address=public_address, join_token=self.join_token(cluster),
             certificate_key=self._certificate_key(cluster),
             master_count=cluster.master_count or 1, docker_volume_size=volume,
@@ -176,11 +170,9 @@ class K8sUbuntuV1(heat_driver.HeatDriver):
             node_taints=list(nodegroup.node_taints or []), credential_files=files,
             ca_cert_hash=x509.ca_public_key_hash(ca.certificate) if ca else "")
         try:
-            text = userdata.render_user_data(config)
+            return userdata.render_user_data(config)
         except ValueError as err:
             raise exception.InvalidParameterValue(err=str(err)) from err
-        return text.replace(_HOST_STANDIN, heat_driver.CONTROL_PLANE_HOST) if placeholder \
-            else text
 
 
 def _cloud_config(credentials: base.ClusterCredentials) -> str:

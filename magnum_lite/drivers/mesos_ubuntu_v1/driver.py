@@ -19,10 +19,6 @@ from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.drivers.mesos_ubuntu_v1 import userdata
 
-# A hostname that can stand in the rendered text for the control plane's address until Heat
-# knows it: it passes the address checks, then is swapped for Heat's placeholder.
-_HOST_STANDIN = "control-plane-host.invalid"
-
 # The Driver-version config keys and their defaults; labels of the same name override them.
 DEFAULT_CONFIG: dict[str, Any] = {
     "mesos_version": userdata.DEFAULT_MESOS_VERSION,
@@ -182,19 +178,19 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
                          control_plane_host: str, public_address: str | None,
                          credentials: base.ClusterCredentials) -> str:
         settings = self._settings(cluster, cluster_template)
-        placeholder = control_plane_host == heat_driver.CONTROL_PLANE_HOST
-        host = _HOST_STANDIN if placeholder else control_plane_host
         role = "master" if nodegroup.role == "master" else "worker"
         zookeeper_hosts: tuple[str, ...] = ()
         if role == "worker":
-            zookeeper_hosts = _MASTERS.get() or ((host,) if host else ())
+            zookeeper_hosts = _MASTERS.get() or (
+                (control_plane_host,) if control_plane_host else ())
         token = self.join_token(cluster)
         if not token:
             raise exception.InvalidParameterValue(
                 err=f"cluster {cluster.uuid}: no join token to render its nodes with")
         config = self._boot_config(
             settings, role, cluster_uuid=cluster.uuid, cluster_name=cluster.name,
-            control_plane_host=host, api_public_address=public_address, join_token=token,
+            control_plane_host=control_plane_host, api_public_address=public_address,
+            join_token=token,
             master_count=cluster.master_count or 1, zookeeper_hosts=zookeeper_hosts,
             docker_volume_size=self._node_volume_size(cluster, cluster_template, nodegroup),
             http_proxy=cluster_template.http_proxy or "",
@@ -203,8 +199,6 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
             attributes=_node_labels(nodegroup),
             credential_files=self.credential_files(cluster, role, credentials))
         try:
-            text = userdata.render_user_data(config)
+            return userdata.render_user_data(config)
         except ValueError as err:
             raise exception.InvalidParameterValue(err=str(err)) from err
-        return text.replace(_HOST_STANDIN, heat_driver.CONTROL_PLANE_HOST) if placeholder \
-            else text

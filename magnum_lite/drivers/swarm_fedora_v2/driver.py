@@ -21,8 +21,6 @@ from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.drivers.swarm_fedora_v2 import userdata
 
 ENV = Path(__file__).resolve().parent / "templates" / "env.yaml"
-# A hostname standing in for the control plane's address until Heat knows it.
-_HOST_STANDIN = "control-plane-host.invalid"
 #: A worker join token of Docker's form for rendering before the swarm exists (previews).
 STANDIN_TOKEN = "SWMTKN-1-" + "0" * 50 + "-" + "0" * 25
 #: The cluster stack output carrying the worker join token (see cluster.yaml).
@@ -153,15 +151,13 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
                 credentials: base.ClusterCredentials, token: str,
                 managers: tuple[str, ...]) -> str:
         settings = self._settings(cluster, cluster_template)
-        placeholder = control_plane_host == heat_driver.CONTROL_PLANE_HOST
-        host = _HOST_STANDIN if placeholder else control_plane_host
         role = "master" if nodegroup.role == "master" else "worker"
         worker = role == "worker"
         config = userdata.NodeBootConfig(
             role=role, cluster_uuid=cluster.uuid, cluster_name=cluster.name,
             docker_version=str(settings["docker_version"]),
             docker_storage_driver=str(settings["docker_storage_driver"]),
-            control_plane_host=host, master_count=self._master_count(cluster),
+            control_plane_host=control_plane_host, master_count=self._master_count(cluster),
             api_port=self.api_port,
             docker_volume_size=self._node_volume_size(cluster, cluster_template, nodegroup),
             api_public_address=public_address,
@@ -171,9 +167,7 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
             no_proxy=cluster_template.no_proxy or "",
             node_labels=dict(nodegroup.node_labels or {}),
             credential_files=self.credential_files(cluster, role, credentials))
-        text = self._check(lambda: userdata.render_user_data(config))
-        return text.replace(_HOST_STANDIN, heat_driver.CONTROL_PLANE_HOST) if placeholder \
-            else text
+        return self._check(lambda: userdata.render_user_data(config))
 
     def nodegroup_parameters(self, cluster: Any, cluster_template: Any, nodegroup: Any,
                              chunk: int, node_count: int, cluster_outputs: dict[str, Any],

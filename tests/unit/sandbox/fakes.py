@@ -213,6 +213,7 @@ class RecordingAPI:
     def __init__(self, view, ca, port):
         self.view, self.ca, self.port = view, ca, port
         self.hosts: tuple = ()
+        self.certificate_names: tuple = ()
         self.closed = False
 
     @property
@@ -228,6 +229,9 @@ class RecordingAPI:
 
     def set_ca(self, ca):
         self.ca = ca
+
+    def set_certificate_names(self, names):
+        self.certificate_names = tuple(names)
 
     def close(self):
         self.closed = True

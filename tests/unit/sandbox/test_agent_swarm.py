@@ -31,15 +31,17 @@ def ca():
     return x509.generate_ca("swarm")
 
 
-def swarm_master_user_data(ca: x509.KeyPair) -> str:
-    """Manager user data exactly as the plugin renders it."""
+def swarm_master_user_data(ca: x509.KeyPair, public: str | None = "127.88.1.2") -> str:
+    """Manager user data exactly as the plugin renders it, with what Heat puts in for the
+    control plane's address (the load balancer's VIP) and the public one (by default the
+    load balancer's floating IP, fakes.add_cluster's api_address)."""
     cluster = make_cluster(uuid=CLUSTER_UUID, name="swarm", master_count=1)
     template = make_template(coe="swarm-mode", cluster_distro="fedora", image_id="fedora-40",
                              labels={"docker_version": "26.1.4"})
     masters = make_nodegroup(cluster, "default-master", "master", 1)
     creds = base.ClusterCredentials(cas={"ca": types.SimpleNamespace(
         certificate=ca.certificate, private_key=ca.private_key)})
-    return SwarmFedoraV2().render_user_data(cluster, template, masters, "10.0.0.5", None,
+    return SwarmFedoraV2().render_user_data(cluster, template, masters, "10.0.0.5", public,
                                             creds)
 
 

@@ -179,6 +179,36 @@ def test_user_data_is_hidden_and_holds_heat_s_placeholders(build, heat):
     assert f"CONTROL_PLANE_ENDPOINT='{master_ip}:6443'" in heat.server_user_data(stack.id, "0")
 
 
+def _api_cert_sans(booted: str) -> list[str]:
+    """The certSANs kubeadm puts in the API server's certificate, from the booted config."""
+    init = files(booted)["/etc/magnum-lite/kubeadm-init.yaml"]["content"]
+    cluster_config = [doc for doc in yaml.safe_load_all(init)
+                      if doc["kind"] == "ClusterConfiguration"][0]
+    return cluster_config["apiServer"]["certSANs"]
+
+
+@pytest.mark.parametrize(("values", "public"), [
+    ({"masters": 3, "master_lb_enabled": True}, "lb_floating_ip"),
+    ({"masters": 1}, "master_floating_addresses"),
+    ({"masters": 1, "floating_ip_enabled": False}, "master_private_addresses"),
+], ids=["load balancer", "own floating IP", "no floating IP"])
+def test_a_master_s_api_certificate_names_the_address_clients_use(build, heat, values, public):
+    """The cluster's api_address (what `coe cluster config` writes) must be in the API
+    certificate, or TLS clients refuse it: Heat fills it in when the masters boot."""
+    c = build(workers=(1,), **values)
+    c.create()
+    stack = heat.stack(c.cluster_stack_name)
+    heat.complete(stack.id)
+    outputs = heat.outputs(stack.id)
+    private = outputs["master_private_addresses"]["0"]
+    address = outputs[public] if public == "lb_floating_ip" else outputs[public]["0"]
+    assert address and c.driver.api_address(outputs) == f"https://{address}:6443"
+    sans = _api_cert_sans(heat.server_user_data(stack.id, "0"))
+    assert address in sans
+    assert (outputs["lb_vip"] if values.get("master_lb_enabled") else private) in sans
+    assert not any("invalid" in san or "__" in san for san in sans)
+
+
 def test_get_status_phases_of_a_create(build, heat):
     c = build(masters=3, workers=(2, 1))
     c.create()

@@ -188,6 +188,14 @@ def _failed_summary(client, name):
     return stacks.list_stacks(client)[name]
 
 
+def _reason_of(resources: list, stack_reason: str = "", limit: int = 3) -> str:
+    """failure_reason of stack `s` (CREATE_FAILED) whose failed resources are `resources`."""
+    client = types.SimpleNamespace(resources=types.SimpleNamespace(
+        list=lambda *a, **k: resources))
+    return stacks.failure_reason(
+        client, stacks.StackSummary("top", "s", "CREATE_FAILED", stack_reason), limit=limit)
+
+
 def test_failure_reason_names_the_deepest_failed_resource(cloud):
     client = _client(cloud)
     stack_id = _create(client, count=3)
@@ -211,10 +219,7 @@ def test_failure_reason_of_a_nested_template_resource(cloud):
 def test_failure_reason_limits_the_resources_named():
     resources = [_resource(f"r{i}", "OS::Nova::Server", "top", None, f"failed {i}")
                  for i in range(5)]
-    client = types.SimpleNamespace(resources=types.SimpleNamespace(
-        list=lambda *a, **k: resources))
-    summary = stacks.StackSummary("top", "s", "CREATE_FAILED", "x")
-    reason = stacks.failure_reason(client, summary, limit=2)
+    reason = _reason_of(resources, "x", limit=2)
     assert reason == ("stack s CREATE_FAILED: r0 (OS::Nova::Server): failed 0; "
                       "r1 (OS::Nova::Server): failed 1 (and 3 more)")
 
@@ -228,10 +233,7 @@ def test_failure_reason_keeps_every_deepest_failure_of_a_tree():
         _resource("server", "OS::Nova::Server", "m0", None, "No valid host was found."),
         _resource("port", "OS::Neutron::Port", "m1", None, "IP allocation failed."),
     ]
-    client = types.SimpleNamespace(resources=types.SimpleNamespace(
-        list=lambda *a, **k: resources))
-    reason = stacks.failure_reason(client, stacks.StackSummary("top", "s", "CREATE_FAILED",
-                                                               ""), limit=3)
+    reason = _reason_of(resources)
     assert reason == ("stack s CREATE_FAILED: server (OS::Nova::Server): No valid host was "
                       "found.; port (OS::Neutron::Port): IP allocation failed.")
 
@@ -241,10 +243,7 @@ def test_failure_reason_says_a_repeated_failure_once_with_its_parent():
                  for i in range(3)]
     for r in resources:
         r.parent_resource = "node"
-    client = types.SimpleNamespace(resources=types.SimpleNamespace(
-        list=lambda *a, **k: resources))
-    reason = stacks.failure_reason(client, stacks.StackSummary("top", "s", "CREATE_FAILED",
-                                                               ""), limit=3)
+    reason = _reason_of(resources)
     assert reason == ("stack s CREATE_FAILED: server (OS::Nova::Server) in node: No valid "
                       "host. (x3)")
 
@@ -299,3 +298,13 @@ def test_listing_finds_a_cluster_s_worker_stacks_by_index(cloud):
     assert sorted(listing.worker_stack_names("c-1")) == ["c-1-ng-a-0", "c-1-ng-b-0"]
     assert listing.worker_stack_names("my-ng-c-3") == ["my-ng-c-3-ng-x-1"]
     assert listing.worker_stack_names("c-9") == []
+
+
+def test_failure_reason_of_a_stack_that_timed_out_says_so_first():
+    """Heat cancels what a timed-out stack was building; the cancelled resources alone would
+    hide why."""
+    resources = [_resource("0", "Magnum::Node", "top", None, "resources[0]: Stack CREATE "
+                                                             "cancelled")]
+    reason = _reason_of(resources, "Timed out")
+    assert reason == ("stack s CREATE_FAILED: Timed out; 0 (Magnum::Node): resources[0]: "
+                      "Stack CREATE cancelled")

@@ -92,6 +92,9 @@ def test_workers_get_every_master_for_their_zookeeper_url(build, heat):
     assert f"CONTROL_PLANE_HOST='{outputs['lb_vip']}'" in _env(
         heat.server_user_data(c.cluster_stack_name, "0"))
     assert state.api_address == f"https://{outputs['lb_floating_ip']}:5050"
+    # The masters' certificate names that address (the API_PUBLIC_ADDRESS SAN).
+    assert f"API_PUBLIC_ADDRESS='{outputs['lb_floating_ip']}'" in _env(
+        heat.server_user_data(c.cluster_stack_name, "2"))
 
 
 def test_a_lone_master_is_the_api_address_and_the_ensemble(build, heat):
@@ -104,6 +107,9 @@ def test_a_lone_master_is_the_api_address_and_the_ensemble(build, heat):
     assert f"ZOOKEEPER_URL='zk://{master_ip}:2181/mesos'" in _env(booted)
     # Heat puts master 0's own address where its user data names the control plane.
     assert f"CONTROL_PLANE_HOST='{master_ip}'" in _env(
+        heat.server_user_data(c.cluster_stack_name, "0"))
+    floating = outputs["master_floating_addresses"]["0"]
+    assert f"API_PUBLIC_ADDRESS='{floating}'" in _env(
         heat.server_user_data(c.cluster_stack_name, "0"))
 
 

@@ -135,6 +135,11 @@ def test_more_than_one_manager_sits_behind_the_load_balancer(swarm, heat):
     assert env["MANAGER_ADDRESSES"].split() == [
         outputs["master_private_addresses"][k] for k in ("0", "1", "2")]
     assert env["CONTROL_PLANE_HOST"] == outputs["lb_vip"]
+    # Each manager's Docker API certificate names the address clients use (the LB's).
+    manager = user_data.parse_env(files(heat.server_user_data(c.cluster_stack_name, "1"))
+                                  ["/etc/magnum-lite/node.env"]["content"])
+    assert manager["API_PUBLIC_ADDRESS"] == outputs["lb_floating_ip"]
+    assert manager["CONTROL_PLANE_HOST"] == outputs["lb_vip"]
 
 
 @pytest.mark.parametrize("masters", [2, 4])
@@ -168,12 +173,12 @@ def test_settings_come_from_config_template_and_labels(swarm):
     assert driver.coe_version(c.cluster, c.template) == "26.1.4"
     c.cluster.labels = {}
     assert driver.coe_version(c.cluster, c.template) == "25.0.5"
-    data = driver.render_user_data(c.cluster, c.template, c.masters,
-                                   heat_driver.CONTROL_PLANE_HOST, None,
+    data = driver.master_user_data(c.cluster, c.template, c.masters,
                                    base.ClusterCredentials())
     env = user_data.parse_env(files(data)["/etc/magnum-lite/node.env"]["content"])
     assert env["DOCKER_STORAGE_DRIVER"] == "btrfs"
     assert env["CONTROL_PLANE_HOST"] == heat_driver.CONTROL_PLANE_HOST
+    assert env["API_PUBLIC_ADDRESS"] == "__PUBLIC_HOST__"
 
 
 def test_validate_config():
