@@ -39,7 +39,6 @@ STANDINS = {CONTROL_PLANE_HOST: "control-plane-host.invalid",
 DEFAULT_FLAVOR = "m1.small"
 
 
-
 class StackBuilder(Protocol):
     """What the stack operations ask of a driver: HeatDriver as a plugin refines it."""
 
