@@ -59,6 +59,32 @@ class HeatDriver(base.Driver, abc.ABC):
     #: The plugin's boot scripts (its apply-credentials.sh runs on rotations); None: none.
     boot_dir: ClassVar[Path | None] = None
 
+    #: The Driver-version config keys and their defaults (labels of the same names override
+    #: them per cluster).
+    default_config: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def get_default_config(cls) -> dict[str, Any]:
+        return dict(cls.default_config)
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        """Unknown keys are refused; then the plugin checks the whole config (`check_config`).
+        """
+        unknown = sorted(set(config) - set(cls.default_config))
+        if unknown:
+            raise exception.InvalidParameterValue(
+                err=f"config: unknown keys {', '.join(unknown)}; known: "
+                    f"{', '.join(sorted(cls.default_config))}")
+        cls.check_config({**cls.default_config, **config})
+
+    @classmethod
+    def check_config(cls, settings: dict[str, Any]) -> None:
+        """Refuse a Driver version's config (defaults filled in) the plugin cannot use.
+
+        :raises exception.InvalidParameterValue: naming the key.
+        """
+
     # -- plugin hooks ------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -250,14 +276,18 @@ class HeatDriver(base.Driver, abc.ABC):
     def create_dry_run(self, context: Any, cluster: Any, cluster_template: Any,
                        nodegroups: list[Any], *,
                        credentials: base.CredentialsLoader | None = None) -> dict[str, Any]:
-        """Heat's preview of the cluster stack and of every worker chunk stack."""
+        """Heat's preview of the cluster stack and of every worker chunk stack (after the
+        plugin's own refusals, also where the API did not ask validate_cluster)."""
+        self.validate_cluster(cluster, cluster_template, nodegroups)
         return create_op.dry_run(self, context, cluster, cluster_template, nodegroups,
                                  credentials)
 
     def create(self, context: Any, cluster: Any, cluster_template: Any, nodegroups: list[Any],
                timeout: int, *, credentials: base.CredentialsLoader | None = None
                ) -> base.ClusterState:
-        """Start the cluster stack; get_status makes the worker stacks once it is complete."""
+        """Start the cluster stack; get_status makes the worker stacks once it is complete.
+        The plugin's refusals come first: nothing is built for a cluster it cannot make."""
+        self.validate_cluster(cluster, cluster_template, nodegroups)
         return create_op.create(self, context, cluster, cluster_template, nodegroups, timeout,
                                 credentials)
 

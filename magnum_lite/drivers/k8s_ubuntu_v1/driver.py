@@ -63,21 +63,12 @@ class K8sUbuntuV1(heat_driver.HeatDriver):
 
     provides = [("vm", "ubuntu", "kubernetes"), ("bm", "ubuntu", "kubernetes")]
     boot_dir = userdata.BOOT_DIR
+    default_config = DEFAULT_CONFIG
     api_port = 6443
     public_tcp_ports = (22,)
 
     @classmethod
-    def get_default_config(cls) -> dict[str, Any]:
-        return dict(DEFAULT_CONFIG)
-
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> None:
-        unknown = sorted(set(config) - set(DEFAULT_CONFIG))
-        if unknown:
-            raise exception.InvalidParameterValue(
-                err=f"config: unknown keys {', '.join(unknown)}; known: "
-                    f"{', '.join(sorted(DEFAULT_CONFIG))}")
-        settings = {**DEFAULT_CONFIG, **config}
+    def check_config(cls, settings: dict[str, Any]) -> None:
         cls._boot_config(settings, role="worker")
 
     # -- settings ------------------------------------------------------------------------------

@@ -56,21 +56,13 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
 
     provides = [("vm", "ubuntu", "mesos"), ("bm", "ubuntu", "mesos")]
     boot_dir = userdata.BOOT_DIR
+    default_config = DEFAULT_CONFIG
     api_port = userdata.API_PORT
     public_tcp_ports = (22,)
 
     @classmethod
-    def get_default_config(cls) -> dict[str, Any]:
-        return dict(DEFAULT_CONFIG)
-
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> None:
-        unknown = sorted(set(config) - set(DEFAULT_CONFIG))
-        if unknown:
-            raise exception.InvalidParameterValue(
-                err=f"config: unknown keys {', '.join(unknown)}; known: "
-                    f"{', '.join(sorted(DEFAULT_CONFIG))}")
-        cls._boot_config({**DEFAULT_CONFIG, **config}, role="master")
+    def check_config(cls, settings: dict[str, Any]) -> None:
+        cls._boot_config(settings, role="master")
 
     def validate_cluster(self, cluster: Any, cluster_template: Any,
                          nodegroups: list[Any]) -> None:
@@ -96,21 +88,6 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
             role = "master" if ng.role == "master" else "worker"
             self._boot_config(settings, role, master_count=count,
                               attributes=_node_labels(ng))
-
-    def create_dry_run(self, context: Any, cluster: Any, cluster_template: Any,
-                       nodegroups: list[Any], *,
-                       credentials: base.CredentialsLoader | None = None) -> dict[str, Any]:
-        """Refuses what Mesos cannot run even where the API did not ask validate_cluster."""
-        self.validate_cluster(cluster, cluster_template, nodegroups)
-        return super().create_dry_run(context, cluster, cluster_template, nodegroups,
-                                      credentials=credentials)
-
-    def create(self, context: Any, cluster: Any, cluster_template: Any, nodegroups: list[Any],
-               timeout: int, *, credentials: base.CredentialsLoader | None = None
-               ) -> base.ClusterState:
-        self.validate_cluster(cluster, cluster_template, nodegroups)
-        return super().create(context, cluster, cluster_template, nodegroups, timeout,
-                              credentials=credentials)
 
     # -- settings ------------------------------------------------------------------------------
 

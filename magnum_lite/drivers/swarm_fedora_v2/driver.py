@@ -42,22 +42,13 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
 
     provides = [("vm", "fedora", "swarm-mode"), ("bm", "fedora", "swarm-mode")]
     boot_dir = userdata.BOOT_DIR
+    default_config = DEFAULT_CONFIG
     api_port = userdata.DOCKER_TLS_PORT
     api_scheme = "tcp"  # what Magnum shows and DOCKER_HOST takes: tcp://<ip>:2376
     public_tcp_ports = (22,)
 
     @classmethod
-    def get_default_config(cls) -> dict[str, Any]:
-        return dict(DEFAULT_CONFIG)
-
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> None:
-        unknown = sorted(set(config) - set(DEFAULT_CONFIG))
-        if unknown:
-            raise exception.InvalidParameterValue(
-                err=f"config: unknown keys {', '.join(unknown)}; known: "
-                    f"{', '.join(sorted(DEFAULT_CONFIG))}")
-        settings = {**DEFAULT_CONFIG, **config}
+    def check_config(cls, settings: dict[str, Any]) -> None:
         cls._check(lambda: userdata.docker_major(str(settings["docker_version"])))
         cls._check_storage_driver(settings["docker_storage_driver"])
 
@@ -192,20 +183,4 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
             cluster, cluster_template, nodegroup, params["control_plane_host"],
             self._public_host(cluster_outputs), credentials, token, managers)
         return params
-
-    # -- operations: refuse what swarm-mode cannot run before anything is built ---------------
-
-    def create_dry_run(self, context: Any, cluster: Any, cluster_template: Any,
-                       nodegroups: list[Any], *,
-                       credentials: base.CredentialsLoader | None = None) -> dict[str, Any]:
-        self.validate_cluster(cluster, cluster_template, nodegroups)
-        return super().create_dry_run(context, cluster, cluster_template, nodegroups,
-                                      credentials=credentials)
-
-    def create(self, context: Any, cluster: Any, cluster_template: Any, nodegroups: list[Any],
-               timeout: int, *, credentials: base.CredentialsLoader | None = None
-               ) -> base.ClusterState:
-        self.validate_cluster(cluster, cluster_template, nodegroups)
-        return super().create(context, cluster, cluster_template, nodegroups, timeout,
-                              credentials=credentials)
 
