@@ -21,7 +21,8 @@ Shared contract of the pieces (all under the sandbox state directory, default
   Heat's global environment and returns {"plugin_dirs": [...], "environment_dir": ...} for
   heat.conf.
 - `python -m magnum_lite.sandbox.agent --state-dir DIR`: the guest agent process; it also
-  serves each cluster's Kubernetes API (`kube_api`) on the cluster's simulated floating IPs,
-  which are loopback addresses (127.a.b.c), so kubeconfigs from `cluster config` work here.
+  serves each cluster's COE API (`cluster_apis`: Kubernetes `kube_api`, Docker `docker_api`,
+  Mesos `mesos_api`) on the cluster's simulated floating IPs, which are loopback addresses
+  (127.a.b.c), so kubeconfigs and Docker environments from `cluster config` work here.
 - `python -m magnum_lite.sandbox.cloud_api --state-dir DIR`: the cloud API stand-in process.
 """
