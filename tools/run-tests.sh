@@ -35,11 +35,7 @@ if [ $# -eq 0 ]; then
     # functional tiers run beside it in a second pytest; its report follows the sandbox's.
     others_log=$(mktemp)
     echo "run-tests: pytest tests/unit tests/functional (in the background, report below)"
-    {
-        # At a lower priority: the sandbox's Heat and agents keep their pace (and timeouts).
-        renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true
-        run_pytest -q -p no:cacheprovider tests/unit tests/functional
-    } >"$others_log" 2>&1 &
+    run_pytest -q -p no:cacheprovider tests/unit tests/functional >"$others_log" 2>&1 &
     others=$!
     trap 'kill "$others" 2>/dev/null || true; rm -f "$others_log"' EXIT
     echo "run-tests: pytest tests/integration"

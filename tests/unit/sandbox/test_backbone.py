@@ -328,7 +328,9 @@ def test_spawn_stop_and_marker(tmp_path):
                                                 "import time; time.sleep(60)"])
     try:
         assert processes.read_pid(tmp_path, "sleeper") == pid
-        assert pid in processes.marked_pids(tmp_path)
+        # Under heavy load /proc was seen not to show the marker at once (CI, once): wait.
+        processes.wait_until(lambda: pid in processes.marked_pids(tmp_path), 10,
+                             "the sleeper's marker")
         assert processes.stop(tmp_path, "sleeper", grace=5)
         processes.wait_until(lambda: not processes.alive(pid), 5, "sleeper gone")
         assert processes.read_pid(tmp_path, "sleeper") is None
