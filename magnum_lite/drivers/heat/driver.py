@@ -44,7 +44,6 @@ from magnum_lite.drivers.heat import status as status_op
 
 # Names plugins, tests and benchmarks take from this module; they live in parameters.py.
 from magnum_lite.drivers.heat.parameters import CONTROL_PLANE_HOST, ENV, TEMPLATES  # noqa: F401
-from magnum_lite.drivers.heat.parameters import ordered as _ordered  # noqa: F401
 
 
 class HeatDriver(base.Driver, abc.ABC):

@@ -17,6 +17,7 @@ from typing import Any
 from magnum_lite.common import exception
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import driver as heat_driver
+from magnum_lite.drivers.heat import parameters
 from magnum_lite.drivers.mesos_ubuntu_v1 import userdata
 
 # The Driver-version config keys and their defaults; labels of the same name override them.
@@ -33,13 +34,6 @@ NETWORK_DRIVERS = ("docker",)
 # that renders user data gets only the control plane's address, workers need all of them.
 _MASTERS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "mesos_masters", default=())
-
-
-def _ordered(values: Any) -> list[Any]:
-    """A ResourceGroup `attributes` map ({"0": v, "1": v}) as a list in member order."""
-    if isinstance(values, dict):
-        return [values[k] for k in sorted(values, key=lambda k: (len(str(k)), str(k)))]
-    return list(values or [])
 
 
 def _node_labels(nodegroup: Any) -> dict[str, str]:
@@ -142,8 +136,8 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
                              chunk: int, node_count: int, cluster_outputs: dict[str, Any],
                              credentials: base.ClusterCredentials) -> dict[str, Any]:
         """The shared parameters, rendered knowing every master (the ZooKeeper ensemble)."""
-        masters = tuple(str(a) for a in _ordered(cluster_outputs.get("master_private_addresses"))
-                        if a)
+        private = parameters.ordered(cluster_outputs.get("master_private_addresses"))
+        masters = tuple(str(a) for a in private if a)
         token = _MASTERS.set(masters)
         try:
             return super().nodegroup_parameters(cluster, cluster_template, nodegroup, chunk,

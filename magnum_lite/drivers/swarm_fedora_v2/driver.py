@@ -18,6 +18,7 @@ from typing import Any
 from magnum_lite.common import exception
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import driver as heat_driver
+from magnum_lite.drivers.heat import parameters
 from magnum_lite.drivers.swarm_fedora_v2 import userdata
 
 ENV = Path(__file__).resolve().parent / "templates" / "env.yaml"
@@ -177,7 +178,7 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
             token = token.strip()
         else:  # a preview before the cluster stack exists
             token = STANDIN_TOKEN
-        managers = tuple(str(a) for a in heat_driver._ordered(
+        managers = tuple(str(a) for a in parameters.ordered(
             cluster_outputs.get("master_private_addresses")) if a) or ("192.0.2.10",)
         params["user_data"] = self._render(
             cluster, cluster_template, nodegroup, params["control_plane_host"],
