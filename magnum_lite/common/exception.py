@@ -82,6 +82,10 @@ class ClusterNotFound(NotFound):
     message = "Cluster %(cluster)s could not be found."
 
 
+class ClusterOperationNotFound(NotFound):
+    message = "Cluster operation %(operation)s could not be found."
+
+
 class NodeGroupNotFound(NotFound):
     message = "Nodegroup %(nodegroup)s could not be found."
 

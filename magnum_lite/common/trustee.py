@@ -51,14 +51,10 @@ _UNREACHABLE = (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout,
                 ks_exceptions.GatewayTimeout, ks_exceptions.BadGateway)
 
 
-#: How a status_reason says a cluster's trust stopped working (the API then lets its owner
-#: replace the trust even while an operation is in progress).
+#: How a status_reason says in prose that a cluster's trust stopped working (the code the
+#: API acts on is the fault `trust_broken` on the cluster's operation, common/states.py).
 BROKEN_TRUST = "the cluster's trust"
 BROKEN_TRUST_WHY = "no longer works"
-
-
-def says_trust_is_broken(reason: str | None) -> bool:
-    return bool(reason) and BROKEN_TRUST in reason and BROKEN_TRUST_WHY in reason
 
 @dataclasses.dataclass(frozen=True)
 class Trustee:

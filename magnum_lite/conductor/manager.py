@@ -32,10 +32,11 @@ from oslo_utils import strutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import encryption, exception
+from magnum_lite.common import encryption, exception, states
 from magnum_lite.conductor import credentials
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.drivers import loader
+from magnum_lite.objects import cluster_operation as operations
 from magnum_lite.objects import fields
 
 LOG = logging.getLogger(__name__)
@@ -47,34 +48,9 @@ RPC_API_VERSION = "1.3"
 MAX_REASON_LENGTH = 500
 
 Status = fields.ClusterStatus
-
-
-@dataclasses.dataclass(frozen=True)
-class Operation:
-    """One kind of cluster operation: its event type and its statuses."""
-
-    name: str
-    event_type: str
-    in_progress: str
-    failed: str
-
-    @property
-    def started_event(self) -> str:
-        """The event the conductor records once the cloud accepted the operation."""
-        return self.event_type + ".started"
-
-
-CREATE = Operation("create", "cluster.create", Status.CREATE_IN_PROGRESS, Status.CREATE_FAILED)
-UPDATE = Operation("update", "cluster.update", Status.UPDATE_IN_PROGRESS, Status.UPDATE_FAILED)
-DELETE = Operation("delete", "cluster.delete", Status.DELETE_IN_PROGRESS, Status.DELETE_FAILED)
-# A failed update Heat rolls back: it is followed (and times out) like an update.
-ROLLBACK = Operation("rollback", "cluster.update", Status.ROLLBACK_IN_PROGRESS,
-                     Status.ROLLBACK_FAILED)
-OPERATIONS = {op.in_progress: op for op in (CREATE, UPDATE, DELETE, ROLLBACK)}
-# The events that hand an operation over to the reconcilers: until one is recorded for the
-# cluster's current version, the cloud may still show the previous operation's outcome
-# (the stack of a cluster being resized still says UPDATE_COMPLETE from the last resize).
-STARTED_EVENTS = (CREATE.started_event, UPDATE.started_event, DELETE.started_event)
+Kind = states.Kind
+Step = states.Step
+Fault = states.Fault
 
 # What a ClusterState may set on the cluster row and on a nodegroup row (None: unchanged).
 CLUSTER_STATE_FIELDS = ("stack_id", "api_address", "coe_version", "join_token")
@@ -88,19 +64,27 @@ NOTHING_IN_THE_CLOUD = "the cluster had no Heat stack: nothing to remove from th
 NODEGROUP_GONE = "nodegroup %s of the cluster does not exist (any more)"
 
 
-class _Superseded(Exception):
-    """The cluster moved on to another operation: this one must not write its outcome."""
-
-
 @dataclasses.dataclass(eq=False)
 class _Work:
-    """A piece of work handed to the pool, and how far it got."""
+    """A piece of work handed to the pool, and how far it got here (the operation's own
+    step is on its record)."""
 
-    operation: Operation
+    kind: str
     cluster_uuid: str
     context: Any
     state: str = "queued"  # queued -> running -> done, or queued -> abandoned
     future: concurrent.futures.Future | None = None
+    operation: Any = None  # the ClusterOperation it works for (once claimed)
+    #: Side work during another operation (a trust replaced while it runs): no record.
+    side: bool = False
+
+    @property
+    def operation_uuid(self) -> str | None:
+        return None if self.operation is None else self.operation.uuid
+
+
+class _MovedOn(Exception):
+    """The cluster is in no operation of the work's kind (another one started)."""
 
 
 def _conductor_context(context: Any) -> ml_context.RequestContext:
@@ -114,7 +98,7 @@ def _conductor_context(context: Any) -> ml_context.RequestContext:
                                                overwrite=True)
 
 
-def _reason_for(operation: Operation, err: Exception) -> str:
+def _reason_for(kind: str, err: Exception) -> str:
     """A status_reason for an unexpected error: its type and first line, no SQL, no secrets."""
     if isinstance(err, exception.MagnumLiteException):
         return str(err)
@@ -122,15 +106,24 @@ def _reason_for(operation: Operation, err: Exception) -> str:
     # SQLAlchemy appends the statement and its parameters: never copy those into the API.
     text = text.split("[SQL:")[0].strip()
     text = strutils.mask_password(text)
-    reason = f"{operation.name} failed in the conductor: {type(err).__name__}"
+    reason = f"{_name(kind)} failed in the conductor: {type(err).__name__}"
     if text:
         reason += f": {text}"
     return reason[:MAX_REASON_LENGTH]
 
 
-def operation_for(status: str | None) -> Operation | None:
-    """The operation a cluster in `status` (an *_IN_PROGRESS status) is in, or None."""
-    return OPERATIONS.get(status or "")
+def _name(kind: str) -> str:
+    """How status reasons name an operation of `kind` (an update-like one: "update")."""
+    return states.rules(kind).event_type.split(".", 1)[1]
+
+
+def _fault_for(err: Exception) -> str:
+    """The fault code of an error that ended an operation in the conductor."""
+    if isinstance(err, exception.Invalid):
+        return Fault.INVALID
+    if isinstance(err, exception.MagnumLiteException):
+        return states.cloud_fault(str(err))
+    return Fault.INTERNAL_ERROR
 
 
 # -- recording what the cloud said (the manager and the reconciler) ------------------------
@@ -193,67 +186,34 @@ def _destroy_nodegroup(context: Any, cluster_uuid: str, uuid: str) -> None:
     LOG.info("Cluster %s: nodegroup %s deleted", cluster_uuid, uuid)
 
 
-def finish_operation(context: Any, operation: Operation, cluster_uuid: str, status: str,
-                     reason: str | None, expect: tuple[str, int] | None = None,
-                     clear_reason: bool = False, **changes: Any) -> Any:
-    """Set status (and `changes`) with a retried compare-and-swap; record an event when the
-    status changes. Returns the cluster, or None when another operation took over.
-
-    A None `reason` keeps the current status_reason while the status stays (unless
-    `clear_reason`) and clears it when the status changes: a reason belongs to its status.
-    With `expect` = (status, version), the write happens only while the cluster still has
-    them (the reconciler's guard against a poll that raced a new operation).
-    """
-    previous: list[str | None] = []
-
-    def mutate(cluster: Any) -> None:
-        if expect is not None and (cluster.status, cluster.version) != expect:
-            raise _Superseded(f"{cluster.status} (version {cluster.version})")
-        if (cluster.status in Status.IN_PROGRESS and cluster.status != operation.in_progress
-                and cluster.status != status):
-            raise _Superseded(cluster.status)
-        previous[:] = [cluster.status]
-        if reason is not None or clear_reason or cluster.status != status:
-            cluster.status_reason = reason
-        cluster.status = status
-        for name, value in changes.items():
-            setattr(cluster, name, value)
-
-    try:
-        cluster = objects.Cluster.update_with_retry(context, cluster_uuid, mutate)
-    except _Superseded as superseded:
-        LOG.warning("Cluster %s is %s now: the outcome of its %s (%s) is not recorded",
-                    cluster_uuid, superseded, operation.name, status)
-        return None
-    if previous != [status]:
-        cluster.record_event(context, operation.event_type)
-    LOG.info("Cluster %s: %s (%s)", cluster_uuid, status, cluster.status_reason)
-    return cluster
-
-
-def record_state(context: Any, operation: Operation, cluster_uuid: str,
+def record_state(context: Any, kind: str, cluster_uuid: str,
                  state: drivers_base.ClusterState, expect: tuple[str, int] | None = None,
-                 clear_reason: bool = False) -> Any:
-    """Record what a driver reported: each NodeGroupState on its nodegroup row, then the
-    cluster's status, reason and fields (an event when the status changes); DELETE_COMPLETE
-    removes the cluster's rows (its events stay).
+                 clear_reason: bool = False, operation_uuid: str | None = None,
+                 step: str | None = None) -> Any:
+    """Record what a driver reported for the cluster's operation of `kind`: each
+    NodeGroupState on its nodegroup row, then the cluster's status, reason and fields through
+    the transition table (objects/cluster_operation.finish; an event when the status
+    changes; DELETE_COMPLETE removes the cluster's rows, its events and operations stay).
 
-    The one writer of driver states, for the manager (what create/update/delete returned)
-    and the reconciler (what get_status found). Returns the cluster, or None when it moved on
-    to another operation (then nothing is written).
+    The one writer of driver states, for the manager (what create/update/delete returned,
+    with the `step` it reached) and the reconciler (what get_status found). Returns the
+    cluster, or None when it moved on to another operation (then nothing is written).
     """
-    status = state.status or operation.in_progress
+    table = states.rules(kind)
+    status = state.status or table.in_progress
     if status == Status.DELETE_COMPLETE:
         waiting = _release_credentials(context, cluster_uuid)
         if waiting is not None:
-            status, state = operation.in_progress, dataclasses.replace(
-                state, status=operation.in_progress, status_reason=waiting)
+            status, state = table.in_progress, dataclasses.replace(
+                state, status=table.in_progress, status_reason=waiting)
     if state.nodegroups:
-        if expect is not None:
+        if expect is not None or operation_uuid is not None:
             current = objects.Cluster.get_by_uuid(context, cluster_uuid)
-            if (current.status, current.version) != expect:
+            if ((expect is not None and (current.status, current.version) != expect)
+                    or (operation_uuid is not None
+                        and current.operation_uuid != operation_uuid)):
                 LOG.warning("Cluster %s is %s now: the state of its %s is not recorded",
-                            cluster_uuid, current.status, operation.name)
+                            cluster_uuid, current.status, kind)
                 return None
         _record_nodegroups(context, cluster_uuid, state.nodegroups)
     changes = {name: getattr(state, name) for name in CLUSTER_STATE_FIELDS
@@ -261,13 +221,10 @@ def record_state(context: Any, operation: Operation, cluster_uuid: str,
     for name in SECRET_STATE_FIELDS:
         if name in changes:
             changes[name] = encryption.encrypt(changes[name])
-    cluster = finish_operation(context, operation, cluster_uuid, status, state.status_reason,
-                               expect=expect, clear_reason=clear_reason, **changes)
+    cluster = operations.finish(context, cluster_uuid, kind, status, state.status_reason,
+                                operation_uuid=operation_uuid, expect=expect,
+                                clear_reason=clear_reason, step=step, **changes)
     if cluster is not None and status == Status.DELETE_COMPLETE:
-        try:
-            cluster.destroy()
-        except exception.ClusterNotFound:
-            pass  # another conductor removed it first
         LOG.info("Cluster %s deleted", cluster_uuid)
     return cluster
 
@@ -348,15 +305,15 @@ class ConductorManager:
     def _fail_abandoned(self, abandoned: list[_Work], done: concurrent.futures.Future) -> None:
         try:
             for work in abandoned:
-                self._fail(work.context, work.operation, work.cluster_uuid,
+                self._fail(work.context, work,
                            f"the conductor on {self.host} stopped before the "
-                           f"{work.operation.name} began; try again")
+                           f"{_name(work.kind)} began; try again", Fault.CONDUCTOR_STOPPED)
         finally:
             done.set_result(None)
 
-    def _spawn(self, context: Any, operation: Operation, cluster_uuid: str,
-               func: Callable[..., None], *args: Any) -> None:
-        work = _Work(operation, cluster_uuid, _conductor_context(context))
+    def _spawn(self, context: Any, kind: str, cluster_uuid: str,
+               func: Callable[..., None], *args: Any, side: bool = False) -> None:
+        work = _Work(kind, cluster_uuid, _conductor_context(context), side=side)
         with self._lock:
             if self._stopping or self._executor is None:
                 stopping = True
@@ -365,11 +322,33 @@ class ConductorManager:
                 self._work.add(work)
                 work.future = self._executor.submit(self._run, work, func, *args)
         if stopping:
-            self._fail(work.context, operation, cluster_uuid,
-                       f"the conductor on {self.host} was stopping; try again")
+            self._fail(work.context, work, f"the conductor on {self.host} was stopping; "
+                                           f"try again", Fault.CONDUCTOR_STOPPED)
             raise exception.ServiceUnavailable(what=f"The conductor on {self.host}",
                                                reason="it is stopping")
-        LOG.debug("Cluster %s: %s queued", cluster_uuid, operation.name)
+        LOG.debug("Cluster %s: %s queued", cluster_uuid, kind)
+
+    def _claim(self, context: Any, work: _Work) -> None:
+        """Make this conductor the owner of the cluster's operation of the work's kind (the
+        record the API started, or one made now for a cluster without one)."""
+        operation = operations.adopt(context, work.cluster_uuid, work.kind, self.host)
+        if operation is None:
+            raise _MovedOn(work.kind)
+        work.operation = operation
+        if operation.owner != self.host or operation.step != Step.QUEUED:
+            try:
+                operation.update(owner=self.host, step=Step.QUEUED)
+            except exception.ConcurrentUpdate:
+                LOG.info("Cluster %s: its %s ended meanwhile", work.cluster_uuid, work.kind)
+
+    def _advance(self, context: Any, work: _Work, step: str) -> None:
+        """Record the step the work reached on its operation (while it is in flight)."""
+        if work.operation is None:
+            return
+        try:
+            work.operation.update(step=step)
+        except (exception.ConcurrentUpdate, exception.ClusterOperationNotFound):
+            LOG.info("Cluster %s: its %s ended meanwhile", work.cluster_uuid, work.kind)
 
     def _run(self, work: _Work, func: Callable[..., None], *args: Any) -> None:
         with self._lock:
@@ -380,33 +359,35 @@ class ConductorManager:
         context.update_store()  # oslo.log then shows the request id on this thread's lines
         started = time.monotonic()
         try:
-            func(context, work.cluster_uuid, *args)
+            if not work.side:
+                self._claim(context, work)
+            func(context, work, *args)
+        except _MovedOn:
+            LOG.warning("Cluster %s is in another operation now: its %s is not done",
+                        work.cluster_uuid, work.kind)
         except exception.ClusterNotFound:
             LOG.info("Cluster %s is gone: nothing left to %s", work.cluster_uuid,
-                     work.operation.name)
+                     _name(work.kind))
         except exception.MagnumLiteException as err:
             # A cause we know and can state (quota, invalid input, a missing template).
-            LOG.warning("Cluster %s: %s failed: %s", work.cluster_uuid, work.operation.name,
-                        err)
-            self._fail(context, work.operation, work.cluster_uuid,
-                       _reason_for(work.operation, err))
+            LOG.warning("Cluster %s: %s failed: %s", work.cluster_uuid, _name(work.kind), err)
+            self._fail(context, work, _reason_for(work.kind, err), _fault_for(err))
         except Exception as err:
-            LOG.exception("Cluster %s: %s failed", work.cluster_uuid, work.operation.name)
-            self._fail(context, work.operation, work.cluster_uuid,
-                       _reason_for(work.operation, err))
+            LOG.exception("Cluster %s: %s failed", work.cluster_uuid, _name(work.kind))
+            self._fail(context, work, _reason_for(work.kind, err), _fault_for(err))
         finally:
             with self._lock:
                 work.state = "done"
                 self._work.discard(work)
-            LOG.debug("Cluster %s: %s handled in %.3fs", work.cluster_uuid,
-                      work.operation.name, time.monotonic() - started)
+            LOG.debug("Cluster %s: %s handled in %.3fs", work.cluster_uuid, work.kind,
+                      time.monotonic() - started)
 
     # -- RPC endpoints -----------------------------------------------------------------------
 
     @messaging.expected_exceptions(exception.ServiceUnavailable)
     def cluster_create(self, context: Any, cluster_uuid: str, create_timeout: int) -> None:
         """Build the cluster in the cloud (in the background)."""
-        self._spawn(context, CREATE, cluster_uuid, self._create, create_timeout)
+        self._spawn(context, Kind.CREATE, cluster_uuid, self._create, create_timeout)
 
     @messaging.expected_exceptions(exception.ServiceUnavailable)
     def cluster_update(self, context: Any, cluster_uuid: str, node_count: int,
@@ -415,37 +396,40 @@ class ConductorManager:
         """Resize a worker nodegroup (the default one for None) to `node_count` nodes,
         removing `nodes_to_remove` first (in the background). 1.1: nodegroup_uuid,
         nodes_to_remove."""
-        self._spawn(context, UPDATE, cluster_uuid, self._update, node_count, rollback,
+        self._spawn(context, Kind.RESIZE, cluster_uuid, self._update, node_count, rollback,
                     nodegroup_uuid, list(nodes_to_remove) if nodes_to_remove else None)
 
     @messaging.expected_exceptions(exception.ServiceUnavailable)
     def cluster_delete(self, context: Any, cluster_uuid: str) -> None:
         """Remove the cluster from the cloud and the database (in the background)."""
-        self._spawn(context, DELETE, cluster_uuid, self._delete)
+        self._spawn(context, Kind.DELETE, cluster_uuid, self._delete)
 
     @messaging.expected_exceptions(exception.ServiceUnavailable)
     def nodegroup_create(self, context: Any, cluster_uuid: str, nodegroup_uuid: str) -> None:
         """Build a nodegroup added to the cluster, as an update of it (in the background).
         1.3"""
-        self._spawn(context, UPDATE, cluster_uuid, self._nodegroup, nodegroup_uuid, "create")
+        self._spawn(context, Kind.NODEGROUP_CREATE, cluster_uuid, self._nodegroup,
+                    nodegroup_uuid, "create")
 
     @messaging.expected_exceptions(exception.ServiceUnavailable)
     def nodegroup_delete(self, context: Any, cluster_uuid: str, nodegroup_uuid: str) -> None:
         """Remove a nodegroup from the cluster, as an update of it (in the background). 1.3"""
-        self._spawn(context, UPDATE, cluster_uuid, self._nodegroup, nodegroup_uuid, "delete")
+        self._spawn(context, Kind.NODEGROUP_DELETE, cluster_uuid, self._nodegroup,
+                    nodegroup_uuid, "delete")
 
     @messaging.expected_exceptions(exception.ServiceUnavailable)
     def rotate_ca_certificate(self, context: Any, cluster_uuid: str) -> None:
         """Give the cluster a new CA and push it to its nodes (in the background). 1.2"""
-        self._spawn(context, UPDATE, cluster_uuid, self._rotate, "ca")
+        self._spawn(context, Kind.CA_ROTATION, cluster_uuid, self._rotate, "ca")
 
     @messaging.expected_exceptions(exception.ServiceUnavailable)
     def rotate_credentials(self, context: Any, cluster_uuid: str, push: bool = True) -> None:
         """Replace the cluster's trustee and trust with ones from the caller and push them
         to its nodes, unless `push` is False (an operation in progress needs a working trust
-        now; it goes on with the new one). In the background. 1.2"""
-        self._spawn(context, UPDATE, cluster_uuid, self._rotate,
-                    "trustee" if push else "trustee only")
+        now; it goes on with the new one: side work, no operation of its own). In the
+        background. 1.2"""
+        self._spawn(context, Kind.CREDENTIALS_ROTATION, cluster_uuid, self._rotate,
+                    "trustee" if push else "trustee only", side=not push)
 
     @messaging.expected_exceptions(exception.MagnumLiteException)
     def sign_certificate(self, context: Any, cluster_uuid: str, csr: str) -> str:
@@ -455,67 +439,65 @@ class ConductorManager:
         cluster = objects.Cluster.get_by_uuid(ctx, cluster_uuid)
         return credentials.sign(ctx, cluster, csr)
 
-    def in_flight(self, cluster_uuid: str) -> bool:
-        """Whether an operation on the cluster is queued or running here (the reconciler
-        leaves such a cluster alone until the operation recorded its start)."""
-        with self._lock:
-            return any(w.cluster_uuid == cluster_uuid for w in self._work)
-
     # -- the work ----------------------------------------------------------------------------
 
-    def _create(self, context: Any, cluster_uuid: str, create_timeout: int) -> None:
-        cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
+    def _create(self, context: Any, work: _Work, create_timeout: int) -> None:
+        cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
-        driver = self._driver_for(context, cluster, template, CREATE)
+        driver = self._driver_for(context, cluster, template, work)
         if driver is None:
             return
-        nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster_uuid])
+        nodegroups = objects.NodeGroup.list_for_clusters(context, [work.cluster_uuid])
         if not template.tls_disabled:
             cluster = credentials.ensure_cas(context, cluster, template.coe)
         cluster = credentials.ensure_trustee(context, cluster)
-        LOG.info("Cluster %s: creating with driver plugin %s", cluster_uuid,
+        LOG.info("Cluster %s: creating with driver plugin %s", work.cluster_uuid,
                  type(driver).__name__)
+        self._advance(context, work, Step.CLOUD_REQUESTED)
         state = driver.create(context, cluster, template, nodegroups, timeout=create_timeout,
                               credentials=credentials.loader(context, cluster, template.coe))
-        self._record(context, CREATE, cluster_uuid, state)
+        self._record(context, work, state)
 
-    def _update(self, context: Any, cluster_uuid: str, node_count: int, rollback: bool,
+    def _update(self, context: Any, work: _Work, node_count: int, rollback: bool,
                 nodegroup_uuid: str | None = None,
                 nodes_to_remove: list[str] | None = None) -> None:
-        cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
-        nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster_uuid])
+        cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)
+        nodegroups = objects.NodeGroup.list_for_clusters(context, [work.cluster_uuid])
         nodegroup = _worker_nodegroup(nodegroups, nodegroup_uuid)
         if nodegroup is None:
-            self._fail(context, UPDATE, cluster_uuid,
-                       NODEGROUP_GONE % (nodegroup_uuid or "default-worker"))
+            self._fail(context, work, NODEGROUP_GONE % (nodegroup_uuid or "default-worker"),
+                       Fault.INVALID)
             return
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
-        driver = self._driver_for(context, cluster, template, UPDATE)
+        driver = self._driver_for(context, cluster, template, work)
         if driver is None:
             return
         LOG.info("Cluster %s: resizing nodegroup %s to %d nodes (removing %s; rollback %s)",
-                 cluster_uuid, nodegroup.name, node_count, nodes_to_remove or "none", rollback)
+                 work.cluster_uuid, nodegroup.name, node_count, nodes_to_remove or "none",
+                 rollback)
+        self._advance(context, work, Step.CLOUD_REQUESTED)
         state = driver.update(context, cluster, template, nodegroup, node_count,
                               nodes_to_remove=nodes_to_remove, rollback=rollback,
                               credentials=credentials.loader(context, cluster, template.coe))
-        self._record(context, UPDATE, cluster_uuid, state)
+        self._record(context, work, state)
 
-    def _nodegroup(self, context: Any, cluster_uuid: str, nodegroup_uuid: str,
+    def _nodegroup(self, context: Any, work: _Work, nodegroup_uuid: str,
                    action: str) -> None:
         """Have the driver build (`action` = "create") or remove ("delete") one nodegroup;
         the cluster is UPDATE_IN_PROGRESS meanwhile and the reconciler follows it."""
-        cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
+        cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)
         try:
-            nodegroup = objects.NodeGroup.get(context, cluster_uuid, nodegroup_uuid)
+            nodegroup = objects.NodeGroup.get(context, work.cluster_uuid, nodegroup_uuid)
         except exception.NodeGroupNotFound:
-            self._fail(context, UPDATE, cluster_uuid, NODEGROUP_GONE % nodegroup_uuid)
+            self._fail(context, work, NODEGROUP_GONE % nodegroup_uuid, Fault.INVALID)
             return
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
-        driver = self._driver_for(context, cluster, template, UPDATE)
+        driver = self._driver_for(context, cluster, template, work)
         if driver is None:
             return
-        LOG.info("Cluster %s: %s nodegroup %s", cluster_uuid,
+        LOG.info("Cluster %s: %s nodegroup %s", work.cluster_uuid,
                  "creating" if action == "create" else "deleting", nodegroup.name)
+        self._advance(context, work, Step.CLOUD_REQUESTED)
         try:
             if action == "create":
                 state = driver.create_nodegroup(
@@ -528,17 +510,17 @@ class ConductorManager:
             # update (a delete may be asked again).
             failed = Status.CREATE_FAILED if action == "create" else Status.DELETE_FAILED
             state = drivers_base.ClusterState(
-                status=UPDATE.failed, status_reason=str(err), nodegroups={
+                status=Status.UPDATE_FAILED, status_reason=str(err), nodegroups={
                     nodegroup_uuid: drivers_base.NodeGroupState(status=failed,
                                                                 status_reason=str(err))})
-        self._record(context, UPDATE, cluster_uuid, state)
+        self._record(context, work, state)
 
-    def _rotate(self, context: Any, cluster_uuid: str, what: str) -> None:
+    def _rotate(self, context: Any, work: _Work, what: str) -> None:
         """Replace the cluster's CA (`what` = "ca") or trustee ("trustee"), then have the
         driver push the new credentials to the nodes ("trustee only": no push)."""
-        cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
+        cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
-        driver = self._driver_for(context, cluster, template, UPDATE)
+        driver = self._driver_for(context, cluster, template, work)
         if driver is None:
             return
         if what == "ca":
@@ -548,19 +530,20 @@ class ConductorManager:
             if what == "trustee only":
                 # A broken trust replaced during another operation, which goes on with it:
                 # the nodes get the new trustee with the next rotation.
-                LOG.info("Cluster %s: trust replaced during its %s", cluster_uuid,
+                LOG.info("Cluster %s: trust replaced during its %s", work.cluster_uuid,
                          cluster.status)
                 return
-        nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster_uuid])
-        LOG.info("Cluster %s: new %s; updating its nodes", cluster_uuid, what)
+        nodegroups = objects.NodeGroup.list_for_clusters(context, [work.cluster_uuid])
+        LOG.info("Cluster %s: new %s; updating its nodes", work.cluster_uuid, what)
+        self._advance(context, work, Step.CLOUD_REQUESTED)
         state = driver.rotate_ca_certificate(
             context, cluster, template, nodegroups,
             credentials=credentials.loader(context, cluster, template.coe))
-        self._record(context, UPDATE, cluster_uuid, state)
+        self._record(context, work, state)
 
-    def _delete(self, context: Any, cluster_uuid: str) -> None:
-        cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
-        nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster_uuid])
+    def _delete(self, context: Any, work: _Work) -> None:
+        cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)
+        nodegroups = objects.NodeGroup.list_for_clusters(context, [work.cluster_uuid])
         # A cluster pinned to a driver goes through it even without a recorded stack: a
         # conductor stopped in the middle of a create may have left stacks it never recorded,
         # and the driver finds them (a missing stack counts as deleted). Only a cluster with
@@ -568,46 +551,47 @@ class ConductorManager:
         has_stack = bool(cluster.stack_id) or any(ng.stack_id for ng in nodegroups)
         if not has_stack and (not cluster.driver_id or not self._reached_the_cloud(context,
                                                                                    cluster)):
-            self._destroy(context, cluster_uuid)
+            self._destroy(context, work)
             return
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
-        driver = self._driver_for(context, cluster, template, DELETE, fail=has_stack)
+        driver = self._driver_for(context, cluster, template, work, fail=has_stack)
         if driver is None:
             if not has_stack:
-                self._destroy(context, cluster_uuid)
+                self._destroy(context, work)
             return
-        LOG.info("Cluster %s: deleting (stack %s)", cluster_uuid, cluster.stack_id)
+        LOG.info("Cluster %s: deleting (stack %s)", work.cluster_uuid, cluster.stack_id)
+        self._advance(context, work, Step.CLOUD_REQUESTED)
         state = driver.delete(context, cluster, nodegroups)
-        self._record(context, DELETE, cluster_uuid, state)
+        self._record(context, work, state)
 
     @staticmethod
     def _reached_the_cloud(context: Any, cluster: Any) -> bool:
-        """Whether a driver ever accepted work for the cluster (an operation started).
+        """Whether the cloud was ever asked to act for the cluster (an operation of it
+        reached the step cloud_requested): then its driver is asked to find what is there,
+        even when the conductor was cut off before it recorded what the cloud accepted.
 
-        A cluster whose create failed before the driver accepted it (no Heat, a refused
-        parameter) has nothing in the cloud to look for. (A conductor killed between Heat
-        accepting the stack and recording it leaves a stack this cannot see.)
+        A cluster whose create failed before the driver was called (no driver, a refused
+        parameter) has nothing in the cloud to look for.
         """
-        events = objects.ClusterEvent.list(context, cluster.uuid)
-        return any(e.event_type in STARTED_EVENTS for e in events)
+        return any(op.step in (Step.CLOUD_REQUESTED, Step.FOLLOWING)
+                   for op in operations.ClusterOperation.list(context, cluster.uuid))
 
-    def _destroy(self, context: Any, cluster_uuid: str) -> None:
+    def _destroy(self, context: Any, work: _Work) -> None:
         """Delete the rows of a cluster that has nothing in the cloud; its events stay."""
-        waiting = _release_credentials(context, cluster_uuid)
+        waiting = _release_credentials(context, work.cluster_uuid)
         if waiting is not None:
-            self._fail(context, DELETE, cluster_uuid, waiting)
+            self._fail(context, work, waiting, Fault.CLOUD_ERROR)
             return
-        cluster = self._finish(context, DELETE, cluster_uuid, Status.DELETE_COMPLETE,
-                               NOTHING_IN_THE_CLOUD)
-        if cluster is None:
-            return
-        cluster.destroy()
-        LOG.info("Cluster %s deleted (it had no stack)", cluster_uuid)
+        cluster = operations.finish(context, work.cluster_uuid, work.kind,
+                                    Status.DELETE_COMPLETE, NOTHING_IN_THE_CLOUD,
+                                    operation_uuid=work.operation_uuid)
+        if cluster is not None:
+            LOG.info("Cluster %s deleted (it had no stack)", work.cluster_uuid)
 
     # -- drivers -----------------------------------------------------------------------------
 
-    def _driver_for(self, context: Any, cluster: Any, template: Any,
-                    operation: Operation, fail: bool = True) -> drivers_base.Driver | None:
+    def _driver_for(self, context: Any, cluster: Any, template: Any, work: _Work,
+                    fail: bool = True) -> drivers_base.Driver | None:
         """The cluster's driver, bound to its config; None (after failing the operation when
         `fail`) when none is installed."""
         driver = driver_for(context, cluster, template)
@@ -615,35 +599,36 @@ class ConductorManager:
             reason = str(exception.NoDriverInstalled(server_type=template.server_type,
                                                      distro=template.cluster_distro,
                                                      coe=template.coe))
-            LOG.warning("Cluster %s: %s failed: %s", cluster.uuid, operation.name, reason)
-            self._fail(context, operation, cluster.uuid, reason)
+            LOG.warning("Cluster %s: %s failed: %s", cluster.uuid, _name(work.kind), reason)
+            self._fail(context, work, reason, Fault.NO_DRIVER)
         return driver
 
     # -- recording outcomes ------------------------------------------------------------------
 
-    def _record(self, context: Any, operation: Operation, cluster_uuid: str,
-                state: drivers_base.ClusterState) -> None:
-        """Write what the driver reported; the reconciler follows a status still in progress
-        from the `started_event` recorded here on."""
-        cluster = record_state(context, operation, cluster_uuid, state)
-        if cluster is not None and cluster.status == operation.in_progress:
-            cluster.record_event(context, operation.started_event)
+    def _record(self, context: Any, work: _Work, state: drivers_base.ClusterState) -> None:
+        """Write what the driver reported, with the handover: the cloud accepted the
+        operation, and the reconciler follows a status still in progress from here on."""
+        record_state(context, work.kind, work.cluster_uuid, state,
+                     operation_uuid=work.operation_uuid,
+                     step=None if work.operation_uuid is None else Step.FOLLOWING)
 
-    def _fail(self, context: Any, operation: Operation, cluster_uuid: str,
-              reason: str) -> None:
-        """End the operation in its *_FAILED status, if the database lets us."""
+    def _fail(self, context: Any, work: _Work, reason: str, fault: str) -> None:
+        """End the operation in its failed status with `fault`, if the database lets us.
+        Side work (a trust replaced during another operation) fails no operation."""
+        if work.side:
+            LOG.warning("Cluster %s: %s", work.cluster_uuid, reason)
+            return
         try:
-            self._finish(context, operation, cluster_uuid, operation.failed, reason)
+            operations.finish(context, work.cluster_uuid, work.kind,
+                              states.rules(work.kind).failed_status, reason, fault=fault,
+                              operation_uuid=work.operation_uuid)
         except exception.ClusterNotFound:
-            LOG.info("Cluster %s is gone: its %s failure is not recorded", cluster_uuid,
-                     operation.name)
+            LOG.info("Cluster %s is gone: its %s failure is not recorded", work.cluster_uuid,
+                     _name(work.kind))
         except Exception:
             LOG.exception("Cluster %s: could not record that its %s failed (%s); the "
-                          "reconciler will find it", cluster_uuid, operation.name, reason)
-
-    def _finish(self, context: Any, operation: Operation, cluster_uuid: str, status: str,
-                reason: str | None, **changes: Any) -> Any:
-        return finish_operation(context, operation, cluster_uuid, status, reason, **changes)
+                          "reconciler will find it", work.cluster_uuid, _name(work.kind),
+                          reason)
 
 
 def _worker_nodegroup(nodegroups: list[Any], nodegroup_uuid: str | None) -> Any:

@@ -1,30 +1,33 @@
-"""The status reconciler: follows every cluster in an *_IN_PROGRESS status in the cloud.
+"""The status reconciler: follows every cluster operation the cloud has accepted.
 
 A thread of the conductor runs a round every `[conductor] reconcile_interval` seconds:
 
-- one query reads every cluster in progress (with its nodegroups, the time of its latest
-  event and whether its operation was handed over); the conductor keeps those the hash ring
-  gives it (conductor/hashring.py);
-- a create, update or delete is followed once the conductor that started it recorded its
-  `<event>.started` event (manager.STARTED_EVENTS) for the cluster's current version: before,
-  the cloud may still show the previous operation's outcome (a resized cluster's stack says
-  UPDATE_COMPLETE from the last resize until Heat takes the new one);
+- one query reads every cluster with an operation in flight (or in an *_IN_PROGRESS status)
+  with its nodegroups and its ClusterOperation record; the conductor keeps those the hash
+  ring gives it (conductor/hashring.py);
+- it dispatches on the operation's kind and step (common/states.py), never on status
+  prefixes, events or status_reason text: an operation at step `following` (the conductor
+  that started it recorded that the cloud accepted it) is checked in the cloud; one still
+  `queued` or `cloud_requested` is its owner's to drive (before the handover the cloud may
+  still show the previous operation's outcome: a resized cluster's stack says
+  UPDATE_COMPLETE from the last resize until Heat takes the new one). A cluster in progress
+  with no record (from before records were kept) gets one, at step `following`;
 - a cluster is checked when due: at once when its operation is new to us, then after
   `reconcile_backoff_base` seconds, the delay growing by half after each check that found no
   change, up to `reconcile_backoff_max`; a change starts over from the base;
 - due clusters are grouped by project and driver (plugin and config): `status_snapshot` is
   called once per group per round (one stack listing serves the whole project), then
-  `get_status` per cluster, in a bounded thread pool so a slow project does not hold up the
-  others (a cluster still being checked is skipped by the next rounds);
-- what the driver reports is written by `manager.record_state`, the manager's own writer, only
-  when it changes something: terminal statuses end the operation with an event, DELETE_COMPLETE
-  removes the rows;
-- an operation that lasts longer than its timeout plus `timeout_grace` ends in *_FAILED. The
-  timeout is measured from the cluster's latest event: the API writes one when an operation
-  starts and the conductor one at every status change, while polls that change no status
-  (and the reconciler's own error reasons) write none, so the clock is not reset by them;
+  `get_status` per cluster (with its operation), in a bounded thread pool so a slow project
+  does not hold up the others (a cluster still being checked is skipped by the next rounds);
+- what the driver reports is written by `manager.record_state` through the transition table
+  only when it changes something and belongs to the operation's kind: terminal statuses end
+  the operation with an event, DELETE_COMPLETE removes the rows;
+- an operation still in flight after its deadline (plus `timeout_grace`) ends in its failed
+  status with the fault `timeout`, whatever its step;
 - a driver error while checking (Heat unreachable, authentication refused) keeps the status,
-  says so in status_reason, and the checks go on: the cluster recovers when Heat is back.
+  says so in status_reason, records a fault code on the operation (`trust_broken` when the
+  cluster's trust stopped working: the API then lets its owner replace it), and the checks go
+  on: the cluster recovers when Heat is back.
 
 Polls use an admin context with the cluster's project, user and trust, and no token: the
 driver decides how to authenticate (the trust, or the service credentials without Keystone).
@@ -46,30 +49,24 @@ from oslo_utils import strutils, timeutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import exception, trustee
+from magnum_lite.common import exception, states, trustee
 from magnum_lite.conductor import credentials, hashring
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
+from magnum_lite.objects import cluster_operation as operations
 from magnum_lite.objects import fields
 
 LOG = logging.getLogger(__name__)
 
 Status = fields.ClusterStatus
-Operation = conductor_manager.Operation
+Step = states.Step
+Fault = states.Fault
 
 # Each check without a change multiplies the delay to the next by this, up to the maximum.
 BACKOFF_FACTOR = 1.5
 # The start of the status_reason the reconciler writes while it cannot read the cloud.
 POLL_ERROR_PREFIX = "cannot check the cluster in the cloud: "
-# The statuses a driver may report that belong to each operation: anything else is the
-# state of the previous operation (Heat has not started this one yet), not an outcome.
-_OWN_STATUSES = {
-    Status.CREATE_IN_PROGRESS: ("CREATE_",),
-    Status.UPDATE_IN_PROGRESS: ("UPDATE_", "ROLLBACK_"),
-    Status.DELETE_IN_PROGRESS: ("DELETE_",),
-    Status.ROLLBACK_IN_PROGRESS: ("ROLLBACK_",),
-}
 MAX_ERROR_LENGTH = 300
 
 
@@ -77,7 +74,7 @@ MAX_ERROR_LENGTH = 300
 class _Schedule:
     """When a cluster is next checked, and the delay after that."""
 
-    key: tuple[str, int]  # (status, version): a new operation starts a new schedule
+    key: tuple[str, int, str | None]  # (status, version, operation): a new one starts anew
     due: float
     delay: float
     started: float = 0.0   # when the latest check began
@@ -88,14 +85,8 @@ class _Schedule:
 class _Item:
     cluster: Any
     nodegroups: list[Any]
-    operation: Operation
+    operation: operations.ClusterOperation
     template: Any = None
-
-
-def _aware(moment: datetime.datetime | None) -> datetime.datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=datetime.UTC)
-    return moment
 
 
 def poll_context(cluster: Any) -> ml_context.RequestContext:
@@ -107,22 +98,13 @@ def poll_context(cluster: Any) -> ml_context.RequestContext:
                                      all_projects=True, auth_token=None)
 
 
-def timeout_minutes(cluster: Any, operation: Operation) -> int:
-    """Minutes the cluster's current operation may take."""
-    if operation is conductor_manager.CREATE:
-        return cluster.create_timeout or CONF.conductor.create_timeout
-    if operation is conductor_manager.DELETE:
-        return CONF.conductor.delete_timeout
-    return CONF.conductor.update_timeout
-
-
-def _trust_reason(cluster: Any, err: Exception) -> str | None:
+def _trust_reason(cluster: Any, operation: Any, err: Exception) -> str | None:
     """Why the cluster's trust no longer works, when that is why Heat refused the check."""
     refused = isinstance(err, exception.CloudError) and "not authorized" in str(err)
     given = credentials.trustee_of(cluster) if refused else None
     if given is None or not given.trust_id:
         return None
-    if (cluster.status_reason or "").startswith(POLL_ERROR_PREFIX + "the cluster's trust"):
+    if operation.fault == Fault.TRUST_BROKEN:
         return cluster.status_reason  # checked already: a check is a login to Keystone
     reason = trustee.check_trust(given)
     if reason is None:
@@ -231,8 +213,7 @@ class Reconciler:
         context = ml_context.get_admin_context()
         context.all_projects = True
         read_at = self._clock()
-        found = objects.Cluster.list_with_status(context, list(conductor_manager.OPERATIONS),
-                                                 conductor_manager.STARTED_EVENTS)
+        found = objects.Cluster.list_in_flight(context, Status.IN_PROGRESS)
         ring = self.ring.refresh()
         now = self._clock()
         wall = self._utcnow()
@@ -240,12 +221,14 @@ class Reconciler:
         groups: dict[tuple[str, str], tuple[Any, list[_Item]]] = {}
         templates: dict[str, Any] = {}
         seen = set()
-        for cluster, nodegroups, event_time, handed_over in found:
-            operation = conductor_manager.operation_for(cluster.status)
-            if operation is None or ring.owner(cluster.uuid) != self.host:
+        for cluster, nodegroups, op_row in found:
+            if ring.owner(cluster.uuid) != self.host:
+                continue
+            operation = self._operation(context, cluster, op_row)
+            if operation is None:
                 continue
             seen.add(cluster.uuid)
-            key = (cluster.status, cluster.version)
+            key = (cluster.status, cluster.version, operation.uuid)
             with self._lock:
                 if cluster.uuid in self._polling:
                     continue
@@ -254,14 +237,12 @@ class Reconciler:
                     schedule = self._schedules[cluster.uuid] = _Schedule(key, now, base)
                 elif schedule.finished >= read_at:
                     continue  # checked since this row was read: the row is stale
-            if self._timed_out(cluster, operation, event_time, wall):
+            if self._timed_out(cluster, operation, wall):
                 continue
             if now < schedule.due:
                 continue
-            if not handed_over and operation is not conductor_manager.ROLLBACK:
-                continue  # not in the cloud yet (or never will be): the timeout applies
-            if self.manager is not None and self.manager.in_flight(cluster.uuid):
-                continue  # its conductor is still recording it
+            if operation.step != Step.FOLLOWING:
+                continue  # its owner drives it until the cloud accepted it; the deadline holds
             plugin, config, driver_key = self._plugin(context, cluster, templates)
             if plugin is None:
                 continue  # nothing can read it; the timeout still applies
@@ -293,6 +274,20 @@ class Reconciler:
             started += len(items)
         return started
 
+    @staticmethod
+    def _operation(context: Any, cluster: Any, op_row: Any) -> Any:
+        """The cluster's operation in flight; a cluster in progress without a record (from
+        before records were kept) gets one, followed in the cloud. None: nothing to follow."""
+        if op_row is not None:
+            return operations.ClusterOperation.from_row(context, op_row)
+        kind = states.kind_for_status(cluster.status)
+        if kind is None:
+            return None
+        try:
+            return operations.adopt(context, cluster.uuid, kind, None, Step.FOLLOWING)
+        except exception.ClusterNotFound:
+            return None
+
     def _forget_future(self, future: concurrent.futures.Future) -> None:
         with self._lock:
             self._futures.discard(future)
@@ -320,27 +315,28 @@ class Reconciler:
                 templates[template_id] = None
         return templates[template_id]
 
-    def _timed_out(self, cluster: Any, operation: Operation,
-                   event_time: datetime.datetime | None, wall: datetime.datetime) -> bool:
-        """Fail the operation when it outlived its timeout (plus the grace); True then."""
-        began = _aware(event_time or cluster.updated_at or cluster.created_at)
-        if began is None:
+    def _timed_out(self, cluster: Any, operation: Any, wall: datetime.datetime) -> bool:
+        """Fail the operation when it outlived its deadline (plus the grace); True then."""
+        if not operation.overdue(wall, CONF.conductor.timeout_grace):
             return False
-        minutes = timeout_minutes(cluster, operation)
-        limit = datetime.timedelta(minutes=minutes,
-                                   seconds=CONF.conductor.timeout_grace)
-        if wall - began <= limit:
-            return False
+        started = operation.started_at
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=datetime.UTC)
+        minutes = round((operation.deadline.replace(tzinfo=started.tzinfo) - started)
+                        .total_seconds() / 60)
         unit = "minute" if minutes == 1 else "minutes"
-        reason = f"the cluster's {operation.name} did not finish within {minutes} {unit}"
-        if operation is conductor_manager.DELETE:
+        table = operation.rules
+        name = table.event_type.split(".", 1)[1]
+        reason = f"the cluster's {name} did not finish within {minutes} {unit}"
+        if operation.kind == states.Kind.DELETE:
             reason += ("; the cloud may still hold some of its resources: delete it again to "
                        "retry")
         LOG.warning("Cluster %s: %s", cluster.uuid, reason)
         try:
-            conductor_manager.finish_operation(
-                poll_context(cluster), operation, cluster.uuid, operation.failed, reason,
-                expect=(cluster.status, cluster.version))
+            operations.finish(poll_context(cluster), cluster.uuid, operation.kind,
+                              table.failed_status, reason, fault=Fault.TIMEOUT,
+                              operation_uuid=operation.uuid,
+                              expect=(cluster.status, cluster.version))
         except Exception as err:
             LOG.warning("Cluster %s: cannot record its timeout: %s: %s", cluster.uuid,
                         type(err).__name__, err)
@@ -367,7 +363,7 @@ class Reconciler:
                     context = poll_context(item.cluster)
                     state = driver.get_status(
                         context, item.cluster, item.nodegroups, snapshot,
-                        cluster_template=item.template,
+                        cluster_template=item.template, operation=item.operation,
                         credentials=credentials.loader(
                             context, item.cluster,
                             item.template.coe if item.template is not None else None))
@@ -391,36 +387,38 @@ class Reconciler:
     def _record(self, item: _Item, state: drivers_base.ClusterState) -> bool:
         """Write `state` when it changes something; True then."""
         cluster, operation = item.cluster, item.operation
-        if state.status is not None and not state.status.startswith(
-                _OWN_STATUSES[operation.in_progress]):
+        if state.status is not None and not states.owns_status(operation.kind, state.status):
             # The stack still shows the previous operation: no outcome of this one yet.
             state = dataclasses.replace(state, status=None, status_reason=None)
-        clear_reason = (state.status_reason is None
-                        and (cluster.status_reason or "").startswith(POLL_ERROR_PREFIX))
+        clear_reason = state.status_reason is None and operation.fault is not None
         if not clear_reason and not conductor_manager.state_differs(cluster, item.nodegroups,
                                                                     state):
             return False
-        conductor_manager.record_state(poll_context(cluster), operation, cluster.uuid, state,
-                                       expect=(cluster.status, cluster.version),
-                                       clear_reason=clear_reason)
+        conductor_manager.record_state(poll_context(cluster), operation.kind, cluster.uuid,
+                                       state, expect=(cluster.status, cluster.version),
+                                       clear_reason=clear_reason,
+                                       operation_uuid=operation.uuid)
         return True
 
     def _record_error(self, item: _Item, err: Exception) -> bool:
-        """Keep the status and say why the cluster cannot be checked; False (no change in
-        the cloud, so the checks back off)."""
-        cluster = item.cluster
+        """Keep the status, say why the cluster cannot be checked and record the fault code
+        on its operation; False (no change in the cloud, so the checks back off)."""
+        cluster, operation = item.cluster, item.operation
         try:
-            reason = _trust_reason(cluster, err) or _error_reason(err)
+            trust = _trust_reason(cluster, operation, err)
         except Exception as check_err:  # noqa: BLE001 - Keystone down too: the first error
             LOG.debug("Cluster %s: cannot check its trust: %s", cluster.uuid, check_err)
-            reason = _error_reason(err)
-        if reason != cluster.status_reason:
+            trust = None
+        reason = trust or _error_reason(err)
+        fault = Fault.TRUST_BROKEN if trust else Fault.CLOUD_ERROR
+        if reason != cluster.status_reason or fault != operation.fault:
             # Said once per cluster and cause (the reason is kept until it changes).
             LOG.warning("Cluster %s: %s", cluster.uuid, reason)
             try:
-                conductor_manager.finish_operation(
-                    poll_context(cluster), item.operation, cluster.uuid, cluster.status,
-                    reason, expect=(cluster.status, cluster.version))
+                operations.finish(poll_context(cluster), cluster.uuid, operation.kind,
+                                  cluster.status, reason, fault=fault,
+                                  operation_uuid=operation.uuid,
+                                  expect=(cluster.status, cluster.version))
             except Exception as db_err:
                 LOG.warning("Cluster %s: cannot record that it cannot be checked: %s",
                             cluster.uuid, db_err)

@@ -259,8 +259,11 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def get_status(self, context: Any, cluster: Any, nodegroups: list[Any],
                    snapshot: Any = None, *, cluster_template: Any = None,
-                   credentials: CredentialsLoader | None = None) -> ClusterState:
-        """The cluster's state in the cloud now (the reconciler's source).
+                   credentials: CredentialsLoader | None = None,
+                   operation: Any = None) -> ClusterState:
+        """The cluster's state in the cloud now (the reconciler's source), for its
+        `operation` in flight (a ClusterOperation: its kind and start tell this operation's
+        outcome from an earlier one's).
 
         Statuses are Magnum's; a failure's status_reason names the failed resource and the
         cloud's message. A driver whose operations take several steps in the cloud starts

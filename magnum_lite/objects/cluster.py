@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from oslo_utils import uuidutils
+from oslo_utils import uuidutils, versionutils
 
 from magnum_lite.common import exception
 from magnum_lite.db import api as dbapi
@@ -21,7 +21,8 @@ INTERNAL_WRITE_ATTEMPTS = 10
 class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     # Version 1.0: Initial version
     # Version 1.1: join_token
-    VERSION = "1.1"
+    # Version 1.2: operation_uuid (the ClusterOperation in flight)
+    VERSION = "1.2"
 
     dbapi = dbapi.get_instance()
 
@@ -69,12 +70,19 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
         "driver_version": fields.IntegerField(nullable=True),
         "version": fields.IntegerField(default=0),
         "revision": fields.IntegerField(default=0),
+        "operation_uuid": fields.StringField(nullable=True),
         # Derived from the cluster's nodegroups.
         "node_count": fields.IntegerField(nullable=True),
         "master_count": fields.IntegerField(nullable=True),
         "node_addresses": fields.ListOfStringsField(nullable=True),
         "master_addresses": fields.ListOfStringsField(nullable=True),
     }
+
+    def obj_make_compatible(self, primitive: dict, target_version: str) -> None:
+        """A 1.1 reader knows no operation_uuid: drop it."""
+        super().obj_make_compatible(primitive, target_version)
+        if versionutils.convert_version_to_tuple(target_version) < (1, 2):
+            primitive.pop("operation_uuid", None)
 
     def _set_derived(self, nodegroups: list[NodeGroup]) -> None:
         masters = [ng for ng in nodegroups if ng.role == fields.NodeGroupRole.MASTER]
@@ -116,22 +124,21 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
         return clusters
 
     @classmethod
-    def list_with_status(cls, context: Any, statuses: list[str],
-                         marker_event_types: list[str] | tuple = ()
-                         ) -> list[tuple[Cluster, list[NodeGroup], Any, bool]]:
-        """Every project's clusters in one of `statuses`, with their nodegroups, the time of
-        their latest event (None without one) and whether an event of one of
-        `marker_event_types` exists for their current version: two queries in all."""
-        found = cls.dbapi.list_clusters_with_status(statuses, marker_event_types)
-        clusters = [(cls._from_db_object(context, cls(), row), event_time, marked)
-                    for row, event_time, marked in found]
-        by_cluster: dict[str, list[NodeGroup]] = {c.uuid: [] for c, _, _ in clusters}
+    def list_in_flight(cls, context: Any, statuses: list[str] | tuple
+                       ) -> list[tuple[Cluster, list[NodeGroup], Any]]:
+        """Every project's clusters in one of `statuses` or with an operation in flight, with
+        their nodegroups and the row of that operation (None without one): two queries in
+        all. (The caller makes objects of the operation rows: objects/cluster_operation.py
+        builds on this module.)"""
+        found = cls.dbapi.list_clusters_in_flight(list(statuses))
+        clusters = [(cls._from_db_object(context, cls(), row), op_row) for row, op_row in found]
+        by_cluster: dict[str, list[NodeGroup]] = {c.uuid: [] for c, _ in clusters}
         for ng in NodeGroup.list_for_clusters(context, list(by_cluster)):
             by_cluster[ng.cluster_id].append(ng)
         result = []
-        for cluster, event_time, marked in clusters:
+        for cluster, op_row in clusters:
             cluster._set_derived(by_cluster[cluster.uuid])
-            result.append((cluster, by_cluster[cluster.uuid], event_time, marked))
+            result.append((cluster, by_cluster[cluster.uuid], op_row))
         return result
 
     @classmethod
@@ -142,22 +149,29 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     def stats(cls, context: Any, project_id: str | None = None) -> tuple[int, int]:
         return cls.dbapi.get_cluster_stats(context, project_id)
 
-    def create_with_nodegroups(self, nodegroups: list[dict],
-                               context: Any | None = None) -> None:
-        """Insert the cluster and its nodegroups atomically."""
-        row = self.dbapi.create_cluster_with_nodegroups(self._db_changes(), nodegroups)
+    def create_with_nodegroups(self, nodegroups: list[dict], context: Any | None = None,
+                               **transition: dict | None) -> None:
+        """Insert the cluster and its nodegroups (and the rows of its create's
+        `transition`, objects/cluster_operation.py) atomically."""
+        row = self.dbapi.create_cluster_with_nodegroups(self._db_changes(), nodegroups,
+                                                        **transition)
         context = context or self._context
         self._from_db_object(context, self, row)
         self._set_derived(NodeGroup.list_for_clusters(context, [self.uuid]))
 
-    def save(self, context: Any | None = None) -> None:
-        """Compare-and-swap write: ConcurrentUpdate if someone wrote the row since we read it."""
+    def save(self, context: Any | None = None, **transition: dict | None) -> None:
+        """Compare-and-swap write: ConcurrentUpdate if someone wrote the row since we read it.
+        The rows of an operation's `transition` are written with it
+        (objects/cluster_operation.py)."""
         row = self.dbapi.update_cluster(self.uuid, self._db_changes(),
-                                        expected_revision=self.revision)
+                                        expected_revision=self.revision, **transition)
         self._from_db_object(context or self._context, self, row)
 
-    def destroy(self, context: Any | None = None) -> None:
-        self.dbapi.destroy_cluster(self.uuid)
+    def destroy(self, context: Any | None = None, expected_revision: int | None = None,
+                **transition: dict | None) -> None:
+        """Delete the rows of the cluster (if still at `expected_revision`) with the rows of
+        its delete's end (objects/cluster_operation.py)."""
+        self.dbapi.destroy_cluster(self.uuid, expected_revision, **transition)
         self.obj_reset_changes()
 
     @classmethod
@@ -174,12 +188,16 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
                 continue
         raise exception.ConcurrentUpdate(resource="Cluster", uuid=uuid)
 
+    def event_values(self, context: Any, event_type: str) -> dict:
+        """The row of an event with the cluster's status as set on this object."""
+        return {"cluster_id": self.uuid, "cluster_version": self.version,
+                "event_type": event_type, "status": self.status,
+                "status_reason": self.status_reason, "project_id": self.project_id,
+                "user_id": getattr(context, "user_id", None) or self.user_id,
+                "request_id": getattr(context, "request_id", None)}
+
     def record_event(self, context: Any, event_type: str) -> ClusterEvent:
         """Append the cluster's current status to its history, tagged with `event_type`."""
-        event = ClusterEvent(context, cluster_id=self.uuid, cluster_version=self.version,
-                             event_type=event_type, status=self.status,
-                             status_reason=self.status_reason, project_id=self.project_id,
-                             user_id=getattr(context, "user_id", None) or self.user_id,
-                             request_id=getattr(context, "request_id", None))
+        event = ClusterEvent(context, **self.event_values(context, event_type))
         event.create()
         return event

@@ -304,9 +304,11 @@ class Connection:
             raise exception.ClusterAlreadyExists(uuid=values["uuid"]) from err
         return row
 
-    def create_cluster_with_nodegroups(self, values: dict,
-                                       nodegroups: list[dict]) -> models.Cluster:
-        """A cluster and its default nodegroups in one transaction: all or nothing."""
+    def create_cluster_with_nodegroups(self, values: dict, nodegroups: list[dict],
+                                       **transition: dict | None) -> models.Cluster:
+        """A cluster and its default nodegroups (and the rows of its create: `new_operation`,
+        named by the cluster's operation_uuid, and `event`) in one transaction: all or
+        nothing."""
         values = dict(values)
         values.setdefault("uuid", uuidutils.generate_uuid())
         row = models.Cluster()
@@ -314,6 +316,7 @@ class Connection:
         try:
             with _writer() as session:
                 session.add(row)
+                self._write_transition(session, **transition)
                 for ng_values in nodegroups:
                     ng = models.NodeGroup()
                     ng.update({"uuid": uuidutils.generate_uuid(), **ng_values,
@@ -347,40 +350,47 @@ class Connection:
                                 "clusters", exception.ClusterNotFound(cluster=name))
 
     def update_cluster(self, uuid: str, values: dict,
-                       expected_revision: int | None = None) -> models.Cluster:
-        """Write `values` if the row is still at `expected_revision`; bump the revision."""
-        return self._compare_and_swap(models.Cluster, uuid, values, expected_revision,
-                                      exception.ClusterNotFound(cluster=uuid), "Cluster")
+                       expected_revision: int | None = None,
+                       **transition: dict | None) -> models.Cluster:
+        """Write `values` if the row is still at `expected_revision`; bump the revision.
 
-    def destroy_cluster(self, uuid: str) -> None:
-        """Delete a cluster with its nodegroups and key pairs."""
+        The rows of a `transition` (`new_operation` to insert, `operation_changes` =
+        {"uuid": ..., field: value} of one, an `event`) are written in the same transaction:
+        an operation starts or ends together with the cluster's status, or not at all."""
+        return self._compare_and_swap(models.Cluster, uuid, values, expected_revision,
+                                      exception.ClusterNotFound(cluster=uuid), "Cluster",
+                                      transition)
+
+    def destroy_cluster(self, uuid: str, expected_revision: int | None = None,
+                        **transition: dict | None) -> None:
+        """Delete a cluster with its nodegroups and key pairs (if the row is still at
+        `expected_revision`), and write the rows of its delete's end (`operation_changes`,
+        `event`; the operation's row stays) in the same transaction."""
         with _writer() as session:
-            count = session.query(models.Cluster).filter_by(uuid=uuid).delete()
+            query = session.query(models.Cluster).filter_by(uuid=uuid)
+            if expected_revision is not None:
+                query = query.filter(models.Cluster.revision == expected_revision)
+            count = query.delete()
             if not count:
-                raise exception.ClusterNotFound(cluster=uuid)
+                if session.query(models.Cluster.id).filter_by(uuid=uuid).first() is None:
+                    raise exception.ClusterNotFound(cluster=uuid)
+                raise exception.ConcurrentUpdate(resource="Cluster", uuid=uuid)
             session.query(models.NodeGroup).filter_by(cluster_id=uuid).delete()
             session.query(models.X509KeyPair).filter_by(cluster_id=uuid).delete()
+            self._write_transition(session, **transition)
 
-    def list_clusters_with_status(self, statuses: list[str],
-                                  marker_event_types: list[str] | tuple = ()
-                                  ) -> list[tuple[Any, Any, bool]]:
-        """Clusters of every project in one of `statuses`, in one query, each with the time
-        of its latest event (None without one) and whether an event of one of
-        `marker_event_types` was recorded for its current version (the reconciler's round)."""
+    def list_clusters_in_flight(self, statuses: list[str]) -> list[tuple[Any, Any]]:
+        """Clusters of every project in one of `statuses` or with an operation in flight,
+        each with that operation's row (None without one), in one query (the reconciler's
+        round)."""
         with _reader() as session:
-            event = models.ClusterEvent
-            latest_event = sa.select(sa.func.max(event.created_at)).where(
-                event.cluster_id == models.Cluster.uuid).scalar_subquery()
-            if marker_event_types:
-                marked = sa.exists().where(
-                    event.cluster_id == models.Cluster.uuid,
-                    event.cluster_version == models.Cluster.version,
-                    event.event_type.in_(list(marker_event_types)))
-            else:
-                marked = sa.false()
-            rows = session.query(models.Cluster, latest_event, marked).filter(
-                models.Cluster.status.in_(list(statuses))).order_by(models.Cluster.id).all()
-            return [(row, event_time, bool(found)) for row, event_time, found in rows]
+            operation = models.ClusterOperation
+            rows = session.query(models.Cluster, operation).outerjoin(
+                operation, sa.and_(operation.uuid == models.Cluster.operation_uuid,
+                                   operation.outcome.is_(None))).filter(
+                sa.or_(models.Cluster.status.in_(list(statuses)),
+                       operation.id.isnot(None))).order_by(models.Cluster.id).all()
+            return [(row, op_row) for row, op_row in rows]
 
     def count_clusters(self, project_id: str) -> int:
         with _reader() as session:
@@ -399,7 +409,7 @@ class Connection:
 
     def _compare_and_swap(self, model: Any, uuid: str, values: dict,
                           expected_revision: int | None, not_found: Exception,
-                          resource: str) -> Any:
+                          resource: str, transition: dict | None = None) -> Any:
         values = {k: v for k, v in values.items() if k not in ("id", "uuid", "revision")}
         values["updated_at"] = timeutils.utcnow()
         with _writer() as session:
@@ -410,6 +420,7 @@ class Connection:
             count = query.update({**values, "revision": model.revision + 1},
                                  synchronize_session=False)
             if count == 1:
+                self._write_transition(session, **(transition or {}))
                 return session.query(model).filter_by(uuid=uuid).one()
             if session.query(model.id).filter_by(uuid=uuid).first() is None:
                 raise not_found
@@ -565,12 +576,97 @@ class Connection:
                 models.Driver.uuid.in_(uuids), models.Driver.deleted_at.is_(None)).update(
                 {"deleted_at": timeutils.utcnow()}, synchronize_session=False)
 
+    # ------------------------------------------------------------------ cluster operations
+    OPERATION_FIELDS = ("cluster_uuid", "project_id", "user_id", "request_id", "kind",
+                        "params", "plan", "step", "owner", "started_at", "deadline",
+                        "finished_at", "outcome", "fault", "cluster_version")
+
+    def _write_transition(self, session: Any, new_operation: dict | None = None,
+                          operation_changes: dict | None = None,
+                          event: dict | None = None) -> None:
+        """The rows an operation's transition writes with its cluster's (one transaction)."""
+        if new_operation is not None:
+            session.add(self._operation_row(new_operation))
+        if operation_changes is not None:
+            self._update_operation(session, dict(operation_changes))
+        if event is not None:
+            session.add(self._event_row(event))
+        session.flush()
+
+    @staticmethod
+    def _operation_row(values: dict) -> models.ClusterOperation:
+        values = dict(values)
+        values.setdefault("uuid", uuidutils.generate_uuid())
+        values.setdefault("revision", 0)
+        row = models.ClusterOperation()
+        row.update(values)
+        return row
+
+    def create_cluster_operation(self, values: dict) -> models.ClusterOperation:
+        row = self._operation_row(values)
+        with _writer() as session:
+            session.add(row)
+            session.flush()
+        return row
+
+    def get_cluster_operation(self, uuid: str) -> models.ClusterOperation:
+        with _reader() as session:
+            row = session.query(models.ClusterOperation).filter_by(uuid=uuid).first()
+            if row is None:
+                raise exception.ClusterOperationNotFound(operation=uuid)
+            return row
+
+    def list_cluster_operations(self, cluster_uuid: str | None = None,
+                                in_flight: bool | None = None) -> list:
+        """Operations oldest first: of one cluster (or all), in flight only (outcome NULL),
+        finished only, or both (None)."""
+        with _reader() as session:
+            query = session.query(models.ClusterOperation)
+            if cluster_uuid is not None:
+                query = query.filter_by(cluster_uuid=cluster_uuid)
+            if in_flight is not None:
+                outcome = models.ClusterOperation.outcome
+                query = query.filter(outcome.is_(None) if in_flight else outcome.isnot(None))
+            return query.order_by(models.ClusterOperation.id).all()
+
+    def _update_operation(self, session: Any, values: dict,
+                          expected: dict | None = None) -> int:
+        uuid = values.pop("uuid")
+        values = {k: v for k, v in values.items() if k in self.OPERATION_FIELDS}
+        values["updated_at"] = timeutils.utcnow()
+        model = models.ClusterOperation
+        query = session.query(model).filter(model.uuid == uuid)
+        for name, value in (expected or {}).items():
+            column = getattr(model, name)
+            query = query.filter(column.is_(None) if value is None else column == value)
+        return query.update({**values, "revision": model.revision + 1},
+                            synchronize_session=False)
+
+    def update_cluster_operation(self, uuid: str, values: dict,
+                                 expected: dict | None = None) -> models.ClusterOperation:
+        """Write `values` if the row still has the `expected` field values (a guarded write:
+        e.g. a step or owner changes only while the operation is in flight);
+        ConcurrentUpdate otherwise."""
+        with _writer() as session:
+            count = self._update_operation(session, {**values, "uuid": uuid}, expected)
+            row = session.query(models.ClusterOperation).filter_by(uuid=uuid).first()
+            if row is None:
+                raise exception.ClusterOperationNotFound(operation=uuid)
+            if count != 1:
+                raise exception.ConcurrentUpdate(resource="Cluster operation", uuid=uuid)
+            return row
+
     # ------------------------------------------------------------------ cluster events
-    def create_cluster_event(self, values: dict) -> models.ClusterEvent:
+    @staticmethod
+    def _event_row(values: dict) -> models.ClusterEvent:
         values = dict(values)
         values.setdefault("uuid", uuidutils.generate_uuid())
         row = models.ClusterEvent()
         row.update(values)
+        return row
+
+    def create_cluster_event(self, values: dict) -> models.ClusterEvent:
+        row = self._event_row(values)
         with _writer() as session:
             session.add(row)
             session.flush()

@@ -121,6 +121,9 @@ class Cluster(Base):
     driver_version = sa.Column(sa.Integer)
     version = sa.Column(sa.Integer, nullable=False, default=0)
     revision = sa.Column(sa.Integer, nullable=False, default=0)
+    # The operation in flight (a cluster_operation uuid), written with the compare-and-swap
+    # of the row: at most one operation runs per cluster on every database.
+    operation_uuid = sa.Column(sa.String(36))
 
 
 class NodeGroup(Base):
@@ -194,6 +197,36 @@ class ClusterEvent(Base):
     project_id = sa.Column(sa.String(255))
     user_id = sa.Column(sa.String(255))
     request_id = sa.Column(sa.String(255))
+
+
+class ClusterOperation(Base):
+    """An operation on a cluster: in flight (outcome NULL) or finished. No foreign key: the
+    row outlives the cluster's, for accounting, like its events."""
+
+    __tablename__ = "cluster_operation"
+    __table_args__ = _table_args(
+        sa.UniqueConstraint("uuid", name="uniq_cluster_operation0uuid"),
+        sa.Index("cluster_operation_outcome_idx", "outcome", "owner"),
+    )
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    uuid = sa.Column(sa.String(36), nullable=False)
+    cluster_uuid = sa.Column(sa.String(36), nullable=False, index=True)
+    project_id = sa.Column(sa.String(255))
+    user_id = sa.Column(sa.String(255))
+    request_id = sa.Column(sa.String(255))
+    kind = sa.Column(sa.String(32), nullable=False)
+    params = sa.Column(JSONEncoded)
+    plan = sa.Column(JSONEncoded)
+    step = sa.Column(sa.String(32), nullable=False)
+    owner = sa.Column(sa.String(255))
+    started_at = sa.Column(sa.DateTime, nullable=False)
+    deadline = sa.Column(sa.DateTime)
+    finished_at = sa.Column(sa.DateTime)
+    outcome = sa.Column(sa.String(16))
+    fault = sa.Column(sa.String(32))
+    cluster_version = sa.Column(sa.Integer)
+    revision = sa.Column(sa.Integer, nullable=False, default=0)
 
 
 class X509KeyPair(Base):

@@ -348,10 +348,11 @@ class HeatDriver(base.Driver, abc.ABC):
 
     def get_status(self, context: Any, cluster: Any, nodegroups: list[Any],
                    snapshot: Any = None, *, cluster_template: Any = None,
-                   credentials: base.CredentialsLoader | None = None) -> base.ClusterState:
+                   credentials: base.CredentialsLoader | None = None,
+                   operation: Any = None) -> base.ClusterState:
         """The cluster's state in Heat; starts the next step of an operation under way."""
         return status_op.get_status(self, context, cluster, nodegroups, snapshot,
-                                    cluster_template, credentials)
+                                    cluster_template, credentials, operation)
 
     def get_scale_manager(self, context: Any, cluster: Any) -> base.ScaleManager | None:
         return None  # Heat removes the highest-numbered members unless told otherwise

@@ -13,6 +13,7 @@ from typing import Any
 
 from oslo_utils import timeutils
 
+from magnum_lite.common import states
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import chunks, inventory, names, nodegroups, stacks
@@ -46,9 +47,10 @@ def minutes_left(cluster: Any) -> int:
 
 def get_status(builder: StackBuilder, context: Any, cluster: Any, nodegroup_list: list[Any],
                snapshot: Listing | None, cluster_template: Any,
-               credentials: base.CredentialsLoader | None) -> base.ClusterState:
-    """The step of the operation the cluster's status says is under way; nothing to change
-    for a cluster at rest."""
+               credentials: base.CredentialsLoader | None,
+               operation: Any = None) -> base.ClusterState:
+    """The step of the operation the cluster's status says is under way (of `operation`'s
+    kind when given); nothing to change for a cluster at rest."""
     client = stacks.client(context)
     listing = snapshot if snapshot is not None else stacks.list_stacks(client)
     if cluster.status == DELETE_IN_PROGRESS:
@@ -58,7 +60,8 @@ def get_status(builder: StackBuilder, context: Any, cluster: Any, nodegroup_list
                            listing, credentials)
     if cluster.status == UPDATE_IN_PROGRESS:
         return update_step(builder, client, cluster, nodegroup_list, listing,
-                           cluster_template, credentials)
+                           cluster_template, credentials,
+                           kind=getattr(operation, "kind", None))
     return base.ClusterState()
 
 
@@ -123,17 +126,23 @@ def create_step(builder: StackBuilder, client: Any, cluster: Any, cluster_templa
 
 def update_step(builder: StackBuilder, client: Any, cluster: Any, nodegroup_list: list[Any],
                 listing: Listing, cluster_template: Any = None,
-                credentials: base.CredentialsLoader | None = None) -> base.ClusterState:
+                credentials: base.CredentialsLoader | None = None,
+                kind: str | None = None) -> base.ClusterState:
     """Follow a resize or rotation, and nodegroups being added (CREATE_IN_PROGRESS:
     their missing chunk stacks are made) or removed (DELETE_IN_PROGRESS: DELETE_COMPLETE
-    once their stacks are gone)."""
+    once their stacks are gone).
+
+    A rotation updates the cluster stack too; a resize or a nodegroup operation (`kind`)
+    leaves it as it was, so its state then is an earlier operation's (a failed CA rotation
+    leaves it UPDATE_FAILED) and no outcome of this one. Without a kind it is read."""
     masters, workers = inventory.split(nodegroup_list)
     groups: dict[str, base.NodeGroupState] = {}
     waiting = False
     given = LazyCredentials(credentials)
     outputs: dict[str, Any] | None = None
-    # A rotation updates the cluster stack too (a resize leaves it as it was).
-    cluster_stack = listing.get(names.cluster_stack_name(cluster))
+    cluster_stack = None
+    if kind is None or kind in states.TOUCHES_CLUSTER_STACK:
+        cluster_stack = listing.get(names.cluster_stack_name(cluster))
     if cluster_stack is not None and cluster_stack.in_progress:
         waiting = True
     elif cluster_stack is not None and cluster_stack.status == UPDATE_FAILED:

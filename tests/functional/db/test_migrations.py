@@ -96,6 +96,29 @@ class _MigrationsTests(test_migrations.ModelsMigrationsSync):
             assert tuple(connection.execute(sa.text(
                 "SELECT availability_zone, server_type FROM nodegroup")).one()) == ("az-2", "bm")
 
+    def test_0004_adds_operations_and_keeps_clusters(self) -> None:
+        """0004 on a database holding a cluster in flight: the row stays with no operation
+        named; an operation row takes any cluster uuid (no foreign key) and the cluster can
+        name it."""
+        migration.upgrade("0003", engine=self.engine)
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO cluster (uuid, name, status, version, revision) "
+                "VALUES ('c-1', 'kept', 'UPDATE_IN_PROGRESS', 3, 7)"))
+        migration.upgrade("0004", engine=self.engine)
+        with self.engine.begin() as connection:
+            row = connection.execute(sa.text(
+                "SELECT name, status, version, revision, operation_uuid FROM cluster")).one()
+            assert tuple(row) == ("kept", "UPDATE_IN_PROGRESS", 3, 7, None)
+            connection.execute(sa.text(
+                "INSERT INTO cluster_operation (uuid, cluster_uuid, kind, params, step, "
+                "started_at, revision) VALUES ('o-1', 'gone-cluster', 'resize', "
+                "'{\"node_count\": 3}', 'queued', '2026-12-06 00:00:00', 0)"))
+            connection.execute(sa.text("UPDATE cluster SET operation_uuid = 'o-1'"))
+            assert connection.execute(sa.text(
+                "SELECT kind, params, outcome FROM cluster_operation")).one() == (
+                "resize", '{"node_count": 3}', None)
+
     def test_database_layer_works_on_the_migrated_schema(self) -> None:
         self.use_for_magnum_lite()
         conn = db_api.Connection()

@@ -12,6 +12,7 @@ from magnum_lite.common import rpc
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.drivers import loader
 from magnum_lite.objects import fields
+from tests.unit.conductor import helpers
 from tests.unit.drivers import fake_plugin
 
 PROJECT = "project-a"
@@ -48,8 +49,10 @@ def template(db, context) -> objects.ClusterTemplate:
 def make_cluster(db, context, template) -> Callable[..., objects.Cluster]:
     """Make a cluster of `template` (CREATE_IN_PROGRESS unless told) with its nodegroups."""
 
-    def make(status: str = fields.ClusterStatus.CREATE_IN_PROGRESS, **values: Any
-             ) -> objects.Cluster:
+    def make(status: str = fields.ClusterStatus.CREATE_IN_PROGRESS, kind: str | None = None,
+             operation: bool = True, **values: Any) -> objects.Cluster:
+        """With the operation record the API starts (of `kind`, or the status's) when
+        `status` is one in progress, unless `operation` is False."""
         cluster = objects.Cluster(
             context, uuid=uuidutils.generate_uuid(), project_id=PROJECT, user_id=USER,
             name="c1", cluster_template_id=template.uuid, status=status, status_reason=None,
@@ -60,6 +63,8 @@ def make_cluster(db, context, template) -> Callable[..., objects.Cluster]:
             {"name": "default-worker", "project_id": PROJECT, "role": "worker",
              "node_count": 2, "is_default": True},
         ], context)
+        if operation and status in fields.ClusterStatus.IN_PROGRESS:
+            helpers.in_flight(context, cluster, kind)
         return cluster
 
     return make

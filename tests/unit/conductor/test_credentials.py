@@ -20,10 +20,10 @@ from magnum_lite.drivers import base as drivers_base
 from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.objects import fields
 from tests.csr import make_csr
-from tests.unit.conductor.test_manager import finish, reload
+from tests.unit.conductor.helpers import settle, wait_for
+from tests.unit.conductor.test_manager import reload
 
 Status = fields.ClusterStatus
-WAIT = 10
 KEY = Fernet.generate_key().decode()
 TOKEN = "abcdef.0123456789abcdef"
 
@@ -78,7 +78,7 @@ def test_create_makes_three_cas_with_encrypted_keys_before_the_driver_runs(
         manager, context, make_cluster, fake_driver, keys, db):
     cluster = make_cluster()
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     rows = keypair_rows(db, cluster.uuid)
     assert sorted(row.kind for row in rows) == ["ca", "etcd_ca", "front_proxy_ca"]
@@ -111,7 +111,7 @@ def test_a_template_with_tls_disabled_gives_the_cluster_no_ca(
     template.save()
     cluster = make_cluster()
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert keypair_rows(db, cluster.uuid) == []
     assert (after.ca_cert_ref, after.etcd_ca_cert_ref, after.front_proxy_ca_cert_ref) == (
@@ -134,7 +134,7 @@ def test_the_join_token_is_stored_encrypted_and_the_driver_decrypts_it(
     fake_driver.create_state = drivers_base.ClusterState(
         status=Status.CREATE_IN_PROGRESS, stack_id="stack-1", join_token=TOKEN)
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert after.join_token.startswith("fernet:") and TOKEN not in after.join_token
     assert heat_driver.HeatDriver.join_token(after) == TOKEN
@@ -149,7 +149,7 @@ def test_create_with_a_token_makes_a_trustee_and_hands_it_to_the_driver(
     context.auth_token = "user-token"
     cluster = make_cluster()
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert trustees["users"] == [(cluster.uuid, cluster.project_id)]
     assert trustees["trusts"] == [(context.user_id, "user-token", "trustee-1")]
@@ -205,11 +205,12 @@ def test_sign_without_a_ca_is_an_expected_not_found(manager, context, make_clust
 
 def test_rotate_ca_replaces_the_cluster_ca_and_has_the_driver_push_it(
         manager, context, make_cluster, fake_driver, keys, db):
-    cluster = with_cas(context, make_cluster(status=Status.UPDATE_IN_PROGRESS))
+    cluster = with_cas(context, make_cluster(status=Status.UPDATE_IN_PROGRESS,
+                                             kind="ca_rotation"))
     old_ref, old_etcd = cluster.ca_cert_ref, cluster.etcd_ca_cert_ref
     old_certificate = credentials.ca_certificate(context, cluster)
     manager.rotate_ca_certificate(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert after.ca_cert_ref not in (None, old_ref)
     assert after.etcd_ca_cert_ref == old_etcd  # only the cluster CA is rotated
@@ -229,10 +230,11 @@ def test_rotate_ca_replaces_the_cluster_ca_and_has_the_driver_push_it(
 
 def test_a_driver_error_in_a_rotation_ends_in_update_failed(
         manager, context, make_cluster, fake_driver, keys):
-    cluster = with_cas(context, make_cluster(status=Status.UPDATE_IN_PROGRESS))
+    cluster = with_cas(context, make_cluster(status=Status.UPDATE_IN_PROGRESS,
+                                             kind="ca_rotation"))
     fake_driver.fail_with = exception.CloudError(service="Heat", reason="stack is gone")
     manager.rotate_ca_certificate(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert (after.status, after.status_reason) == (Status.UPDATE_FAILED,
                                                    "Heat: stack is gone")
@@ -240,13 +242,14 @@ def test_a_driver_error_in_a_rotation_ends_in_update_failed(
 
 def test_rotate_credentials_replaces_the_trustee_and_deletes_the_old_one(
         manager, context, make_cluster, fake_driver, keys, trustees):
-    cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS, trustee_user_id="old-user",
+    cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS, kind="credentials_rotation",
+                           trustee_user_id="old-user",
                            trustee_username="old-name",
                            trustee_password=encryption.encrypt("old-password"),
                            trust_id="old-trust")
     context.auth_token = "new-owner-token"
     manager.rotate_credentials(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert (after.trustee_user_id, after.trustee_username, after.trust_id) == (
         "trustee-1", "cluster-1", "trust-of-trustee-1")
@@ -269,12 +272,15 @@ def test_a_trust_replaced_during_another_operation_is_not_pushed_and_the_status_
                            trust_id="old-trust")
     context.auth_token = "token"
     manager.rotate_credentials(context, cluster_uuid=cluster.uuid, push=False)
-    finish(manager)
+    # Side work: no operation of its own to wait on; the old trustee's deletion ends it.
+    wait_for(lambda: trustees["deleted"])
     after = reload(context, cluster)
     assert (after.trustee_user_id, after.trust_id) == ("trustee-1", "trust-of-trustee-1")
     assert [t.user_id for t in trustees["deleted"]] == ["old-user"]
     assert fake_driver.calls == []  # the create goes on; the nodes get it with a rotation
     assert (after.status, after.version) == (Status.CREATE_IN_PROGRESS, cluster.version)
+    create = objects.ClusterOperation.get(context, cluster.operation_uuid)
+    assert (create.kind, create.step, create.owner) == ("create", "queued", None)  # untouched
 
 
 def test_a_failed_trust_leaves_the_old_trustee_and_deletes_the_new_user(
@@ -283,12 +289,13 @@ def test_a_failed_trust_leaves_the_old_trustee_and_deletes_the_new_user(
         raise exception.CloudError(service="Keystone", reason="403 the caller has no roles")
 
     monkeypatch.setattr(trustee, "create_trust", refuse)
-    cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS, trustee_user_id="old-user",
+    cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS, kind="credentials_rotation",
+                           trustee_user_id="old-user",
                            trustee_password=encryption.encrypt("old-password"),
                            trust_id="old-trust")
     context.auth_token = "token"
     manager.rotate_credentials(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert (after.status, after.trustee_user_id, after.trust_id) == (
         Status.UPDATE_FAILED, "old-user", "old-trust")
@@ -310,7 +317,7 @@ def test_delete_complete_releases_the_trustee_then_removes_the_rows(
     cluster = _with_trustee(make_cluster, status=Status.DELETE_IN_PROGRESS, stack_id="s-1")
     fake_driver.delete_state = drivers_base.ClusterState(status=Status.DELETE_COMPLETE)
     manager.cluster_delete(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     [old] = trustees["deleted"]
     assert (old.user_id, old.password, old.trust_id) == ("trustee-9", "password-9",
                                                          "trust-9")
@@ -327,7 +334,7 @@ def test_keystone_unreachable_keeps_the_delete_in_progress_with_the_reason(
         raise exception.CloudUnreachable(service="Keystone", reason="connection refused")
 
     monkeypatch.setattr(trustee, "delete_trustee", unreachable)
-    conductor_manager.record_state(context, conductor_manager.DELETE, cluster.uuid,
+    conductor_manager.record_state(context, "delete", cluster.uuid,
                                    drivers_base.ClusterState(status=Status.DELETE_COMPLETE))
     after = reload(context, cluster)
     assert after.status == Status.DELETE_IN_PROGRESS
@@ -340,7 +347,7 @@ def test_keystone_unreachable_keeps_the_delete_in_progress_with_the_reason(
     # Keystone is back: the next check completes the delete.
     monkeypatch.setattr(trustee, "delete_trustee",
                         lambda context, old: trustees["deleted"].append(old))
-    conductor_manager.record_state(context, conductor_manager.DELETE, cluster.uuid,
+    conductor_manager.record_state(context, "delete", cluster.uuid,
                                    drivers_base.ClusterState(status=Status.DELETE_COMPLETE))
     assert [t.user_id for t in trustees["deleted"]] == ["trustee-9"]
     with pytest.raises(exception.ClusterNotFound):

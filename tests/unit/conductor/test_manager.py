@@ -6,19 +6,19 @@ from unittest import mock
 
 from oslo_db import exception as db_exc
 import oslo_messaging as messaging
+from oslo_utils import timeutils
 import pytest
 
 from magnum_lite import objects
 from magnum_lite.common import exception
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.drivers import base as drivers_base
-from magnum_lite.objects import fields
+from magnum_lite.objects import cluster_operation, fields
+from tests.unit.conductor.helpers import WAIT, in_flight, operation_of, settle, wait_for
 from tests.unit.drivers import fake_plugin
 
 Status = fields.ClusterStatus
 NO_DRIVER = "no driver is installed for (vm, None, kubernetes)"
-# Seconds a test waits for background work at most.
-WAIT = 10
 
 
 @pytest.fixture
@@ -28,13 +28,6 @@ def fake_driver():
     yield fake_plugin.FakeDriver
     fake_plugin.FakeDriver.reset()
 
-
-def finish(manager):
-    """Wait until every queued operation has run."""
-    deadline = time.monotonic() + WAIT
-    while manager._work:
-        assert time.monotonic() < deadline, "conductor work did not finish"
-        time.sleep(0.01)
 
 
 def reload(context, cluster):
@@ -52,7 +45,7 @@ def test_create_without_a_driver_ends_in_create_failed_with_the_reason(
         manager, context, make_cluster):
     cluster = make_cluster()
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert after.status == Status.CREATE_FAILED
     assert after.status_reason == NO_DRIVER
@@ -64,7 +57,7 @@ def test_create_without_a_driver_ends_in_create_failed_with_the_reason(
 def test_update_without_a_driver_ends_in_update_failed(manager, context, make_cluster):
     cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS)
     manager.cluster_update(context, cluster_uuid=cluster.uuid, node_count=5, rollback=False)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert (after.status, after.status_reason) == (Status.UPDATE_FAILED, NO_DRIVER)
     assert after.node_count == 2
@@ -75,7 +68,7 @@ def test_delete_of_a_cluster_without_stack_removes_its_rows_and_keeps_its_events
         manager, context, make_cluster):
     cluster = make_cluster(status=Status.DELETE_IN_PROGRESS)
     manager.cluster_delete(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     with pytest.raises(exception.ClusterNotFound):
         reload(context, cluster)
     assert objects.NodeGroup.list_for_clusters(context, [cluster.uuid]) == []
@@ -87,7 +80,7 @@ def test_delete_of_a_cluster_with_a_stack_and_no_driver_ends_in_delete_failed(
         manager, context, make_cluster):
     cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, stack_id="stack-9")
     manager.cluster_delete(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert (after.status, after.status_reason) == (Status.DELETE_FAILED, NO_DRIVER)
     assert after.stack_id == "stack-9"
@@ -103,8 +96,9 @@ def test_the_reason_names_every_part_of_the_template(manager, context, db):
                               project_id="project-a", cluster_template_id=template.uuid,
                               status=Status.CREATE_IN_PROGRESS, version=1)
     cluster.create_with_nodegroups([], context)
+    in_flight(context, cluster)
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-    finish(manager)
+    settle()
     assert reload(context, cluster).status_reason == (
         "no driver is installed for (bm, coreos, swarm-mode)")
 
@@ -117,7 +111,7 @@ def test_create_with_a_driver_records_its_stack_and_stays_in_progress(
     template.save()
     cluster = make_cluster()
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=42)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert (after.status, after.stack_id) == (Status.CREATE_IN_PROGRESS, "stack-1")
     assert fake_driver.calls == [("create", {"config": {"flavor": "m1.small"},
@@ -125,9 +119,12 @@ def test_create_with_a_driver_records_its_stack_and_stays_in_progress(
                                              "nodegroups": ["default-master",
                                                             "default-worker"],
                                              "ca_kinds": ["ca", "etcd", "front_proxy"]})]
-    # No status change: the event hands the create over to the reconciler.
-    assert events(context, cluster) == [("cluster.create.started", Status.CREATE_IN_PROGRESS,
-                                         None)]
+    # No status change, no event: the operation's step hands it over to the reconciler.
+    assert events(context, cluster) == []
+    operation = operation_of(context, cluster.uuid)
+    assert (operation.kind, operation.step, operation.owner, operation.outcome) == (
+        "create", "following", "test-host", None)
+    assert after.operation_uuid == operation.uuid
 
 
 def test_a_cluster_pinned_to_a_driver_version_uses_its_plugin_and_config(
@@ -137,7 +134,7 @@ def test_a_cluster_pinned_to_a_driver_version_uses_its_plugin_and_config(
     driver.create()
     cluster = make_cluster(driver_id=driver.uuid, driver_version=driver.version)
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-    finish(manager)
+    settle()
     assert fake_driver.calls[0][1]["config"] == {"flavor": "m1.large"}
     assert reload(context, cluster).stack_id == "stack-1"
 
@@ -148,7 +145,7 @@ def test_update_with_a_driver_passes_node_count_and_rollback(
     template.save()
     cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS)
     manager.cluster_update(context, cluster_uuid=cluster.uuid, node_count=7, rollback=True)
-    finish(manager)
+    settle()
     assert fake_driver.calls[0][0] == "update"
     assert fake_driver.calls[0][1]["node_count"] == 7
     assert fake_driver.calls[0][1]["rollback"] is True
@@ -162,7 +159,7 @@ def test_driver_error_ends_in_failed_with_its_message(
     fake_driver.fail_with = exception.InvalidParameterValue(err="quota exceeded for cores")
     cluster = make_cluster()
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert (after.status, after.status_reason) == (Status.CREATE_FAILED,
                                                    "quota exceeded for cores")
@@ -175,7 +172,7 @@ def test_unexpected_exception_ends_in_failed_without_leaving_in_progress(
     with mock.patch.object(objects.ClusterTemplate, "get_by_uuid",
                            side_effect=RuntimeError("boom")):
         manager.cluster_delete(context, cluster_uuid=cluster.uuid)
-        finish(manager)
+        settle()
     after = reload(context, cluster)
     assert after.status == Status.DELETE_FAILED
     assert after.status_reason == "delete failed in the conductor: RuntimeError: boom"
@@ -187,7 +184,7 @@ def test_database_error_reason_carries_no_sql_and_no_password(manager, context, 
         "(OperationalError) password=hunter2 connection refused\n[SQL: SELECT secret]")
     with mock.patch.object(objects.ClusterTemplate, "get_by_uuid", side_effect=error):
         manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-        finish(manager)
+        settle()
     reason = reload(context, cluster).status_reason
     assert reason.startswith("create failed in the conductor: DBConnectionError")
     assert "hunter2" not in reason and "SQL" not in reason
@@ -199,35 +196,40 @@ def test_unreachable_database_is_logged_and_nothing_raised(manager, context, mak
     down = db_exc.DBConnectionError("database unreachable")
     with mock.patch.object(objects.Cluster, "get_by_uuid", side_effect=down):
         manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-        finish(manager)
-    assert "could not record that its create failed" in caplog.text
+        # Nothing reaches the database: the log is all there is to wait for.
+        wait_for(lambda: "could not record that its create failed" in caplog.text)
     assert reload(context, cluster).status == Status.CREATE_IN_PROGRESS
+    # The operation stays in flight at its first step: the deadline (or a new owner) ends it.
+    assert operation_of(context, cluster.uuid).step == "queued"
 
 
-def test_vanished_cluster_is_not_an_error(manager, context):
-    manager.cluster_create(context, cluster_uuid="0a0a0a0a-0000-4000-8000-000000000000",
-                           create_timeout=1)
-    finish(manager)
+def test_vanished_cluster_is_not_an_error(manager, context, db, caplog):
+    caplog.set_level("INFO")
+    gone = "0a0a0a0a-0000-4000-8000-000000000000"
+    manager.cluster_create(context, cluster_uuid=gone, create_timeout=1)
+    wait_for(lambda: f"Cluster {gone} is gone: nothing left to create" in caplog.text)
+    assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    assert objects.ClusterOperation.list(context, gone) == []  # no record made for it
 
 
 # -- compare-and-swap ------------------------------------------------------------------------
 
 def test_status_write_retries_when_another_writer_races(manager, context, make_cluster):
-    cluster = make_cluster()
+    cluster = reload(context, make_cluster())
     real_save = objects.Cluster.save
     raced = []
 
-    def save_after_a_racing_write(self, context=None):
+    def save_after_a_racing_write(self, context=None, **transition):
         if not raced:
             raced.append(True)
             other = objects.Cluster.get_by_uuid(self._context, self.uuid)
             other.api_address = "https://10.0.0.5:6443"
             real_save(other)  # the row's revision moves on under our feet
-        return real_save(self, context)
+        return real_save(self, context, **transition)
 
     with mock.patch.object(objects.Cluster, "save", save_after_a_racing_write):
         manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-        finish(manager)
+        settle()
     after = reload(context, cluster)
     assert raced
     assert after.status == Status.CREATE_FAILED
@@ -235,12 +237,18 @@ def test_status_write_retries_when_another_writer_races(manager, context, make_c
     assert after.revision == cluster.revision + 2
 
 
-def test_outcome_is_not_written_over_a_later_operation(manager, context, make_cluster):
+def test_outcome_is_not_written_over_a_later_operation(manager, context, make_cluster,
+                                                       caplog):
     cluster = make_cluster(status=Status.DELETE_IN_PROGRESS)
+    delete = operation_of(context, cluster.uuid)
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-    finish(manager)
+    wait_for(lambda: "is in another operation now: its create is not done" in caplog.text)
     assert reload(context, cluster).status == Status.DELETE_IN_PROGRESS
     assert events(context, cluster) == []
+    # The delete's record is untouched: no owner, no step taken for it.
+    after = objects.ClusterOperation.get(context, delete.uuid)
+    assert (after.kind, after.step, after.owner, after.outcome) == ("delete", "queued", None,
+                                                                    None)
 
 
 # -- threads and stopping --------------------------------------------------------------------
@@ -258,7 +266,7 @@ def test_endpoint_returns_before_the_work_is_done(manager, context, template, ma
     assert fake_driver.started.wait(WAIT)
     assert reload(context, cluster).stack_id is None
     fake_driver.block.set()
-    finish(manager)
+    settle()
     assert reload(context, cluster).stack_id == "stack-1"
 
 
@@ -297,15 +305,16 @@ def test_stopped_manager_refuses_work_and_fails_the_cluster(context, make_cluste
     assert reload(context, cluster).status == Status.CREATE_FAILED
 
 
-def test_work_runs_with_the_callers_request_id_and_may_read_any_project(manager, context):
+def test_work_runs_with_the_callers_request_id_and_may_read_any_project(manager, context,
+                                                                        make_cluster):
+    cluster = make_cluster()
     seen = []
 
-    def work(ctx, cluster_uuid):
+    def work(ctx, work):
         seen.append((ctx.request_id, ctx.project_id, ctx.is_admin, ctx.all_projects))
 
-    manager._spawn(context, conductor_manager.CREATE, "uuid", work)
-    finish(manager)
-    assert seen == [(context.request_id, context.project_id, True, True)]
+    manager._spawn(context, "create", cluster.uuid, work)
+    assert wait_for(lambda: seen) == [(context.request_id, context.project_id, True, True)]
 
 
 # -- recording driver states on the cluster and its nodegroups -------------------------------
@@ -334,7 +343,7 @@ def test_create_records_the_cluster_and_each_nodegroup_state(manager, context, u
                     worker.uuid: drivers_base.NodeGroupState(
                         status=Status.CREATE_IN_PROGRESS, stack_id="stack-workers")})
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     # No [credentials] encryption_keys here: stored as given (encrypted: see
     # test_credentials.py), and no trust without a token to delegate from.
@@ -368,7 +377,7 @@ def test_a_nodegroup_write_retries_when_another_writer_races(manager, context, u
 
     with mock.patch.object(objects.NodeGroup, "save", save_after_a_racing_write):
         manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
-        finish(manager)
+        settle()
     after = nodegroups_of(context, cluster)["default-worker"]
     assert raced
     assert (after.stack_id, after.status_reason) == ("stack-w", "written by someone else")
@@ -379,13 +388,15 @@ def test_update_resizes_the_default_worker_nodegroup(manager, context, ubuntu, m
     cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS)
     worker = nodegroups_of(context, cluster)["default-worker"]
     manager.cluster_update(context, cluster_uuid=cluster.uuid, node_count=5)
-    finish(manager)
+    settle()
     name, call = fake_driver.calls[0]
     assert name == "update"
     assert (call["nodegroup"], call["node_count"], call["nodes_to_remove"],
             call["rollback"]) == (worker.uuid, 5, None, False)
-    assert events(context, cluster) == [("cluster.update.started", Status.UPDATE_IN_PROGRESS,
-                                         None)]
+    # No event: the operation's step hands the resize over to the reconciler.
+    assert events(context, cluster) == []
+    operation = operation_of(context, cluster.uuid)
+    assert (operation.kind, operation.step, operation.outcome) == ("resize", "following", None)
 
 
 def test_update_1_1_resizes_the_given_nodegroup_removing_the_given_nodes(
@@ -400,7 +411,7 @@ def test_update_1_1_resizes_the_given_nodegroup_removing_the_given_nodes(
                                                             stack_id="stack-gpu")})
     manager.cluster_update(context, cluster_uuid=cluster.uuid, node_count=1, rollback=True,
                            nodegroup_uuid=extra.uuid, nodes_to_remove=["node-a", "node-b"])
-    finish(manager)
+    settle()
     call = fake_driver.calls[0][1]
     assert (call["nodegroup"], call["node_count"], call["nodes_to_remove"],
             call["rollback"]) == (extra.uuid, 1, ["node-a", "node-b"], True)
@@ -413,7 +424,7 @@ def test_update_of_a_nodegroup_that_is_gone_fails_with_the_reason(
     cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS)
     manager.cluster_update(context, cluster_uuid=cluster.uuid, node_count=1,
                            nodegroup_uuid="0a0a0a0a-0000-4000-8000-000000000001")
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert after.status == Status.UPDATE_FAILED
     assert after.status_reason == (
@@ -427,7 +438,7 @@ def test_update_driver_error_ends_in_update_failed(manager, context, ubuntu, mak
     fake_driver.fail_with = exception.InvalidParameterValue(err="Heat refused the update")
     cluster = make_cluster(status=Status.UPDATE_IN_PROGRESS)
     manager.cluster_update(context, cluster_uuid=cluster.uuid, node_count=3)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert (after.status, after.status_reason) == (Status.UPDATE_FAILED,
                                                    "Heat refused the update")
@@ -437,14 +448,14 @@ def test_delete_goes_through_the_driver_and_stays_in_progress(manager, context, 
                                                               make_cluster, fake_driver):
     cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, stack_id="stack-1")
     manager.cluster_delete(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     assert fake_driver.calls == [("delete", {"config": {"flavor": "m1.small"},
                                              "cluster": cluster.uuid,
                                              "nodegroups": ["default-master",
                                                             "default-worker"]})]
     assert reload(context, cluster).status == Status.DELETE_IN_PROGRESS
-    assert events(context, cluster) == [("cluster.delete.started", Status.DELETE_IN_PROGRESS,
-                                         None)]
+    assert events(context, cluster) == []
+    assert operation_of(context, cluster.uuid).step == "following"
 
 
 def test_delete_complete_from_the_driver_removes_the_rows_and_keeps_the_events(
@@ -452,7 +463,7 @@ def test_delete_complete_from_the_driver_removes_the_rows_and_keeps_the_events(
     cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, stack_id="stack-1")
     fake_driver.delete_state = drivers_base.ClusterState(status=Status.DELETE_COMPLETE)
     manager.cluster_delete(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     with pytest.raises(exception.ClusterNotFound):
         reload(context, cluster)
     assert objects.NodeGroup.list_for_clusters(context, [cluster.uuid]) == []
@@ -466,15 +477,20 @@ def test_delete_of_a_pinned_cluster_without_a_recorded_stack_asks_the_driver(
     driver.create()
     cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, driver_id=driver.uuid,
                            driver_version=driver.version)
-    cluster.record_event(context, "cluster.create.started")  # the driver took the create
+    # Its create asked the cloud, and its conductor stopped before it recorded the answer.
+    objects.Cluster.dbapi.create_cluster_operation({
+        "cluster_uuid": cluster.uuid, "kind": "create", "step": "cloud_requested",
+        "started_at": timeutils.utcnow(), "outcome": "failed", "fault": "conductor_stopped"})
     fake_driver.delete_state = drivers_base.ClusterState(status=Status.DELETE_COMPLETE)
     manager.cluster_delete(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     assert [name for name, _ in fake_driver.calls] == ["delete"]
     with pytest.raises(exception.ClusterNotFound):
         reload(context, cluster)
-    assert [e[0] for e in events(context, cluster)] == ["cluster.create.started",
-                                                        "cluster.delete"]
+    assert [e[0] for e in events(context, cluster)] == ["cluster.delete"]
+    outcomes = {op.kind: op.outcome for op in objects.ClusterOperation.list(context,
+                                                                            cluster.uuid)}
+    assert outcomes == {"create": "failed", "delete": "succeeded"}  # records outlive it
 
 
 def test_delete_of_a_cluster_no_driver_ever_took_removes_its_rows_without_the_cloud(
@@ -485,7 +501,7 @@ def test_delete_of_a_cluster_no_driver_ever_took_removes_its_rows_without_the_cl
     cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, driver_id=driver.uuid,
                            driver_version=driver.version)
     manager.cluster_delete(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     assert fake_driver.calls == []
     with pytest.raises(exception.ClusterNotFound):
         reload(context, cluster)
@@ -498,7 +514,7 @@ def test_delete_of_a_cluster_without_stack_whose_plugin_is_gone_removes_its_rows
     cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, driver_id=driver.uuid,
                            driver_version=driver.version)
     manager.cluster_delete(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     with pytest.raises(exception.ClusterNotFound):
         reload(context, cluster)
     assert events(context, cluster) == [
@@ -510,7 +526,7 @@ def test_delete_driver_error_ends_in_delete_failed_and_keeps_the_rows(
     fake_driver.fail_with = RuntimeError("Heat unreachable")
     cluster = make_cluster(status=Status.DELETE_IN_PROGRESS, stack_id="stack-1")
     manager.cluster_delete(context, cluster_uuid=cluster.uuid)
-    finish(manager)
+    settle()
     after = reload(context, cluster)
     assert after.status == Status.DELETE_FAILED
     assert after.status_reason == "delete failed in the conductor: RuntimeError: Heat unreachable"
@@ -520,13 +536,13 @@ def test_delete_driver_error_ends_in_delete_failed_and_keeps_the_rows(
 def test_a_reason_is_kept_while_the_status_stays_and_cleared_when_it_changes(
         context, make_cluster):
     cluster = make_cluster(status=Status.CREATE_IN_PROGRESS)
-    conductor_manager.finish_operation(context, conductor_manager.CREATE, cluster.uuid,
-                                       Status.CREATE_IN_PROGRESS, "waiting")
+    cluster_operation.finish(context, cluster.uuid, "create", Status.CREATE_IN_PROGRESS,
+                             "waiting")
     record = conductor_manager.record_state
-    record(context, conductor_manager.CREATE, cluster.uuid,
+    record(context, "create", cluster.uuid,
            drivers_base.ClusterState(api_address="https://1.2.3.4:6443"))
     assert reload(context, cluster).status_reason == "waiting"
-    record(context, conductor_manager.CREATE, cluster.uuid,
+    record(context, "create", cluster.uuid,
            drivers_base.ClusterState(status=Status.CREATE_COMPLETE))
     after = reload(context, cluster)
     assert (after.status, after.status_reason, after.api_address) == (
@@ -536,7 +552,7 @@ def test_a_reason_is_kept_while_the_status_stays_and_cleared_when_it_changes(
 def test_an_expected_status_guards_the_write(context, make_cluster):
     cluster = make_cluster(status=Status.UPDATE_FAILED)
     result = conductor_manager.record_state(
-        context, conductor_manager.UPDATE, cluster.uuid,
+        context, "resize", cluster.uuid,
         drivers_base.ClusterState(status=Status.UPDATE_COMPLETE),
         expect=(Status.UPDATE_IN_PROGRESS, cluster.version))
     assert result is None
@@ -544,14 +560,17 @@ def test_an_expected_status_guards_the_write(context, make_cluster):
     assert events(context, cluster) == []
 
 
-def test_in_flight_tells_the_clusters_with_work_queued_or_running(
+def test_the_record_shows_the_owner_and_step_while_the_driver_works(
         manager, context, ubuntu, make_cluster, fake_driver):
     fake_driver.block = threading.Event()
     fake_driver.started = threading.Event()
     cluster, other = make_cluster(), make_cluster()
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
     assert fake_driver.started.wait(WAIT)
-    assert manager.in_flight(cluster.uuid) and not manager.in_flight(other.uuid)
+    asking = operation_of(context, cluster.uuid)
+    assert (asking.owner, asking.step, asking.outcome) == ("test-host", "cloud_requested", None)
+    untouched = operation_of(context, other.uuid)
+    assert (untouched.owner, untouched.step) == (None, "queued")
     fake_driver.block.set()
-    finish(manager)
-    assert not manager.in_flight(cluster.uuid)
+    wait_for(lambda: operation_of(context, cluster.uuid).step == "following")
+

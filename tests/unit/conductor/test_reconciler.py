@@ -12,17 +12,18 @@ from oslo_utils import timeutils, uuidutils
 import pytest
 
 from magnum_lite import objects
-from magnum_lite.common import encryption, exception, trustee
+from magnum_lite.common import encryption, exception, states, trustee
 from magnum_lite.conductor import hashring
-from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.drivers import base as drivers_base
-from magnum_lite.objects import fields
+from magnum_lite.objects import cluster_operation, fields
+from tests.unit.conductor.helpers import WAIT, in_flight, operation_of
 
 Status = fields.ClusterStatus
 State = drivers_base.ClusterState
 NGState = drivers_base.NodeGroupState
-WAIT = 10
+# [conductor] delete_timeout's default.
+CONF_DELETE_TIMEOUT_MINUTES = 60
 
 
 class FakeClock:
@@ -68,11 +69,13 @@ def round_(reconciler):
 
 @pytest.fixture
 def make(db, context, template):
-    """A cluster of any project, in progress with a stack, its operation handed over to the
-    reconcilers by the conductor that started it, unless told otherwise."""
+    """A cluster of any project, in progress with a stack, its operation record at step
+    `following` (handed over to the reconcilers by the conductor that started it) unless
+    `started` is False (then `queued`), of `kind` (by default the status's); no record when
+    `operation` is False (a cluster from before records were kept)."""
 
     def make(project="project-a", status=Status.CREATE_IN_PROGRESS, stack_id="stack-1",
-             started=True, **values):
+             started=True, kind=None, operation=True, **values):
         cluster = objects.Cluster(
             context, uuid=uuidutils.generate_uuid(), project_id=project, user_id="user-a",
             name="c", cluster_template_id=template.uuid, status=status, version=1,
@@ -83,9 +86,8 @@ def make(db, context, template):
             {"name": "default-worker", "project_id": project, "role": "worker",
              "node_count": 2, "is_default": True},
         ], context)
-        operation = conductor_manager.operation_for(status)
-        if started and operation is not None:
-            cluster.record_event(context, operation.started_event)
+        if operation and status in Status.IN_PROGRESS:
+            in_flight(context, cluster, kind, "following" if started else "queued")
         return cluster
 
     return make
@@ -130,7 +132,7 @@ def test_create_complete_is_recorded_with_the_addresses_on_the_nodegroups(
     ngs = groups(context, cluster)
     assert ngs["default-worker"].status == Status.CREATE_COMPLETE
     assert ngs["default-worker"].node_addresses == ["10.0.0.11", "10.0.0.12"]
-    assert events(context, cluster)[1:] == [("cluster.create", Status.CREATE_COMPLETE, None)]
+    assert events(context, cluster) == [("cluster.create", Status.CREATE_COMPLETE, None)]
     assert after.version == cluster.version  # a status poll is no operation
     # Done: the next round has nothing to check.
     clock_moves = reconciler._clock
@@ -150,7 +152,7 @@ def test_a_failure_is_recorded_with_the_drivers_reason(reconciler, context, make
     after = reload(context, cluster)
     assert (after.status, after.status_reason) == (Status.CREATE_FAILED, reason)
     assert groups(context, cluster)["default-worker"].status_reason == reason
-    assert events(context, cluster)[1:] == [("cluster.create", Status.CREATE_FAILED, reason)]
+    assert events(context, cluster) == [("cluster.create", Status.CREATE_FAILED, reason)]
 
 
 def test_update_and_rollback_outcomes_are_recorded(reconciler, context, make, fake_driver,
@@ -164,7 +166,7 @@ def test_update_and_rollback_outcomes_are_recorded(reconciler, context, make, fa
     clock.advance(1)
     round_(reconciler)
     assert reload(context, cluster).status == Status.ROLLBACK_COMPLETE
-    assert [e[:2] for e in events(context, cluster)][1:] == [
+    assert [e[:2] for e in events(context, cluster)] == [
         ("cluster.update", Status.ROLLBACK_IN_PROGRESS),
         ("cluster.update", Status.ROLLBACK_COMPLETE)]
 
@@ -177,7 +179,7 @@ def test_delete_complete_removes_the_rows_and_keeps_the_events(reconciler, conte
     with pytest.raises(Exception, match="could not be found"):
         reload(context, cluster)
     assert objects.NodeGroup.list_for_clusters(context, [cluster.uuid]) == []
-    assert events(context, cluster)[1:] == [("cluster.delete", Status.DELETE_COMPLETE, None)]
+    assert events(context, cluster) == [("cluster.delete", Status.DELETE_COMPLETE, None)]
 
 
 def test_the_state_of_the_previous_operation_is_no_outcome(reconciler, context, make,
@@ -190,7 +192,7 @@ def test_the_state_of_the_previous_operation_is_no_outcome(reconciler, context, 
     after = reload(context, cluster)
     assert after.status == Status.UPDATE_IN_PROGRESS
     assert after.api_address == "https://10.0.0.1:6443"  # facts are still recorded
-    assert len(events(context, cluster)) == 1  # the started event only
+    assert events(context, cluster) == []
 
 
 def test_nothing_is_written_while_nothing_changes(reconciler, context, make, fake_driver,
@@ -204,55 +206,70 @@ def test_nothing_is_written_while_nothing_changes(reconciler, context, make, fak
     assert reload(context, cluster).revision == cluster.revision
 
 
-def test_an_operation_not_handed_over_yet_is_not_checked(reconciler, context, make,
-                                                         fake_driver):
-    make(stack_id=None, started=False)
+@pytest.mark.parametrize("step", ["queued", "cloud_requested"])
+def test_an_operation_its_owner_still_drives_is_not_checked(reconciler, context, make,
+                                                            fake_driver, step):
+    driven = make(stack_id=None, started=False)
+    objects.ClusterOperation.get(context, reload(context, driven).operation_uuid).update(
+        step=step, owner="host-b")
     make(status=Status.DELETE_IN_PROGRESS, started=False)
-    assert round_(reconciler) == 0
+    followed = make()
+    assert round_(reconciler) == 1
+    assert [op.cluster_uuid for op in fake_driver.operations_seen] == [followed.uuid]
 
 
 def test_the_outcome_of_the_previous_operation_is_not_taken_for_the_new_one(
         reconciler, context, make, fake_driver, clock):
-    # Resized before: the started event is of version 1. A new resize (version 2) has not
-    # reached Heat yet, whose stack still says UPDATE_COMPLETE.
-    cluster = make(status=Status.UPDATE_IN_PROGRESS)
-
-    def new_resize(c):
-        c.version += 1
-
-    objects.Cluster.update_with_retry(context, cluster.uuid, new_resize)
+    # Resized before; a new resize has not reached Heat yet, whose stack still says
+    # UPDATE_COMPLETE: its operation is queued at its owner.
+    cluster = make(status=Status.UPDATE_COMPLETE)
+    operation = cluster_operation.start(context, reload(context, cluster), "resize",
+                                        "cluster.resize")
     fake_driver.statuses[cluster.uuid] = State(status=Status.UPDATE_COMPLETE)
     assert round_(reconciler) == 0
     assert reload(context, cluster).status == Status.UPDATE_IN_PROGRESS
     # Its conductor hands it over: from now on Heat's answer counts.
-    reload(context, cluster).record_event(context, conductor_manager.UPDATE.started_event)
+    operation.update(step="following")
     clock.advance(1)
     assert round_(reconciler) == 1
     assert reload(context, cluster).status == Status.UPDATE_COMPLETE
+    assert objects.ClusterOperation.get(context, operation.uuid).outcome == "succeeded"
 
 
-def test_a_rollback_is_followed_without_a_started_event(reconciler, context, make,
-                                                        fake_driver):
-    cluster = make(status=Status.ROLLBACK_IN_PROGRESS, started=False)
+def test_a_cluster_in_progress_without_a_record_gets_one_and_is_followed(
+        reconciler, context, make, fake_driver):
+    # In flight when the records came (an upgrade): a rollback Heat started is followed.
+    cluster = make(status=Status.ROLLBACK_IN_PROGRESS, operation=False)
     fake_driver.statuses[cluster.uuid] = State(status=Status.ROLLBACK_COMPLETE)
     round_(reconciler)
     assert reload(context, cluster).status == Status.ROLLBACK_COMPLETE
+    [operation] = objects.ClusterOperation.list(context, cluster.uuid)
+    assert (operation.kind, operation.step, operation.outcome, operation.fault) == (
+        "resize", "following", "failed", "cloud_error")
 
 
-def test_a_cluster_with_work_in_flight_here_is_left_to_it(db, clock, context, make,
-                                                          fake_driver):
-    cluster = make()
-    manager = mock.Mock()
-    manager.in_flight.side_effect = lambda uuid: uuid == cluster.uuid
-    other = make()
-    reconciler = conductor_reconciler.Reconciler(
-        "host-a", manager=manager, ring=only_host("host-a"), clock=clock,
-        utcnow=clock.utcnow)
-    try:
-        assert round_(reconciler) == 1
-    finally:
-        reconciler.stop()
-    manager.in_flight.assert_any_call(other.uuid)
+@pytest.mark.parametrize(("kind", "status", "reported", "recorded"), [
+    # Each kind takes the statuses of its own table entry; anything else is a previous
+    # operation's state in the cloud.
+    ("delete", Status.DELETE_IN_PROGRESS, Status.UPDATE_COMPLETE, Status.DELETE_IN_PROGRESS),
+    ("delete", Status.DELETE_IN_PROGRESS, Status.DELETE_FAILED, Status.DELETE_FAILED),
+    ("create", Status.CREATE_IN_PROGRESS, Status.DELETE_COMPLETE, Status.CREATE_IN_PROGRESS),
+    ("ca_rotation", Status.UPDATE_IN_PROGRESS, Status.CREATE_COMPLETE,
+     Status.UPDATE_IN_PROGRESS),
+    ("ca_rotation", Status.UPDATE_IN_PROGRESS, Status.ROLLBACK_IN_PROGRESS,
+     Status.ROLLBACK_IN_PROGRESS),
+    ("nodegroup_delete", Status.UPDATE_IN_PROGRESS, Status.UPDATE_COMPLETE,
+     Status.UPDATE_COMPLETE),
+])
+def test_the_reconciler_dispatches_on_the_operation_s_kind(reconciler, context, make,
+                                                           fake_driver, kind, status,
+                                                           reported, recorded):
+    cluster = make(status=status, kind=kind)
+    fake_driver.statuses[cluster.uuid] = State(status=reported)
+    round_(reconciler)
+    assert reload(context, cluster).status == recorded
+    [seen] = fake_driver.operations_seen  # the driver is told which operation it follows
+    assert (seen.kind, seen.cluster_uuid, seen.step) == (kind, cluster.uuid, "following")
 
 
 def test_a_cluster_without_an_installed_plugin_is_not_checked(reconciler, make):
@@ -353,7 +370,7 @@ def test_a_driver_error_keeps_the_status_says_why_and_recovers(reconciler, conte
     assert after.status_reason == (
         "cannot check the cluster in the cloud: ConnectionError: Unable to establish connection to "
         "http://heat:8004: refused; still checking")
-    assert len(events(context, cluster)) == 1  # the started event only
+    assert events(context, cluster) == []
     # Heat is back, still building: the reason goes away.
     fake_driver.statuses[cluster.uuid] = State(status=Status.CREATE_IN_PROGRESS)
     clock.advance(5)
@@ -384,7 +401,7 @@ def test_the_thread_survives_a_database_error(db, clock, make, fake_driver, cont
     cluster = make()
     fake_driver.statuses[cluster.uuid] = State(status=Status.CREATE_COMPLETE)
     calls = []
-    real = objects.Cluster.list_with_status
+    real = objects.Cluster.list_in_flight
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -393,7 +410,7 @@ def test_the_thread_survives_a_database_error(db, clock, make, fake_driver, cont
         return real(*args, **kwargs)
 
     reconciler = conductor_reconciler.Reconciler("host-a", ring=only_host("host-a"))
-    with mock.patch.object(objects.Cluster, "list_with_status", side_effect=flaky):
+    with mock.patch.object(objects.Cluster, "list_in_flight", side_effect=flaky):
         reconciler.start()
         try:
             for _ in range(500):
@@ -437,15 +454,18 @@ def test_a_create_without_its_own_timeout_uses_the_default(reconciler, context, 
         "the cluster's create did not finish within 2 minutes")
 
 
-def test_the_timeout_counts_from_the_latest_event(reconciler, context, make, fake_driver,
-                                                  clock, config):
+def test_the_timeout_counts_from_the_operation_s_start(reconciler, context, make,
+                                                       fake_driver, clock, config):
     config.set_override("update_timeout", 1, group="conductor")
     config.set_override("timeout_grace", 0, group="conductor")
-    cluster = make(status=Status.UPDATE_IN_PROGRESS)
+    cluster = make(status=Status.UPDATE_COMPLETE)
     clock.advance(3600)  # the cluster row is old ...
-    cluster.record_event(context, "cluster.update")  # ... but the update began now
-    event_time = objects.ClusterEvent.list(context, cluster.uuid)[-1].created_at
-    clock.wall0 = event_time - datetime.timedelta(seconds=clock.now - clock.start)
+    operation = cluster_operation.start(context, reload(context, cluster), "resize",
+                                        "cluster.resize")  # ... but the update began now
+    operation.update(step="following")
+    started = operation.started_at
+    clock.wall0 = started - datetime.timedelta(seconds=clock.now - clock.start)
+    assert operation.deadline - started == datetime.timedelta(minutes=1)
     clock.advance(59)
     round_(reconciler)
     assert reload(context, cluster).status == Status.UPDATE_IN_PROGRESS
@@ -453,6 +473,18 @@ def test_the_timeout_counts_from_the_latest_event(reconciler, context, make, fak
     round_(reconciler)
     assert reload(context, cluster).status_reason == (
         "the cluster's update did not finish within 1 minute")
+    ended = objects.ClusterOperation.get(context, operation.uuid)
+    assert (ended.outcome, ended.fault) == ("failed", "timeout")
+
+
+def test_an_operation_cut_off_before_the_cloud_fails_at_its_deadline(
+        reconciler, context, make, fake_driver, clock, config):
+    config.set_override("timeout_grace", 0, group="conductor")
+    cluster = make(status=Status.DELETE_IN_PROGRESS, started=False)  # never handed over
+    clock.advance(CONF_DELETE_TIMEOUT_MINUTES * 60 + 1)
+    round_(reconciler)
+    assert reload(context, cluster).status == Status.DELETE_FAILED
+    assert operation_of(context, cluster.uuid).fault == "timeout"
 
 
 def test_a_delete_timeout_ends_in_delete_failed_with_the_reason(reconciler, context, make,
@@ -502,12 +534,13 @@ def test_a_new_operation_starts_a_new_schedule(reconciler, context, make, fake_d
         clock.advance(reconciler.next_check(cluster.uuid) - clock.now)
     assert round(reconciler.next_check(cluster.uuid) - clock.now, 4) == 0
 
-    def to_update(c):
+    def to_update(c):  # the create ended, and a resize started
         c.status = Status.UPDATE_IN_PROGRESS
         c.version += 1
+        c.operation_uuid = None
 
-    updated = objects.Cluster.update_with_retry(context, cluster.uuid, to_update)
-    updated.record_event(context, conductor_manager.UPDATE.started_event)
+    objects.Cluster.update_with_retry(context, cluster.uuid, to_update)
+    in_flight(context, reload(context, cluster), "resize", "following")
     round_(reconciler)  # checked at once, then the base delay
     assert round(reconciler.next_check(cluster.uuid) - clock.now, 4) == 0.2
 
@@ -548,13 +581,17 @@ def test_the_service_runs_the_reconciler(db, config, context, make, fake_driver)
         assert service.stop()
     assert reload(context, cluster).status == Status.CREATE_COMPLETE
     assert [e[:2] for e in events(context, cluster)] == [
-        ("cluster.create.started", Status.CREATE_IN_PROGRESS),
         ("cluster.create", Status.CREATE_COMPLETE)]
+    operation = operation_of(context, cluster.uuid)
+    assert (operation.owner, operation.step, operation.outcome) == ("unit-host", "following",
+                                                                    "succeeded")
     assert not service.reconciler.is_alive()
 
 
-def test_the_operations_the_reconciler_follows():
-    assert set(conductor_manager.OPERATIONS) == set(Status.IN_PROGRESS)
+def test_every_status_in_progress_is_one_of_a_kind_of_operation():
+    for status in Status.IN_PROGRESS:
+        kind = states.kind_for_status(status)
+        assert status in states.rules(kind).in_flight
 
 
 # -- the cluster's trust ------------------------------------------------------------------------
@@ -604,6 +641,21 @@ def test_a_trust_that_no_longer_works_is_the_reason_and_says_how_to_renew_it(
         "cannot check the cluster in the cloud: the cluster's trust trust-1 no longer works "
         "(deleted, or its owner lost their roles): 401; renew it with PATCH "
         f"/v1/credentials/{cluster.uuid}; still checking")
+    # The code the API acts on; the reason is prose for people.
+    operation = objects.ClusterOperation.get(context, after.operation_uuid)
+    assert (operation.fault, operation.outcome) == ("trust_broken", None)
+    # Checked once: the next refusal does not log in to Keystone again.
+    fake_driver.statuses[cluster.uuid] = NOT_AUTHORIZED
+    reconciler._clock.advance(60)
+    round_(reconciler)
+    assert len(checked) == 1
+    # A new trust works: the reason and the fault are cleared.
+    fake_driver.statuses[cluster.uuid] = State(status=Status.CREATE_IN_PROGRESS)
+    reconciler._clock.advance(60)
+    round_(reconciler)
+    after = reload(context, cluster)
+    assert after.status_reason is None
+    assert objects.ClusterOperation.get(context, after.operation_uuid).fault is None
 
 
 def test_a_working_trust_leaves_the_cloud_s_own_error_as_the_reason(
@@ -612,9 +664,11 @@ def test_a_working_trust_leaves_the_cloud_s_own_error_as_the_reason(
     monkeypatch.setattr(trustee, "check_trust", lambda given: None)
     fake_driver.statuses[cluster.uuid] = NOT_AUTHORIZED
     round_(reconciler)
-    reason = reload(context, cluster).status_reason
-    assert reason.startswith("cannot check the cluster in the cloud: ")
-    assert "not authorized" in reason and "/v1/credentials" not in reason
+    after = reload(context, cluster)
+    assert after.status_reason.startswith("cannot check the cluster in the cloud: ")
+    assert "not authorized" in after.status_reason
+    assert "/v1/credentials" not in after.status_reason
+    assert objects.ClusterOperation.get(context, after.operation_uuid).fault == "cloud_error"
 
 
 def test_the_trust_is_checked_only_for_a_refusal_of_a_cluster_with_a_trustee(

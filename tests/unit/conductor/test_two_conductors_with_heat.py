@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 
 from oslo_utils import uuidutils
 
@@ -21,8 +20,9 @@ from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.drivers import loader
 from magnum_lite.drivers.k8s_ubuntu_v1 import driver as k8s
-from magnum_lite.objects import fields
+from magnum_lite.objects import cluster_operation, fields
 from tests.fakes import heat as fake_heat
+from tests.unit.conductor.helpers import settle
 from tests.unit.drivers import fake_plugin
 
 BINARY = "magnum-lite-conductor"
@@ -74,20 +74,17 @@ def _run(cloud, monkeypatch) -> None:
                 status=fields.ClusterStatus.CREATE_IN_PROGRESS, version=1,
                 driver_id=driver_row.uuid, driver_version=driver_row.version,
                 create_timeout=60, floating_ip_enabled=True, master_lb_enabled=False)
-            cluster.create_with_nodegroups([
+            # As the API starts it: the rows, the create's record and its event.
+            cluster_operation.start_create(context, cluster, [
                 {"name": "default-master", "project_id": project, "role": "master",
                  "node_count": 1, "is_default": True, "image_id": "ubuntu-22.04",
                  "status": fields.ClusterStatus.CREATE_IN_PROGRESS},
                 {"name": "default-worker", "project_id": project, "role": "worker",
                  "node_count": 2, "is_default": True, "image_id": "ubuntu-22.04",
-                 "status": fields.ClusterStatus.CREATE_IN_PROGRESS}], context)
-            cluster.record_event(context, "cluster.create")
+                 "status": fields.ClusterStatus.CREATE_IN_PROGRESS}])
             manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
             uuids.append(cluster.uuid)
-        deadline = time.monotonic() + WAIT
-        while manager._work:  # every create handed to Heat
-            assert time.monotonic() < deadline, "the creates did not finish"
-            time.sleep(0.01)
+        settle(4 * WAIT)  # every create handed to Heat (its record at step following)
     finally:
         manager.stop(timeout=WAIT)
     assert len(cloud.live_stacks()) == CLUSTERS  # one cluster stack each, so far

@@ -83,7 +83,7 @@ def test_fresh_database_has_no_version(empty_db):
 
 def test_upgrade_reaches_head_and_matches_the_models(empty_db):
     migration.upgrade()
-    assert migration.version() == migration.head() == "0003"
+    assert migration.version() == migration.head() == "0004"
     assert migration.is_at_head() is True
     with empty_db.connect() as connection:
         context = alembic_migration.MigrationContext.configure(
@@ -124,6 +124,30 @@ def test_0003_adds_nullable_placement_columns_and_keeps_nodegroups(empty_db):
     assert tuple(row) == ("gpu", 2, None, None)
 
 
+def test_0004_adds_operations_and_keeps_clusters(empty_db):
+    """SQLite rebuilds the cluster table for the ALTER (batch mode): its rows survive, with no
+    operation in flight; the operation table takes rows of any cluster uuid (no foreign key:
+    an operation outlives its cluster)."""
+    migration.upgrade("0003")
+    with empty_db.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO cluster (uuid, name, status, version, revision) "
+            "VALUES ('c-1', 'kept', 'UPDATE_IN_PROGRESS', 3, 7)"))
+    migration.upgrade("0004")
+    with empty_db.begin() as connection:
+        row = connection.execute(sa.text(
+            "SELECT name, status, version, revision, operation_uuid FROM cluster")).one()
+        assert tuple(row) == ("kept", "UPDATE_IN_PROGRESS", 3, 7, None)
+        connection.execute(sa.text(
+            "INSERT INTO cluster_operation (uuid, cluster_uuid, kind, step, started_at, "
+            "revision) VALUES ('o-1', 'gone-cluster', 'delete', 'following', "
+            "'2026-12-06 00:00:00', 0)"))
+        assert connection.execute(sa.text(
+            "SELECT outcome FROM cluster_operation WHERE uuid = 'o-1'")).scalar() is None
+    indexes = {ix["name"] for ix in sa.inspect(empty_db).get_indexes("cluster_operation")}
+    assert {"ix_cluster_operation_cluster_uuid", "cluster_operation_outcome_idx"} <= indexes
+
+
 def test_upgrade_to_unknown_revision_fails_cleanly(empty_db):
     with pytest.raises(Exception, match="Can't locate revision"):
         migration.upgrade("f00d")
@@ -145,7 +169,7 @@ def test_concurrent_upgrades_of_one_sqlite_file_all_succeed(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path}/magnum-lite.sqlite")
     with engine.connect() as connection:
         assert connection.exec_driver_sql(
-            "SELECT version_num FROM alembic_version").scalars().all() == ["0003"]
+            "SELECT version_num FROM alembic_version").scalars().all() == ["0004"]
     engine.dispose()
 
 
@@ -196,7 +220,7 @@ class TestManage:
         assert capsys.readouterr().out == "None\n"
         assert self.run("--config-file", conf, "db", "upgrade") == 0
         assert self.run("--config-file", conf, "db", "version") == 0
-        assert capsys.readouterr().out.splitlines()[-1] == "0003"
+        assert capsys.readouterr().out.splitlines()[-1] == "0004"
         assert (tmp_path / "magnum-lite.sqlite").exists()
 
     def test_db_upgrade_to_a_revision(self, tmp_path, capsys):
@@ -223,7 +247,7 @@ def test_the_console_script_upgrades(tmp_path):
     done = subprocess.run([sys.executable, "-m", "magnum_lite.cmd.manage", "--config-file", conf,
                            "db", "upgrade"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "The database schema is at revision 0003" in done.stdout + done.stderr
+    assert "The database schema is at revision 0004" in done.stdout + done.stderr
 
 
 def test_unreachable_database_is_one_line_and_exit_1(tmp_path):

@@ -38,6 +38,7 @@ class FakeDriver(base.Driver):
     snapshot_calls: list[str] = []
     snapshot_fail_with: Exception | None = None
     on_get_status: Callable[[Any, Any], None] | None = None
+    operations_seen: list[Any] = []
     # The ClusterCredentials each create/rotate_ca_certificate got from its loader, in order.
     given: list[base.ClusterCredentials] = []
     _lock = threading.Lock()
@@ -57,6 +58,7 @@ class FakeDriver(base.Driver):
         cls.snapshot_calls = []
         cls.snapshot_fail_with = None
         cls.on_get_status = None
+        cls.operations_seen = []  # the operation each get_status was called for
         cls.given = []
 
     @classmethod
@@ -143,7 +145,8 @@ class FakeDriver(base.Driver):
         return {"project": project_id}
 
     def get_status(self, context, cluster, nodegroups, snapshot=None, *, cluster_template=None,
-                   credentials=None):
+                   credentials=None, operation=None):
+        type(self).operations_seen.append(operation)
         hook = type(self).on_get_status  # a plain function: not bound to the instance
         if hook is not None:
             hook(context, cluster)

@@ -16,8 +16,9 @@ from magnum_lite.objects import cluster as cluster_module
 # A failure means a field or remotable method changed: bump the object's version (and teach
 # obj_make_compatible about it), then record the new fingerprint.
 EXPECTED_FINGERPRINTS = {
-    "Cluster": "1.1-3b214d68bccda1305cbcfa8967214bc2",
+    "Cluster": "1.2-ee17784c89f7c5f181eb7971b892247e",
     "ClusterEvent": "1.0-1d55fc21a55d6606c64a83b86f928fca",
+    "ClusterOperation": "1.0-f15d31e17eca994dc660dd812c7a2c80",
     "ClusterTemplate": "1.0-05e88d11d77ecaa721c6c0046edd980d",
     "Driver": "1.0-eb42c1f56b33c4d1f46986af737c7cde",
     "MagnumService": "1.0-a0533c2b3f9d6775ed9d2552b9108280",
@@ -30,6 +31,7 @@ EXPECTED_FINGERPRINTS = {
 TABLES = {
     "Cluster": models.Cluster,
     "ClusterEvent": models.ClusterEvent,
+    "ClusterOperation": models.ClusterOperation,
     "ClusterTemplate": models.ClusterTemplate,
     "Driver": models.Driver,
     "MagnumService": models.MagnumService,

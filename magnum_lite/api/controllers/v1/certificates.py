@@ -19,7 +19,7 @@ from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import clusters, collection, types
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import exception, policy
+from magnum_lite.common import exception, policy, states
 from magnum_lite.objects import fields
 
 LOG = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class CertificatesController(base.RestController):
         context = base.context()
         cluster = _cluster_with_ca(context, ident, "certificate:rotate_ca", "cluster_uuid")
         pecan.request.rpcapi.check_credentials_api("CA rotation")
-        clusters.start_update(context, cluster, "cluster.rotate_ca")
+        clusters.start_update(context, cluster, "cluster.rotate_ca", states.Kind.CA_ROTATION)
         clusters.cast_or_fail(context, cluster, "rotate_ca_certificate",
                               fields.ClusterStatus.UPDATE_FAILED)
         return None

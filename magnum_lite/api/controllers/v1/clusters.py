@@ -25,10 +25,10 @@ from magnum_lite import objects
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import collection, patch, types
-from magnum_lite.common import cloud_validation, exception, policy
+from magnum_lite.common import cloud_validation, exception, policy, states
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import loader
-from magnum_lite.objects import fields
+from magnum_lite.objects import cluster_operation, fields
 
 LOG = logging.getLogger(__name__)
 
@@ -274,18 +274,12 @@ def target(cluster: objects.Cluster) -> dict:
     return {"project_id": cluster.project_id, "user_id": cluster.user_id}
 
 
-def start_update(context: Any, cluster: objects.Cluster, event_type: str) -> None:
-    """Mark the cluster UPDATE_IN_PROGRESS (409 unless it may be updated now): one more
-    operation, with its event."""
-    if cluster.status not in fields.ClusterStatus.UPDATABLE:
-        raise exception.Conflict(
-            f"Cluster {cluster.uuid} is {cluster.status}: an update can start only from "
-            f"{', '.join(fields.ClusterStatus.UPDATABLE)}.")
-    cluster.status = fields.ClusterStatus.UPDATE_IN_PROGRESS
-    cluster.status_reason = None
-    cluster.version = (cluster.version or 0) + 1
-    cluster.save()
-    cluster.record_event(context, event_type)
+def start_update(context: Any, cluster: objects.Cluster, event_type: str,
+                 kind: str = states.Kind.RESIZE, params: dict | None = None) -> None:
+    """Start an operation of `kind` (UPDATE_IN_PROGRESS) through the transition table: 409
+    unless it may start now (another operation runs, or the status refuses it); one more
+    version, with its event and its operation record."""
+    cluster_operation.start(context, cluster, kind, event_type, params)
 
 
 # The fields of a resize request (Magnum's ClusterResizeRequest).
@@ -384,13 +378,12 @@ def cast_or_fail(context: Any, cluster: objects.Cluster, method: str, failed_sta
     except Exception as err:
         LOG.exception("Cluster %s: cannot reach the conductor for %s", cluster.uuid, method)
         reason = f"The conductor could not be reached: {type(err).__name__}"
-
-        def fail(c: objects.Cluster) -> None:
-            c.status = failed_status
-            c.status_reason = reason
-
-        failed = objects.Cluster.update_with_retry(context, cluster.uuid, fail)
-        failed.record_event(context, method.replace("_", ".", 1) + ".failed")
+        operation = objects.ClusterOperation.current(context, cluster)
+        cluster_operation.finish(
+            context, cluster.uuid, operation.kind if operation else states.Kind.RESIZE,
+            failed_status, reason, fault=states.Fault.CONDUCTOR_UNREACHABLE,
+            operation_uuid=cluster.operation_uuid,
+            event_type=method.replace("_", ".", 1) + ".failed")
         raise exception.ServiceUnavailable(what="The conductor", reason=reason) from err
 
 
@@ -439,7 +432,8 @@ class ClusterActionsController(base.RestController):
             # Conductors pinned to an RPC version without these refuse them: say so now,
             # before anything changes.
             pecan.request.rpcapi.check_cluster_update(**extra)
-        start_update(context, cluster, "cluster.resize")
+        start_update(context, cluster, "cluster.resize", params={
+            "node_count": node_count, "rollback": False, **extra})
         cast_or_fail(context, cluster, "cluster_update", fields.ClusterStatus.UPDATE_FAILED,
                      node_count=node_count, rollback=False, **extra)
         return {"uuid": cluster.uuid}
@@ -589,8 +583,8 @@ class ClustersController(base.RestController):
              "flavor_id": values.get("flavor_id")},
         ]
         _check_with_driver(driver, cluster, template, master_count, node_count, nodegroups)
-        cluster.create_with_nodegroups(nodegroups, context=context)
-        cluster.record_event(context, "cluster.create")
+        cluster_operation.start_create(context, cluster, nodegroups, params={
+            "create_timeout": values["create_timeout"]})
         self._cast(context, cluster, "cluster_create", fields.ClusterStatus.CREATE_FAILED,
                    create_timeout=values["create_timeout"])
         return {"uuid": cluster.uuid}
@@ -620,7 +614,8 @@ class ClustersController(base.RestController):
         base.see_all_projects(context, "cluster:update_all_projects")
         cluster = objects.Cluster.get(context, ident)
         policy.authorize(context, "cluster:update", target(cluster))
-        start_update(context, cluster, "cluster.update")
+        start_update(context, cluster, "cluster.update", params={
+            "node_count": node_count, "rollback": bool(rollback)})
         self._cast(context, cluster, "cluster_update", fields.ClusterStatus.UPDATE_FAILED,
                    node_count=node_count, rollback=bool(rollback))
         return {"uuid": cluster.uuid}
@@ -634,11 +629,7 @@ class ClustersController(base.RestController):
         policy.authorize(context, "cluster:delete", target(cluster))
         if cluster.status == fields.ClusterStatus.DELETE_IN_PROGRESS:
             return None
-        cluster.status = fields.ClusterStatus.DELETE_IN_PROGRESS
-        cluster.status_reason = None
-        cluster.version = (cluster.version or 0) + 1
-        cluster.save()
-        cluster.record_event(context, "cluster.delete")
+        cluster_operation.start(context, cluster, states.Kind.DELETE, "cluster.delete")
         self._cast(context, cluster, "cluster_delete", fields.ClusterStatus.DELETE_FAILED)
         return None
 

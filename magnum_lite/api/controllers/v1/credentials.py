@@ -3,8 +3,8 @@
 The caller becomes the new trust's trustor (their token travels to the conductor), which
 then pushes the new credentials to the nodes like a CA rotation: an update of the cluster.
 While an operation is in progress the trust can be replaced only when the cluster's checks
-say it stopped working; the operation then goes on with the new one (the nodes get it with
-the next rotation).
+recorded that it stopped working (the fault `trust_broken` on the operation); the operation
+then goes on with the new one (the nodes get it with the next rotation).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from magnum_lite import objects
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base
 from magnum_lite.api.controllers.v1 import clusters
-from magnum_lite.common import exception, policy, trustee
+from magnum_lite.common import exception, policy, states
 from magnum_lite.objects import fields
 
 
@@ -33,11 +33,13 @@ class CredentialsController(base.RestController):
         rpcapi = pecan.request.rpcapi
         rpcapi.check_credentials_api("Credentials rotation")
         if cluster.status not in fields.ClusterStatus.IN_PROGRESS:
-            clusters.start_update(context, cluster, "cluster.rotate_credentials")
+            clusters.start_update(context, cluster, "cluster.rotate_credentials",
+                                  states.Kind.CREDENTIALS_ROTATION)
             clusters.cast_or_fail(context, cluster, "rotate_credentials",
                                   fields.ClusterStatus.UPDATE_FAILED)
             return {"uuid": cluster.uuid}
-        if not trustee.says_trust_is_broken(cluster.status_reason):
+        operation = objects.ClusterOperation.current(context, cluster)
+        if operation is None or operation.fault != states.Fault.TRUST_BROKEN:
             raise exception.Conflict(
                 f"Cluster {cluster.uuid} is {cluster.status}: its trust can be replaced "
                 "during an operation only when the cluster's checks say it stopped working.")

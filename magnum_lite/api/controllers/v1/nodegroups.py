@@ -33,7 +33,7 @@ from magnum_lite import objects
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import clusters, collection, patch, types
-from magnum_lite.common import cloud_validation, exception, policy
+from magnum_lite.common import cloud_validation, exception, policy, states
 from magnum_lite.drivers import base as driver_base
 from magnum_lite.objects import fields
 
@@ -396,7 +396,9 @@ class NodeGroupsController(base.RestController):
             server_type=server_type)
         nodegroup.create()
         try:
-            clusters.start_update(context, cluster, "nodegroup.create")
+            clusters.start_update(context, cluster, "nodegroup.create",
+                                  states.Kind.NODEGROUP_CREATE,
+                                  {"nodegroup_uuid": nodegroup.uuid})
         except Exception:
             nodegroup.destroy()  # the cluster moved on meanwhile: nothing changes
             raise
@@ -457,7 +459,8 @@ class NodeGroupsController(base.RestController):
 
         if resize:
             # The count (and the group's status) change as the driver reports the resize.
-            clusters.start_update(context, cluster, "nodegroup.update")
+            clusters.start_update(context, cluster, "nodegroup.update", params={
+                "node_count": values["node_count"], "rollback": False, **extra})
         for name in ("min_node_count", "max_node_count", "node_labels", "node_taints"):
             if values[name] != current[name]:
                 setattr(nodegroup, name, values[name])
@@ -486,7 +489,8 @@ class NodeGroupsController(base.RestController):
             return None
         _check_updatable(cluster)
         pecan.request.rpcapi.check_nodegroup_api()
-        clusters.start_update(context, cluster, "nodegroup.delete")
+        clusters.start_update(context, cluster, "nodegroup.delete",
+                              states.Kind.NODEGROUP_DELETE, {"nodegroup_uuid": nodegroup.uuid})
 
         def deleting(ng: objects.NodeGroup) -> None:
             ng.status = fields.ClusterStatus.DELETE_IN_PROGRESS

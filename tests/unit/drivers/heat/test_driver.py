@@ -8,6 +8,7 @@ from cryptography.fernet import Fernet
 import pytest
 import yaml
 
+from magnum_lite import objects
 from magnum_lite.common import clients, encryption, exception, trustee, x509
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import chunks, cleanup, cloud_init, names
@@ -61,11 +62,15 @@ class Cluster:
                                               self.nodegroups, 60,
                                               credentials=self.credentials))
 
-    def status(self):
-        return self.record(self.driver.get_status(self.context, self.cluster,
-                                                  self.nodegroups,
-                                                  cluster_template=self.template,
-                                                  credentials=self.credentials))
+    def status(self, kind=None):
+        """What get_status says (for an operation of `kind`), recorded."""
+        return self.record(self.read_status(kind))
+
+    def read_status(self, kind=None):
+        operation = None if kind is None else objects.ClusterOperation(kind=kind)
+        return self.driver.get_status(self.context, self.cluster, self.nodegroups,
+                                      cluster_template=self.template,
+                                      credentials=self.credentials, operation=operation)
 
     def built(self):
         """Create it and let Heat finish every stack."""
@@ -878,6 +883,30 @@ def test_a_failed_rotation_of_the_cluster_stack_is_update_failed(build, heat):
     assert state.status == "UPDATE_FAILED"
     assert "Deployment exited with non-zero status code: 1" in state.status_reason
     assert f"{deployment} (OS::Heat::SoftwareDeployment)" in state.status_reason
+
+
+def test_a_resize_after_a_failed_rotation_is_not_failed_by_the_stale_cluster_stack(build,
+                                                                                   heat):
+    # A CA rotation fails in the cluster stack, which stays UPDATE_FAILED: a resize leaves
+    # the cluster stack as it is, so its failure is no outcome of the resize.
+    c = build(workers=(1,))
+    c.credentials = _loader(_cas())
+    c.built()
+    _rotated(c, _cas())
+    [chunk] = c.chunk_stacks(c.workers[0])
+    heat.complete(chunk.id)
+    heat.fail(c.cluster_stack_name, "masters.0", "Deployment exited with non-zero status")
+    assert c.status("ca_rotation").status == "UPDATE_FAILED"
+    ng = c.workers[0]
+    state = c.resize(ng, 2)
+    assert state.status == "UPDATE_IN_PROGRESS"
+    assert c.read_status("resize").status is None  # the resize is still under way ...
+    # ... where the stale failure was taken for its own without the operation's kind.
+    assert c.read_status().status == "UPDATE_FAILED"
+    heat.complete(chunk.id)
+    state = c.status("resize")
+    assert state.status == "UPDATE_COMPLETE"
+    assert state.nodegroups[ng.uuid].node_count == 2
 
 
 def test_rotate_of_a_cluster_whose_stack_is_gone_is_a_cloud_error(build, heat):

@@ -10,10 +10,11 @@ import pytest
 
 from magnum_lite import objects
 from magnum_lite.common import context as ctx
-from magnum_lite.common import encryption, x509
+from magnum_lite.common import encryption, states, x509
 from magnum_lite.conductor import credentials
+from magnum_lite.objects import cluster_operation
 from tests.csr import make_csr
-from tests.unit.api.conftest import TEMPLATE, CastRecorder, db_snapshot, error_of
+from tests.unit.api.conftest import TEMPLATE, CastRecorder, db_snapshot, error_of, record_status
 
 URL = "/v1/certificates"
 CREDENTIALS_URL = "/v1/credentials"
@@ -28,10 +29,7 @@ def _cluster(uuid: str) -> objects.Cluster:
 
 
 def _set_status(uuid: str, status: str) -> None:
-    def mutate(c: objects.Cluster) -> None:
-        c.status = status
-
-    objects.Cluster.update_with_retry(_admin(), uuid, mutate)
+    record_status(uuid, status)
 
 
 @pytest.fixture
@@ -241,13 +239,16 @@ def test_credentials_rotation_is_an_update_answering_the_uuid(member, cluster, c
 def test_a_broken_trust_is_replaced_during_an_operation_which_goes_on(member, cluster, casts):
     uuid = cluster["uuid"]
 
-    def broken(c: objects.Cluster) -> None:
-        c.status = "UPDATE_IN_PROGRESS"
-        c.status_reason = ("cannot check the cluster in the cloud: the cluster's trust t-1 no "
-                           "longer works (deleted, or its owner lost their roles): 401; "
-                           f"renew it with PATCH /v1/credentials/{uuid}; still checking")
-
-    objects.Cluster.update_with_retry(_admin(), uuid, broken)
+    # A resize is under way, and the reconciler found that the cluster's trust stopped
+    # working: it says so in prose and records the fault code the API acts on.
+    member.patch(f"/v1/clusters/{uuid}", [{"op": "replace", "path": "/node_count",
+                                           "value": 3}], status=202)
+    casts.clear()
+    cluster_operation.finish(
+        _admin(), uuid, "resize", "UPDATE_IN_PROGRESS",
+        "cannot check the cluster in the cloud: the cluster's trust t-1 no longer works "
+        f"(deleted, or its owner lost their roles): 401; renew it with PATCH "
+        f"/v1/credentials/{uuid}; still checking", fault=states.Fault.TRUST_BROKEN)
     version = _cluster(uuid).version
     assert member.patch(f"{CREDENTIALS_URL}/{uuid}", {}, status=202).json == {"uuid": uuid}
     after = _cluster(uuid)
@@ -256,9 +257,15 @@ def test_a_broken_trust_is_replaced_during_an_operation_which_goes_on(member, cl
 
 
 def test_an_operation_in_progress_with_a_working_trust_is_a_409(member, cluster, casts, db):
-    _set_status(cluster["uuid"], "UPDATE_IN_PROGRESS")
+    uuid = cluster["uuid"]
+    member.patch(f"/v1/clusters/{uuid}", [{"op": "replace", "path": "/node_count",
+                                           "value": 3}], status=202)
+    casts.clear()
+    # The prose alone does not open the door: only the fault code recorded by the checks.
+    cluster_operation.finish(_admin(), uuid, "resize", "UPDATE_IN_PROGRESS",
+                             "the cluster's trust t-1 no longer works (a text, no fault)")
     before = db_snapshot(db)
-    error = error_of(member.patch(f"{CREDENTIALS_URL}/{cluster['uuid']}", {}, status=409))
+    error = error_of(member.patch(f"{CREDENTIALS_URL}/{uuid}", {}, status=409))
     assert "stopped working" in error["detail"]
     assert casts == [] and db_snapshot(db) == before
 

@@ -7,7 +7,7 @@ import pytest
 from magnum_lite import objects
 from magnum_lite.common import context as ctx
 from magnum_lite.conductor import rpcapi
-from tests.unit.api.conftest import CastRecorder, db_snapshot, error_of
+from tests.unit.api.conftest import CastRecorder, db_snapshot, error_of, record_status
 
 V1_8 = {"OpenStack-API-Version": "container-infra 1.8"}
 V1_9 = {"OpenStack-API-Version": "container-infra 1.9"}
@@ -61,11 +61,8 @@ def _cluster(uuid):
     return objects.Cluster.get_by_uuid(_admin(), uuid)
 
 
-def _set_status(uuid, status):
-    def mutate(c):
-        c.status = status
-
-    objects.Cluster.update_with_retry(_admin(), uuid, mutate)
+def _set_status(uuid: str, status: str) -> None:
+    record_status(uuid, status)
 
 
 def url(cluster, tail=""):
