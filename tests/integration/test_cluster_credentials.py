@@ -105,18 +105,9 @@ def _db_rows(sandbox: dict, cluster_uuid: str) -> tuple[list[tuple], tuple]:
     return pairs, secrets
 
 
-def _magnum(sandbox: dict, user: str = "demo") -> Any:
-    """A keystoneauth session of `user` and the magnum-lite endpoint for raw REST calls."""
-    url = sandbox["magnum_lite_url"].rstrip("/")
-    return clusters.session(sandbox, user), url.removesuffix("/v1")
-
-
 def _rest(sandbox: dict, user: str, method: str, path: str, version: str = "latest",
           **kwargs: Any) -> Any:
-    session, url = _magnum(sandbox, user)
-    return session.request(f"{url}/{path}", method, raise_exc=False, headers={
-        "OpenStack-API-Version": f"container-infra {version}",
-        "Accept": "application/json"}, **kwargs)
+    return clusters.rest(sandbox, method, path, user=user, version=version, **kwargs)
 
 
 def _keystone_admin(sandbox: dict) -> Any:
