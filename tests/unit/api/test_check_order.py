@@ -50,7 +50,8 @@ def _calls(cluster_ident: str, nodegroup: str = "default-worker",
         Call("cluster-resize", "POST", f"{clusters}/actions/resize", {"colour": "red"}),
         Call("nodegroup-create", "POST", f"{clusters}/nodegroups", {"colour": "red"}),
         Call("nodegroup-patch", "PATCH", f"{clusters}/nodegroups/{nodegroup}", BAD_PATCH),
-        Call("template-patch", "PATCH", f"/v1/clustertemplates/{template}", BAD_PATCH),
+        Call("template-patch", "PATCH", f"/v1/clustertemplates/{template}",
+             {"name": "not a JSON patch"}),
     ]
 
 
