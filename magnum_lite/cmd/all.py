@@ -51,7 +51,8 @@ def _run_embedded() -> int:
     service.log_process_report(BINARY)
     runner = service.ServiceRunner([
         conductor_service.ConductorService(),
-        service.WSGIServerService(load_app, CONF.api.host, CONF.api.port, CONF.api.threads),
+        service.WSGIServerService(load_app, CONF.api.host, CONF.api.port, CONF.api.threads,
+                                  keepalive=CONF.api.keepalive_timeout),
     ])
     code, clean = runner.run()
     return service.exit_process(code, clean)
