@@ -45,6 +45,9 @@ broke); no microversion, as each makes the answer Magnum's own:
       (...)" (was 400), Magnum's NodeGroupInvalidInput.
     * GET /v1/mservices: `binary` is Magnum's name, magnum-conductor (was magnum-lite-conductor).
     * GET /v1/clustertemplates lists every field of each template, as /detail (was 11).
+    * A template PATCH may not remove coe, image_id, network_driver, external_network_id,
+      tls_disabled, public, server_type, registry_enabled, cluster_distro or hidden: 400, as
+      Magnum (was: back to the default).
 
 A request without the header gets the minimum version; `latest` gets the maximum.
 """

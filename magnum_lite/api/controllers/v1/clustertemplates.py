@@ -154,6 +154,11 @@ FIELDS = tuple(name for name in base.attribute_names(ClusterTemplate) if name !=
 WRITABLE = tuple(name for name in FIELDS
                  if not types.attribute(ClusterTemplate, name).readonly)
 READ_ONLY = frozenset({"id", "links", *(name for name in FIELDS if name not in WRITABLE)})
+# Fields a patch may not remove (Magnum's ClusterTemplatePatchType: its mandatory fields and
+# these); the others fall back to their default, or null.
+NON_REMOVABLE = frozenset({"coe", "image_id", "network_driver", "external_network_id",
+                           "tls_disabled", "public", "server_type", "registry_enabled",
+                           "cluster_distro", "hidden"})
 SORT_KEYS = ("id",) + tuple(name for name in FIELDS if name != "labels")
 # Fields naming cloud resources: checked against the cloud when they change (not keypair_id:
 # keypairs are per user, checked at cluster create as Magnum does).
@@ -335,6 +340,11 @@ class ClusterTemplatesController(base.RestController):
         policy.authorize(context, "clustertemplate:update",
                          {"project_id": template.project_id, "user_id": template.user_id})
         operations = patch.parse(base.request_json())
+        for operation in operations:
+            if operation.op == "remove" and operation.path == (operation.field,) and \
+                    operation.field in NON_REMOVABLE:
+                raise types.invalid(operation.field, "is a mandatory attribute and cannot be "
+                                                     "removed.")
 
         current = {name: getattr(template, name) for name in WRITABLE}
         patched = patch.apply(current, operations, read_only=READ_ONLY)

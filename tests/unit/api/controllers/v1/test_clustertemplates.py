@@ -232,10 +232,24 @@ def test_patch_checks_drivers_against_the_coe(member, template):
 
 
 def test_removing_a_field_with_a_default_restores_the_default(member, template):
-    patched = member.patch(f"{URL}/k8s", [{"op": "remove", "path": "/server_type"},
-                                          {"op": "remove", "path": "/network_driver"}],
+    member.patch(f"{URL}/k8s", [{"op": "replace", "path": "/master_lb_enabled",
+                                 "value": True}], status=200)
+    patched = member.patch(f"{URL}/k8s", [{"op": "remove", "path": "/master_lb_enabled"},
+                                          {"op": "remove", "path": "/floating_ip_enabled"}],
                            status=200).json
-    assert patched["server_type"] == "vm" and patched["network_driver"] == "flannel"
+    assert patched["master_lb_enabled"] is False and patched["floating_ip_enabled"] is True
+
+
+@pytest.mark.parametrize("field", ["coe", "image_id", "network_driver", "external_network_id",
+                                   "tls_disabled", "public", "server_type",
+                                   "registry_enabled", "cluster_distro", "hidden"])
+def test_magnum_s_non_removable_fields_cannot_be_removed(member, template, db, field):
+    """Magnum's ClusterTemplatePatchType refuses to remove these (400), set or not."""
+    before = db_snapshot(db)
+    error = error_of(member.patch(f"{URL}/k8s", [{"op": "remove", "path": f"/{field}"}],
+                                  status=400))
+    assert error["detail"] == f"{field}: is a mandatory attribute and cannot be removed."
+    assert db_snapshot(db) == before
 
 
 @pytest.mark.parametrize("field", ["uuid", "id", "project_id", "user_id", "created_at",
