@@ -75,6 +75,11 @@ def _ticking(what: Callable[[], str], every: float = TICK_INTERVAL) -> Iterator[
         thread.join()
 
 
+def _packages_in(venv_dir: Path) -> int:
+    """Packages installed in a venv so far (pip installs silently: this shows how far)."""
+    return len(list(venv_dir.glob("lib/python*/site-packages/*.dist-info")))
+
+
 def _wait(pid_name: str, state_dir: Path, check: Callable[[], bool], what: str) -> None:
     processes.wait_until(
         check, READY_TIMEOUT, f"{what} (log: {processes.log_path(state_dir, pid_name)})",
@@ -124,7 +129,8 @@ def _start(state_dir: Path, data: dict[str, Any], t0: float) -> None:
         t = time.monotonic()
         say(f"creating the sandbox venv {venv.venv_dir(state_dir)} with Keystone and Heat "
             f"(one to three minutes; log: {log})")
-        with _ticking(lambda: "still creating the sandbox venv"):
+        with _ticking(lambda: f"still creating the sandbox venv: "
+                              f"{_packages_in(venv.venv_dir(state_dir))} packages in it"):
             venv.ensure(state_dir, log)
         say(f"sandbox venv ready ({time.monotonic() - t:.1f} s)")
 

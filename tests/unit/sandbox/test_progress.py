@@ -18,3 +18,12 @@ def test_a_long_step_is_reported_until_it_ends(monkeypatch):
     assert len(said) == count  # nothing after the step ended
     assert said[0].startswith("still creating the sandbox venv (")
     assert said[0].endswith(" s so far)")
+
+
+def test_the_venv_progress_counts_the_packages_installed_so_far(tmp_path):
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    assert cli._packages_in(tmp_path) == 0
+    for name in ("keystone-30.0.0.dist-info", "heat-27.0.0.dist-info", "keystone"):
+        (site / name).mkdir()
+    assert cli._packages_in(tmp_path) == 2
