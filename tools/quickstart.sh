@@ -35,7 +35,7 @@ else
         python3 -m venv .venv
     fi
     step "installing magnum-lite, python-openstackclient and python-magnumclient into .venv" \
-         "(pinned by upper-constraints.txt; 1-3 minutes the first time)"
+         "(pinned by upper-constraints.txt; a few minutes the first time)"
     tools/pip-install.sh .venv "${state}/quickstart-pip.log" -c upper-constraints.txt -e . \
         python-openstackclient python-magnumclient
     echo "$wanted_stamp" > "$stamp"

@@ -128,7 +128,7 @@ def _start(state_dir: Path, data: dict[str, Any], t0: float) -> None:
         log = processes.log_path(state_dir, "venv")
         t = time.monotonic()
         say(f"creating the sandbox venv {venv.venv_dir(state_dir)} with Keystone and Heat "
-            f"(one to three minutes; log: {log})")
+            f"(a few minutes; log: {log})")
         with _ticking(lambda: f"still creating the sandbox venv: "
                               f"{_packages_in(venv.venv_dir(state_dir))} packages in it"):
             venv.ensure(state_dir, log)
