@@ -331,13 +331,21 @@ def test_an_admin_reaches_another_project_s_cluster(admin, with_ca, casts):
 
 # -- secrets -----------------------------------------------------------------------------------
 
-def test_no_response_holds_a_private_key(member, member_b, reader, with_ca, casts, config):
+@pytest.fixture
+def plaintext_secrets(no_credentials_key, config) -> None:
+    """Secrets stored in clear, as `[credentials] allow_plaintext` permits: the worst case
+    for a leak through a response."""
+    config.set_override("allow_plaintext", True, group="credentials")
+
+
+def test_no_response_holds_a_private_key(plaintext_secrets, member, member_b, reader, with_ca,
+                                         casts):
     uuid = with_ca["uuid"]
     cluster = _cluster(uuid)
     keys = [credentials.load_ca(_admin(), cluster, kind).private_key
             for kind in ("ca", "etcd", "front_proxy")]
     assert all("PRIVATE KEY" in key for key in keys)
-    # No [credentials] encryption_keys here: the keys are stored in clear, the worst case.
+    # Stored in clear (plaintext_secrets): a response that copied them would show them.
     stored = objects.X509KeyPair.get_by_uuid(_admin(), cluster.ca_cert_ref).private_key
     assert not encryption.is_encrypted(stored)
     responses = [
