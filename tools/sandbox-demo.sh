@@ -27,10 +27,30 @@ else
     step "installed"
 fi
 
+# The sandbox's magnum-lite-api needs port 9511. A magnum-lite-all that tools/quickstart.sh
+# started there is moved: stopped now (its SQLite data stays), started again on a free port by
+# quickstart once the sandbox is up.
+quickstart_state="$HOME/.local/share/magnum-lite"
+move_quickstart=0
+qs_pid=$(cat "$quickstart_state/magnum-lite-all.pid" 2>/dev/null || true)
+if [ -n "$qs_pid" ] && [ "$(cat "$quickstart_state/magnum-lite-all.port" 2>/dev/null)" = 9511 ] \
+        && tr '\0' ' ' < "/proc/$qs_pid/cmdline" 2>/dev/null | grep -q magnum-lite-all; then
+    step "port 9511, which the sandbox's magnum-lite-api needs, is held by the magnum-lite-all" \
+         "that tools/quickstart.sh started (pid ${qs_pid}): stopping it; quickstart starts it" \
+         "again on a free port once the sandbox is up"
+    kill "$qs_pid"
+    for _ in $(seq 1 100); do kill -0 "$qs_pid" 2>/dev/null || break; sleep 0.2; done
+    move_quickstart=1
+fi
+
 step "magnum-lite-sandbox start (the first time: a venv with Keystone and Heat, then every" \
      "service; a restart takes seconds)"
 .venv/bin/magnum-lite-sandbox start
 step "the sandbox is up"
+if [ "$move_quickstart" = 1 ]; then
+    step "tools/quickstart.sh: its magnum-lite-all again, beside the sandbox"
+    MAGNUM_LITE_QUICKSTART_SKIP_INSTALL=1 tools/quickstart.sh
+fi
 
 state=${MAGNUM_LITE_SANDBOX_DIR:-$HOME/.local/share/magnum-lite/sandbox}
 export OS_CLIENT_CONFIG_FILE="$state/clouds.yaml" OS_CLOUD=sandbox
