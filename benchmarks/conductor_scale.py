@@ -442,7 +442,7 @@ def main() -> int:
         args.log_file = args.log_file or str(workdir / "conductor.log")
         _configure(workdir, db_url, transport_url, args)
         from magnum_lite.common import context as ml_context
-        from magnum_lite.common import rpc
+        from magnum_lite.common import encryption, rpc
         from magnum_lite.conductor import rpcapi as conductor_rpcapi
         from magnum_lite.conductor import service as conductor_service
         from magnum_lite.db import migration
@@ -450,6 +450,7 @@ def main() -> int:
         from magnum_lite.objects import driver as driver_obj
 
         migration.upgrade()
+        encryption.ensure_key()  # as `magnum-lite-manage credentials setup` would
         driver_obj.seed_default_drivers()
         cloud = _install_fake_cloud(args.complete_after)
         engine = db_api.get_engine()

@@ -21,7 +21,9 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] \
     exit 0
 fi
 
-echo "install-venv: installing into $VENV"
-"$VENV/bin/python" -m pip install -q -c upper-constraints.txt -e '.[postgresql,mysql]' \
-    -r test-requirements.txt
+echo "install-venv: installing into $VENV (a few minutes the first time; progress below)"
+t0=$SECONDS
+tools/pip-install.sh "$VENV" "$VENV/install-venv.log" -c upper-constraints.txt \
+    -e '.[postgresql,mysql]' -r test-requirements.txt
 echo "$wanted" > "$stamp"
+echo "install-venv: installed in $((SECONDS - t0)) s"

@@ -7,16 +7,22 @@
 # Installs into .venv when needed (tools/install-venv.sh), prepares the local PostgreSQL and
 # MariaDB accounts (tools/test-setup.sh), runs ruff, then pytest. Tests that need a service
 # skip where it is missing, unless CI=true, where such a skip fails the run.
+#
+# Every tier in order, each reporting its 10 slowest tests and its time:
+#   1. ruff and the unit tier: the fast gate (the sandbox starts meanwhile, in the background);
+#      a failure here stops the run;
+#   2. the sandbox tests that can share the sandbox, SANDBOX_WORKERS at once (pytest-xdist;
+#      each makes its own clusters and templates), beside the functional tier;
+#   3. the disruptive sandbox tests (they kill or stop sandbox processes), one at a time.
+# The closing summary gives each tier's time and result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SANDBOX_WORKERS=${SANDBOX_WORKERS:-3}
+DURATIONS=(--durations=10 --durations-min=1.0)
+
 tools/install-venv.sh
 tools/test-setup.sh
-
-# Lint and tests both run, so one report shows every problem; either failing fails the run.
-echo "run-tests: ruff"
-lint=0
-.venv/bin/ruff check magnum_lite tests benchmarks tools || lint=$?
 
 # pytest's exit code, with "no tests collected" (5) counted as a failure.
 run_pytest() {
@@ -29,27 +35,112 @@ run_pytest() {
     return "$code"
 }
 
-tests=0
-if [ $# -eq 0 ]; then
-    # Every tier. The sandbox tier (tests/integration) mostly waits on Heat, so the unit and
-    # functional tiers run beside it in a second pytest; its report follows the sandbox's.
-    others_log=$(mktemp)
-    echo "run-tests: pytest tests/unit tests/functional (in the background, report below)"
-    run_pytest -q -p no:cacheprovider tests/unit tests/functional >"$others_log" 2>&1 &
-    others=$!
-    trap 'kill "$others" 2>/dev/null || true; rm -f "$others_log"' EXIT
-    echo "run-tests: pytest tests/integration"
-    run_pytest -q tests/integration || tests=$?
-    others_code=0
-    wait "$others" || others_code=$?
-    echo "run-tests: pytest tests/unit tests/functional:"
-    cat "$others_log"
-    [ "$others_code" -eq 0 ] || tests=$others_code
-else
+if [ $# -gt 0 ]; then
+    echo "run-tests: ruff"
+    lint=0
+    .venv/bin/ruff check magnum_lite tests benchmarks tools || lint=$?
     echo "run-tests: pytest $*"
+    tests=0
     run_pytest "$@" || tests=$?
+    [ "$lint" -eq 0 ] || echo "run-tests: ruff found problems (see above)" >&2
+    [ "$lint" -eq 0 ] && [ "$tests" -eq 0 ]
+    exit
 fi
-if [ "$lint" -ne 0 ]; then
-    echo "run-tests: ruff found problems (see above)" >&2
+
+summary=()
+failed=0
+run_start=$SECONDS
+# tier NAME CODE STARTED: one line of the closing summary.
+tier() {
+    local result=passed
+    [ "$2" -eq 0 ] || { result="FAILED (exit $2)"; failed=1; }
+    summary+=("$(printf '%-34s %5ds  %s' "$1" $((SECONDS - $3)) "$result")")
+}
+print_summary() {
+    echo
+    echo "run-tests: where the time went"
+    printf '  %s\n' "${summary[@]}"
+    printf '  %-34s %5ds\n' "whole run" $((SECONDS - run_start))
+}
+
+# The sandbox: started now (it takes minutes from nothing) and stopped at the end unless it
+# was running before or MAGNUM_LITE_SANDBOX_KEEP=1.
+sandbox_log=$(mktemp)
+sandbox_was_running=0
+.venv/bin/magnum-lite-sandbox status >/dev/null 2>&1 && sandbox_was_running=1
+started=$SECONDS
+.venv/bin/magnum-lite-sandbox start >"$sandbox_log" 2>&1 &
+sandbox_pid=$!
+others_pid=
+cleanup() {
+    [ -z "$others_pid" ] || kill "$others_pid" 2>/dev/null || true
+    kill "$sandbox_pid" 2>/dev/null || true
+    if [ "$sandbox_was_running" -eq 0 ] && [ "${MAGNUM_LITE_SANDBOX_KEEP:-}" != "1" ]; then
+        .venv/bin/magnum-lite-sandbox stop >/dev/null 2>&1 || true
+    fi
+    rm -f "$sandbox_log" "${others_log:-}"
+}
+trap cleanup EXIT
+
+# 1. The gate.
+t=$SECONDS
+echo "run-tests: ruff"
+code=0
+.venv/bin/ruff check magnum_lite tests benchmarks tools || code=$?
+tier "ruff" "$code" "$t"
+t=$SECONDS
+echo "run-tests: pytest tests/unit"
+code=0
+run_pytest -q -p no:cacheprovider "${DURATIONS[@]}" tests/unit || code=$?
+tier "unit" "$code" "$t"
+if [ "$failed" -ne 0 ]; then
+    echo "run-tests: the fast gate failed; the other tiers were not run" >&2
+    print_summary
+    exit 1
 fi
-[ "$lint" -eq 0 ] && [ "$tests" -eq 0 ]
+
+code=0
+wait "$sandbox_pid" || code=$?
+echo "run-tests: magnum-lite-sandbox start (exit $code):"
+cat "$sandbox_log"
+tier "sandbox start (beside the gate)" "$code" "$started"
+# A sandbox that cannot start here (exit 2: no PostgreSQL/RabbitMQ) lets the integration
+# tests skip, which fails them under CI=true; any other failure fails them anyway.
+
+# 2. Functional beside the shared-sandbox tests; the functional report follows.
+others_log=$(mktemp)
+t_functional=$SECONDS
+echo "run-tests: pytest tests/functional (in the background, report below)"
+(
+    code=0
+    run_pytest -q -p no:cacheprovider "${DURATIONS[@]}" tests/functional || code=$?
+    echo "functional-exit=$code $((SECONDS - t_functional))" >>"$others_log.status"
+    exit "$code"
+) >"$others_log" 2>&1 &
+others_pid=$!
+t=$SECONDS
+echo "run-tests: pytest tests/integration -m 'not disruptive' -n $SANDBOX_WORKERS"
+code=0
+run_pytest -q -p no:cacheprovider "${DURATIONS[@]}" -n "$SANDBOX_WORKERS" \
+    --dist loadfile -m "not disruptive" tests/integration || code=$?
+tier "integration, shared sandbox (x$SANDBOX_WORKERS)" "$code" "$t"
+code=0
+wait "$others_pid" || code=$?
+others_pid=
+echo "run-tests: pytest tests/functional:"
+cat "$others_log"
+summary+=("$(printf '%-34s %5ds  %s' "functional (beside the above)" \
+    "$(awk '{print $2}' "$others_log.status" 2>/dev/null || echo 0)" \
+    "$([ "$code" -eq 0 ] && echo passed || echo "FAILED (exit $code)")")")
+[ "$code" -eq 0 ] || failed=1
+rm -f "$others_log.status"
+
+# 3. The disruptive sandbox tests, alone.
+t=$SECONDS
+echo "run-tests: pytest tests/integration -m disruptive"
+code=0
+run_pytest -q -p no:cacheprovider "${DURATIONS[@]}" -m disruptive tests/integration || code=$?
+tier "integration, disruptive (serial)" "$code" "$t"
+
+print_summary
+[ "$failed" -eq 0 ]

@@ -16,6 +16,12 @@ REQUEST_ID_KEY = "openstack.request_id"
 
 INTERNAL_ERROR = "Internal error"
 
+# oslo.messaging rebuilds an exception the conductor raised in an RPC call as a subclass named
+# "<class>_Remote" (in module "<module>_Remote") whose str() is the message, a new line and the
+# conductor's traceback; where the class cannot be subclassed, the traceback joins args[0].
+_REMOTE_SUFFIX = "_Remote"
+_REMOTE_TRACEBACK = "\nTraceback (most recent call last):"
+
 # A sentence ends at a period followed by white space: "k8s.v1" stays one word.
 _SENTENCE_END = re.compile(r"(?<=\.)\s")
 
@@ -44,6 +50,20 @@ def error_body(status: int, detail: str, request_id: str | None = None,
     entry = error_entry(status, detail, request_id, title)
     entry.update(extra)
     return json.dumps({"errors": [entry]}).encode("utf-8")
+
+
+def message_of(err: BaseException) -> str:
+    """What an exception says, for a client. An exception the conductor raised in an RPC call
+    says its own message on one line, without the conductor's traceback."""
+    cls = type(err)
+    if not (cls.__name__.endswith(_REMOTE_SUFFIX) and cls.__module__.endswith(_REMOTE_SUFFIX)):
+        text = str(err)
+        if _REMOTE_TRACEBACK not in text:
+            return text
+    else:
+        text = super(cls, err).__str__()  # the message of the class it was rebuilt as
+    text = text.split(_REMOTE_TRACEBACK, 1)[0]
+    return " ".join(text.split())
 
 
 def internal_error_detail(request_id: str | None) -> str:

@@ -22,6 +22,33 @@ description whenever the API changes):
 Nodegroups' `availability_zone` and `server_type` (ours, not Magnum's) are no microversion of
 their own: added fields break no client, so every 1.9+ nodegroup response shows them.
 
+Changes at every microversion, where we answered unlike Magnum (clients written for Magnum
+broke); no microversion, as each makes the answer Magnum's own:
+
+    * A template's `keypair_id` is no longer checked (create and update): keypairs are per
+      user; the cluster create checks the creating user's keypair.
+    * Cloud resources not found answer with Magnum's status and message, after the field:
+      keypair 404 ("keypair: Unable to find keypair k."), image, flavor, external network,
+      fixed network and fixed subnet 400 ("Image x could not be found.", "Unable to find
+      flavor x.", "Unable to find external/fixed network x.", "Unable to find fixed subnet
+      x."); a name several images, networks or subnets share 409. A cluster create checks the
+      fixed_network and fixed_subnet it overrides.
+    * Every update and action endpoint looks the resource up (404, also for another
+      project's) and checks the policy (403) before it reads the body (cluster PATCH and
+      resize, nodegroup POST and PATCH, template PATCH, certificate POST, quota PATCH and
+      DELETE, driver PATCH).
+    * A signing request (POST /v1/certificates) for a cluster that cannot be found: 400 (was
+      404), as Magnum; CA rotation (PATCH /v1/certificates/{id}) answers 202 with
+      {"uuid": ...} (was empty), as Magnum.
+    * A resize naming a nodegroup the cluster does not have: 404 (was 400).
+    * Nodegroup counts outside min/max_node_count: 409 "max_node_count for ng is invalid
+      (...)" (was 400), Magnum's NodeGroupInvalidInput.
+    * GET /v1/mservices: `binary` is Magnum's name, magnum-conductor (was magnum-lite-conductor).
+    * GET /v1/clustertemplates lists every field of each template, as /detail (was 11).
+    * A template PATCH may not remove coe, image_id, network_driver, external_network_id,
+      tls_disabled, public, server_type, registry_enabled, cluster_distro or hidden: 400, as
+      Magnum (was: back to the default).
+
 A request without the header gets the minimum version; `latest` gets the maximum.
 """
 

@@ -10,8 +10,10 @@ With a real `transport_url` (RabbitMQ): magnum-lite-api (gunicorn) and magnum-li
 run as two child processes; SIGTERM or SIGINT is passed on to them and this process exits once
 they have stopped (exit code 0 if both stopped cleanly).
 
-Either way the schema is upgraded at start, and `[api] auth_strategy` defaults to `noauth`
-for this command only (a configuration file may still say `keystone`).
+Either way the schema is upgraded at start, the credentials key is made when there is none
+(`[credentials] encryption_key_file`, beside the SQLite file by default), and `[api]
+auth_strategy` defaults to `noauth` for this command only (a configuration file may still say
+`keystone`).
 """
 
 import magnum_lite  # noqa: F401, I001  (selects oslo.service's threading backend first)
@@ -38,6 +40,27 @@ def _set_defaults() -> None:
     CONF.set_default("auth_strategy", "noauth", group="api")
 
 
+def _ensure_credentials_key() -> bool:
+    """Make the credentials key on first start when none is configured (beside the SQLite
+    file by default, mode 0600), so that secrets are never stored in clear by default."""
+    from oslo_log import log as logging
+
+    from magnum_lite.common import encryption
+
+    log = logging.getLogger(__name__)
+    try:
+        made = encryption.ensure_key()
+    except (OSError, encryption.KeyFileUnreadable) as err:
+        reason = err.strerror if isinstance(err, OSError) else str(err)
+        log.error("Cannot make the credentials encryption key %s: %s. Set [credentials] "
+                  "encryption_keys or encryption_key_file to a key this user can read.",
+                  encryption.key_file(), reason or type(err).__name__)
+        return False
+    if made:
+        log.info("Created the credentials encryption key %s (mode 0600)", made)
+    return True
+
+
 def _run_embedded() -> int:
     from magnum_lite.common import service
     from magnum_lite.conductor import service as conductor_service
@@ -51,7 +74,8 @@ def _run_embedded() -> int:
     service.log_process_report(BINARY)
     runner = service.ServiceRunner([
         conductor_service.ConductorService(),
-        service.WSGIServerService(load_app, CONF.api.host, CONF.api.port, CONF.api.threads),
+        service.WSGIServerService(load_app, CONF.api.host, CONF.api.port, CONF.api.threads,
+                                  keepalive=CONF.api.keepalive_timeout),
     ])
     code, clean = runner.run()
     return service.exit_process(code, clean)
@@ -175,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error(
             "Could not upgrade the database schema: %s: %s. Check [database] connection.",
             type(err).__name__, strutils.mask_password(first_line))
+        return 1
+    if not _ensure_credentials_key():
         return 1
     if rpc.is_embedded():
         return _run_embedded()

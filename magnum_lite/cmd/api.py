@@ -38,6 +38,9 @@ def gunicorn_options(conf: Any) -> dict[str, Any]:
         "workers": conf.api.workers,
         "worker_class": "gthread",
         "threads": conf.api.threads,
+        # Longer than polling clients' idle gaps: gunicorn's 2 s default closes a pooled
+        # connection just as a client polling every 2 s reuses it (see the option's help).
+        "keepalive": conf.api.keepalive_timeout,
         "preload_app": False,
         "proc_name": BINARY,
         "graceful_timeout": GRACEFUL_TIMEOUT,

@@ -2,6 +2,7 @@
 
     magnum-lite-manage [--config-file FILE] db upgrade [--revision REV]
     magnum-lite-manage [--config-file FILE] db version
+    magnum-lite-manage [--config-file FILE] credentials setup
     magnum-lite-manage [--config-file FILE] credentials reencrypt
 
 Exit codes: 0 done, 1 the command failed (one line on stderr says why), 2 bad usage.
@@ -25,7 +26,9 @@ LOG = logging.getLogger(__name__)
 
 
 def do_db_upgrade() -> int:
-    """Bring the schema to --revision (head by default)."""
+    """Bring the schema to --revision (head by default); at head, also make the credentials
+    key when there is none (see do_credentials_setup), so a new deployment stores no secret
+    in clear."""
     LOG.info("Upgrading the database schema from revision %s to %s", migration.version(),
              CONF.command.revision)
     migration.upgrade(CONF.command.revision)
@@ -34,12 +37,56 @@ def do_db_upgrade() -> int:
         from magnum_lite.objects import driver
 
         driver.seed_default_drivers()
+        try:
+            made = encryption.ensure_key()
+        except (OSError, encryption.KeyFileUnreadable) as err:
+            reason = err.strerror if isinstance(err, OSError) else str(err)
+            sys.stderr.write(f"magnum-lite-manage: warning: the credentials key was not made "
+                             f"({encryption.KEY_FILE_OPTION} {encryption.key_file()}: "
+                             f"{reason or type(err).__name__}); run magnum-lite-manage "
+                             "credentials setup as the conductor's user\n")
+        else:
+            if made:
+                _key_file_made(made)
     return 0
 
 
 def do_db_version() -> int:
     """Print the schema's revision, or `None` for a database never migrated."""
     sys.stdout.write(f"{migration.version()}\n")
+    return 0
+
+
+def _key_file_made(path: str) -> None:
+    sys.stdout.write(f"Created the credentials encryption key {path} (mode 0600): every "
+                     "conductor host needs this file (or its key in [credentials] "
+                     "encryption_keys); keep a copy, the secrets it encrypts are lost with "
+                     "it\n")
+
+
+def do_credentials_setup() -> int:
+    """Make the key that encrypts the stored secrets, unless there is one already.
+
+    The key goes to a new file at [credentials] encryption_key_file (mode 0600); an existing
+    file is never overwritten. Safe to re-run.
+    """
+    keys = encryption.validate_keys()
+    if keys:
+        sys.stdout.write(f"{keys} credentials encryption key(s) from "
+                         f"{encryption.key_source()}: nothing to do\n")
+        return 0
+    path = encryption.key_file()
+    try:
+        made = encryption.create_key_file(path)
+    except OSError as err:
+        sys.stderr.write(f"magnum-lite-manage: error: cannot create {path}: "
+                         f"{err.strerror or type(err).__name__}\n")
+        return 1
+    if not made:
+        sys.stderr.write(f"magnum-lite-manage: error: {path} exists but holds no key: add a "
+                         "Fernet key to it or remove it\n")
+        return 1
+    _key_file_made(path)
     return 0
 
 
@@ -52,8 +99,9 @@ def do_credentials_reencrypt() -> int:
     command exits 1 after doing the rest.
     """
     if not encryption.enabled():
-        sys.stderr.write("magnum-lite-manage: error: [credentials] encryption_keys is not set: "
-                         "there is no key to encrypt with\n")
+        sys.stderr.write(f"magnum-lite-manage: error: {encryption.KEYS_OPTION} is not set and "
+                         f"{encryption.key_source()} holds no key: there is no key to encrypt "
+                         "with; run magnum-lite-manage credentials setup first\n")
         return 1
     dbapi = db_api.get_instance()
     changed = current = 0
@@ -115,6 +163,10 @@ def _add_command_parsers(subparsers: Any) -> None:
     credentials_actions = credentials.add_subparsers(title="credentials commands",
                                                      dest="credentials_command")
     credentials_actions.required = True
+    setup = credentials_actions.add_parser(
+        "setup", help="create the key file of [credentials] encryption_key_file when no key "
+                      "is configured (mode 0600; never overwritten)")
+    setup.set_defaults(func=do_credentials_setup)
     reencrypt = credentials_actions.add_parser(
         "reencrypt", help="encrypt every stored secret with the first key of [credentials] "
                           "encryption_keys (after adding a new key first)")

@@ -125,6 +125,9 @@ class Checks(upgradecheck.UpgradeCommands):
                                        f"{err} Generate keys with: python -c 'from "
                                        "cryptography.fernet import Fernet; "
                                        "print(Fernet.generate_key().decode())'")
+        except encryption.KeyFileUnreadable as err:
+            return upgradecheck.Result(upgradecheck.Code.FAILURE,
+                                       f"{err} The conductor runs as a user that must read it.")
         try:
             rows = db_api.get_instance().list_secret_rows()
         except Exception:
@@ -135,16 +138,27 @@ class Checks(upgradecheck.UpgradeCommands):
             if encrypted:
                 return upgradecheck.Result(
                     upgradecheck.Code.FAILURE,
-                    f"{encrypted} stored secret(s) are encrypted but [credentials] "
-                    "encryption_keys is not set: configure the keys that encrypted them.")
+                    f"{encrypted} stored secret(s) are encrypted but no key is configured "
+                    f"({encryption.KEYS_OPTION} is not set and {encryption.key_source()} "
+                    "does not exist or is empty): configure the keys that encrypted them.")
+            if encryption.plaintext_allowed():
+                return upgradecheck.Result(
+                    upgradecheck.Code.WARNING,
+                    "Private keys of cluster CAs, trustee passwords and join tokens are "
+                    f"stored unencrypted ({encryption.PLAINTEXT_OPTION} = true). Run "
+                    "magnum-lite-manage credentials setup, set allow_plaintext = false, then "
+                    "run magnum-lite-manage credentials reencrypt.")
             return upgradecheck.Result(
-                upgradecheck.Code.WARNING,
-                "Private keys of cluster CAs and trustee passwords are stored unencrypted; "
-                "set [credentials] encryption_keys.")
+                upgradecheck.Code.FAILURE,
+                f"No credentials encryption key: {encryption.KEYS_OPTION} is not set and "
+                f"{encryption.key_source()} does not exist, so the conductor refuses to store "
+                "the secrets of new clusters. Run: magnum-lite-manage credentials setup (and "
+                "give every conductor host the same key).")
         if rows is None:
             return upgradecheck.Result(
                 upgradecheck.Code.SUCCESS,
-                f"{keys} key(s) configured; stored secrets not checked (no database).")
+                f"{keys} key(s) from {encryption.key_source()}; stored secrets not checked "
+                "(no database).")
         stale = [value for value in values if not encryption.is_current(value)]
         lost = 0
         for value in stale:
@@ -155,16 +169,16 @@ class Checks(upgradecheck.UpgradeCommands):
         if lost:
             return upgradecheck.Result(
                 upgradecheck.Code.FAILURE,
-                f"{lost} stored secret(s) cannot be decrypted with any key of [credentials] "
-                "encryption_keys: put back the key that encrypted them (magnum-lite-manage "
-                "credentials reencrypt names the rows).")
+                f"{lost} stored secret(s) cannot be decrypted with any key of "
+                f"{encryption.key_source()}: put back the key that encrypted them "
+                "(magnum-lite-manage credentials reencrypt names the rows).")
         if stale:
             return upgradecheck.Result(
                 upgradecheck.Code.WARNING,
                 f"{len(stale)} stored secret(s) are not encrypted with the first key of "
-                "[credentials] encryption_keys; run magnum-lite-manage credentials "
-                "reencrypt")
-        return upgradecheck.Result(upgradecheck.Code.SUCCESS, f"{keys} key(s) configured")
+                f"{encryption.key_source()}; run magnum-lite-manage credentials reencrypt")
+        return upgradecheck.Result(upgradecheck.Code.SUCCESS,
+                                   f"{keys} key(s) from {encryption.key_source()}")
 
     _upgrade_checks = (
         ("Database schema", _check_database_schema),

@@ -1,9 +1,12 @@
 """Validation of cloud resources named in API requests: images, flavors, keypairs, networks.
 
 A cluster template or cluster that names an image, flavor, keypair or network which does not
-exist would only fail minutes later inside Heat; the API checks them at once and answers 400 with
-the field at fault. When the cloud cannot be asked (refused, timed out, 5xx, no endpoint) the
-answer is 503: the request is neither accepted nor blamed on the user.
+exist would only fail minutes later inside Heat; the API checks them at once and answers as
+Magnum does (status and message, after the field at fault): ImageNotFound, FlavorNotFound,
+ExternalNetworkNotFound, FixedNetworkNotFound and FixedSubnetNotFound are 400s, KeyPairNotFound
+a 404, and a name that several resources share a 409 (use the id). When the cloud cannot be
+asked (refused, timed out, 5xx, no endpoint) the answer is 503: the request is neither accepted
+nor blamed on the user.
 
 Only keystoneauth is used (no python-*client): a few GETs of stable REST APIs, as the user whose
 token came with the request, so a user can name only what that user may see. Paths assume the
@@ -41,7 +44,8 @@ class ImageInfo:
 
 
 class ResourceValidator(abc.ABC):
-    """Checks that a named resource exists for the request's user; raises InvalidParameterValue.
+    """Checks that a named resource exists for the request's user; raises Magnum's
+    exception for a missing one (see the module's docstring), InvalidParameterValue otherwise.
 
     `field` is the API field that named the resource; it starts every error message.
     """
@@ -88,6 +92,22 @@ class NoopValidator(ResourceValidator):
 
 def _invalid(field: str, text: str) -> exception.InvalidParameterValue:
     return exception.InvalidParameterValue(err=f"{field}: {text}")
+
+
+def not_found(error: type[exception.MagnumLiteException], field: str,
+              **kwargs: Any) -> exception.MagnumLiteException:
+    """Magnum's exception for a missing resource, its message after the field at fault:
+    "keypair: Unable to find keypair k1." (the status and message clients know, and the
+    field)."""
+    return error(f"{field}: {error.message % kwargs}", **kwargs)
+
+
+# The exception (and its keyword) of a resource not found, by kind.
+_NOT_FOUND = {"image": (exception.ImageNotFound, "image_id"),
+              "flavor": (exception.FlavorNotFound, "flavor"),
+              "network": (exception.FixedNetworkNotFound, "network"),
+              "external network": (exception.ExternalNetworkNotFound, "network"),
+              "subnet": (exception.FixedSubnetNotFound, "subnet")}
 
 
 def _error_text(response: Any) -> str:
@@ -143,11 +163,15 @@ class CloudValidator(ResourceValidator):
 
     @staticmethod
     def _one(matches: list[dict], ident: str, field: str, kind: str) -> dict:
-        """The single resource named `ident`: none or several are the user's mistake."""
+        """The single resource named `ident`: none (Magnum's not-found exception of `kind`)
+        or several (409, as Magnum answers) are the user's mistake."""
         if not matches:
-            raise _invalid(field, f"no {kind} named or with id '{ident}' exists.")
+            error, keyword = _NOT_FOUND[kind]
+            raise not_found(error, field, **{keyword: ident})
         if len(matches) > 1:
-            raise _invalid(field, f"{len(matches)} {kind}s are named '{ident}': use the id.")
+            raise exception.Conflict(
+                f"{field}: Multiple {kind}s exist with same name '{ident}'. Please use the "
+                f"{kind} ID instead.")
         return matches[0]
 
     # Glance
@@ -210,7 +234,7 @@ class CloudValidator(ResourceValidator):
         ident = self._check_ident(name, field, kind)
         body = self._get(context, "nova", f"/os-keypairs/{parse.quote(ident, safe='')}")
         if body is None or "keypair" not in body:
-            raise _invalid(field, f"no keypair named '{ident}' exists.")
+            raise not_found(exception.KeyPairNotFound, field, keypair=ident)
 
     # Neutron
 
@@ -219,18 +243,22 @@ class CloudValidator(ResourceValidator):
         if uuidutils.is_uuid_like(ident):
             body = self._get(context, "neutron",
                              f"/v2.0/{collection}/{parse.quote(ident, safe='')}")
-            if body is not None and kind in body:
-                return body[kind]
+            if body is not None and collection[:-1] in body:
+                return body[collection[:-1]]
         body = self._get(context, "neutron", f"/v2.0/{collection}", {"name": ident}) or {}
         matches = [item for item in body.get(collection, []) if item.get("name") == ident]
         return self._one(matches, ident, field, kind)
 
     def network(self, context: Any, ident: str, field: str, *, external: bool = False) -> None:
-        kind = "network"
+        kind = "external network" if external else "network"
         ident = self._check_ident(ident, field, kind)
         network = self._neutron_find(context, "networks", ident, field, kind)
         if external and not network.get("router:external"):
-            raise _invalid(field, f"network '{ident}' is not an external network.")
+            # Magnum looks among the external networks only: an internal one is not found.
+            error = not_found(exception.ExternalNetworkNotFound, field, network=ident)
+            raise exception.ExternalNetworkNotFound(
+                f"{error} Network '{ident}' is not external (router:external is false).",
+                network=ident)
 
     def subnet(self, context: Any, ident: str, field: str) -> None:
         kind = "subnet"

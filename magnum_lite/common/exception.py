@@ -52,6 +52,28 @@ class PatchError(Invalid):
     message = "Couldn't apply patch '%(patch)s'. Reason: %(reason)s"
 
 
+class ImageNotFound(Invalid):
+    """Magnum's answer (400) for an image the user cannot find in Glance."""
+
+    message = "Image %(image_id)s could not be found."
+
+
+class FlavorNotFound(Invalid):
+    message = "Unable to find flavor %(flavor)s."
+
+
+class ExternalNetworkNotFound(Invalid):
+    message = "Unable to find external network %(network)s."
+
+
+class FixedNetworkNotFound(Invalid):
+    message = "Unable to find fixed network %(network)s."
+
+
+class FixedSubnetNotFound(Invalid):
+    message = "Unable to find fixed subnet %(subnet)s."
+
+
 class NotAuthorized(MagnumLiteException):
     message = "Not authorized."
     code = 403
@@ -98,6 +120,12 @@ class QuotaNotFound(NotFound):
     message = "Quota %(msg)s could not be found."
 
 
+class KeyPairNotFound(NotFound):
+    """Magnum's answer (404, even to a POST) for a Nova keypair the user does not have."""
+
+    message = "Unable to find keypair %(keypair)s."
+
+
 class X509KeyPairNotFound(NotFound):
     message = "X509KeyPair %(x509keypair)s could not be found."
 
@@ -109,6 +137,12 @@ class MagnumServiceNotFound(NotFound):
 class Conflict(MagnumLiteException):
     message = "Conflict."
     code = 409
+
+
+class NodeGroupInvalidInput(Conflict):
+    """Magnum's answer (409) for node counts outside a nodegroup's bounds."""
+
+    message = "%(attr)s for %(nodegroup)s is invalid (%(expl)s)."
 
 
 class DriverInUse(Conflict):

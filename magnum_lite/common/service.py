@@ -221,8 +221,11 @@ class WSGIServerService:
     name = "wsgi server"
 
     def __init__(self, app_factory: Callable[[], Any], host: str, port: int, threads: int,
-                 shutdown_timeout: float = 2.0) -> None:
+                 shutdown_timeout: float = 2.0, keepalive: float = 10.0) -> None:
         self._app_factory = app_factory
+        # cheroot's `timeout`: how long an idle kept-alive connection stays open (and the
+        # socket timeout of a request being read).
+        self.keepalive = keepalive
         self.host = host
         self.port = port
         self.threads = threads
@@ -236,7 +239,8 @@ class WSGIServerService:
         app = self._app_factory()
         self._server = wsgi.Server((self.host, self.port), app, numthreads=self.threads,
                                    server_name=f"{PROJECT}-api",
-                                   shutdown_timeout=self.shutdown_timeout)
+                                   shutdown_timeout=self.shutdown_timeout,
+                                   timeout=self.keepalive)
         self._server.prepare()  # binds now: a port in use fails the start, not a thread
         self.port = self._server.bind_addr[1]
         self._thread = threading.Thread(target=self._server.serve, name="wsgi-server",

@@ -14,6 +14,19 @@ opts = [
         help="Worker processes of magnum-lite-api. Each also runs several threads.",
     ),
     cfg.IntOpt("threads", default=4, min=1, help="Threads per API worker process."),
+    cfg.IntOpt(
+        "keepalive_timeout",
+        default=75,
+        min=1,
+        help="Seconds an idle kept-alive client connection stays open, in magnum-lite-api "
+             "(gunicorn) and magnum-lite-all (cheroot). A client reusing a pooled connection "
+             "just as the server closes it gets \"Remote end closed connection without "
+             "response\", so this must be longer than the idle gaps of clients that poll "
+             "(a status poll every few seconds) and than the idle timeout of a proxy in "
+             "front that keeps connections to the API open (haproxy, nginx's upstream "
+             "keepalive: typically 60 s). 75 is nginx's default for its clients; gunicorn's "
+             "own default of 2 s drops polling clients.",
+    ),
     cfg.StrOpt(
         "auth_strategy",
         default="keystone",

@@ -2,9 +2,11 @@
 stored.
 
 Every cluster gets its own CA (and, for Kubernetes, etcd and front-proxy CAs) at create. The
-private keys, and the password of each cluster's trustee user, are stored encrypted with the
-first key of `[credentials] encryption_keys`; the other keys still decrypt, so a key is
-rotated by putting a new one first and running `magnum-lite-manage credentials reencrypt`.
+private keys, the password of each cluster's trustee user and join tokens are stored encrypted
+with the first key of `[credentials] encryption_keys` (or of the key file); the other keys still
+decrypt, so a key is rotated by putting a new one first and running `magnum-lite-manage
+credentials reencrypt`. Without a key, secrets are stored in clear only where
+`allow_plaintext` says so.
 """
 
 from oslo_config import cfg
@@ -34,11 +36,22 @@ CREDENTIALS_OPTS = [
     cfg.ListOpt("encryption_keys", default=[], secret=True,
                 help="Fernet keys (urlsafe base64 of 32 bytes, e.g. from `python -c "
                      "'from cryptography.fernet import Fernet; print(Fernet.generate_key()"
-                     ".decode())'`) that encrypt the clusters' private keys and trustee "
-                     "passwords in the database. The first encrypts, every one decrypts: "
-                     "rotate by putting a new key first, then run `magnum-lite-manage "
-                     "credentials reencrypt`, then drop the old key. Unset, the secrets are "
-                     "stored unencrypted and `magnum-lite-status upgrade check` warns."),
+                     ".decode())'`) that encrypt the clusters' private keys, trustee "
+                     "passwords and join tokens in the database. The first encrypts, every one "
+                     "decrypts: rotate by putting a new key first, then run `magnum-lite-manage "
+                     "credentials reencrypt`, then drop the old key. Unset, the keys are read "
+                     "from encryption_key_file."),
+    cfg.StrOpt("encryption_key_file", default="$state_path/credentials.key",
+               help="File of Fernet keys, one a line (the first encrypts, every one decrypts; "
+                    "# starts a comment), used when encryption_keys is unset. "
+                    "`magnum-lite-manage credentials setup` and `magnum-lite-manage db "
+                    "upgrade` create it (mode 0600) when there is no key at all, and so does "
+                    "the first start of magnum-lite-all. Every conductor host needs the same "
+                    "keys."),
+    cfg.BoolOpt("allow_plaintext", default=False,
+                help="Store the secrets unencrypted when there is no key (neither "
+                     "encryption_keys nor a key file). False: the conductor refuses to write a "
+                     "secret in clear, and a cluster being created fails saying so."),
 ]
 
 

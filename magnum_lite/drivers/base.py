@@ -4,6 +4,8 @@ A plugin is a class registered under the stevedore entry point group `magnum_lit
 entry point's name is the plugin name a Driver row's `plugin_name` refers to. The conductor makes
 one instance per operation from a Driver version's `config`. Drivers talk to the cloud (Heat, the
 COE API) and return what they found; they never touch the database: the conductor records it.
+A method is part of the interface once something calls it: rolling upgrades and the COE
+health monitor join with the conductor code that drives them.
 """
 
 from __future__ import annotations
@@ -108,31 +110,6 @@ class ClusterCredentials:
 CredentialsLoader = Callable[[], ClusterCredentials]
 
 
-@dataclasses.dataclass(frozen=True)
-class HealthReport:
-    """The COE's view of a cluster: HEALTHY, UNHEALTHY or UNKNOWN, and why, per component."""
-
-    health_status: str
-    health_status_reason: dict[str, str] = dataclasses.field(default_factory=dict)
-
-
-class ClusterMonitor(abc.ABC):
-    """Reads a running cluster's health from its COE API."""
-
-    @abc.abstractmethod
-    def poll_health(self) -> HealthReport:
-        """Ask the COE (Kubernetes /healthz and node conditions, Swarm nodes, Mesos agents)."""
-
-
-class ScaleManager(abc.ABC):
-    """Chooses the nodes a shrinking nodegroup gives up."""
-
-    @abc.abstractmethod
-    def get_removal_nodes(self, node_count: int, nodes_to_remove: list[str] | None = None
-                          ) -> list[str]:
-        """The nodes to remove to end with `node_count` (the caller's choice first)."""
-
-
 class Driver(abc.ABC):
     """A driver plugin: provisions and manages clusters of the kinds listed in `provides`.
 
@@ -235,11 +212,6 @@ class Driver(abc.ABC):
         """
 
     @abc.abstractmethod
-    def upgrade(self, context: Any, cluster: Any, cluster_template: Any, max_batch_size: int,
-                nodegroup: Any) -> ClusterState:
-        """Start the next batch of a rolling upgrade of `nodegroup` to `cluster_template`."""
-
-    @abc.abstractmethod
     def delete(self, context: Any, cluster: Any, nodegroups: list[Any]) -> ClusterState:
         """Start removing the cluster, and what Heat would leave behind, from the cloud.
 
@@ -270,14 +242,6 @@ class Driver(abc.ABC):
         the next step from here when the previous one is done (it needs `cluster_template`
         for that).
         """
-
-    @abc.abstractmethod
-    def get_scale_manager(self, context: Any, cluster: Any) -> ScaleManager | None:
-        """Who picks the nodes to remove on a shrink; None to let Heat choose."""
-
-    @abc.abstractmethod
-    def get_monitor(self, context: Any, cluster: Any) -> ClusterMonitor | None:
-        """The health monitor of the cluster's COE; None if the COE has none."""
 
     @abc.abstractmethod
     def rotate_ca_certificate(self, context: Any, cluster: Any, cluster_template: Any,

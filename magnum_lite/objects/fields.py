@@ -4,6 +4,8 @@ import json
 
 from oslo_versionedobjects import fields
 
+from magnum_lite.common import states
+
 # Re-exported so object modules import every field type from one place.
 BooleanField = fields.BooleanField
 DateTimeField = fields.DateTimeField
@@ -29,37 +31,8 @@ class JsonField(fields.AutoTypedField):
     AUTO_TYPE = Json()
 
 
-class ClusterStatus(fields.Enum):
-    CREATE_IN_PROGRESS = "CREATE_IN_PROGRESS"
-    CREATE_FAILED = "CREATE_FAILED"
-    CREATE_COMPLETE = "CREATE_COMPLETE"
-    UPDATE_IN_PROGRESS = "UPDATE_IN_PROGRESS"
-    UPDATE_FAILED = "UPDATE_FAILED"
-    UPDATE_COMPLETE = "UPDATE_COMPLETE"
-    DELETE_IN_PROGRESS = "DELETE_IN_PROGRESS"
-    DELETE_FAILED = "DELETE_FAILED"
-    DELETE_COMPLETE = "DELETE_COMPLETE"
-    RESUME_COMPLETE = "RESUME_COMPLETE"
-    RESUME_FAILED = "RESUME_FAILED"
-    RESTORE_COMPLETE = "RESTORE_COMPLETE"
-    ROLLBACK_IN_PROGRESS = "ROLLBACK_IN_PROGRESS"
-    ROLLBACK_FAILED = "ROLLBACK_FAILED"
-    ROLLBACK_COMPLETE = "ROLLBACK_COMPLETE"
-    SNAPSHOT_COMPLETE = "SNAPSHOT_COMPLETE"
-    CHECK_COMPLETE = "CHECK_COMPLETE"
-    ADOPT_COMPLETE = "ADOPT_COMPLETE"
-
-    ALL = (CREATE_IN_PROGRESS, CREATE_FAILED, CREATE_COMPLETE, UPDATE_IN_PROGRESS,
-           UPDATE_FAILED, UPDATE_COMPLETE, DELETE_IN_PROGRESS, DELETE_FAILED, DELETE_COMPLETE,
-           RESUME_COMPLETE, RESUME_FAILED, RESTORE_COMPLETE, ROLLBACK_IN_PROGRESS,
-           ROLLBACK_FAILED, ROLLBACK_COMPLETE, SNAPSHOT_COMPLETE, CHECK_COMPLETE,
-           ADOPT_COMPLETE)
-    IN_PROGRESS = (CREATE_IN_PROGRESS, UPDATE_IN_PROGRESS, DELETE_IN_PROGRESS,
-                   ROLLBACK_IN_PROGRESS)
-    # Statuses from which a resize or other update may start.
-    UPDATABLE = (CREATE_COMPLETE, UPDATE_COMPLETE, RESUME_COMPLETE, RESTORE_COMPLETE,
-                 ROLLBACK_COMPLETE, SNAPSHOT_COMPLETE, CHECK_COMPLETE, ADOPT_COMPLETE,
-                 UPDATE_FAILED)
+class ClusterStatus(states.ClusterStatus, fields.Enum):
+    """Magnum's cluster statuses (their constants live in common/states.py)."""
 
     def __init__(self) -> None:
         super().__init__(valid_values=ClusterStatus.ALL)

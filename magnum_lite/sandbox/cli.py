@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -28,6 +29,8 @@ from magnum_lite.sandbox import config, heat, keystone, magnum, processes, servi
 
 # Seconds each readiness poll may take before start gives up on the component.
 READY_TIMEOUT = 120
+# Seconds between "still working" lines during a long step of start.
+TICK_INTERVAL = 15.0
 # Processes in the order stop ends them: clients of a service before the service.
 STOP_ORDER = (magnum.AGENT, magnum.API, magnum.CONDUCTOR, magnum.CLOUD_API, heat.API,
               heat.ENGINE, keystone.NAME)
@@ -51,6 +54,30 @@ def _start_lock(state_dir: Path) -> Iterator[None]:
     with open(state_dir / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+@contextlib.contextmanager
+def _ticking(what: Callable[[], str], every: float = TICK_INTERVAL) -> Iterator[None]:
+    """Say what is still going on every `every` s, so that a long step does not look hung."""
+    done = threading.Event()
+    began = time.monotonic()
+
+    def tick() -> None:
+        while not done.wait(every):
+            say(f"{what()} ({time.monotonic() - began:.0f} s so far)")
+
+    thread = threading.Thread(target=tick, name="sandbox-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _packages_in(venv_dir: Path) -> int:
+    """Packages installed in a venv so far (pip installs silently: this shows how far)."""
+    return len(list(venv_dir.glob("lib/python*/site-packages/*.dist-info")))
 
 
 def _wait(pid_name: str, state_dir: Path, check: Callable[[], bool], what: str) -> None:
@@ -98,8 +125,14 @@ def _start(state_dir: Path, data: dict[str, Any], t0: float) -> None:
     def sandbox_venv() -> None:
         if not venv.needs_build(state_dir, venv.wanted_digest()):
             return
-        say(f"creating the sandbox venv {venv.venv_dir(state_dir)} (about a minute)")
-        venv.ensure(state_dir, processes.log_path(state_dir, "venv"))
+        log = processes.log_path(state_dir, "venv")
+        t = time.monotonic()
+        say(f"creating the sandbox venv {venv.venv_dir(state_dir)} with Keystone and Heat "
+            f"(a few minutes; log: {log})")
+        with _ticking(lambda: f"still creating the sandbox venv: "
+                              f"{_packages_in(venv.venv_dir(state_dir))} packages in it"):
+            venv.ensure(state_dir, log)
+        say(f"sandbox venv ready ({time.monotonic() - t:.1f} s)")
 
     with futures.ThreadPoolExecutor(max_workers=6) as pool:
         backing_f = pool.submit(backing)
@@ -114,12 +147,19 @@ def _start(state_dir: Path, data: dict[str, Any], t0: float) -> None:
         heat_f = pool.submit(_start_heat, state_dir, data, heat_db, transport_url)
         # Every future is waited for, so a failure in one does not leave another unreported.
         errors = []
-        for name, fut in (("keystone", keystone_f), ("heat", heat_f), ("magnum-lite", magnum_f),
-                          ("cloud-api", cloud_f)):
-            try:
-                fut.result()
-            except Exception as exc:  # noqa: BLE001 - reported below, with the others
-                errors.append(f"{name}: {exc}")
+        starting = (("keystone", keystone_f), ("heat", heat_f), ("magnum-lite", magnum_f),
+                    ("cloud-api", cloud_f))
+
+        def pending() -> str:
+            return "still starting " + ", ".join(name for name, fut in starting
+                                                 if not fut.done())
+
+        with _ticking(pending):
+            for name, fut in starting:
+                try:
+                    fut.result()
+                except Exception as exc:  # noqa: BLE001 - reported below, with the others
+                    errors.append(f"{name}: {exc}")
         if errors:
             raise processes.StartError("; ".join(errors))
     # The agent acts for the sandbox's projects: it starts once Keystone has them.
@@ -212,6 +252,8 @@ def print_status(state_dir: Path, data: dict[str, Any]) -> bool:
     out(f"state: {state_dir}")
     out(f"export OS_CLIENT_CONFIG_FILE={state_dir / 'clouds.yaml'}   "
         "# then: openstack --os-cloud sandbox coe cluster template list")
+    out("clouds: sandbox (user demo, project demo), sandbox-alt (alt_demo), "
+        "sandbox-admin (admin, project admin)")
     return all(row["up"] for row in rows if row["wanted"])
 
 

@@ -209,6 +209,21 @@ class Deployment:
                     default=0)
         return json.loads(done.stdout[start:])
 
+    def http(self, method: str, path: str, body: object = None,
+             headers: dict | None = None) -> tuple[int, str]:
+        """(status, body text) of one request to the API, as a noauth member of the default
+        project at the latest microversion."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.endpoint + path, data=data, method=method,
+            headers={"Content-Type": "application/json",
+                     "OpenStack-API-Version": "container-infra latest", **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
     def wait_for(self, predicate, timeout: float = 30.0, interval: float = 0.3):
         """Poll `predicate` until it returns something truthy; return that value."""
         deadline = time.monotonic() + timeout

@@ -4,7 +4,8 @@
 already) and yields the parsed sandbox.json. When the sandbox cannot start for want of
 PostgreSQL/RabbitMQ (exit code 2) the tests skip with the reason; every integration test is
 also marked `service`, so under CI=true that skip is a failure. A sandbox this session started
-is stopped at the end unless MAGNUM_LITE_SANDBOX_KEEP=1; one found running is left running.
+is stopped at the end unless MAGNUM_LITE_SANDBOX_KEEP=1 or pytest-xdist runs the tests; one
+found running is left running.
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ def sandbox() -> Iterator[dict[str, Any]]:
     data = json.loads((state_dir / "sandbox.json").read_text())
     data["clouds_yaml"] = str(state_dir / "clouds.yaml")
     yield data
-    if not was_running and os.environ.get("MAGNUM_LITE_SANDBOX_KEEP") != "1":
+    # Under pytest-xdist every worker has this fixture and none knows whether the others are
+    # done: the sandbox is left running (tools/run-tests.sh starts and stops it around them).
+    in_xdist_worker = "PYTEST_XDIST_WORKER" in os.environ
+    if (not was_running and not in_xdist_worker
+            and os.environ.get("MAGNUM_LITE_SANDBOX_KEEP") != "1"):
         stopped = _cli("stop", timeout=120)
         # `stop` leaves no process behind: none carries the state dir's marker any more.
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
@@ -76,6 +81,7 @@ def openstack_cli(sandbox: dict[str, Any]):
             pytest.fail(f"openstack {' '.join(args)} failed:\n{res.stdout}\n{res.stderr}")
         return res
 
+    run.sandbox = sandbox  # clusters.show polls the API through it, without a CLI process
     return run
 
 

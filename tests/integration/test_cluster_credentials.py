@@ -105,18 +105,9 @@ def _db_rows(sandbox: dict, cluster_uuid: str) -> tuple[list[tuple], tuple]:
     return pairs, secrets
 
 
-def _magnum(sandbox: dict, user: str = "demo") -> Any:
-    """A keystoneauth session of `user` and the magnum-lite endpoint for raw REST calls."""
-    url = sandbox["magnum_lite_url"].rstrip("/")
-    return clusters.session(sandbox, user), url.removesuffix("/v1")
-
-
 def _rest(sandbox: dict, user: str, method: str, path: str, version: str = "latest",
           **kwargs: Any) -> Any:
-    session, url = _magnum(sandbox, user)
-    return session.request(f"{url}/{path}", method, raise_exc=False, headers={
-        "OpenStack-API-Version": f"container-infra {version}",
-        "Accept": "application/json"}, **kwargs)
+    return clusters.rest(sandbox, method, path, user=user, version=version, **kwargs)
 
 
 def _keystone_admin(sandbox: dict) -> Any:
@@ -174,13 +165,16 @@ def test_cluster_credentials_end_to_end(openstack_cli, heat, make_template, sand
     for answer in answers:
         assert PRIVATE_KEY_MARK not in answer.text and "fernet:" not in answer.text
 
-    # Another project's user: 404 for every certificate and credentials call.
-    for method, path, body in (("GET", f"v1/certificates/{uuid}", None),
-                               ("POST", "v1/certificates", {"cluster_uuid": uuid, "csr": csr}),
-                               ("PATCH", f"v1/certificates/{uuid}", None),
-                               ("PATCH", f"v1/credentials/{uuid}", None)):
+    # Another project's user finds no such cluster: 404 for each call naming it in the URL,
+    # and Magnum's 400 for a signing request naming it in the body.
+    for method, path, body, status in (
+            ("GET", f"v1/certificates/{uuid}", None, 404),
+            ("POST", "v1/certificates", {"cluster_uuid": uuid, "csr": csr}, 400),
+            ("PATCH", f"v1/certificates/{uuid}", None, 404),
+            ("PATCH", f"v1/credentials/{uuid}", None, 404)):
         answer = _rest(sandbox, "alt_demo", method, path, json=body)
-        assert answer.status_code == 404, (method, path, answer.text)
+        assert answer.status_code == status, (method, path, answer.text)
+        assert "could not be found" in answer.json()["errors"][0]["detail"], answer.text
 
     # The database holds ciphertext only.
     pairs, secrets = _db_rows(sandbox, uuid)

@@ -22,7 +22,7 @@ from magnum_lite.sandbox import magnum as sandbox_magnum
 from magnum_lite.sandbox import processes
 from tests.integration import clusters
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.service]
+pytestmark = [pytest.mark.sandbox, pytest.mark.service, pytest.mark.disruptive]
 
 
 def _restart_missing() -> None:

@@ -223,7 +223,7 @@ def expose(status: int = 200) -> Callable:
                 if err.code >= 500:
                     LOG.warning("Request %s: %s", pecan.request.environ.get(
                         errors.REQUEST_ID_KEY), err)
-                return _error(err.code, str(err))
+                return _error(err.code, errors.message_of(err))
             except webob.exc.HTTPException:
                 raise
             except db_exc.DBConnectionError as err:

@@ -321,11 +321,6 @@ class HeatDriver(base.Driver, abc.ABC):
         once Heat has none of them left."""
         return nodegroup_op.delete(context, cluster, nodegroup)
 
-    def upgrade(self, context: Any, cluster: Any, cluster_template: Any, max_batch_size: int,
-                nodegroup: Any) -> base.ClusterState:
-        raise exception.InvalidParameterValue(
-            err="upgrade: rolling upgrades are not available in this version")
-
     def delete(self, context: Any, cluster: Any, nodegroups: list[Any]) -> base.ClusterState:
         """Remove what the COE left (load balancers, ports), then the worker stacks; the
         cluster stack goes once they are gone (see get_status)."""
@@ -353,9 +348,3 @@ class HeatDriver(base.Driver, abc.ABC):
         """The cluster's state in Heat; starts the next step of an operation under way."""
         return status_op.get_status(self, context, cluster, nodegroups, snapshot,
                                     cluster_template, credentials, operation)
-
-    def get_scale_manager(self, context: Any, cluster: Any) -> base.ScaleManager | None:
-        return None  # Heat removes the highest-numbered members unless told otherwise
-
-    def get_monitor(self, context: Any, cluster: Any) -> base.ClusterMonitor | None:
-        return None

@@ -97,7 +97,8 @@ class FakeImage:
 
 
 class FakeValidator:
-    """Knows the images, flavors, keypairs and networks below; refuses anything else."""
+    """Knows the images, flavors, keypairs and networks below; refuses anything else with the
+    exceptions the real validator raises (Magnum's)."""
 
     images = {"fedora-coreos-40": "fedora-coreos", "ubuntu-22.04": "ubuntu",
               "plain-image": None}
@@ -107,30 +108,34 @@ class FakeValidator:
     subnets = {"private-subnet"}
 
     @staticmethod
-    def _refuse(field: str, what: str, ident: str) -> exception.InvalidParameterValue:
-        return exception.InvalidParameterValue(err=f"{field}: no {what} named or with id "
-                                                   f"'{ident}' exists.")
+    def _refuse(error: type[exception.MagnumLiteException], field: str,
+                **kwargs: Any) -> exception.MagnumLiteException:
+        from magnum_lite.common import cloud_validation
+
+        return cloud_validation.not_found(error, field, **kwargs)
 
     def image(self, context: Any, image_ident: str) -> FakeImage:
         if image_ident not in self.images:
-            raise self._refuse("image_id", "image", image_ident)
+            raise self._refuse(exception.ImageNotFound, "image_id", image_id=image_ident)
         return FakeImage(id=image_ident, os_distro=self.images[image_ident])
 
     def flavor(self, context: Any, flavor_ident: str, field: str) -> None:
         if flavor_ident not in self.flavors:
-            raise self._refuse(field, "flavor", flavor_ident)
+            raise self._refuse(exception.FlavorNotFound, field, flavor=flavor_ident)
 
     def keypair(self, context: Any, name: str, field: str) -> None:
         if name not in self.keypairs:
-            raise self._refuse(field, "keypair", name)
+            raise self._refuse(exception.KeyPairNotFound, field, keypair=name)
 
     def network(self, context: Any, ident: str, field: str, *, external: bool = False) -> None:
         if ident not in self.networks:
-            raise self._refuse(field, "network", ident)
+            error = exception.ExternalNetworkNotFound if external else \
+                exception.FixedNetworkNotFound
+            raise self._refuse(error, field, network=ident)
 
     def subnet(self, context: Any, ident: str, field: str) -> None:
         if ident not in self.subnets:
-            raise self._refuse(field, "subnet", ident)
+            raise self._refuse(exception.FixedSubnetNotFound, field, subnet=ident)
 
 
 # Every (server_type, os, coe) the API tests build templates for. The API tests are about the

@@ -1,4 +1,5 @@
-"""magnum-lite-manage credentials reencrypt, and the two database methods it stands on."""
+"""magnum-lite-manage credentials setup and reencrypt (and the key `db upgrade` makes), and the
+two database methods reencrypt stands on."""
 
 import os
 import pathlib
@@ -90,10 +91,12 @@ def test_replace_secrets_refuses_other_columns(conn):
 
 # ---------------------------------------------------------------------- the command
 
-def test_reencrypt_without_a_key_fails_and_changes_nothing(conn, capsys):
+def test_reencrypt_without_a_key_fails_and_changes_nothing(conn, capsys, no_credentials_key):
     keypair = add_keypair(conn, "plain pem")
     assert manage.do_credentials_reencrypt() == 1
-    assert "[credentials] encryption_keys is not set" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "[credentials] encryption_keys is not set" in err
+    assert "magnum-lite-manage credentials setup" in err
     assert stored("x509keypair", keypair.uuid) == {"private_key": "plain pem"}
 
 
@@ -166,7 +169,9 @@ def test_the_command_line(tmp_path, config):
     """As an operator runs it: the exit codes and what it prints."""
     db_file = tmp_path / "manage.sqlite"
     config_file = tmp_path / "magnum-lite.conf"
-    config_file.write_text(f"[database]\nconnection = sqlite:///{db_file}\n")
+    # An explicit opt-out of encryption: `db upgrade` then makes no key.
+    config_file.write_text(f"[database]\nconnection = sqlite:///{db_file}\n"
+                           "[credentials]\nallow_plaintext = true\n")
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -176,8 +181,10 @@ def test_the_command_line(tmp_path, config):
 
     done = run("db", "upgrade")
     assert done.returncode == 0, done.stderr
+    assert not (tmp_path / ".local/share/magnum-lite/credentials.key").exists()
     db_api.dispose_engine()
     config.set_override("connection", f"sqlite:///{db_file}", group="database")
+    config.set_override("allow_plaintext", True, group="credentials")
     try:
         keypair = add_keypair(db_api.Connection(), "plain pem")
 
@@ -202,3 +209,61 @@ def test_the_command_line(tmp_path, config):
     finally:
         db_api.dispose_engine()
         config.clear_override("connection", group="database")
+
+
+# ---------------------------------------------------------------------- credentials setup
+
+def test_setup_makes_the_key_file_once(config, capsys, no_credentials_key):
+    path = encryption.key_file()
+    assert manage.do_credentials_setup() == 0
+    out = capsys.readouterr().out
+    assert f"Created the credentials encryption key {path} (mode 0600)" in out
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    key = pathlib.Path(path).read_text()
+    assert encryption.validate_keys() == 1
+    assert manage.do_credentials_setup() == 0  # safe to re-run: the key stays
+    assert "1 credentials encryption key(s) from [credentials] encryption_key_file" in \
+        capsys.readouterr().out
+    assert pathlib.Path(path).read_text() == key
+
+
+def test_setup_with_keys_in_the_option_writes_no_file(config, capsys, no_credentials_key):
+    use_keys(config, NEW_KEY)
+    assert manage.do_credentials_setup() == 0
+    assert "from [credentials] encryption_keys: nothing to do" in capsys.readouterr().out
+    assert not os.path.exists(encryption.key_file())
+
+
+def test_setup_refuses_to_overwrite_a_key_file_without_keys(config, capsys,
+                                                            no_credentials_key):
+    pathlib.Path(encryption.key_file()).write_text("# nothing yet\n")
+    assert manage.do_credentials_setup() == 1
+    assert "exists but holds no key" in capsys.readouterr().err
+    assert pathlib.Path(encryption.key_file()).read_text() == "# nothing yet\n"
+
+
+def test_db_upgrade_makes_the_key_and_setup_then_finds_it(tmp_path):
+    """As an operator sets a deployment up: no key configured, none is stored in clear."""
+    state = tmp_path / "state"
+    config_file = tmp_path / "magnum-lite.conf"
+    config_file.write_text(f"[DEFAULT]\nstate_path = {state}\n")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(BIN / "magnum-lite-manage"), "--config-file", str(config_file), *args],
+            env=dict(os.environ, HOME=str(tmp_path)), capture_output=True, text=True,
+            timeout=120)
+
+    done = run("db", "upgrade")
+    assert done.returncode == 0, done.stderr
+    key_file = state / "credentials.key"
+    assert f"Created the credentials encryption key {key_file}" in done.stdout
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key = key_file.read_text()
+    assert key.splitlines()[-1] not in done.stdout + done.stderr
+    done = run("db", "upgrade")  # again: the key stays as it is
+    assert done.returncode == 0 and "Created" not in done.stdout
+    done = run("credentials", "setup")
+    assert done.returncode == 0, done.stderr
+    assert "nothing to do" in done.stdout
+    assert key_file.read_text() == key

@@ -167,11 +167,40 @@ def store_secret_rows(private_key: str, trustee_password: str | None = None) -> 
                          "trustee_password": trustee_password})
 
 
-def test_credentials_check_warns_without_keys(database):
+def test_credentials_check_fails_without_any_key(database, no_credentials_key):
+    """The conductor would refuse to store a new cluster's secrets: a failure, saying how to
+    make the key."""
+    result = status.Checks()._check_credentials_encryption()
+    assert result.code == Code.FAILURE
+    assert "[credentials] encryption_keys is not set" in result.details
+    assert encryption.key_file() in result.details
+    assert "magnum-lite-manage credentials setup" in result.details
+
+
+def test_credentials_check_warns_when_plaintext_is_allowed(database, config,
+                                                           no_credentials_key):
+    config.set_override("allow_plaintext", True, group="credentials")
     result = status.Checks()._check_credentials_encryption()
     assert result.code == Code.WARNING
     assert "stored unencrypted" in result.details
-    assert "[credentials] encryption_keys" in result.details
+    assert "[credentials] allow_plaintext = true" in result.details
+
+
+def test_credentials_check_passes_with_the_key_file(migrated, credentials_key):
+    store_secret_rows(encryption.encrypt("pem"), encryption.encrypt("pw"))
+    result = status.Checks()._check_credentials_encryption()
+    assert result.code == Code.SUCCESS
+    assert f"1 key(s) from [credentials] encryption_key_file {credentials_key}" == \
+        result.details
+
+
+def test_credentials_check_fails_on_an_unreadable_key_file(database, config, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    config.set_override("encryption_key_file", str(tmp_path / "a-file" / "key"),
+                        group="credentials")
+    result = status.Checks()._check_credentials_encryption()
+    assert result.code == Code.FAILURE
+    assert "cannot be read" in result.details
 
 
 def test_credentials_check_fails_on_an_invalid_key(database, config):
@@ -212,13 +241,14 @@ def test_credentials_check_fails_when_a_secret_cannot_be_decrypted(migrated, con
     assert lost not in result.details
 
 
-def test_credentials_check_fails_when_keys_were_removed(migrated, config):
+def test_credentials_check_fails_when_keys_were_removed(migrated, config, no_credentials_key):
     config.set_override("encryption_keys", [KEY], group="credentials")
     store_secret_rows(encryption.encrypt("pem"))
     config.clear_override("encryption_keys", group="credentials")
     result = status.Checks()._check_credentials_encryption()
     assert result.code == Code.FAILURE
     assert "encryption_keys is not set" in result.details
+    assert "1 stored secret(s) are encrypted" in result.details
 
 
 def test_credentials_check_skips_the_database_part_when_unreachable(database, config):

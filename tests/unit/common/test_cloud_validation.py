@@ -301,6 +301,16 @@ def _invalid(call: Any, *args: Any, **kwargs: Any) -> str:
     return str(info.value)
 
 
+def _refused(error: type[exception.MagnumLiteException], code: int, call: Any, *args: Any,
+             **kwargs: Any) -> str:
+    """The message of Magnum's exception `error` (with its status `code`) the call raised."""
+    with pytest.raises(error) as info:
+        call(*args, **kwargs)
+    assert type(info.value) is error
+    assert info.value.code == code
+    return str(info.value)
+
+
 # Glance
 
 
@@ -324,27 +334,30 @@ def test_image_without_os_distro(cloud, ctx, validator):
 
 
 def test_image_not_found(cloud, ctx, validator):
-    assert _invalid(validator.image, ctx, "centos") == (
-        "image_id: no image named or with id 'centos' exists.")
+    # Magnum's ImageNotFound: 400, "Image %(image_id)s could not be found."
+    assert _refused(exception.ImageNotFound, 400, validator.image, ctx, "centos") == (
+        "image_id: Image centos could not be found.")
     missing = "0a0b0c0d-0e0f-4a1b-8c2d-3e4f5a6b7c8d"
-    assert _invalid(validator.image, ctx, missing) == (
-        f"image_id: no image named or with id '{missing}' exists.")
+    assert _refused(exception.ImageNotFound, 400, validator.image, ctx, missing) == (
+        f"image_id: Image {missing} could not be found.")
     # The id was asked for first, then (Glance 404) the name.
     assert [r[1] for r in cloud.requests[-2:]] == [
         f"/image/v2/images/{missing}", f"/image/v2/images?name={missing}"]
 
 
 def test_image_duplicate_names(cloud, ctx, validator):
-    assert _invalid(validator.image, ctx, "fedora") == (
-        "image_id: 2 images are named 'fedora': use the id.")
+    # Magnum: a Conflict (409) for a name several images share.
+    assert _refused(exception.Conflict, 409, validator.image, ctx, "fedora") == (
+        "image_id: Multiple images exist with same name 'fedora'. Please use the image ID "
+        "instead.")
     assert validator.image(ctx, IMAGE_DUP_2).id == IMAGE_DUP_2
 
 
 def test_image_duplicates_counted_across_pages(cloud, ctx, validator):
     cloud.glance_page_size = 1
     cloud.images.append(glance_image("f0f0f0f0-0000-4000-8000-000000000003", "fedora"))
-    assert _invalid(validator.image, ctx, "fedora") == (
-        "image_id: 3 images are named 'fedora': use the id.")
+    assert "Multiple images" in _refused(exception.Conflict, 409, validator.image, ctx,
+                                         "fedora")
     # Glance's `next` ("/v2/images?...") was followed under the endpoint's /image path.
     assert all(r[1].startswith("/image/v2/images?") for r in cloud.requests)
     assert len(cloud.requests) == 3
@@ -392,21 +405,23 @@ def test_flavor_by_name_on_a_later_page(cloud, ctx, validator):
 
 def test_flavor_not_found(cloud, ctx, validator):
     cloud.nova_page_size = 2
-    assert _invalid(validator.flavor, ctx, "m1.huge", "flavor_id") == (
-        "flavor_id: no flavor named or with id 'm1.huge' exists.")
+    # Magnum's FlavorNotFound: 400, "Unable to find flavor %(flavor)s."
+    assert _refused(exception.FlavorNotFound, 400, validator.flavor, ctx, "m1.huge",
+                    "flavor_id") == "flavor_id: Unable to find flavor m1.huge."
 
 
 def test_flavor_named_like_a_collection(cloud, ctx, validator):
     # GET /flavors/detail answers 200 with a list: that is not a flavor called "detail".
-    assert _invalid(validator.flavor, ctx, "detail", "flavor_id") == (
-        "flavor_id: no flavor named or with id 'detail' exists.")
+    assert _refused(exception.FlavorNotFound, 400, validator.flavor, ctx, "detail",
+                    "flavor_id") == "flavor_id: Unable to find flavor detail."
 
 
 def test_keypair(cloud, ctx, validator):
     validator.keypair(ctx, "default", "keypair_id")
     assert [r[1] for r in cloud.requests] == ["/compute/v2.1/os-keypairs/default"]
-    assert _invalid(validator.keypair, ctx, "other", "keypair_id") == (
-        "keypair_id: no keypair named 'other' exists.")
+    # Magnum's KeyPairNotFound: 404, "Unable to find keypair %(keypair)s."
+    assert _refused(exception.KeyPairNotFound, 404, validator.keypair, ctx, "other",
+                    "keypair") == "keypair: Unable to find keypair other."
 
 
 def test_keypair_name_is_quoted(cloud, ctx, validator):
@@ -426,32 +441,45 @@ def test_network_by_id_and_name(cloud, ctx, validator):
 
 
 def test_network_not_found(cloud, ctx, validator):
-    assert _invalid(validator.network, ctx, "nope", "fixed_network") == (
-        "fixed_network: no network named or with id 'nope' exists.")
+    # Magnum's FixedNetworkNotFound: 400, "Unable to find fixed network %(network)s."
+    assert _refused(exception.FixedNetworkNotFound, 400, validator.network, ctx, "nope",
+                    "fixed_network") == "fixed_network: Unable to find fixed network nope."
     missing = "99999999-8888-4777-8666-555555555555"
-    assert _invalid(validator.network, ctx, missing, "fixed_network") == (
-        f"fixed_network: no network named or with id '{missing}' exists.")
+    assert _refused(exception.FixedNetworkNotFound, 400, validator.network, ctx, missing,
+                    "fixed_network") == (
+        f"fixed_network: Unable to find fixed network {missing}.")
+    # Magnum's ExternalNetworkNotFound: 400 too.
+    assert _refused(exception.ExternalNetworkNotFound, 400, validator.network, ctx, "nope",
+                    "external_network_id", external=True) == (
+        "external_network_id: Unable to find external network nope.")
 
 
 def test_network_duplicate_names(cloud, ctx, validator):
-    assert _invalid(validator.network, ctx, "shared-name", "fixed_network") == (
-        "fixed_network: 2 networks are named 'shared-name': use the id.")
+    # Magnum: a Conflict (409), "Multiple networks exist with same name ...".
+    assert _refused(exception.Conflict, 409, validator.network, ctx, "shared-name",
+                    "fixed_network") == (
+        "fixed_network: Multiple networks exist with same name 'shared-name'. Please use "
+        "the network ID instead.")
     validator.network(ctx, NET_DUP_1, "fixed_network")
 
 
 def test_external_network(cloud, ctx, validator):
     validator.network(ctx, "public", "external_network_id", external=True)
     validator.network(ctx, NET_PUBLIC, "external_network_id", external=True)
-    assert _invalid(validator.network, ctx, "private", "external_network_id",
-                    external=True) == (
-        "external_network_id: network 'private' is not an external network.")
+    # Magnum looks among external networks only: an internal one is not found (400).
+    assert _refused(exception.ExternalNetworkNotFound, 400, validator.network, ctx,
+                    "private", "external_network_id", external=True) == (
+        "external_network_id: Unable to find external network private. Network 'private' "
+        "is not external (router:external is false).")
 
 
 def test_subnet(cloud, ctx, validator):
     validator.subnet(ctx, SUBNET_PRIVATE, "fixed_subnet")
     validator.subnet(ctx, "private-subnet", "fixed_subnet")
-    assert _invalid(validator.subnet, ctx, "other-subnet", "fixed_subnet") == (
-        "fixed_subnet: no subnet named or with id 'other-subnet' exists.")
+    # Magnum's FixedSubnetNotFound: 400, "Unable to find fixed subnet %(subnet)s."
+    assert _refused(exception.FixedSubnetNotFound, 400, validator.subnet, ctx,
+                    "other-subnet", "fixed_subnet") == (
+        "fixed_subnet: Unable to find fixed subnet other-subnet.")
 
 
 # The cloud unavailable

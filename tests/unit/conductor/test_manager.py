@@ -10,7 +10,7 @@ from oslo_utils import timeutils
 import pytest
 
 from magnum_lite import objects
-from magnum_lite.common import exception
+from magnum_lite.common import encryption, exception
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import cluster_operation, fields
@@ -345,10 +345,12 @@ def test_create_records_the_cluster_and_each_nodegroup_state(manager, context, u
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
     settle()
     after = reload(context, cluster)
-    # No [credentials] encryption_keys here: stored as given (encrypted: see
-    # test_credentials.py), and no trust without a token to delegate from.
-    assert (after.status, after.stack_id, after.trust_id, after.join_token) == (
-        Status.CREATE_IN_PROGRESS, "stack-main", None, "secret-token")
+    # The join token is stored encrypted, and there is no trust without a token to
+    # delegate from.
+    assert (after.status, after.stack_id, after.trust_id) == (
+        Status.CREATE_IN_PROGRESS, "stack-main", None)
+    assert encryption.is_encrypted(after.join_token)
+    assert encryption.decrypt(after.join_token) == "secret-token"
     groups = nodegroups_of(context, cluster)
     assert groups["default-master"].stack_id == "stack-main"
     assert groups["default-worker"].stack_id == "stack-workers"

@@ -128,9 +128,6 @@ class FakeDriver(base.Driver):
         return self._act("delete_nodegroup", state, cluster=cluster.uuid,
                          nodegroup=nodegroup.uuid, nodegroup_name=nodegroup.name)
 
-    def upgrade(self, context, cluster, cluster_template, max_batch_size, nodegroup):
-        return base.ClusterState()
-
     def delete(self, context, cluster, nodegroups):
         state = self.delete_state or base.ClusterState(
             status=fields.ClusterStatus.DELETE_IN_PROGRESS)
@@ -156,12 +153,6 @@ class FakeDriver(base.Driver):
         if callable(answer):
             answer = answer(cluster)
         return answer if answer is not None else base.ClusterState()
-
-    def get_scale_manager(self, context, cluster):
-        return None
-
-    def get_monitor(self, context, cluster):
-        return None
 
     def rotate_ca_certificate(self, context, cluster, cluster_template, nodegroups, *,
                               credentials):

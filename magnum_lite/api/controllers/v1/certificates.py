@@ -3,7 +3,9 @@ CA rotation (1.5+).
 
 The API reads CA certificates (public) from the database; signing and rotation need the
 CA's private key, which only the conductor decrypts, so they go over RPC. A cluster of
-another project is a 404 for every call, as for the cluster itself.
+another project is a 404 for every call, as for the cluster itself, but for a signing request:
+there the cluster is named in the body, and Magnum answers 400 for a cluster it cannot find. The
+cluster is looked up and the policy checked before the rest of a request is read.
 """
 
 from __future__ import annotations
@@ -46,13 +48,17 @@ def _tls_disabled(cluster: objects.Cluster) -> bool:
     return bool(template.tls_disabled)
 
 
-def _cluster_with_ca(context: Any, ident: str, rule: str, field: str,
-                     kind: str = "ca") -> objects.Cluster:
-    """The caller's cluster (404 otherwise), allowed by `rule`, with TLS (400 naming `field`
-    otherwise) and its CA of `kind` made (409 while the cluster is still being created)."""
+def _cluster(context: Any, ident: str, rule: str) -> objects.Cluster:
+    """The caller's cluster (404 otherwise), allowed by `rule` (403 otherwise)."""
     base.see_all_projects(context, "certificate:all_projects")
     cluster = objects.Cluster.get(context, ident)
     policy.authorize(context, rule, clusters.target(cluster))
+    return cluster
+
+
+def _check_ca(cluster: objects.Cluster, field: str, kind: str = "ca") -> objects.Cluster:
+    """The cluster has TLS (400 naming `field` otherwise) and its CA of `kind` is made (409
+    while the cluster is still being created)."""
     if _tls_disabled(cluster):
         raise types.invalid(field, f"cluster {cluster.uuid} has TLS disabled: it has no CA.")
     if not getattr(cluster, objects.Cluster.CA_REF_FIELDS[kind]):
@@ -62,18 +68,31 @@ def _cluster_with_ca(context: Any, ident: str, rule: str, field: str,
     return cluster
 
 
-def parse_sign_request(data: Any) -> tuple[str, str]:
-    """(cluster ident, csr) of a POST body; 400 naming the field for anything wrong."""
+def _cluster_with_ca(context: Any, ident: str, rule: str, field: str,
+                     kind: str = "ca") -> objects.Cluster:
+    """The caller's cluster (404), allowed by `rule` (403), with TLS and its CA (see
+    _check_ca)."""
+    return _check_ca(_cluster(context, ident, rule), field, kind)
+
+
+def sign_request_cluster(data: Any) -> str:
+    """The cluster (uuid or name) a POST body names; 400 naming the field when the body is no
+    object or names none."""
     if not isinstance(data, dict):
         raise exception.InvalidParameterValue(
             err=f"The request body must be a JSON object, got {type(data).__name__}.")
-    for name in data:
-        if name not in SIGN_FIELDS:
-            raise types.invalid(str(name)[:80], "unknown field.")
     ident = data.get("cluster_uuid") or data.get("bay_uuid")
     if ident is None:
         raise types.invalid("cluster_uuid", "this field is required.")
-    types.check_text("cluster_uuid", ident, min_length=1, max_length=255)
+    return types.check_text("cluster_uuid", ident, min_length=1, max_length=255)
+
+
+def parse_sign_request(data: Any) -> tuple[str, str]:
+    """(cluster ident, csr) of a POST body; 400 naming the field for anything wrong."""
+    ident = sign_request_cluster(data)
+    for name in data:
+        if name not in SIGN_FIELDS:
+            raise types.invalid(str(name)[:80], "unknown field.")
     csr = data.get("csr")
     if csr is None:
         raise types.invalid("csr", "this field is required.")
@@ -114,10 +133,17 @@ class CertificatesController(base.RestController):
     @base.expose(status=201)
     def post(self) -> dict:
         """Sign the caller's CSR with the cluster's CA; 201 with the certificate. Its subject
-        names the caller whatever the CSR asks (see conductor/credentials.py)."""
+        names the caller whatever the CSR asks (see conductor/credentials.py). The cluster is
+        looked up (400 when there is none, as Magnum answers: it is named in the body) and the
+        policy checked before the CSR is read."""
         context = base.context()
-        ident, csr = parse_sign_request(base.request_json())
-        cluster = _cluster_with_ca(context, ident, "certificate:create", "cluster_uuid")
+        data = base.request_json()
+        try:
+            cluster = _cluster(context, sign_request_cluster(data), "certificate:create")
+        except exception.ClusterNotFound as err:
+            raise types.invalid("cluster_uuid", str(err)) from err
+        _ident, csr = parse_sign_request(data)
+        _check_ca(cluster, "cluster_uuid")
         rpcapi = pecan.request.rpcapi
         try:
             pem = rpcapi.sign_certificate(context, cluster_uuid=cluster.uuid, csr=csr)
@@ -135,13 +161,14 @@ class CertificatesController(base.RestController):
 
     @base.expose(status=202)
     @versions.requires("1.5", what="CA rotation")
-    def patch(self, ident: str) -> None:
+    def patch(self, ident: str) -> dict:
         """Give the cluster a new CA and push it to its nodes (an update of the cluster):
-        certificates the old CA signed stop working. 202."""
+        certificates the old CA signed stop working. 202 with the cluster's uuid, as
+        Magnum."""
         context = base.context()
         cluster = _cluster_with_ca(context, ident, "certificate:rotate_ca", "cluster_uuid")
         pecan.request.rpcapi.check_credentials_api("CA rotation")
         clusters.start_update(context, cluster, "cluster.rotate_ca", states.Kind.CA_ROTATION)
         clusters.cast_or_fail(context, cluster, "rotate_ca_certificate",
                               fields.ClusterStatus.UPDATE_FAILED)
-        return None
+        return {"uuid": cluster.uuid}

@@ -322,7 +322,8 @@ def parse_resize(data: Any) -> tuple[int, list[str], str | None]:
 
 def _resize_nodegroup(context: Any, cluster: objects.Cluster,
                       ident: str | None) -> objects.NodeGroup:
-    """The worker nodegroup a resize is for (400 naming `nodegroup` otherwise)."""
+    """The worker nodegroup a resize is for: 404 when the cluster has none of that name or
+    uuid (Magnum's NodeGroupNotFound), 400 naming `nodegroup` for a master group."""
     nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster.uuid])
     if ident is None:
         found = [ng for ng in nodegroups
@@ -335,9 +336,10 @@ def _resize_nodegroup(context: Any, cluster: objects.Cluster,
         found = [ng for ng in nodegroups if ng.uuid == ident]
     else:
         found = [ng for ng in nodegroups if ng.name == ident]
-    if not found:
-        raise types.invalid("nodegroup", f"cluster {cluster.uuid} has no nodegroup "
-                                         f"{types.quote(ident)}.")
+    if not found:  # Magnum's NodeGroupNotFound (404), naming the field
+        raise exception.NodeGroupNotFound(
+            f"nodegroup: Nodegroup {ident} could not be found in cluster {cluster.uuid}.",
+            nodegroup=ident)
     if len(found) > 1:
         raise exception.Duplicate(resource="nodegroups", name=ident)
     nodegroup = found[0]
@@ -414,12 +416,13 @@ class ClusterActionsController(base.RestController):
     @versions.requires("1.7", what="the cluster resize action")
     def resize(self, ident: str) -> dict:
         """Resize a worker nodegroup (the default one unless `nodegroup` names another) to
-        `node_count` nodes, removing `nodes_to_remove` first; 202 with the uuid."""
+        `node_count` nodes, removing `nodes_to_remove` first; 202 with the uuid. The cluster
+        is looked up (404) and the policy checked (403) before the body is read."""
         context = base.context()
-        node_count, nodes_to_remove, ng_ident = parse_resize(base.request_json())
         base.see_all_projects(context, "cluster:update_all_projects")
         cluster = objects.Cluster.get(context, ident)
         policy.authorize(context, "cluster:resize", target(cluster))
+        node_count, nodes_to_remove, ng_ident = parse_resize(base.request_json())
         nodegroup = _resize_nodegroup(context, cluster, ng_ident)
         _check_resize(nodegroup, node_count, nodes_to_remove)
         # The default worker nodegroup travels as None, which every conductor understands.
@@ -550,12 +553,18 @@ class ClustersController(base.RestController):
             raise types.invalid("master_count", "more than one master needs "
                                                 "master_lb_enabled.")
 
+        # As Magnum: the keypair is the creating user's (404 KeyPairNotFound otherwise), the
+        # flavors and the networks the request overrides exist (400).
         validator = cloud_validation.get_validator()
         if values.get("keypair"):
             validator.keypair(context, values["keypair"], "keypair")
         for field in ("flavor_id", "master_flavor_id"):
             if values.get(field):
                 validator.flavor(context, values[field], field)
+        if values.get("fixed_network") and values["fixed_network"] != template.fixed_network:
+            validator.network(context, values["fixed_network"], "fixed_network")
+        if values.get("fixed_subnet") and values["fixed_subnet"] != template.fixed_subnet:
+            validator.subnet(context, values["fixed_subnet"], "fixed_subnet")
 
         driver = self._driver(context, template)
         if driver is not None:
@@ -591,8 +600,12 @@ class ClustersController(base.RestController):
 
     @base.expose(status=202)
     def patch(self, ident: str) -> dict:
-        """Resize the default worker nodegroup (`/node_count`); 202 with the uuid."""
+        """Resize the default worker nodegroup (`/node_count`); 202 with the uuid. The cluster
+        is looked up (404) and the policy checked (403) before the patch is read."""
         context = base.context()
+        base.see_all_projects(context, "cluster:update_all_projects")
+        cluster = objects.Cluster.get(context, ident)
+        policy.authorize(context, "cluster:update", target(cluster))
         rollback = collection.query_param("rollback")
         if rollback is not None:
             if not versions.at_least("1.3"):
@@ -610,10 +623,6 @@ class ClustersController(base.RestController):
                 Cluster, "node_count").datatype, operation.value)
         if node_count == 0 and not versions.at_least("1.10"):
             raise types.invalid("node_count", "0 needs API version 1.10 or newer.")
-
-        base.see_all_projects(context, "cluster:update_all_projects")
-        cluster = objects.Cluster.get(context, ident)
-        policy.authorize(context, "cluster:update", target(cluster))
         start_update(context, cluster, "cluster.update", params={
             "node_count": node_count, "rollback": bool(rollback)})
         self._cast(context, cluster, "cluster_update", fields.ClusterStatus.UPDATE_FAILED,

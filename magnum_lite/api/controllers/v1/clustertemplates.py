@@ -1,4 +1,10 @@
-"""/v1/clustertemplates: how clusters of one kind are built."""
+"""/v1/clustertemplates: how clusters of one kind are built.
+
+As in Magnum, a list shows every field of each template (only clusters and nodegroups have a
+short list form), and a template's `keypair_id` is not checked against Nova: keypairs belong to
+users, and each user of a shared template has a keypair of that name; the cluster create checks
+the keypair of the user who creates it.
+"""
 
 from __future__ import annotations
 
@@ -145,16 +151,19 @@ class ClusterTemplate(base.APIBase):
 
 
 FIELDS = tuple(name for name in base.attribute_names(ClusterTemplate) if name != "links")
-# The short form of list items: what `openstack coe cluster template list --fields` offers.
-SHORT_FIELDS = ("uuid", "name", "coe", "image_id", "public", "hidden", "server_type",
-                "tls_disabled", "registry_enabled", "apiserver_port", "tags")
 WRITABLE = tuple(name for name in FIELDS
                  if not types.attribute(ClusterTemplate, name).readonly)
 READ_ONLY = frozenset({"id", "links", *(name for name in FIELDS if name not in WRITABLE)})
+# Fields a patch may not remove (Magnum's ClusterTemplatePatchType: its mandatory fields and
+# these); the others fall back to their default, or null.
+NON_REMOVABLE = frozenset({"coe", "image_id", "network_driver", "external_network_id",
+                           "tls_disabled", "public", "server_type", "registry_enabled",
+                           "cluster_distro", "hidden"})
 SORT_KEYS = ("id",) + tuple(name for name in FIELDS if name != "labels")
-# Fields naming cloud resources: checked against the cloud when they change.
-_CLOUD_FIELDS = ("image_id", "flavor_id", "master_flavor_id", "keypair_id",
-                 "external_network_id", "fixed_network", "fixed_subnet")
+# Fields naming cloud resources: checked against the cloud when they change (not keypair_id:
+# keypairs are per user, checked at cluster create as Magnum does).
+_CLOUD_FIELDS = ("image_id", "flavor_id", "master_flavor_id", "external_network_id",
+                 "fixed_network", "fixed_subnet")
 
 
 def convert(template: objects.ClusterTemplate, names: tuple[str, ...] = FIELDS,
@@ -233,7 +242,7 @@ def _check_buildable(context: Any, values: dict) -> None:
 
 
 def _check_cloud_resources(context: Any, values: dict, names: set[str]) -> None:
-    """The images, flavors, keypair and networks among `names` exist for the caller."""
+    """The images, flavors and networks among `names` exist for the caller."""
     validator = cloud_validation.get_validator()
     if "image_id" in names and values.get("image_id"):
         image = validator.image(context, values["image_id"])
@@ -242,8 +251,6 @@ def _check_cloud_resources(context: Any, values: dict, names: set[str]) -> None:
     for name in ("flavor_id", "master_flavor_id"):
         if name in names and values.get(name):
             validator.flavor(context, values[name], name)
-    if "keypair_id" in names and values.get("keypair_id"):
-        validator.keypair(context, values["keypair_id"], "keypair_id")
     if "external_network_id" in names and values.get("external_network_id"):
         validator.network(context, values["external_network_id"], "external_network_id",
                           external=True)
@@ -269,7 +276,7 @@ class ClusterTemplatesController(base.RestController):
 
     _custom_actions = {"detail": ["GET"]}
 
-    def _list(self, names: tuple[str, ...], rule: str, resource: str) -> dict:
+    def _list(self, rule: str, resource: str) -> dict:
         context = base.context()
         policy.authorize(context, rule)
         base.see_all_projects(context, rule + "_all_projects")
@@ -278,7 +285,7 @@ class ClusterTemplatesController(base.RestController):
                                                  page.sort_key, page.sort_dir)
         url = link.base_url()
         document: dict[str, Any] = {
-            "clustertemplates": [convert(t, names, url) for t in templates]}
+            "clustertemplates": [convert(t, FIELDS, url) for t in templates]}
         next_url = collection.next_link(resource, templates, page)
         if next_url:
             document["next"] = next_url
@@ -286,13 +293,13 @@ class ClusterTemplatesController(base.RestController):
 
     @base.expose()
     def get_all(self) -> dict:
-        """The templates the caller may use, in short form."""
-        return self._list(SHORT_FIELDS, "clustertemplate:get_all", RESOURCE)
+        """The templates the caller may use, with all their fields (as Magnum lists them)."""
+        return self._list("clustertemplate:get_all", RESOURCE)
 
     @base.expose()
     def detail(self) -> dict:
         """The templates the caller may use, with all their fields."""
-        return self._list(FIELDS, "clustertemplate:detail", RESOURCE + "/detail")
+        return self._list("clustertemplate:detail", RESOURCE + "/detail")
 
     @base.expose()
     def get_one(self, ident: str) -> dict:
@@ -325,13 +332,19 @@ class ClusterTemplatesController(base.RestController):
 
     @base.expose()
     def patch(self, ident: str) -> dict:
-        """Change a template with a JSON patch; 200 with the whole template."""
+        """Change a template with a JSON patch; 200 with the whole template. The template is
+        looked up (404) and the policy checked (403) before the patch is read."""
         context = base.context()
-        operations = patch.parse(base.request_json())
         base.see_all_projects(context, "clustertemplate:update_all_projects")
         template = objects.ClusterTemplate.get(context, ident)
         policy.authorize(context, "clustertemplate:update",
                          {"project_id": template.project_id, "user_id": template.user_id})
+        operations = patch.parse(base.request_json())
+        for operation in operations:
+            if operation.op == "remove" and operation.path == (operation.field,) and \
+                    operation.field in NON_REMOVABLE:
+                raise types.invalid(operation.field, "is a mandatory attribute and cannot be "
+                                                     "removed.")
 
         current = {name: getattr(template, name) for name in WRITABLE}
         patched = patch.apply(current, operations, read_only=READ_ONLY)

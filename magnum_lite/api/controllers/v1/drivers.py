@@ -215,16 +215,17 @@ class DriversController(base.RestController):
     def patch(self, ident: str) -> dict:
         """Publish the next version: the latest one with a JSON patch on config/public/enabled.
 
-        Old versions never change. A patch that changes nothing adds no version.
+        Old versions never change. A patch that changes nothing adds no version. The driver
+        is looked up (404) and the policy checked (403) before the request is judged.
         """
         _require_version()
         context = base.context()
+        latest = _lookup(context, ident)
+        policy.authorize(context, "driver:update", _target(context, latest))
         if types.uuid_like(ident):
             raise types.invalid("driver", "versions never change: patch the driver by name "
                                           "to publish a new version.")
         operations = patch.parse(base.request_json())
-        latest = _lookup(context, ident)
-        policy.authorize(context, "driver:update", _target(context, latest))
 
         # Read-only fields are in the document so that patching one says so by name.
         current = {**dict.fromkeys(_READ_ONLY),

@@ -1,4 +1,8 @@
-"""/v1/mservices: the magnum-lite services (conductors) and whether they are alive."""
+"""/v1/mservices: the magnum-lite services (conductors) and whether they are alive.
+
+The wire shows Magnum's binary names (`magnum-conductor`), which clients and monitoring written
+for Magnum look for; the processes keep their own names (magnum-lite-conductor).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ class MagnumService(base.APIBase):
     """The id of the service record."""
 
     binary = wsme.wsattr(wtypes.text, readonly=True)
-    """The program: magnum-lite-conductor."""
+    """The program, by Magnum's name: magnum-conductor."""
 
     host = wsme.wsattr(wtypes.text, readonly=True)
     """The host it runs on."""
@@ -40,6 +44,15 @@ class MagnumService(base.APIBase):
 
 _FIELDS = ("id", "binary", "host", "report_count", "disabled", "disabled_reason",
            "created_at", "updated_at")
+_OWN_PREFIX, _MAGNUM_PREFIX = "magnum-lite-", "magnum-"
+
+
+def wire_binary(binary: str | None) -> str | None:
+    """Magnum's name of one of our programs: magnum-lite-conductor → magnum-conductor."""
+    if binary and binary.startswith(_OWN_PREFIX):
+        return _MAGNUM_PREFIX + binary[len(_OWN_PREFIX):]
+    return binary
+
 
 
 class MagnumServiceController(base.RestController):
@@ -53,6 +66,7 @@ class MagnumServiceController(base.RestController):
         services = []
         for service in objects.MagnumService.list(context):
             document = base.to_dict(service, _FIELDS)
+            document["binary"] = wire_binary(service.binary)
             document["state"] = service.state(down_after)
             services.append(document)
         return {"mservices": services}

@@ -224,15 +224,23 @@ def convert(nodegroup: objects.NodeGroup, expand: bool, cluster: objects.Cluster
     return document
 
 
-def _check_bounds(node_count: int, low: int, high: int | None) -> None:
-    """min_node_count ≤ max_node_count, and node_count between them (400 naming the
-    field)."""
+def _check_bounds(name: str, node_count: int, low: int, high: int | None) -> None:
+    """min_node_count ≤ max_node_count, and node_count between them: Magnum's
+    NodeGroupInvalidInput (409), which names the field first."""
     if high is not None and low > high:
-        raise types.invalid("min_node_count", f"{low} is more than max_node_count {high}.")
+        raise exception.NodeGroupInvalidInput(
+            attr="max_node_count", nodegroup=name,
+            expl=f"min_node_count ({low}) should be less or equal to max_node_count ({high})")
     if node_count < low:
-        raise types.invalid("node_count", f"{node_count} is less than min_node_count {low}.")
+        raise exception.NodeGroupInvalidInput(
+            attr="min_node_count", nodegroup=name,
+            expl=f"min_node_count ({low}) should be less or equal to node_count "
+                 f"({node_count})")
     if high is not None and node_count > high:
-        raise types.invalid("node_count", f"{node_count} is more than max_node_count {high}.")
+        raise exception.NodeGroupInvalidInput(
+            attr="max_node_count", nodegroup=name,
+            expl=f"node_count ({node_count}) should be less or equal to max_node_count "
+                 f"({high})")
 
 
 def _check_zero(node_count: int | None) -> None:
@@ -332,8 +340,11 @@ class NodeGroupsController(base.RestController):
     @versions.requires(MIN_VERSION, what="the nodegroups API")
     def post(self, cluster_ident: str) -> dict:
         """Add a worker nodegroup to the cluster; 202 with the nodegroup. The conductor
-        builds its stacks as an update of the cluster."""
+        builds its stacks as an update of the cluster. The cluster is looked up (404) and the
+        policy checked (403) before the body is read."""
         context = base.context()
+        cluster = self._cluster(context, cluster_ident, "nodegroup:create",
+                                "cluster:update_all_projects")
         body, extra = _split_body(base.request_json())
         values = types.parse_object(NodeGroup, body)
         node_labels = check_node_labels(extra["node_labels"]) if "node_labels" in extra \
@@ -343,11 +354,9 @@ class NodeGroupsController(base.RestController):
         if values["role"] == fields.NodeGroupRole.MASTER:
             raise types.invalid("role", "master nodegroups are made with the cluster; add "
                                         "worker nodegroups only.")
-        _check_bounds(values["node_count"], values["min_node_count"],
+        _check_bounds(values["name"], values["node_count"], values["min_node_count"],
                       values.get("max_node_count"))
 
-        cluster = self._cluster(context, cluster_ident, "nodegroup:create",
-                                "cluster:update_all_projects")
         template = objects.ClusterTemplate.get_by_uuid(context,
                                                        cluster.cluster_template_id)
         labels = values.get("labels")
@@ -411,8 +420,12 @@ class NodeGroupsController(base.RestController):
     def patch(self, cluster_ident: str, ident: str) -> dict:
         """Change node_count (a resize of the group), min_node_count or max_node_count (and,
         from 1.14, node_labels and node_taints, for nodes made from then on); 202 with the
-        nodegroup."""
+        nodegroup. The cluster and the nodegroup are looked up (404) and the policy checked
+        (403) before the patch is read."""
         context = base.context()
+        cluster = self._cluster(context, cluster_ident, "nodegroup:update",
+                                "cluster:update_all_projects")
+        nodegroup = self._nodegroup(context, cluster, ident)
         operations = patch.parse(base.request_json())
         allowed = PATCHABLE + (PATCHABLE_1_14 if versions.at_least(NODE_LABELS_VERSION)
                                else ())
@@ -422,9 +435,6 @@ class NodeGroupsController(base.RestController):
                                                           f"{', '.join(allowed)} can.")
             if len(operation.path) != 1:
                 raise types.invalid(operation.field, "patch it as a whole.")
-        cluster = self._cluster(context, cluster_ident, "nodegroup:update",
-                                "cluster:update_all_projects")
-        nodegroup = self._nodegroup(context, cluster, ident)
         current = {name: getattr(nodegroup, name) for name in PATCHABLE + PATCHABLE_1_14}
         patched = patch.apply(current, operations, nested=frozenset())
         values = dict(current)
@@ -448,7 +458,7 @@ class NodeGroupsController(base.RestController):
             if nodegroup.role == fields.NodeGroupRole.MASTER:
                 raise types.invalid("node_count", f"{nodegroup.name} is a master nodegroup: "
                                                   f"master nodegroups cannot be resized.")
-        _check_bounds(values["node_count"], values["min_node_count"] or 0,
+        _check_bounds(nodegroup.name, values["node_count"], values["min_node_count"] or 0,
                       values["max_node_count"])
         _check_updatable(cluster)
         extra: dict[str, Any] = {}

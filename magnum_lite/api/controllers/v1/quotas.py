@@ -94,8 +94,8 @@ class QuotaController(base.RestController):
     def get_one(self, project_id: str, resource: str) -> dict:
         """A project's quota for a resource (the default when none is set)."""
         context = base.context()
-        project_id, resource = _path(project_id, resource)
         policy.authorize(context, "quota:get")
+        project_id, resource = _path(project_id, resource)
         if not context.is_admin and project_id != context.project_id:
             raise exception.NotAuthorized(
                 "project_id: only administrators may see the quotas of another project.")
@@ -120,16 +120,17 @@ class QuotaController(base.RestController):
     @base.expose(status=202)
     @versions.requires("1.6", what="quotas")
     def patch(self, project_id: str, resource: str) -> dict:
-        """Change a project's quota; 202 with the quota (404 when none is set)."""
+        """Change a project's quota; 202 with the quota (404 when none is set). The policy is
+        checked and the quota looked up before the body is read."""
         context = base.context()
-        project_id, resource = _path(project_id, resource)
         policy.authorize(context, "quota:update")
+        project_id, resource = _path(project_id, resource)
+        quota = objects.Quota.get(context, project_id, resource)
         values = types.parse_object(QuotaUpdate, base.request_json())
         for name, in_url in (("project_id", project_id), ("resource", resource)):
             if values.get(name) not in (None, in_url):
                 raise types.invalid(name, f"{types.quote(values[name])} differs from the URL's "
                                           f"{types.quote(in_url)}.")
-        quota = objects.Quota.get(context, project_id, resource)
         quota.hard_limit = values["hard_limit"]
         quota.save()
         return base.to_dict(quota, _FIELDS)
@@ -139,6 +140,6 @@ class QuotaController(base.RestController):
     def delete(self, project_id: str, resource: str) -> None:
         """Remove a project's quota (the default applies again); 204."""
         context = base.context()
-        project_id, resource = _path(project_id, resource)
         policy.authorize(context, "quota:delete")
+        project_id, resource = _path(project_id, resource)
         objects.Quota(context, project_id=project_id, resource=resource).destroy()

@@ -190,9 +190,6 @@ BAD = [
      "nodes_to_remove"),
     ("empty nodegroup", {"node_count": 1, "nodegroup": ""}, "nodegroup"),
     ("number nodegroup", {"node_count": 1, "nodegroup": 5}, "nodegroup"),
-    ("unknown nodegroup", {"node_count": 1, "nodegroup": "nope"}, "nodegroup"),
-    ("unknown nodegroup uuid",
-     {"node_count": 1, "nodegroup": "8d5f4b1e-9c2a-4a55-b8a5-5a7f6d9e0c11"}, "nodegroup"),
     ("master nodegroup", {"node_count": 2, "nodegroup": "default-master"}, "nodegroup"),
     ("below the minimum", {"node_count": 0, "nodegroup": "gpu"}, "node_count"),
     ("above the maximum", {"node_count": 6, "nodegroup": "gpu"}, "node_count"),
@@ -208,6 +205,18 @@ def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(member, cluster
     before = db_snapshot(db)
     error = error_of(_resize(member, "c1", body, status=400))
     assert error["detail"].startswith(f"{field}:"), error["detail"]
+    assert casts == []
+    assert db_snapshot(db) == before
+
+
+@pytest.mark.parametrize("nodegroup", ["nope", "8d5f4b1e-9c2a-4a55-b8a5-5a7f6d9e0c11"])
+def test_an_unknown_nodegroup_is_a_404_as_in_magnum(member, cluster, gpu, casts, db,
+                                                     nodegroup):
+    """Magnum looks the nodegroup up (NodeGroupNotFound, 404); the detail names the field."""
+    before = db_snapshot(db)
+    error = error_of(_resize(member, "c1", {"node_count": 1, "nodegroup": nodegroup},
+                             status=404))
+    assert error["detail"].startswith(f"nodegroup: Nodegroup {nodegroup} could not be found")
     assert casts == []
     assert db_snapshot(db) == before
 

@@ -184,12 +184,19 @@ def test_another_projects_template_is_not_found(member_b, template):
     assert error["detail"].startswith("cluster_template_id:")
 
 
-def test_unknown_flavors_and_keypairs_are_refused(member, template, casts):
-    for field, value in (("keypair", "nokey"), ("flavor_id", "m9.huge"),
-                         ("master_flavor_id", "m9.huge")):
+def test_unknown_flavors_keypairs_and_networks_are_refused_as_magnum_does(member, template,
+                                                                          casts):
+    """Magnum's answers: KeyPairNotFound 404, FlavorNotFound, FixedNetworkNotFound and
+    FixedSubnetNotFound 400, each message after the field at fault."""
+    for field, value, status, message in (
+            ("keypair", "nokey", 404, "Unable to find keypair nokey."),
+            ("flavor_id", "m9.huge", 400, "Unable to find flavor m9.huge."),
+            ("master_flavor_id", "m9.huge", 400, "Unable to find flavor m9.huge."),
+            ("fixed_network", "nonet", 400, "Unable to find fixed network nonet."),
+            ("fixed_subnet", "nosubnet", 400, "Unable to find fixed subnet nosubnet.")):
         error = error_of(member.post(URL, {"cluster_template_id": "k8s", field: value},
-                                     status=400))
-        assert error["detail"].startswith(f"{field}:")
+                                     status=status))
+        assert error["detail"] == f"{field}: {message}"
     assert casts == [] and member.get(URL, status=200).json["clusters"] == []
 
 

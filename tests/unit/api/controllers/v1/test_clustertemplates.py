@@ -94,13 +94,29 @@ def test_drivers_a_coe_does_not_support_are_refused(member, coe, field, value):
 
 
 def test_unknown_cloud_resources_are_refused_naming_the_field(member):
-    for field, value in (("image_id", "no-such-image"), ("flavor_id", "m9.huge"),
-                         ("master_flavor_id", "m9.huge"), ("keypair_id", "nokey"),
-                         ("external_network_id", "nonet"), ("fixed_network", "nonet"),
-                         ("fixed_subnet", "nosubnet")):
+    """Magnum's 400s (ImageNotFound, FlavorNotFound, ExternalNetworkNotFound,
+    FixedNetworkNotFound, FixedSubnetNotFound), each message after the field."""
+    for field, value, message in (
+            ("image_id", "no-such-image", "Image no-such-image could not be found."),
+            ("flavor_id", "m9.huge", "Unable to find flavor m9.huge."),
+            ("master_flavor_id", "m9.huge", "Unable to find flavor m9.huge."),
+            ("external_network_id", "nonet", "Unable to find external network nonet."),
+            ("fixed_network", "nonet", "Unable to find fixed network nonet."),
+            ("fixed_subnet", "nosubnet", "Unable to find fixed subnet nosubnet.")):
         error = error_of(member.post(URL, {**TEMPLATE, field: value}, status=400))
-        assert error["detail"].startswith(f"{field}:"), error
+        assert error["detail"] == f"{field}: {message}", error
     assert member.get(URL, status=200).json["clustertemplates"] == []
+
+
+def test_the_keypair_is_not_checked_at_template_create_or_update(member, validator):
+    """Keypairs are per user: as in Magnum, a template may name one the caller lacks (each
+    user of a shared template has their own); the cluster create checks it."""
+    assert "nokey" not in validator.keypairs
+    created = member.post(URL, {**TEMPLATE, "keypair_id": "nokey"}, status=201).json
+    assert created["keypair_id"] == "nokey"
+    patched = member.patch(f"{URL}/k8s", [{"op": "replace", "path": "/keypair_id",
+                                           "value": "otherkey-of-someone"}], status=200).json
+    assert patched["keypair_id"] == "otherkey-of-someone"
 
 
 def test_a_name_with_dots_is_a_name_not_a_file_extension(member):
@@ -129,14 +145,17 @@ def test_an_unknown_template_is_not_found(member):
     error_of(member.get(f"{URL}/2a9f07c8-5a8f-4b47-9a39-3d1c45b2dbb4", status=404))
 
 
-def test_list_is_the_short_form_and_detail_the_whole(member, template):
-    listed = member.get(URL, status=200).json
+@pytest.mark.parametrize("version", ["1.1", "1.9", "1.14", "latest"])
+def test_list_and_detail_show_every_field_as_magnum(member, template, version):
+    """Magnum's template list has no short form: every field, at every microversion."""
+    headers = {"OpenStack-API-Version": f"container-infra {version}"}
+    listed = member.get(URL, headers=headers, status=200).json
     assert set(listed) == {"clustertemplates"}
-    item = listed["clustertemplates"][0]
-    assert item["uuid"] == template["uuid"] and item["name"] == "k8s"
-    assert "labels" not in item and "links" in item and "coe" in item
-    detailed = member.get(f"{URL}/detail", status=200).json["clustertemplates"][0]
-    assert detailed == template
+    assert listed["clustertemplates"] == [template]
+    assert len(template) > 30 and {"labels", "keypair_id", "hidden", "tags", "driver",
+                                   "links", "fixed_subnet"} <= set(template)
+    detailed = member.get(f"{URL}/detail", headers=headers, status=200).json
+    assert detailed["clustertemplates"] == [template]
 
 
 def test_pages_follow_next_links(member):
@@ -213,10 +232,24 @@ def test_patch_checks_drivers_against_the_coe(member, template):
 
 
 def test_removing_a_field_with_a_default_restores_the_default(member, template):
-    patched = member.patch(f"{URL}/k8s", [{"op": "remove", "path": "/server_type"},
-                                          {"op": "remove", "path": "/network_driver"}],
+    member.patch(f"{URL}/k8s", [{"op": "replace", "path": "/master_lb_enabled",
+                                 "value": True}], status=200)
+    patched = member.patch(f"{URL}/k8s", [{"op": "remove", "path": "/master_lb_enabled"},
+                                          {"op": "remove", "path": "/floating_ip_enabled"}],
                            status=200).json
-    assert patched["server_type"] == "vm" and patched["network_driver"] == "flannel"
+    assert patched["master_lb_enabled"] is False and patched["floating_ip_enabled"] is True
+
+
+@pytest.mark.parametrize("field", ["coe", "image_id", "network_driver", "external_network_id",
+                                   "tls_disabled", "public", "server_type",
+                                   "registry_enabled", "cluster_distro", "hidden"])
+def test_magnum_s_non_removable_fields_cannot_be_removed(member, template, db, field):
+    """Magnum's ClusterTemplatePatchType refuses to remove these (400), set or not."""
+    before = db_snapshot(db)
+    error = error_of(member.patch(f"{URL}/k8s", [{"op": "remove", "path": f"/{field}"}],
+                                  status=400))
+    assert error["detail"] == f"{field}: is a mandatory attribute and cannot be removed."
+    assert db_snapshot(db) == before
 
 
 @pytest.mark.parametrize("field", ["uuid", "id", "project_id", "user_id", "created_at",
