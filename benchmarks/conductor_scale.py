@@ -272,7 +272,7 @@ def _write_cluster(context: Any, template: Any, driver: Any, name: str,
                    node_count: int) -> Any:
     """The rows `POST /v1/clusters` writes (api/controllers/v1/clusters.py)."""
     from magnum_lite import objects
-    from magnum_lite.objects import fields
+    from magnum_lite.objects import cluster_operation, fields
 
     values = {"name": name, "cluster_template_id": template.uuid,
               "keypair": template.keypair_id, "docker_volume_size": template.docker_volume_size,
@@ -291,27 +291,22 @@ def _write_cluster(context: Any, template: Any, driver: Any, name: str,
     common = {"project_id": context.project_id, "image_id": template.image_id,
               "docker_volume_size": values["docker_volume_size"], "labels": values["labels"],
               "is_default": True, "status": fields.ClusterStatus.CREATE_IN_PROGRESS}
-    cluster.create_with_nodegroups([
+    cluster_operation.start_create(context, cluster, [
         {**common, "name": MASTER_NODEGROUP, "role": fields.NodeGroupRole.MASTER,
          "node_count": 1, "min_node_count": 1, "flavor_id": values["master_flavor_id"]},
         {**common, "name": WORKER_NODEGROUP, "role": fields.NodeGroupRole.WORKER,
          "node_count": node_count, "min_node_count": 0, "flavor_id": values["flavor_id"]},
-    ], context=context)
-    cluster.record_event(context, "cluster.create")
+    ], {"create_timeout": CREATE_TIMEOUT_MINUTES})
     return cluster
 
 
 def _start_delete(context: Any, cluster_uuid: str, rpcapi: Any) -> None:
     """What `DELETE /v1/clusters/{id}` does."""
     from magnum_lite import objects
-    from magnum_lite.objects import fields
+    from magnum_lite.objects import cluster_operation
 
     cluster = objects.Cluster.get(context, cluster_uuid)
-    cluster.status = fields.ClusterStatus.DELETE_IN_PROGRESS
-    cluster.status_reason = None
-    cluster.version = (cluster.version or 0) + 1
-    cluster.save()
-    cluster.record_event(context, "cluster.delete")
+    cluster_operation.start(context, cluster, "delete", "cluster.delete")
     rpcapi.cluster_delete(context, cluster_uuid=cluster_uuid)
 
 
