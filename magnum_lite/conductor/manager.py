@@ -34,6 +34,7 @@ from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import encryption, exception, states
 from magnum_lite.conductor import credentials
+from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.drivers import loader
 from magnum_lite.objects import cluster_operation as operations
@@ -77,6 +78,8 @@ class _Work:
     operation: Any = None  # the ClusterOperation it works for (once claimed)
     #: Side work during another operation (a trust replaced while it runs): no record.
     side: bool = False
+    #: Taken over from its record (its owner may be this conductor before a restart).
+    retake: bool = False
 
     @property
     def operation_uuid(self) -> str | None:
@@ -273,8 +276,10 @@ class ConductorManager:
     def stop(self, timeout: float) -> list[str]:
         """Stop taking work and wait up to `timeout` seconds for the work in flight.
 
-        Work still queued is not started: its clusters end in *_FAILED saying the conductor
-        stopped. Returns the uuids of clusters whose work was still running at the deadline.
+        Work still queued is not started and not failed: its operations are released (no
+        owner, step queued), and the conductor the hash ring gives each cluster takes it over
+        (reconciler.py). Returns the uuids of clusters whose work was still running at the
+        deadline.
         """
         with self._lock:
             self._stopping = True
@@ -289,10 +294,10 @@ class ConductorManager:
         waits = [w.future for w in running]
         if abandoned:
             # Writes to a database that may hang: in a thread, within the same deadline.
-            failing: concurrent.futures.Future = concurrent.futures.Future()
-            threading.Thread(target=self._fail_abandoned, args=(abandoned, failing),
-                             name="conductor-abandon", daemon=True).start()
-            waits.append(failing)
+            releasing: concurrent.futures.Future = concurrent.futures.Future()
+            threading.Thread(target=self._release_abandoned, args=(abandoned, releasing),
+                             name="conductor-release", daemon=True).start()
+            waits.append(releasing)
         if waits:
             LOG.info("Waiting up to %ss for %d operation(s) in flight", timeout, len(running))
             concurrent.futures.wait(waits, timeout=timeout)
@@ -302,18 +307,35 @@ class ConductorManager:
                         "of a live conductor takes them over", ", ".join(left))
         return left
 
-    def _fail_abandoned(self, abandoned: list[_Work], done: concurrent.futures.Future) -> None:
+    def _release_abandoned(self, abandoned: list[_Work],
+                           done: concurrent.futures.Future) -> None:
+        """Hand queued work over: its operation keeps no owner here (side work, which has no
+        record, is dropped: its caller may ask again)."""
         try:
             for work in abandoned:
-                self._fail(work.context, work,
-                           f"the conductor on {self.host} stopped before the "
-                           f"{_name(work.kind)} began; try again", Fault.CONDUCTOR_STOPPED)
+                if work.side:
+                    continue
+                try:
+                    cluster = objects.Cluster.get_by_uuid(work.context, work.cluster_uuid)
+                    operation = operations.ClusterOperation.current(work.context, cluster)
+                    if operation is None or operation.kind != work.kind:
+                        continue
+                    if operation.owner == self.host:
+                        operation.update(expected={"owner": self.host}, owner=None,
+                                         step=Step.QUEUED)
+                    LOG.info("Cluster %s: its %s is handed over (the conductor on %s "
+                             "stops)", work.cluster_uuid, work.kind, self.host)
+                except Exception as err:  # noqa: BLE001 - the next owner finds it anyway
+                    LOG.warning("Cluster %s: cannot release its %s: %s", work.cluster_uuid,
+                                work.kind, err)
         finally:
             done.set_result(None)
 
     def _spawn(self, context: Any, kind: str, cluster_uuid: str,
-               func: Callable[..., None], *args: Any, side: bool = False) -> None:
-        work = _Work(kind, cluster_uuid, _conductor_context(context), side=side)
+               func: Callable[..., None], *args: Any, side: bool = False,
+               retake: bool = False) -> None:
+        work = _Work(kind, cluster_uuid, _conductor_context(context), side=side,
+                     retake=retake)
         with self._lock:
             if self._stopping or self._executor is None:
                 stopping = True
@@ -334,12 +356,18 @@ class ConductorManager:
         operation = operations.adopt(context, work.cluster_uuid, work.kind, self.host)
         if operation is None:
             raise _MovedOn(work.kind)
+        if (operation.owner == self.host and operation.step != Step.QUEUED
+                and not work.retake):
+            raise _MovedOn(work.kind)  # a duplicate: this conductor drives it already
+        if operation.step not in Step.DRIVEN:
+            raise _MovedOn(work.kind)  # handed over to the reconciler already
+        try:
+            # Guarded: of two conductors taking over the same operation, one wins.
+            operation.update(expected={"owner": operation.owner, "step": operation.step},
+                             owner=self.host, step=Step.QUEUED)
+        except exception.ConcurrentUpdate:
+            raise _MovedOn(work.kind) from None
         work.operation = operation
-        if operation.owner != self.host or operation.step != Step.QUEUED:
-            try:
-                operation.update(owner=self.host, step=Step.QUEUED)
-            except exception.ConcurrentUpdate:
-                LOG.info("Cluster %s: its %s ended meanwhile", work.cluster_uuid, work.kind)
 
     def _advance(self, context: Any, work: _Work, step: str) -> None:
         """Record the step the work reached on its operation (while it is in flight)."""
@@ -431,6 +459,46 @@ class ConductorManager:
         self._spawn(context, Kind.CREDENTIALS_ROTATION, cluster_uuid, self._rotate,
                     "trustee" if push else "trustee only", side=not push)
 
+    def take_over(self, operation: Any) -> None:
+        """Drive again, from its recorded parameters, an operation its owner left at a step
+        it drives (queued, or cut off before the cloud's answer was recorded): the conductor
+        died, stopped, or the cast never reached it. Not an RPC endpoint: the reconciler of
+        the cluster's owner on the hash ring calls it."""
+        params = operation.params or {}
+        context = ml_context.RequestContext(
+            project_id=operation.project_id, user_id=operation.user_id,
+            request_id=operation.request_id, is_admin=True, all_projects=True)
+        kind, uuid = operation.kind, operation.cluster_uuid
+        LOG.info("Cluster %s: taking over its %s (step %s) from %s", uuid, kind,
+                 operation.step, operation.owner or "no conductor")
+        if kind == Kind.CREATE:
+            self._spawn(context, kind, uuid, self._create, params.get("create_timeout"),
+                        retake=True)
+        elif kind == Kind.DELETE:
+            self._spawn(context, kind, uuid, self._delete, retake=True)
+        elif kind == Kind.RESIZE and params.get("node_count") is not None:
+            self._spawn(context, kind, uuid, self._update, params["node_count"],
+                        bool(params.get("rollback")), params.get("nodegroup_uuid"),
+                        params.get("nodes_to_remove"), retake=True)
+        elif kind in (Kind.NODEGROUP_CREATE, Kind.NODEGROUP_DELETE) and params.get(
+                "nodegroup_uuid"):
+            self._spawn(context, kind, uuid, self._nodegroup, params["nodegroup_uuid"],
+                        "create" if kind == Kind.NODEGROUP_CREATE else "delete", retake=True)
+        elif kind == Kind.CA_ROTATION:
+            self._spawn(context, kind, uuid, self._rotate, "ca", retake=True)
+        else:
+            # A new trust needs its owner's token, which only the request carried (and an
+            # operation recorded without parameters cannot be done again): end it.
+            work = _Work(kind, uuid, context, operation=operation)
+            self._fail(context, work, f"the conductor that had the {_name(kind)} stopped "
+                                      f"before it began; try again", Fault.CONDUCTOR_STOPPED)
+
+    def working_on(self, cluster_uuid: str) -> bool:
+        """Whether work on the cluster is queued or running here (a restarted conductor's
+        records may name it while its pool is empty)."""
+        with self._lock:
+            return any(w.cluster_uuid == cluster_uuid for w in self._work)
+
     @messaging.expected_exceptions(exception.MagnumLiteException)
     def sign_certificate(self, context: Any, cluster_uuid: str, csr: str) -> str:
         """A client certificate for the caller from their CSR, signed by the cluster's CA
@@ -441,8 +509,10 @@ class ConductorManager:
 
     # -- the work ----------------------------------------------------------------------------
 
-    def _create(self, context: Any, work: _Work, create_timeout: int) -> None:
+    def _create(self, context: Any, work: _Work, create_timeout: int | None) -> None:
         cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)
+        create_timeout = (create_timeout or cluster.create_timeout
+                          or CONF.conductor.create_timeout)
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
         driver = self._driver_for(context, cluster, template, work)
         if driver is None:

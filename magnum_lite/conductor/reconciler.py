@@ -65,6 +65,9 @@ Fault = states.Fault
 
 # Each check without a change multiplies the delay to the next by this, up to the maximum.
 BACKOFF_FACTOR = 1.5
+# Seconds an operation may stay queued with no owner (its cast on the way, or released by a
+# stopping conductor) before the cluster's owner on the ring takes it over.
+UNCLAIMED_GRACE = 5.0
 # The start of the status_reason the reconciler writes while it cannot read the cloud.
 POLL_ERROR_PREFIX = "cannot check the cluster in the cloud: "
 MAX_ERROR_LENGTH = 300
@@ -239,10 +242,14 @@ class Reconciler:
                     continue  # checked since this row was read: the row is stale
             if self._timed_out(cluster, operation, wall):
                 continue
+            if operation.step != Step.FOLLOWING:
+                # Its owner drives it until the cloud accepted it; the deadline holds. An
+                # owner gone from the ring (dead, stopped) leaves it to this conductor.
+                if self._left_behind(operation, ring, wall):
+                    self.manager.take_over(operation)
+                continue
             if now < schedule.due:
                 continue
-            if operation.step != Step.FOLLOWING:
-                continue  # its owner drives it until the cloud accepted it; the deadline holds
             plugin, config, driver_key = self._plugin(context, cluster, templates)
             if plugin is None:
                 continue  # nothing can read it; the timeout still applies
@@ -287,6 +294,23 @@ class Reconciler:
             return operations.adopt(context, cluster.uuid, kind, None, Step.FOLLOWING)
         except exception.ClusterNotFound:
             return None
+
+    def _left_behind(self, operation: Any, ring: hashring.HashRing,
+                     wall: datetime.datetime) -> bool:
+        """Whether an operation at a step its owner drives has no live owner (this conductor,
+        the cluster's owner on the ring, then takes it over): its owner left the ring, or
+        nobody claimed it within UNCLAIMED_GRACE (a cast lost with a dead conductor, work a
+        stopping one released), or it names this conductor, which has no work for it (it
+        restarted)."""
+        if self.manager is None or self.manager.working_on(operation.cluster_uuid):
+            return False
+        owner = operation.owner
+        if owner is not None and owner != self.host:
+            return owner not in ring.hosts
+        since = operation.updated_at or operation.started_at
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=datetime.UTC)
+        return (wall - since).total_seconds() > UNCLAIMED_GRACE
 
     def _forget_future(self, future: concurrent.futures.Future) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ from typing import Any
 import oslo_messaging as messaging
 
 from magnum_lite.common import exception, rpc
+from magnum_lite.conductor import hashring
 from magnum_lite.conf import CONF
 
 # How often a cast retries to reach the broker before it fails: an API request must not hang
@@ -16,6 +17,8 @@ from magnum_lite.conf import CONF
 # dropped pooled connection and fails in about a second when the broker is really down
 # (three would take about nine).
 CAST_RETRY = 1
+# The ring's stand-in host while no live conductor is known (ConductorRing needs one).
+NO_OWNER = ""
 
 
 class ConductorTooOld(exception.Invalid):
@@ -38,6 +41,10 @@ class ConductorAPI:
     To change the API: add a line above, raise RPC_API_VERSION here and in the manager, and
     prepare the method that changed with the version it needs; a caller checks
     `can_send_version()` while `[upgrade_levels] conductor` pins an older version.
+
+    Every cast about a cluster goes to its owner on the hash ring of the live conductors
+    (`prepare(server=...)`, the queue every conductor has served since 1.0), the conductor
+    that also follows it; with no live conductor known it goes to the topic (any of them).
     """
 
     RPC_API_VERSION = "1.3"
@@ -49,6 +56,8 @@ class ConductorAPI:
         self._lock = threading.Lock()
         self._client: messaging.RPCClient | None = None
         self._client_pid: int | None = None
+        # The ring of the live conductors, read again every hash_ring_refresh_interval.
+        self._ring = hashring.ConductorRing(NO_OWNER)
 
     @property
     def client(self) -> messaging.RPCClient:
@@ -64,13 +73,25 @@ class ConductorAPI:
                 self._client_pid = pid
             return self._client
 
+    def owner(self, cluster_uuid: str) -> str | None:
+        """The conductor a cast about the cluster goes to (None: any of them)."""
+        owner = self._ring.refresh().owner(cluster_uuid)
+        return None if owner in (None, NO_OWNER) else owner
+
+    def _prepare(self, version: str, cluster_uuid: str) -> Any:
+        """The client for a cast about `cluster_uuid`, aimed at its owner."""
+        owner = self.owner(cluster_uuid)
+        if owner is None:
+            return self.client.prepare(version=version)
+        return self.client.prepare(version=version, server=owner)
+
     def can_send_version(self, version: str) -> bool:
         """Whether every conductor understands `version` (the `[upgrade_levels]` pin)."""
         return self.client.can_send_version(version)
 
     def cluster_create(self, context: Any, cluster_uuid: str, create_timeout: int) -> None:
         """Ask a conductor to build the cluster's resources in the cloud."""
-        cctxt = self.client.prepare(version="1.0")
+        cctxt = self._prepare("1.0", cluster_uuid)
         cctxt.cast(context, "cluster_create", cluster_uuid=cluster_uuid,
                    create_timeout=create_timeout)
 
@@ -90,19 +111,19 @@ class ConductorAPI:
         """Ask a conductor to resize a worker nodegroup (the default one for None) to
         `node_count` nodes, removing `nodes_to_remove` first."""
         if self.can_send_version("1.1"):
-            cctxt = self.client.prepare(version="1.1")
+            cctxt = self._prepare("1.1", cluster_uuid)
             cctxt.cast(context, "cluster_update", cluster_uuid=cluster_uuid,
                        node_count=node_count, rollback=rollback,
                        nodegroup_uuid=nodegroup_uuid, nodes_to_remove=nodes_to_remove)
             return
         self.check_cluster_update(nodegroup_uuid, nodes_to_remove)
-        cctxt = self.client.prepare(version="1.0")
+        cctxt = self._prepare("1.0", cluster_uuid)
         cctxt.cast(context, "cluster_update", cluster_uuid=cluster_uuid, node_count=node_count,
                    rollback=rollback)
 
     def cluster_delete(self, context: Any, cluster_uuid: str) -> None:
         """Ask a conductor to remove the cluster from the cloud and the database."""
-        cctxt = self.client.prepare(version="1.0")
+        cctxt = self._prepare("1.0", cluster_uuid)
         cctxt.cast(context, "cluster_delete", cluster_uuid=cluster_uuid)
 
     def check_credentials_api(self, what: str) -> None:
@@ -120,13 +141,13 @@ class ConductorAPI:
 
     def rotate_ca_certificate(self, context: Any, cluster_uuid: str) -> None:
         """Ask a conductor to give the cluster a new CA and push it to the nodes."""
-        cctxt = self.client.prepare(version="1.2")
+        cctxt = self._prepare("1.2", cluster_uuid)
         cctxt.cast(context, "rotate_ca_certificate", cluster_uuid=cluster_uuid)
 
     def rotate_credentials(self, context: Any, cluster_uuid: str, push: bool = True) -> None:
         """Ask a conductor to replace the cluster's trustee and trust with ones from the
         caller, and push them to the nodes (unless `push` is False)."""
-        cctxt = self.client.prepare(version="1.2")
+        cctxt = self._prepare("1.2", cluster_uuid)
         cctxt.cast(context, "rotate_credentials", cluster_uuid=cluster_uuid, push=push)
 
     def check_nodegroup_api(self) -> None:
@@ -138,12 +159,12 @@ class ConductorAPI:
 
     def nodegroup_create(self, context: Any, cluster_uuid: str, nodegroup_uuid: str) -> None:
         """Ask a conductor to build a nodegroup added to the cluster (an update of it)."""
-        cctxt = self.client.prepare(version="1.3")
+        cctxt = self._prepare("1.3", cluster_uuid)
         cctxt.cast(context, "nodegroup_create", cluster_uuid=cluster_uuid,
                    nodegroup_uuid=nodegroup_uuid)
 
     def nodegroup_delete(self, context: Any, cluster_uuid: str, nodegroup_uuid: str) -> None:
         """Ask a conductor to remove a nodegroup from the cluster (an update of it)."""
-        cctxt = self.client.prepare(version="1.3")
+        cctxt = self._prepare("1.3", cluster_uuid)
         cctxt.cast(context, "nodegroup_delete", cluster_uuid=cluster_uuid,
                    nodegroup_uuid=nodegroup_uuid)

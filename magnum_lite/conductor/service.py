@@ -103,6 +103,15 @@ class ConductorService:
             waiter = threading.Thread(target=self._rpcserver.wait, name="rpc-server-wait",
                                       daemon=True)
             waiter.start()
+        # Down at once (no more heartbeats), so the other conductors take its clusters and
+        # the operations it leaves queued.
+        self._heartbeat_stop.set()
+        if self._heartbeat_thread is not None:
+            self._heartbeat_thread.join(HEARTBEAT_JOIN)
+        try:
+            objects.MagnumService.mark_stopped(self.host, BINARY)
+        except Exception as err:  # noqa: BLE001 - the database may be down: it ages out
+            LOG.warning("Cannot show %s on %s stopped: %s", BINARY, self.host, err)
         left = self.manager.stop(timeout=CONF.conductor.graceful_shutdown_timeout)
         if waiter is not None:
             waiter.join(max(0.0, began + RPC_SERVER_WAIT - time.monotonic()))

@@ -48,6 +48,12 @@ class MagnumService(base.MagnumLitePersistentObject, base.MagnumLiteObject):
             host, binary))
 
     @classmethod
+    def mark_stopped(cls, host: str, binary: str) -> None:
+        """(host, binary) stopped cleanly: down at once, so the other conductors' hash ring
+        leaves it out at their next read (its work moves to them)."""
+        cls.dbapi.mark_service_stopped(host, binary)
+
+    @classmethod
     def remove(cls, host: str, binary: str) -> None:
         cls.dbapi.destroy_magnum_service(host, binary)
 

@@ -849,7 +849,7 @@ class Connection:
         with _writer() as session:
             count = session.query(models.MagnumService).filter_by(host=host, binary=binary).update(
                 {"report_count": models.MagnumService.report_count + 1, "last_seen_up": now,
-                 "updated_at": now}, synchronize_session=False)
+                 "forced_down": False, "updated_at": now}, synchronize_session=False)
             if count:
                 return session.query(models.MagnumService).filter_by(host=host,
                                                                      binary=binary).one()
@@ -859,6 +859,14 @@ class Connection:
                                                "forced_down": False})
         except exception.MagnumServiceAlreadyExists:
             return self.record_service_heartbeat(host, binary)
+
+    def mark_service_stopped(self, host: str, binary: str) -> None:
+        """Show (host, binary) down at once (it stopped cleanly); its next heartbeat, after a
+        restart, shows it up again."""
+        with _writer() as session:
+            session.query(models.MagnumService).filter_by(host=host, binary=binary).update(
+                {"forced_down": True, "updated_at": timeutils.utcnow()},
+                synchronize_session=False)
 
     def destroy_magnum_service(self, host: str, binary: str) -> None:
         with _writer() as session:

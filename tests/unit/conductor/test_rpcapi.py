@@ -9,7 +9,7 @@ import pytest
 
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import rpc
-from magnum_lite.conductor import manager, rpcapi
+from magnum_lite.conductor import hashring, manager, rpcapi
 from magnum_lite.conf import CONF
 
 UUID = "9a8ec2b5-8f4b-4a8e-9f41-0e6f4b2d5a11"
@@ -225,3 +225,83 @@ def test_nodegroup_api_is_refused_while_conductors_are_pinned_below_1_3():
     finally:
         CONF.clear_override("conductor", group="upgrade_levels")
     rpcapi.ConductorAPI().check_nodegroup_api()  # unpinned: fine
+
+
+# -- casts to the owner on the ring -------------------------------------------------------------
+
+@pytest.mark.parametrize(("method", "kwargs"), [
+    ("cluster_create", {"create_timeout": 60}),
+    ("cluster_delete", {}),
+    ("rotate_ca_certificate", {}),
+    ("nodegroup_create", {"nodegroup_uuid": UUID}),
+])
+def test_each_cast_goes_to_the_cluster_s_owner_on_the_ring(monkeypatch, method, kwargs):
+    live = {"conductor-1", "conductor-2", "conductor-3"}
+    monkeypatch.setattr(hashring, "live_conductors", lambda context=None: set(live))
+    api = rpcapi.ConductorAPI()
+    api._ring = hashring.ConductorRing(rpcapi.NO_OWNER, refresh_interval=0,
+                                       list_hosts=lambda: set(live))
+    ring = hashring.HashRing(live)
+    context = ml_context.RequestContext(project_id="p", user_id="u")
+    servers = set()
+    for uuid in [f"9a8ec2b5-8f4b-4a8e-9f41-0e6f4b2d5a{i:02d}" for i in range(12)]:
+        with mock.patch.object(api.client, "prepare") as prepare:
+            getattr(api, method)(context, cluster_uuid=uuid, **kwargs)
+        owner = ring.owner(uuid)
+        prepare.assert_called_once_with(version=mock.ANY, server=owner)
+        prepare.return_value.cast.assert_called_once_with(context, method, cluster_uuid=uuid,
+                                                          **kwargs)
+        servers.add(owner)
+    assert len(servers) > 1  # the clusters are shared
+
+
+def test_without_a_live_conductor_a_cast_goes_to_the_topic():
+    api = rpcapi.ConductorAPI()
+    api._ring = hashring.ConductorRing(rpcapi.NO_OWNER, refresh_interval=0,
+                                       list_hosts=set)
+    context = ml_context.RequestContext(project_id="p", user_id="u")
+    with mock.patch.object(api.client, "prepare") as prepare:
+        api.cluster_delete(context, cluster_uuid=UUID)
+    prepare.assert_called_once_with(version="1.0")
+
+
+def test_a_cast_to_the_owner_reaches_only_that_conductor():
+    """Over the in-process transport: two servers on the topic, the cast lands on the one
+    the ring names."""
+    seen = {"h1": [], "h2": []}
+
+    class Endpoint:
+        target = messaging.Target(version="1.3")
+
+        def __init__(self, host):
+            self.host = host
+
+        def cluster_delete(self, ctxt, cluster_uuid):
+            seen[self.host].append(cluster_uuid)
+
+    servers = [messaging.get_rpc_server(
+        rpc.get_transport(), messaging.Target(topic=CONF.conductor.topic, server=host),
+        [Endpoint(host)], executor="threading") for host in ("h1", "h2")]
+    for server in servers:
+        server.start()
+    try:
+        api = rpcapi.ConductorAPI()
+        api._ring = hashring.ConductorRing(rpcapi.NO_OWNER, refresh_interval=0,
+                                           list_hosts=lambda: {"h1", "h2"})
+        ring = hashring.HashRing({"h1", "h2"})
+        uuids = [f"9a8ec2b5-8f4b-4a8e-9f41-0e6f4b2d5a{i:02d}" for i in range(8)]
+        for uuid in uuids:
+            api.cluster_delete(ml_context.RequestContext(project_id="p"), cluster_uuid=uuid)
+        done = threading.Event()
+        for _ in range(500):
+            if sum(map(len, seen.values())) == len(uuids):
+                done.set()
+                break
+            threading.Event().wait(0.01)
+        assert done.is_set()
+        assert {host: sorted(got) for host, got in seen.items()} == {
+            host: sorted(u for u in uuids if ring.owner(u) == host) for host in ("h1", "h2")}
+    finally:
+        for server in servers:
+            server.stop()
+            server.wait()

@@ -49,6 +49,11 @@ def test_conductor_heartbeats_serves_casts_and_stops_quickly(db, context, make_c
     assert clean
     assert took < 3
     assert not service.is_alive()
+    # Stopped cleanly: down at once, so the other conductors' ring leaves it out now (and
+    # take over what it left queued); its heartbeat after a restart shows it up again.
+    assert conductor_rows()[0].state(CONF.conductor.service_down_time) == "down"
+    objects.MagnumService.heartbeat(context, "unit-host", conductor_service.BINARY)
+    assert conductor_rows()[0].state(CONF.conductor.service_down_time) == "up"
 
 
 def test_heartbeat_keeps_trying_while_the_database_is_missing(config, caplog, tmp_path):

@@ -9,9 +9,11 @@ conductor per round; when one conductor stops, the other finishes its clusters.
 from __future__ import annotations
 
 import collections
+import datetime
 import threading
 
-from oslo_utils import uuidutils
+import oslo_messaging as messaging
+from oslo_utils import timeutils, uuidutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
@@ -22,6 +24,7 @@ from magnum_lite.drivers import loader
 from magnum_lite.drivers.k8s_ubuntu_v1 import driver as k8s
 from magnum_lite.objects import cluster_operation, fields
 from tests.fakes import heat as fake_heat
+from tests.unit.conductor import helpers
 from tests.unit.conductor.helpers import settle
 from tests.unit.drivers import fake_plugin
 
@@ -152,3 +155,128 @@ def _run(cloud, monkeypatch) -> None:
     finally:
         for reconciler in reconcilers.values():
             reconciler.stop()
+
+
+def test_casts_land_on_the_ring_owner_and_a_killed_conductor_s_creates_all_finish(
+        db, monkeypatch):
+    """100 creates cast through the RPC client over the in-process transport to two
+    conductors: each lands on the cluster's owner on the ring. host-b is killed half-way
+    (its RPC server gone, its queued work dropped, nothing released; it never reached Heat);
+    host-a takes over what host-b owned or was sent, and all 100 reach CREATE_COMPLETE."""
+    from magnum_lite.common import rpc
+    from magnum_lite.conductor import rpcapi
+    from magnum_lite.conf import CONF
+
+    cloud = fake_heat.FakeHeatCloud().install(monkeypatch)
+    fake_plugin.install(k8s_ubuntu_v1=k8s.K8sUbuntuV1)
+    admin = ml_context.get_admin_context()
+    admin.all_projects = True
+    objects.Driver.ensure_defaults(admin)
+    driver_row = objects.Driver.get_latest(admin, "k8s_ubuntu_v1")
+    template = objects.ClusterTemplate(
+        admin, project_id="p0", user_id="u", name="k8s", image_id="ubuntu-22.04",
+        coe="kubernetes", server_type="vm", cluster_distro="ubuntu",
+        external_network_id="public", flavor_id="m1.small", master_flavor_id="m1.medium",
+        network_driver="flannel", public=True)
+    template.create()
+    hosts = {"host-a", "host-b"}
+    landed: dict[str, list[str]] = collections.defaultdict(list)
+    managers, servers = {}, {}
+    for host in sorted(hosts):
+        manager = conductor_manager.ConductorManager(host, workers=4)
+        real_create = manager.cluster_create
+
+        def cluster_create(context, cluster_uuid, create_timeout, host=host,
+                           real_create=real_create):
+            landed[host].append(cluster_uuid)
+            real_create(context, cluster_uuid=cluster_uuid, create_timeout=create_timeout)
+
+        manager.cluster_create = cluster_create
+        manager.start()
+        server = messaging.get_rpc_server(
+            rpc.get_transport(), messaging.Target(topic=CONF.conductor.topic, server=host),
+            [manager], executor="threading", serializer=rpc.get_serializer())
+        server.start()
+        managers[host], servers[host] = manager, server
+    # host-b never gets as far as Heat: its work hangs until it is killed (and then never
+    # writes again, as a dead process).
+    killed = threading.Event()
+    monkeypatch.setattr(managers["host-b"], "_create",
+                        lambda context, work, create_timeout: killed.wait())
+    api = rpcapi.ConductorAPI()
+    api._ring = hashring.ConductorRing(rpcapi.NO_OWNER, refresh_interval=0,
+                                       list_hosts=lambda: set(hosts))
+    clock = _Clock()
+    wall0 = timeutils.utcnow(with_timezone=True)
+    reconciler = conductor_reconciler.Reconciler(
+        "host-a", manager=managers["host-a"],
+        ring=hashring.ConductorRing("host-a", list_hosts=lambda: set(hosts),
+                                    refresh_interval=0),
+        clock=clock, utcnow=lambda: wall0 + datetime.timedelta(seconds=clock.now),
+        workers=4)
+    uuids, cast_to = [], {}
+    try:
+        for i in range(CLUSTERS):
+            if i == CLUSTERS // 2:  # host-b is killed: it takes no message and drops its queue
+                servers.pop("host-b").stop()
+                monkeypatch.setattr(managers["host-b"], "_release_abandoned",
+                                    lambda abandoned, done: done.set_result(None))
+                managers["host-b"].stop(timeout=0)
+                hosts.discard("host-b")
+            project = f"project-{i % 5}"
+            context = ml_context.RequestContext(project_id=project, user_id="u",
+                                                roles=["member"], auth_token="token")
+            cluster = objects.Cluster(
+                context, uuid=uuidutils.generate_uuid(), project_id=project, user_id="u",
+                name=f"c{i}", cluster_template_id=template.uuid, driver_id=driver_row.uuid,
+                driver_version=driver_row.version, create_timeout=60,
+                floating_ip_enabled=True, master_lb_enabled=False)
+            cluster_operation.start_create(context, cluster, [
+                {"name": "default-master", "project_id": project, "role": "master",
+                 "node_count": 1, "is_default": True, "image_id": "ubuntu-22.04",
+                 "status": fields.ClusterStatus.CREATE_IN_PROGRESS},
+                {"name": "default-worker", "project_id": project, "role": "worker",
+                 "node_count": 2, "is_default": True, "image_id": "ubuntu-22.04",
+                 "status": fields.ClusterStatus.CREATE_IN_PROGRESS}],
+                {"create_timeout": 60})
+            cast_to[cluster.uuid] = api.owner(cluster.uuid)
+            api.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
+            uuids.append(cluster.uuid)
+
+        # Every cast went to the ring's owner at the time, and only there.
+        for host, got in landed.items():
+            assert all(cast_to[uuid] == host for uuid in got), host
+        assert {cast_to[u] for u in uuids[:CLUSTERS // 2]} == {"host-a", "host-b"}
+        assert {cast_to[u] for u in uuids[CLUSTERS // 2:]} == {"host-a"}
+
+        # host-a's reconciler takes over whatever host-b left (queued, or cast to it and
+        # never taken) once the grace for unclaimed work passed, and then follows Heat.
+        clock.now += conductor_reconciler.UNCLAIMED_GRACE + 60
+        for _ in range(50):
+            reconciler.run_once()
+            reconciler.wait(WAIT)
+            if not helpers.driven():
+                break
+            threading.Event().wait(0.2)
+        helpers.settle(4 * WAIT)
+        for _ in range(4):
+            cloud.complete_all()
+            clock.now += 5
+            reconciler.run_once()
+            reconciler.wait(WAIT)
+        statuses = collections.Counter(
+            objects.Cluster.get_by_uuid(admin, u).status for u in uuids)
+        assert statuses == {fields.ClusterStatus.CREATE_COMPLETE: CLUSTERS}
+        # Each of host-b's clusters (claimed by it, queued there, or cast and never taken)
+        # was taken over by host-a.
+        of_b = [u for u in uuids if cast_to[u] == "host-b"]
+        assert of_b and all(helpers.operation_of(admin, u).owner == "host-a" for u in of_b)
+        assert len(cloud.live_stacks()) == 2 * CLUSTERS  # no cluster was created twice
+    finally:
+        killed.set()
+        reconciler.stop()
+        for server in servers.values():
+            server.stop()
+        for manager in managers.values():
+            manager.stop(timeout=WAIT)
+        loader.set_extension_manager(None)
