@@ -49,6 +49,12 @@ broke); no microversion, as each makes the answer Magnum's own:
       tls_disabled, public, server_type, registry_enabled, cluster_distro or hidden: 400, as
       Magnum (was: back to the default).
 
+    * Stats, quotas and CA rotation answer at every microversion, as Magnum's do (their
+      versions above say when Magnum added them; we answered 406 below them).
+
+Not served yet: 1.8's cluster upgrade action (POST /v1/clusters/{id}/actions/upgrade, 404)
+comes with rolling upgrades; the supported range stays 1.1-1.15, which clients rely on.
+
 A request without the header gets the minimum version; `latest` gets the maximum.
 """
 

@@ -92,8 +92,14 @@ def test_parse_returns_comparable_versions():
 
 
 def test_a_method_gated_to_a_newer_version_is_not_acceptable_below_it(member):
-    response = member.get("/v1/stats", headers={"OpenStack-API-Version": "container-infra 1.3"},
-                          status=406)
-    assert "1.4" in response.json["errors"][0]["detail"]
-    member.get("/v1/stats", headers={"OpenStack-API-Version": "container-infra 1.4"},
+    response = member.patch("/v1/credentials/nowhere", {}, status=406,
+                            headers={"OpenStack-API-Version": "container-infra 1.11"})
+    assert "1.12" in response.json["errors"][0]["detail"]
+    member.patch("/v1/credentials/nowhere", {}, status=404,
+                 headers={"OpenStack-API-Version": "container-infra 1.12"})
+
+
+def test_stats_answer_at_every_version_as_magnums_do(member):
+    """Magnum documents stats as 1.4 but serves them at any version: so do we."""
+    member.get("/v1/stats", headers={"OpenStack-API-Version": "container-infra 1.1"},
                status=200)

@@ -19,6 +19,14 @@ OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()
 
 
+def _manage(config_file: pathlib.Path, home: pathlib.Path, *args: str
+            ) -> subprocess.CompletedProcess:
+    """`magnum-lite-manage --config-file config_file ARGS` with HOME=home."""
+    return subprocess.run(
+        [str(BIN / "magnum-lite-manage"), "--config-file", str(config_file), *args],
+        env=dict(os.environ, HOME=str(home)), capture_output=True, text=True, timeout=120)
+
+
 @pytest.fixture
 def conn(db) -> db_api.Connection:
     return db_api.Connection()
@@ -174,10 +182,7 @@ def test_the_command_line(tmp_path, config):
                            "[credentials]\nallow_plaintext = true\n")
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(BIN / "magnum-lite-manage"), "--config-file", str(config_file), *args],
-            env=dict(os.environ, HOME=str(tmp_path)), capture_output=True, text=True,
-            timeout=120)
+        return _manage(config_file, tmp_path, *args)
 
     done = run("db", "upgrade")
     assert done.returncode == 0, done.stderr
@@ -249,10 +254,7 @@ def test_db_upgrade_makes_the_key_and_setup_then_finds_it(tmp_path):
     config_file.write_text(f"[DEFAULT]\nstate_path = {state}\n")
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(BIN / "magnum-lite-manage"), "--config-file", str(config_file), *args],
-            env=dict(os.environ, HOME=str(tmp_path)), capture_output=True, text=True,
-            timeout=120)
+        return _manage(config_file, tmp_path, *args)
 
     done = run("db", "upgrade")
     assert done.returncode == 0, done.stderr

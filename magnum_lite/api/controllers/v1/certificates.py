@@ -17,7 +17,6 @@ import oslo_messaging as messaging
 import pecan
 
 from magnum_lite import objects
-from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import clusters, collection, types
 from magnum_lite.common import context as ml_context
@@ -160,7 +159,6 @@ class CertificatesController(base.RestController):
         return _document(cluster, pem, csr=csr)
 
     @base.expose(status=202)
-    @versions.requires("1.5", what="CA rotation")
     def patch(self, ident: str) -> dict:
         """Give the cluster a new CA and push it to its nodes (an update of the cluster):
         certificates the old CA signed stop working. 202 with the cluster's uuid, as

@@ -12,7 +12,6 @@ import wsme
 from wsme import types as wtypes
 
 from magnum_lite import objects
-from magnum_lite.api import versions
 from magnum_lite.api.controllers import base
 from magnum_lite.api.controllers.v1 import collection, types
 from magnum_lite.common import exception, policy
@@ -67,7 +66,6 @@ class QuotaController(base.RestController):
     """GET, POST, PATCH and DELETE of quotas."""
 
     @base.expose()
-    @versions.requires("1.6", what="quotas")
     def get_all(self) -> dict:
         """The caller's project's quotas; with all_tenants=true an admin gets every one."""
         context = base.context()
@@ -90,7 +88,6 @@ class QuotaController(base.RestController):
         return document
 
     @base.expose()
-    @versions.requires("1.6", what="quotas")
     def get_one(self, project_id: str, resource: str) -> dict:
         """A project's quota for a resource (the default when none is set)."""
         context = base.context()
@@ -107,7 +104,6 @@ class QuotaController(base.RestController):
                     "created_at": None, "updated_at": None}
 
     @base.expose(status=201)
-    @versions.requires("1.6", what="quotas")
     def post(self) -> dict:
         """Set a project's quota; 201 with the quota (409 when it is set already)."""
         context = base.context()
@@ -118,7 +114,6 @@ class QuotaController(base.RestController):
         return base.to_dict(quota, _FIELDS)
 
     @base.expose(status=202)
-    @versions.requires("1.6", what="quotas")
     def patch(self, project_id: str, resource: str) -> dict:
         """Change a project's quota; 202 with the quota (404 when none is set). The policy is
         checked and the quota looked up before the body is read."""
@@ -136,7 +131,6 @@ class QuotaController(base.RestController):
         return base.to_dict(quota, _FIELDS)
 
     @base.expose(status=204)
-    @versions.requires("1.6", what="quotas")
     def delete(self, project_id: str, resource: str) -> None:
         """Remove a project's quota (the default applies again); 204."""
         context = base.context()

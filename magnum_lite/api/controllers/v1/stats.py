@@ -5,7 +5,6 @@ from __future__ import annotations
 import wsme
 
 from magnum_lite import objects
-from magnum_lite.api import versions
 from magnum_lite.api.controllers import base
 from magnum_lite.api.controllers.v1 import collection, types
 from magnum_lite.common import exception, policy
@@ -27,7 +26,6 @@ class StatsController(base.RestController):
     """GET /v1/stats?project_id=&type=cluster."""
 
     @base.expose()
-    @versions.requires("1.4", what="stats")
     def get_all(self) -> dict:
         """A project's counts; admins may ask for any project, or all (no project_id)."""
         context = base.context()

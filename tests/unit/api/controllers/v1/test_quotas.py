@@ -85,7 +85,10 @@ def test_quota_pages_use_the_id_as_marker(admin):
     assert [q["project_id"] for q in second["quotas"]] == ["p2"]
 
 
-def test_quotas_need_version_1_6(admin):
-    old = {"OpenStack-API-Version": "container-infra 1.5"}
-    error_of(admin.get(URL, headers=old, status=406))
-    error_of(admin.post(URL, QUOTA, headers=old, status=406))
+def test_quotas_answer_at_every_version_as_magnums_do(admin):
+    """Magnum documents quotas as 1.6 but serves them at any version: so do we."""
+    old = {"OpenStack-API-Version": "container-infra 1.1"}
+    admin.post(URL, QUOTA, headers=old, status=201)
+    shown = admin.get(f"{URL}/{QUOTA['project_id']}/{QUOTA['resource']}", headers=old,
+                      status=200).json
+    assert shown["hard_limit"] == QUOTA["hard_limit"]
