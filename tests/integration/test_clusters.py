@@ -92,7 +92,10 @@ def test_a_stack_that_never_finishes_fails_at_the_create_timeout(openstack_cli, 
     name = clusters.create(openstack_cli, template, "--node-count", "1", "--timeout", "1")
     cluster = clusters.settle(openstack_cli, name, timeout=180)
     assert cluster["status"] == "CREATE_FAILED"
-    assert "timed out" in cluster["status_reason"].lower(), cluster["status_reason"]
+    # Heat's own stack timeout ("Timed out") or, when the reconciler's clock runs out first
+    # on a loaded machine, magnum-lite's ("did not finish within 1 minute").
+    reason = cluster["status_reason"].lower()
+    assert "timed out" in reason or "did not finish within 1 minute" in reason, reason
     clusters.delete(openstack_cli, heat, cluster)
 
 
