@@ -192,6 +192,21 @@ def _one_by_name(query: Any, model: Any, name: str, resource: str, not_found: Ex
     return rows[0]
 
 
+def _new_row(model: type, values: dict) -> Any:
+    """An unsaved row of `model` with `values` and a new uuid unless they name one."""
+    row = model()
+    row.update({"uuid": uuidutils.generate_uuid(), **values})
+    return row
+
+
+def _add(row: Any) -> Any:
+    """Insert `row` in a transaction of its own."""
+    with _writer() as session:
+        session.add(row)
+        session.flush()
+    return row
+
+
 class Connection:
     """All database operations of magnum_lite, one short transaction each."""
 
@@ -595,19 +610,10 @@ class Connection:
 
     @staticmethod
     def _operation_row(values: dict) -> models.ClusterOperation:
-        values = dict(values)
-        values.setdefault("uuid", uuidutils.generate_uuid())
-        values.setdefault("revision", 0)
-        row = models.ClusterOperation()
-        row.update(values)
-        return row
+        return _new_row(models.ClusterOperation, {"revision": 0, **values})
 
     def create_cluster_operation(self, values: dict) -> models.ClusterOperation:
-        row = self._operation_row(values)
-        with _writer() as session:
-            session.add(row)
-            session.flush()
-        return row
+        return _add(self._operation_row(values))
 
     def get_cluster_operation(self, uuid: str) -> models.ClusterOperation:
         with _reader() as session:
@@ -659,18 +665,10 @@ class Connection:
     # ------------------------------------------------------------------ cluster events
     @staticmethod
     def _event_row(values: dict) -> models.ClusterEvent:
-        values = dict(values)
-        values.setdefault("uuid", uuidutils.generate_uuid())
-        row = models.ClusterEvent()
-        row.update(values)
-        return row
+        return _new_row(models.ClusterEvent, values)
 
     def create_cluster_event(self, values: dict) -> models.ClusterEvent:
-        row = self._event_row(values)
-        with _writer() as session:
-            session.add(row)
-            session.flush()
-        return row
+        return _add(self._event_row(values))
 
     def list_cluster_events(self, cluster_id: str, limit: int | None = None,
                             marker: str | None = None) -> list:

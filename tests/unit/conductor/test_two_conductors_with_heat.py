@@ -50,18 +50,23 @@ def test_two_conductors_share_100_creates_and_one_takes_over(db, monkeypatch):
         loader.set_extension_manager(None)
 
 
-def _run(cloud, monkeypatch) -> None:
-    admin = ml_context.get_admin_context()
-    for host in ("host-a", "host-b"):
-        objects.MagnumService.heartbeat(admin, host, BINARY)
-    objects.Driver.ensure_defaults(admin)
-    driver_row = objects.Driver.get_latest(admin, "k8s_ubuntu_v1")
+def _public_k8s_template(admin) -> objects.ClusterTemplate:
     template = objects.ClusterTemplate(
         admin, project_id="p0", user_id="u", name="k8s", image_id="ubuntu-22.04",
         coe="kubernetes", server_type="vm", cluster_distro="ubuntu",
         external_network_id="public", flavor_id="m1.small", master_flavor_id="m1.medium",
         network_driver="flannel", public=True)
     template.create()
+    return template
+
+
+def _run(cloud, monkeypatch) -> None:
+    admin = ml_context.get_admin_context()
+    for host in ("host-a", "host-b"):
+        objects.MagnumService.heartbeat(admin, host, BINARY)
+    objects.Driver.ensure_defaults(admin)
+    driver_row = objects.Driver.get_latest(admin, "k8s_ubuntu_v1")
+    template = _public_k8s_template(admin)
 
     manager = conductor_manager.ConductorManager("host-a", workers=8)
     manager.start()
@@ -173,12 +178,7 @@ def test_casts_land_on_the_ring_owner_and_a_killed_conductor_s_creates_all_finis
     admin.all_projects = True
     objects.Driver.ensure_defaults(admin)
     driver_row = objects.Driver.get_latest(admin, "k8s_ubuntu_v1")
-    template = objects.ClusterTemplate(
-        admin, project_id="p0", user_id="u", name="k8s", image_id="ubuntu-22.04",
-        coe="kubernetes", server_type="vm", cluster_distro="ubuntu",
-        external_network_id="public", flavor_id="m1.small", master_flavor_id="m1.medium",
-        network_driver="flannel", public=True)
-    template.create()
+    template = _public_k8s_template(admin)
     hosts = {"host-a", "host-b"}
     landed: dict[str, list[str]] = collections.defaultdict(list)
     managers, servers = {}, {}
