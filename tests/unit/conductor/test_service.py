@@ -27,6 +27,9 @@ def conductor_rows():
 
 def test_conductor_heartbeats_serves_casts_and_stops_quickly(db, context, make_cluster):
     CONF.set_override("heartbeat_interval", 1, group="conductor")
+    # Made (with its operation record, as the API makes both in one transaction) before the
+    # reconciler runs: it would otherwise find the row without its record and adopt it.
+    cluster = make_cluster()
     service = conductor_service.ConductorService(host="unit-host")
     service.start()
     try:
@@ -37,7 +40,6 @@ def test_conductor_heartbeats_serves_casts_and_stops_quickly(db, context, make_c
         first_count = rows[0].report_count
         wait_for(lambda: conductor_rows()[0].report_count > first_count, timeout=3)
 
-        cluster = make_cluster()
         rpcapi.ConductorAPI().cluster_create(context, cluster.uuid, 60)
         wait_for(lambda: objects.Cluster.get_by_uuid(context, cluster.uuid).status
                  == fields.ClusterStatus.CREATE_FAILED)
