@@ -206,10 +206,19 @@ class CloudError(MagnumLiteException):
 
 
 class CloudUnreachable(CloudError):
-    """A cloud service did not answer; the work can be tried again once it is back."""
+    """A cloud service did not answer; the work can be tried again once it is back.
+
+    `never_sent`: the request never left this host (no endpoint, the connection refused or
+    never made), so the cloud cannot have acted on it.
+    """
 
     message = "cannot reach %(service)s: %(reason)s"
     code = 503
+
+    def __init__(self, message: str | None = None, *, never_sent: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.never_sent = never_sent
 
 
 class CredentialsUndecryptable(MagnumLiteException):

@@ -524,8 +524,16 @@ class ConductorManager:
         LOG.info("Cluster %s: creating with driver plugin %s", work.cluster_uuid,
                  type(driver).__name__)
         self._advance(context, work, Step.CLOUD_REQUESTED)
-        state = driver.create(context, cluster, template, nodegroups, timeout=create_timeout,
-                              credentials=credentials.loader(context, cluster, template.coe))
+        try:
+            state = driver.create(context, cluster, template, nodegroups,
+                                  timeout=create_timeout,
+                                  credentials=credentials.loader(context, cluster,
+                                                                 template.coe))
+        except exception.CloudUnreachable as err:
+            if err.never_sent:
+                # Nothing reached the cloud: a delete has nothing there to look for.
+                self._advance(context, work, Step.QUEUED)
+            raise
         self._record(context, work, state)
 
     def _update(self, context: Any, work: _Work, node_count: int, rollback: bool,

@@ -65,6 +65,7 @@ def test_three_masters_sit_behind_a_load_balancer(openstack_cli, heat, make_temp
     clusters.delete(openstack_cli, heat, cluster)
 
 
+@pytest.mark.disruptive  # loads Heat so that sandbox tests beside it time out
 def test_a_fifty_node_cluster(openstack_cli, heat, make_template):
     template = make_template()
     name = clusters.create(openstack_cli, template, "--node-count", "50")
@@ -99,6 +100,7 @@ def test_a_stack_that_never_finishes_fails_at_the_create_timeout(openstack_cli, 
     clusters.delete(openstack_cli, heat, cluster)
 
 
+@pytest.mark.disruptive  # loads Heat so that sandbox tests beside it time out
 def test_a_thousand_node_cluster_passes_heats_preview(sandbox):
     """Chunked into stacks under Heat's default max_resources_per_stack (1,000), a 1,000-node
     cluster is accepted by Heat's preview: the cluster stack and every chunk."""

@@ -87,8 +87,13 @@ def heat_errors(what: str) -> Iterator[None]:
     """Turn heatclient/keystoneauth errors raised while doing `what` into ours."""
     try:
         yield
+    except (ks_exceptions.DiscoveryFailure, ks_exceptions.EndpointNotFound) as err:
+        # No endpoint for Heat: the request was never sent. (A ConnectFailure or a
+        # ConnectTimeout may come after Heat got the request: keystoneauth raises them for
+        # a connection dropped or a read timed out too.)
+        raise exception.CloudUnreachable(service="Heat", reason=f"{what}: {_message(err)}",
+                                         never_sent=True) from err
     except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout,
-            ks_exceptions.DiscoveryFailure, ks_exceptions.EndpointNotFound,
             ks_exceptions.ServiceUnavailable, ks_exceptions.GatewayTimeout,
             ks_exceptions.BadGateway, heat_exc.HTTPServiceUnavailable) as err:
         raise exception.CloudUnreachable(service="Heat", reason=f"{what}: {_message(err)}"

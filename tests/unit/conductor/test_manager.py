@@ -579,3 +579,31 @@ def test_the_record_shows_the_owner_and_step_while_the_driver_works(
     fake_driver.block.set()
     wait_for(lambda: operation_of(context, cluster.uuid).step == "following")
 
+
+
+@pytest.mark.parametrize("never_sent", [True, False])
+def test_delete_after_a_create_heat_never_got_asks_no_driver(
+        manager, context, ubuntu, make_cluster, fake_driver, never_sent):
+    """A create whose request never left (no Heat endpoint) leaves nothing in the cloud: the
+    delete removes the rows at once. One Heat may have received (a dropped connection, a
+    read timeout) makes the delete ask the driver what is there."""
+    fake_driver.fail_with = exception.CloudUnreachable(
+        service="Heat", reason="creating stack", never_sent=never_sent)
+    driver = objects.Driver(context, name="fake", plugin_name="fake", config={})
+    driver.create()
+    cluster = make_cluster(driver_id=driver.uuid, driver_version=driver.version)
+    manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
+    settle()
+    assert reload(context, cluster).status == Status.CREATE_FAILED
+    fake_driver.fail_with = None
+    fake_plugin.FakeDriver.calls.clear()
+    cluster_operation.start(context, reload(context, cluster), "delete", "cluster.delete")
+    manager.cluster_delete(context, cluster_uuid=cluster.uuid)
+    settle()
+    asked = [name for name, _args in fake_plugin.FakeDriver.calls]
+    if never_sent:
+        assert asked == []
+        with pytest.raises(exception.ClusterNotFound):
+            reload(context, cluster)
+    else:
+        assert asked == ["delete"]

@@ -308,3 +308,20 @@ def test_failure_reason_of_a_stack_that_timed_out_says_so_first():
     reason = _reason_of(resources, "Timed out")
     assert reason == ("stack s CREATE_FAILED: Timed out; 0 (Magnum::Node): resources[0]: "
                       "Stack CREATE cancelled")
+
+
+@pytest.mark.parametrize("error, never_sent", [
+    (ks_exceptions.EndpointNotFound("no orchestration endpoint"), True),
+    (ks_exceptions.DiscoveryFailure("no version document"), True),
+    # keystoneauth raises these for a dropped connection or a read timeout too: Heat may have
+    # the request.
+    (ks_exceptions.ConnectFailure("connection aborted"), False),
+    (ks_exceptions.ConnectTimeout("request timed out"), False),
+    (ks_exceptions.ServiceUnavailable(), False),
+])
+def test_unreachable_heat_says_whether_the_request_was_ever_sent(error, never_sent):
+    with pytest.raises(exception.CloudUnreachable) as raised:
+        with stacks.heat_errors("creating stack s"):
+            raise error
+    assert raised.value.never_sent is never_sent
+    assert str(raised.value).startswith("cannot reach Heat: creating stack s: ")
