@@ -36,6 +36,13 @@ def clock():
     return FakeClock()
 
 
+def _reconciler(host, manager, hosts, clock):
+    """The reconciler of `host` on a ring of the live `hosts` (read at every round)."""
+    ring = hashring.ConductorRing(host, list_hosts=lambda: set(hosts), refresh_interval=0)
+    return conductor_reconciler.Reconciler(host, manager=manager, ring=ring, clock=clock,
+                                           utcnow=clock.utcnow)
+
+
 @pytest.fixture
 def conductors(db, clock):
     """host-a and host-b, each a started manager and a reconciler on the ring `hosts`."""
@@ -44,11 +51,7 @@ def conductors(db, clock):
     for host in sorted(hosts):
         manager = conductor_manager.ConductorManager(host, workers=2)
         manager.start()
-        ring = hashring.ConductorRing(host, list_hosts=lambda: set(hosts),
-                                      refresh_interval=0)
-        reconciler = conductor_reconciler.Reconciler(host, manager=manager, ring=ring,
-                                                     clock=clock, utcnow=clock.utcnow)
-        made[host] = (manager, reconciler)
+        made[host] = (manager, _reconciler(host, manager, hosts, clock))
     yield hosts, made
     for manager, reconciler in made.values():
         reconciler.stop()
@@ -168,10 +171,7 @@ def test_a_stopping_conductor_hands_its_queued_work_to_the_next_owner(
     hosts.discard("host-a")
     taker = conductor_manager.ConductorManager("host-b", workers=2)
     taker.start()
-    reconciler = conductor_reconciler.Reconciler(
-        "host-b", manager=taker, ring=hashring.ConductorRing(
-            "host-b", list_hosts=lambda: set(hosts), refresh_interval=0),
-        clock=clock, utcnow=clock.utcnow)
+    reconciler = _reconciler("host-b", taker, hosts, clock)
     try:
         clock.advance(conductor_reconciler.UNCLAIMED_GRACE + 60)
         reconciler.run_once()
@@ -195,10 +195,7 @@ def test_a_restarted_conductor_takes_back_what_its_records_name(db, context, ubu
     operation_of(context, cluster.uuid).update(owner="host-a", step="cloud_requested")
     manager = conductor_manager.ConductorManager("host-a", workers=2)
     manager.start()
-    reconciler = conductor_reconciler.Reconciler(
-        "host-a", manager=manager, ring=hashring.ConductorRing(
-            "host-a", list_hosts=lambda: {"host-a"}, refresh_interval=0),
-        clock=clock, utcnow=clock.utcnow)
+    reconciler = _reconciler("host-a", manager, {"host-a"}, clock)
     try:
         reconciler.run_once()
         assert fake_driver.calls == []  # within the grace
