@@ -50,6 +50,15 @@ def test_two_conductors_share_100_creates_and_one_takes_over(db, monkeypatch):
         loader.set_extension_manager(None)
 
 
+def _default_nodegroups(project: str) -> list[dict]:
+    """One master and two workers, as the API makes a cluster's default nodegroups."""
+    return [{"name": name, "project_id": project, "role": role, "node_count": count,
+             "is_default": True, "image_id": "ubuntu-22.04",
+             "status": fields.ClusterStatus.CREATE_IN_PROGRESS}
+            for name, role, count in (("default-master", "master", 1),
+                                      ("default-worker", "worker", 2))]
+
+
 def _public_k8s_template(admin) -> objects.ClusterTemplate:
     template = objects.ClusterTemplate(
         admin, project_id="p0", user_id="u", name="k8s", image_id="ubuntu-22.04",
@@ -83,13 +92,7 @@ def _run(cloud, monkeypatch) -> None:
                 driver_id=driver_row.uuid, driver_version=driver_row.version,
                 create_timeout=60, floating_ip_enabled=True, master_lb_enabled=False)
             # As the API starts it: the rows, the create's record and its event.
-            cluster_operation.start_create(context, cluster, [
-                {"name": "default-master", "project_id": project, "role": "master",
-                 "node_count": 1, "is_default": True, "image_id": "ubuntu-22.04",
-                 "status": fields.ClusterStatus.CREATE_IN_PROGRESS},
-                {"name": "default-worker", "project_id": project, "role": "worker",
-                 "node_count": 2, "is_default": True, "image_id": "ubuntu-22.04",
-                 "status": fields.ClusterStatus.CREATE_IN_PROGRESS}])
+            cluster_operation.start_create(context, cluster, _default_nodegroups(project))
             manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
             uuids.append(cluster.uuid)
         settle(4 * WAIT)  # every create handed to Heat (its record at step following)
@@ -231,14 +234,8 @@ def test_casts_land_on_the_ring_owner_and_a_killed_conductor_s_creates_all_finis
                 name=f"c{i}", cluster_template_id=template.uuid, driver_id=driver_row.uuid,
                 driver_version=driver_row.version, create_timeout=60,
                 floating_ip_enabled=True, master_lb_enabled=False)
-            cluster_operation.start_create(context, cluster, [
-                {"name": "default-master", "project_id": project, "role": "master",
-                 "node_count": 1, "is_default": True, "image_id": "ubuntu-22.04",
-                 "status": fields.ClusterStatus.CREATE_IN_PROGRESS},
-                {"name": "default-worker", "project_id": project, "role": "worker",
-                 "node_count": 2, "is_default": True, "image_id": "ubuntu-22.04",
-                 "status": fields.ClusterStatus.CREATE_IN_PROGRESS}],
-                {"create_timeout": 60})
+            cluster_operation.start_create(context, cluster, _default_nodegroups(project),
+                                           {"create_timeout": 60})
             cast_to[cluster.uuid] = api.owner(cluster.uuid)
             api.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
             uuids.append(cluster.uuid)
