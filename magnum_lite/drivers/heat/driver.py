@@ -323,11 +323,12 @@ class HeatDriver(base.Driver, abc.ABC):
 
     def delete(self, context: Any, cluster: Any, nodegroups: list[Any]) -> base.ClusterState:
         """Remove what the COE left (load balancers, ports), then the worker stacks; the
-        cluster stack goes once they are gone (see get_status)."""
+        cluster stack goes once they are gone (see get_status). The stacks are found by
+        name, also those of a create whose stack id was never recorded, and every one left
+        is deleted again (a delete asked again re-drives one stuck in Heat)."""
         cleanup.remove_coe_leftovers(context, cluster, CONF.heat_driver.cleanup_timeout)
         client = stacks.client(context)
-        return status_op.delete_step(client, cluster, stacks.list_stacks(client),
-                                     retry_failed=True)
+        return status_op.delete_step(client, cluster, stacks.list_stacks(client), asked=True)
 
     def rotate_ca_certificate(self, context: Any, cluster: Any, cluster_template: Any,
                               nodegroups: list[Any], *,

@@ -99,6 +99,10 @@ def _run(cloud, monkeypatch) -> None:
     finally:
         manager.stop(timeout=WAIT)
     assert len(cloud.live_stacks()) == CLUSTERS  # one cluster stack each, so far
+    # Both are alive: their heartbeats are fresh however long the creates took (on a loaded
+    # machine, longer than service_down_time).
+    for host in ("host-a", "host-b"):
+        objects.MagnumService.heartbeat(admin, host, BINARY)
 
     clock = _Clock()
     current = threading.local()

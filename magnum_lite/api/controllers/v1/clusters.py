@@ -631,12 +631,23 @@ class ClustersController(base.RestController):
 
     @base.expose(status=204)
     def delete(self, ident: str) -> None:
-        """Delete a cluster; 204. Deleting a cluster already being deleted changes nothing."""
+        """Delete a cluster; 204. Deleting a cluster already being deleted starts no new
+        operation: its conductor drives the delete again (one stuck in Heat, or one whose
+        conductor went away)."""
         context = base.context()
         base.see_all_projects(context, "cluster:delete_all_projects")
         cluster = objects.Cluster.get(context, ident)
         policy.authorize(context, "cluster:delete", target(cluster))
         if cluster.status == fields.ClusterStatus.DELETE_IN_PROGRESS:
+            try:
+                pecan.request.rpcapi.cluster_delete(context, cluster_uuid=cluster.uuid)
+            except Exception as err:
+                # The delete under way goes on: only this nudge is lost.
+                LOG.warning("Cluster %s: cannot reach the conductor to delete it again: %s",
+                            cluster.uuid, err)
+                raise exception.ServiceUnavailable(
+                    what="The conductor", reason=f"it could not be reached: "
+                                                 f"{type(err).__name__}") from err
             return None
         cluster_operation.start(context, cluster, states.Kind.DELETE, "cluster.delete")
         self._cast(context, cluster, "cluster_delete", fields.ClusterStatus.DELETE_FAILED)
