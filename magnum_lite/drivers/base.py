@@ -15,47 +15,8 @@ from collections.abc import Callable
 import dataclasses
 from typing import Any, ClassVar
 
-from magnum_lite.common import exception
-
 # (server_type, os, coe), e.g. ("vm", "ubuntu", "kubernetes"); os is a template's cluster_distro.
 Provides = tuple[str, str, str]
-
-
-BAREMETAL = "bm"
-
-
-def check_baremetal_volume(server_type: str | None, docker_volume_size: int | None) -> None:
-    """A baremetal node or nodegroup keeps container storage on its local disk.
-
-    :raises magnum_lite.common.exception.InvalidParameterValue: naming docker_volume_size.
-    """
-    if server_type == BAREMETAL and docker_volume_size:
-        raise exception.InvalidParameterValue(
-            err="docker_volume_size: baremetal nodes use their local disks; Cinder volumes are "
-                "not attached to them")
-
-
-def check_baremetal(server_type: str | None, *, docker_volume_size: int | None,
-                    fixed_network: str | None, floating_ip_enabled: bool | None) -> None:
-    """Refuse what a baremetal (`bm`) cluster cannot have; one place for the template API and
-    for plugins' validate_cluster, so both give the same reasons.
-
-    Ironic nodes keep container storage on their local disk (no Cinder volume is attached),
-    boot on an existing flat provisioning network (no tenant network or router is made) and,
-    that network being flat, get no floating IPs.
-    :raises magnum_lite.common.exception.InvalidParameterValue: naming the field.
-    """
-    if server_type != BAREMETAL:
-        return
-    check_baremetal_volume(server_type, docker_volume_size)
-    if not fixed_network:
-        raise exception.InvalidParameterValue(
-            err="fixed_network: baremetal clusters need the existing flat (provisioning) "
-                "network their nodes boot on")
-    if floating_ip_enabled:
-        raise exception.InvalidParameterValue(
-            err="floating_ip_enabled: baremetal nodes sit on a flat network, where there are no "
-                "floating IPs; disable them (--floating-ip-disabled)")
 
 
 @dataclasses.dataclass(frozen=True)

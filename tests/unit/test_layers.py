@@ -37,20 +37,14 @@ SHARED_CONTROLLER_MODULES = {"types", "collection", "patch"}
 KNOWN = {
     ("api.controllers.v1.clusters", "drivers.loader"):
         "plugin lookup for validate_cluster; goes with the plugin registry (issue 13, item 5)",
-    ("api.controllers.v1.clustertemplates", "drivers.base"):
-        "plugin lookup for validate_template (issue 13, item 5)",
     ("api.controllers.v1.clustertemplates", "drivers.loader"):
         "plugin lookup for validate_template (issue 13, item 5)",
-    ("api.controllers.v1.nodegroups", "drivers.base"):
-        "plugin refusals of a nodegroup (issue 13, item 5)",
     ("api.controllers.v1.drivers", "drivers.base"):
         "plugin config validation (issue 13, item 5)",
     ("api.controllers.v1.drivers", "drivers.loader"):
         "installed plugins (issue 13, item 5)",
     ("objects.driver", "drivers.loader"):
         "default driver rows per plugin (issue 13, item 5)",
-    ("common.rpc", "objects.base"):
-        "the RPC serializer of versioned objects (issue 13, item 5)",
     ("api.controllers.v1.certificates", "api.controllers.v1.clusters"):
         "cluster lookup and cast helpers (issue 13, item 5)",
     ("api.controllers.v1.credentials", "api.controllers.v1.clusters"):
@@ -59,8 +53,6 @@ KNOWN = {
         "cluster lookup and cast helpers (issue 13, item 5)",
     ("api.controllers.v1.clusters", "api.controllers.v1.nodegroups"):
         "the {id}/nodegroups child controller (issue 13, item 5)",
-    ("common.clients", "common.trustee"):
-        "clients and trustee import each other (issue 13, item 5)",
 }
 
 

@@ -198,7 +198,7 @@ def test_casts_land_on_the_ring_owner_and_a_killed_conductor_s_creates_all_finis
         manager.start()
         server = messaging.get_rpc_server(
             rpc.get_transport(), messaging.Target(topic=CONF.conductor.topic, server=host),
-            [manager], executor="threading", serializer=rpc.get_serializer())
+            [manager], executor="threading", serializer=rpcapi.serializer())
         server.start()
         managers[host], servers[host] = manager, server
     # host-b never gets as far as Heat: its work hangs until it is killed (and then never

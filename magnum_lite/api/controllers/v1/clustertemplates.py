@@ -19,8 +19,7 @@ from wsme import types as wtypes
 from magnum_lite import objects
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import collection, patch, types
-from magnum_lite.common import cloud_validation, exception, policy
-from magnum_lite.drivers import base as driver_base
+from magnum_lite.common import baremetal, cloud_validation, exception, policy
 from magnum_lite.drivers import loader
 from magnum_lite.objects import fields
 
@@ -193,10 +192,10 @@ def _check_drivers(values: dict) -> None:
 def _check_baremetal(values: dict) -> None:
     """A baremetal template must not ask for volumes, floating IPs or a network of its own
     (400 naming the field); the same check the drivers make of a cluster's overrides."""
-    driver_base.check_baremetal(values.get("server_type"),
-                                docker_volume_size=values.get("docker_volume_size"),
-                                fixed_network=values.get("fixed_network"),
-                                floating_ip_enabled=values.get("floating_ip_enabled"))
+    baremetal.check(values.get("server_type"),
+                    docker_volume_size=values.get("docker_volume_size"),
+                    fixed_network=values.get("fixed_network"),
+                    floating_ip_enabled=values.get("floating_ip_enabled"))
 
 
 def _as_template(values: dict) -> types_ns.SimpleNamespace:

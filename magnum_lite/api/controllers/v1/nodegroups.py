@@ -33,8 +33,7 @@ from magnum_lite import objects
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import clusters, collection, patch, types
-from magnum_lite.common import cloud_validation, exception, policy, states
-from magnum_lite.drivers import base as driver_base
+from magnum_lite.common import baremetal, cloud_validation, exception, policy, states
 from magnum_lite.objects import fields
 
 LOG = logging.getLogger(__name__)
@@ -377,7 +376,7 @@ class NodeGroupsController(base.RestController):
                                                    cluster_id=cluster.uuid)
 
         server_type = values.get("server_type") or template.server_type
-        driver_base.check_baremetal_volume(server_type, values.get("docker_volume_size"))
+        baremetal.check_volume(server_type, values.get("docker_volume_size"))
         validator = cloud_validation.get_validator()
         flavor = values.get("flavor_id") or cluster.flavor_id or template.flavor_id
         if values.get("flavor_id"):
