@@ -35,16 +35,6 @@ SHARED_CONTROLLER_MODULES = {"types", "collection", "patch"}
 
 # Imports that still break a rule: (importing module, imported module) -> why, until when.
 KNOWN = {
-    ("api.controllers.v1.clusters", "drivers.loader"):
-        "plugin lookup for validate_cluster; goes with the plugin registry (issue 13, item 5)",
-    ("api.controllers.v1.clustertemplates", "drivers.loader"):
-        "plugin lookup for validate_template (issue 13, item 5)",
-    ("api.controllers.v1.drivers", "drivers.base"):
-        "plugin config validation (issue 13, item 5)",
-    ("api.controllers.v1.drivers", "drivers.loader"):
-        "installed plugins (issue 13, item 5)",
-    ("objects.driver", "drivers.loader"):
-        "default driver rows per plugin (issue 13, item 5)",
     ("api.controllers.v1.certificates", "api.controllers.v1.clusters"):
         "cluster lookup and cast helpers (issue 13, item 5)",
     ("api.controllers.v1.credentials", "api.controllers.v1.clusters"):

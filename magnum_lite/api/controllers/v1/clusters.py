@@ -25,9 +25,8 @@ from magnum_lite import objects
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import collection, patch, types
-from magnum_lite.common import cloud_validation, exception, policy, states
+from magnum_lite.common import cloud_validation, driver_factory, exception, policy, states
 from magnum_lite.conf import CONF
-from magnum_lite.drivers import loader
 from magnum_lite.objects import cluster_operation, fields
 
 LOG = logging.getLogger(__name__)
@@ -394,11 +393,9 @@ def _check_with_driver(driver: objects.Driver | None, cluster: objects.Cluster,
                        nodegroups: list[dict]) -> None:
     """The plugin's own refusals before anything is stored (400 naming the field): what
     its COE cannot build, such as an even number of masters for a quorum."""
-    if driver is not None:
-        plugin, config = loader.get_plugin(driver.plugin_name), driver.config
-    else:  # no Driver row: the plugin that builds the template (as the conductor picks it)
-        found = loader.find_plugin(template.server_type, template.cluster_distro, template.coe)
-        plugin, config = (found[1], None) if found else (None, None)
+    # The Driver row's plugin, else the plugin that builds the template (as the conductor
+    # picks it).
+    _name, plugin, config = driver_factory.plugin_for(driver, template)
     if plugin is None:
         return
     # The counts are derived fields: set on the object, they are never written.

@@ -19,8 +19,7 @@ from wsme import types as wtypes
 from magnum_lite import objects
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import collection, patch, types
-from magnum_lite.common import baremetal, cloud_validation, exception, policy
-from magnum_lite.drivers import loader
+from magnum_lite.common import baremetal, cloud_validation, driver_factory, exception, policy
 from magnum_lite.objects import fields
 
 RESOURCE = "clustertemplates"
@@ -213,9 +212,9 @@ def _check_buildable(context: Any, values: dict) -> None:
         except exception.DriverNotFound as err:
             raise types.invalid("driver", f"{types.quote(values['driver'])} names no enabled "
                                           f"driver.") from err
-        plugin = loader.get_plugin(driver.plugin_name)
+        _name, plugin, config = driver_factory.plugin_for(driver, None)
         if plugin is not None:
-            plugin(driver.config).validate_template(_as_template(values))
+            plugin(config).validate_template(_as_template(values))
         return
     server_type, distro, coe = (values.get("server_type"), values.get("cluster_distro"),
                                 values.get("coe"))
@@ -226,9 +225,10 @@ def _check_buildable(context: Any, values: dict) -> None:
         oses = {os for st, os, c in triples if (st, c) == (server_type, coe)}
         if len(oses) == 1:
             values["cluster_distro"] = distro = oses.pop()
-    found = loader.find_plugin(server_type, distro, coe)
-    if found is not None:
-        found[1](None).validate_template(_as_template(values))
+    template = _as_template(values)
+    _name, plugin, config = driver_factory.plugin_for(None, template)
+    if plugin is not None:
+        plugin(config).validate_template(template)
         return
     provided = ", ".join(f"({', '.join(t)})" for t in triples)
     if not distro:
