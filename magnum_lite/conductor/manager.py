@@ -32,11 +32,10 @@ from oslo_utils import strutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import encryption, exception, failpoints, states
+from magnum_lite.common import driver_factory, encryption, exception, failpoints, states
 from magnum_lite.conductor import credentials
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
-from magnum_lite.drivers import loader
 from magnum_lite.objects import cluster_operation as operations
 from magnum_lite.objects import fields
 
@@ -776,17 +775,17 @@ def plugin_for(context: Any, cluster: Any, template: Any = None,
                 return None, None, f"driver:{cluster.driver_id}"
             if driver_rows is not None:
                 driver_rows[cluster.driver_id] = row
-        plugin = loader.get_plugin(row.plugin_name)
+        _name, plugin, config = driver_factory.plugin_for(row, template)
         if plugin is None:
             LOG.error("Cluster %s: driver %s version %s needs plugin %s, which is not "
                       "installed", cluster.uuid, row.name, row.version, row.plugin_name)
-        return plugin, row.config, f"driver:{row.uuid}"
+        return plugin, config, f"driver:{row.uuid}"
     if template is None:
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
-    found = loader.find_plugin(template.server_type, template.cluster_distro, template.coe)
-    if found is None:
+    name, plugin, config = driver_factory.plugin_for(None, template)
+    if plugin is None:
         return None, None, "none"
-    return found[1], None, f"plugin:{found[0]}"
+    return plugin, config, f"plugin:{name}"
 
 
 def driver_for(context: Any, cluster: Any, template: Any = None) -> drivers_base.Driver | None:

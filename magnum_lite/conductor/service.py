@@ -13,7 +13,7 @@ from oslo_utils import strutils
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import rpc
-from magnum_lite.conductor import hashring
+from magnum_lite.conductor import hashring, rpcapi
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.conf import CONF
@@ -54,7 +54,7 @@ class ConductorService:
         target = messaging.Target(topic=CONF.conductor.topic, server=self.host)
         server = messaging.get_rpc_server(
             rpc.get_transport(), target, [self.manager], executor="threading",
-            serializer=rpc.get_serializer())
+            serializer=rpcapi.serializer())
         try:
             server.start(override_pool_size=CONF.conductor.rpc_workers)
         finally:

@@ -25,7 +25,7 @@ import abc
 from pathlib import Path
 from typing import Any, ClassVar
 
-from magnum_lite.common import encryption, exception
+from magnum_lite.common import baremetal, encryption, exception
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import (
@@ -138,7 +138,7 @@ class HeatDriver(base.Driver, abc.ABC):
 
         :raises exception.InvalidParameterValue: naming the field.
         """
-        base.check_baremetal(
+        baremetal.check(
             self._server_type(cluster_template),
             docker_volume_size=self._volume_size(cluster, cluster_template),
             fixed_network=parameters.fixed_network(cluster, cluster_template),
@@ -170,7 +170,7 @@ class HeatDriver(base.Driver, abc.ABC):
                           ) -> int:
         """The Cinder volume (GiB) for container storage each node of `nodegroup` gets: none
         on baremetal, whose nodes use their local disk."""
-        if self._server_type(cluster_template, nodegroup) == base.BAREMETAL:
+        if self._server_type(cluster_template, nodegroup) == baremetal.BAREMETAL:
             return 0
         return self._volume_size(cluster, cluster_template)
 
@@ -185,7 +185,7 @@ class HeatDriver(base.Driver, abc.ABC):
         return parameters.environments(
             cluster, cluster_template, masters=masters,
             masters_count=self._master_count(cluster),
-            baremetal=self._server_type(cluster_template, nodegroup) == base.BAREMETAL,
+            baremetal=self._server_type(cluster_template, nodegroup) == baremetal.BAREMETAL,
             node_volume_size=self._node_volume_size(cluster, cluster_template, nodegroup),
         ) + self.extra_environments(cluster, cluster_template, masters)
 

@@ -17,10 +17,10 @@ import pytest
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
+from magnum_lite.common import driver_factory
 from magnum_lite.conductor import hashring
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
-from magnum_lite.drivers import loader
 from magnum_lite.drivers.heat import stacks
 from magnum_lite.drivers.k8s_ubuntu_v1 import driver as k8s
 from magnum_lite.objects import cluster_operation, fields
@@ -43,7 +43,7 @@ def heat(db, monkeypatch):
     fake_plugin.install(k8s_ubuntu_v1=k8s.K8sUbuntuV1)
     monkeypatch.setattr(stacks, "CREATE_RETRY_WAIT", 0)
     yield cloud
-    loader.set_extension_manager(None)
+    driver_factory.set_extension_manager(None)
 
 
 @pytest.fixture
