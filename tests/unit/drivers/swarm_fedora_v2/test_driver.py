@@ -14,7 +14,7 @@ from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.drivers.k8s_ubuntu_v1.driver import K8sUbuntuV1
 from magnum_lite.drivers.swarm_fedora_v2 import driver as swarm_driver
 from magnum_lite.drivers.swarm_fedora_v2.driver import SwarmFedoraV2
-from magnum_lite.sandbox import user_data
+from magnum_lite_sandbox import user_data
 from tests.unit.drivers.heat.test_driver import Cluster, build, no_cleanup  # noqa: F401
 from tests.unit.drivers.k8s_ubuntu_v1.test_userdata import files
 

@@ -12,7 +12,7 @@ import pytest
 
 from magnum_lite.drivers.swarm_fedora_v2 import userdata
 from magnum_lite.drivers.swarm_fedora_v2.userdata import NodeBootConfig, render_user_data
-from magnum_lite.sandbox import user_data
+from magnum_lite_sandbox import user_data
 from tests.unit.drivers import boot_helpers
 from tests.unit.drivers.boot_helpers import boot, cloud_config, files
 
