@@ -11,7 +11,7 @@ last applied by a credentials deployment, which wins (``apply_credentials``, cal
 agent before it reports the deployment). Nodes are the masters of the cluster stack's outputs
 and the servers of its worker stacks' outputs.
 
-The COE is master 0's node.env ``COE``: Kubernetes (``kube_api``) when it names none,
+The COE is what master 0's files configure (``user_data.coe_of``): Kubernetes (``kube_api``),
 swarm-mode (``docker_api``, swarm_fedora_v2) or Mesos (``mesos_api``, mesos_ubuntu_v1).
 The API's serving certificate names what master 0's would (``certificate_names``), not the
 addresses served, so an address clients use that a real master's certificate would not name
@@ -235,7 +235,7 @@ class ClusterServers:
             self._tell(uuid, cluster, "no-ca", "cluster %s: no CA in its masters' user data "
                        "(%s): its API is not served", uuid, user_data.CA_CERT_PATH)
             return
-        coe = boot.env.get("COE", user_data.DEFAULT_COE)
+        coe = boot.coe
         view: Any
         if coe == user_data.SWARM_MODE:
             view = docker_api.DockerView(

@@ -4,11 +4,13 @@ and the names its API certificate would carry.
 A real master learns its cluster from cloud-init: the user data's cloud-config writes the
 cluster CA (where the COE keeps it: Kubernetes' ``/etc/kubernetes/pki``, a swarm-mode
 manager's ``/etc/docker/tls``, a Mesos master's ``/etc/mesos/ssl``) and
-``/etc/magnum-lite/node.env`` (``COE``, the COE's version), which the boot scripts source. A
+``/etc/magnum-lite/node.env`` (the COE's version and settings), which the boot scripts source. A
 credentials deployment later hands a master new files the same way (a JSON object of path:
 content). The sandbox boots no guest, so the cluster APIs (``cluster_apis``) read those files
-here, as cloud-init and the scripts would, to serve each cluster with the right COE and CA, and
-with a serving certificate that names what a real master's would (``certificate_names``).
+here, as cloud-init and the scripts would, to serve each cluster with the right COE (``coe_of``:
+told by what only that COE's boot scripts read, never by a line written for the sandbox) and
+CA, and with a serving certificate that names what a real master's would
+(``certificate_names``).
 """
 
 import base64
@@ -34,12 +36,20 @@ MESOS_CA_CERT_PATH = "/etc/mesos/ssl/ca.crt"
 MESOS_CA_KEY_PATH = "/etc/mesos/ssl/ca.key"
 CA_PATHS = ((CA_CERT_PATH, CA_KEY_PATH), (DOCKER_CA_CERT_PATH, DOCKER_CA_KEY_PATH),
             (MESOS_CA_CERT_PATH, MESOS_CA_KEY_PATH))
-#: The COE a cluster runs when master 0's node.env says none (the Kubernetes plugin's);
-#: the other values node.env's ``COE`` takes.
+#: The COE a master runs (``coe_of``): Kubernetes unless its files configure another.
 DEFAULT_COE = "kubernetes"
 SWARM_MODE = "swarm-mode"
 MESOS = "mesos"
 NODE_ENV_PATH = "/etc/magnum-lite/node.env"
+#: What only a Mesos node's boot reads (mesos_ubuntu_v1): its settings under /etc/mesos
+#: (credentials, TLS) and the Mesos version mesos-master.sh and mesos-agent.sh install.
+MESOS_DIR = "/etc/mesos/"
+MESOS_ENV = "MESOS_VERSION"
+#: What only a swarm-mode node's boot reads (swarm_fedora_v2): Docker's TLS directory, the
+#: worker's join.env (``docker swarm join``) and the port of ``docker swarm init``/``join``.
+DOCKER_TLS_DIR = "/etc/docker/tls/"
+SWARM_JOIN_PATH = "/etc/magnum-lite/join.env"
+SWARM_ENV = "SWARM_PORT"
 #: kubeadm's configuration on a Kubernetes master (k8s_ubuntu_v1): its ClusterConfiguration's
 #: ``apiServer.certSANs`` are the names kubeadm adds to the API server's certificate.
 KUBEADM_INIT_PATH = "/etc/magnum-lite/kubeadm-init.yaml"
@@ -127,6 +137,18 @@ def _kubeadm_cert_sans(text: str) -> list[str]:
     return []
 
 
+def coe_of(files: dict[str, str], env: dict[str, str]) -> str:
+    """The COE a node's files configure, told as its boot scripts would be: Mesos by its
+    settings under /etc/mesos or the Mesos version, swarm-mode by Docker's TLS directory, the
+    swarm join file or the swarm port, Kubernetes otherwise (kubeadm's configuration)."""
+    if MESOS_ENV in env or any(path.startswith(MESOS_DIR) for path in files):
+        return MESOS
+    if (SWARM_ENV in env or SWARM_JOIN_PATH in files
+            or any(path.startswith(DOCKER_TLS_DIR) for path in files)):
+        return SWARM_MODE
+    return DEFAULT_COE
+
+
 def certificate_names(files: dict[str, str], env: dict[str, str]) -> tuple[str, ...]:
     """The names the boot configuration puts in a master's API certificate, besides those
     the COE adds itself (the node's own address, localhost, kubeadm's service names):
@@ -141,20 +163,23 @@ def certificate_names(files: dict[str, str], env: dict[str, str]) -> tuple[str, 
 
 @dataclasses.dataclass(frozen=True)
 class BootInfo:
-    """What a master's guest learns from its user data: the cluster CA, node.env and the
-    names its API certificate would carry (`certificate_names`; empty when unknown)."""
+    """What a master's guest learns from its user data: the cluster CA, node.env, the names
+    its API certificate would carry (`certificate_names`; empty when unknown) and its COE
+    (`coe_of`)."""
 
     ca: x509.KeyPair | None
     env: dict[str, str]
     certificate_names: tuple[str, ...] = ()
+    coe: str = DEFAULT_COE
 
 
 def boot_info(user_data: str) -> BootInfo:
-    """The CA, node.env and certificate names a master's user data writes (empty when it
-    writes none)."""
+    """The CA, node.env, certificate names and COE of a master's user data (empty, and
+    Kubernetes, when it writes none)."""
     files = cloud_config_files(user_data)
     env = parse_env(files.get(NODE_ENV_PATH, ""))
-    return BootInfo(ca=ca_of(files), env=env, certificate_names=certificate_names(files, env))
+    return BootInfo(ca=ca_of(files), env=env, certificate_names=certificate_names(files, env),
+                    coe=coe_of(files, env))
 
 
 def credentials_ca(credentials: Any) -> x509.KeyPair | None:

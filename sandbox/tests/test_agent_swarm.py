@@ -47,7 +47,7 @@ def swarm_master_user_data(ca: x509.KeyPair, public: str | None = "127.88.1.2") 
 
 def test_boot_info_reads_the_coe_and_the_managers_ca(ca):
     boot = user_data.boot_info(swarm_master_user_data(ca))
-    assert boot.env["COE"] == "swarm-mode" and boot.env["DOCKER_VERSION"] == "26.1.4"
+    assert boot.coe == user_data.SWARM_MODE and boot.env["DOCKER_VERSION"] == "26.1.4"
     assert boot.ca == x509.KeyPair(certificate=ca.certificate, private_key=ca.private_key)
 
 

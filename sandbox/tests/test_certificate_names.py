@@ -84,7 +84,7 @@ def test_swarm_names_are_node_env_s_hosts(ca):
 
 def test_mesos_names_are_node_env_s_hosts(ca):
     info = user_data.boot_info(mesos_master_user_data(ca))
-    assert info.env["COE"] == user_data.MESOS
+    assert info.coe == user_data.MESOS
     assert info.certificate_names == (LB_VIP, LB_FIP)
     config = mesos_userdata.MesosBootConfig(
         role="master", cluster_uuid=CLUSTER_UUID, cluster_name="demo",

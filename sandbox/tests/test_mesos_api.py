@@ -180,7 +180,7 @@ def test_the_agent_reads_what_it_dispatches_on_from_a_mesos_master_s_user_data(c
                           userdata.CA_KEY_PATH: ca.private_key})
     data = userdata.render_user_data(config)
     info = user_data.boot_info(data)
-    assert info.env["COE"] == "mesos"
+    assert info.coe == user_data.MESOS
     assert info.env["MESOS_VERSION"] == "1.11.0"
     written = user_data.cloud_config_files(data)
     assert user_data.ca_of({user_data.CA_CERT_PATH: written[userdata.CA_CERT_PATH],

@@ -33,6 +33,7 @@ def test_the_drivers_user_data_is_parsed(ca):
     assert info.env["CLUSTER_UUID"] == CLUSTER_UUID
     assert info.env["KUBE_VERSION"] == "1.30.4"
     assert info.ca == ca
+    assert info.coe == user_data.DEFAULT_COE
 
 
 def test_b64_encoded_ca_files_are_decoded(ca):
@@ -42,13 +43,14 @@ def test_b64_encoded_ca_files_are_decoded(ca):
 
 
 def test_a_plain_cloud_config_and_gzipped_files_are_read():
-    packed = base64.b64encode(gzip.compress(b"COE='mesos'\n")).decode()
+    packed = base64.b64encode(gzip.compress(b"MESOS_VERSION='1.11.0'\n")).decode()
     text = "#cloud-config\n" + yaml.safe_dump({"write_files": [
         {"path": user_data.NODE_ENV_PATH, "encoding": "gz+b64", "content": packed},
         {"path": "/etc/motd", "content": "hello"}]})
-    assert user_data.cloud_config_files(text) == {user_data.NODE_ENV_PATH: "COE='mesos'\n",
-                                                  "/etc/motd": "hello"}
-    assert user_data.boot_info(text) == user_data.BootInfo(ca=None, env={"COE": "mesos"})
+    assert user_data.cloud_config_files(text) == {
+        user_data.NODE_ENV_PATH: "MESOS_VERSION='1.11.0'\n", "/etc/motd": "hello"}
+    assert user_data.boot_info(text) == user_data.BootInfo(
+        ca=None, env={"MESOS_VERSION": "1.11.0"}, coe=user_data.MESOS)
     assert user_data.cloud_config_files("#!/bin/sh\necho no cloud-config\n") == {}
 
 
@@ -72,3 +74,20 @@ def test_unreadable_credentials_raise_without_naming_a_secret(credentials):
         user_data.credentials_ca(credentials)
     assert "PEM" in str(raised.value) or "JSON" in str(raised.value)
     assert "not PEM" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("files", "env", "coe"), [
+    ({user_data.KUBEADM_INIT_PATH: "kind: ClusterConfiguration\n"}, {"KUBE_VERSION": "1.31.2"},
+     user_data.DEFAULT_COE),
+    ({}, {}, user_data.DEFAULT_COE),
+    ({user_data.MESOS_CA_CERT_PATH: "pem"}, {}, user_data.MESOS),
+    ({"/etc/mesos/credentials.json": "{}"}, {}, user_data.MESOS),
+    ({}, {"MESOS_VERSION": "1.11.0"}, user_data.MESOS),
+    ({user_data.DOCKER_CA_CERT_PATH: "pem"}, {}, user_data.SWARM_MODE),
+    ({user_data.SWARM_JOIN_PATH: "WORKER_JOIN_TOKEN='x'\n"}, {}, user_data.SWARM_MODE),
+    ({}, {"SWARM_PORT": "2377"}, user_data.SWARM_MODE),
+    # Both write Docker's daemon.json (Mesos runs its tasks in Docker): it tells nothing.
+    ({"/etc/docker/daemon.json": "{}"}, {}, user_data.DEFAULT_COE),
+])
+def test_the_coe_is_what_only_its_boot_scripts_read(files, env, coe):
+    assert user_data.coe_of(files, env) == coe

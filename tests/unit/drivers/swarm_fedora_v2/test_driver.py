@@ -61,7 +61,7 @@ def test_create_switches_on_the_join_step_for_the_cluster_stack_only(swarm, heat
     assert stack.parameters["public_tcp_ports"] == "22,2376"
     env = user_data.parse_env(files(stack.parameters["master_user_data"])
                               ["/etc/magnum-lite/node.env"]["content"])
-    assert env["COE"] == "swarm-mode" and env["ROLE"] == "master"
+    assert env["ROLE"] == "master"
     workers_env = c.driver._environments(c.cluster, c.template, masters=False)
     assert swarm_driver.ENV not in workers_env
 

@@ -80,7 +80,7 @@ def test_node_env_and_daemon_json(rendered, name, role):
     data = rendered[name, role]
     written = files(data)
     env = user_data.parse_env(written["/etc/magnum-lite/node.env"]["content"])
-    assert env["COE"] == "swarm-mode" and env["ROLE"] == role
+    assert "COE" not in env and env["ROLE"] == role
     assert env["NODE_INDEX"] == userdata.NODE_INDEX_PLACEHOLDER
     assert env["DOCKER_VERSION"] == "27.3.1" and env["API_PORT"] == "2376"
     daemon = json.loads(written["/etc/docker/daemon.json"]["content"])
