@@ -1,9 +1,10 @@
 """The sandbox cloud: real Keystone and real Heat from PyPI with simulated compute.
 
-Development and test tooling (issue 3), not part of the service: `magnum-lite-sandbox start`
-brings up Keystone, Heat (with a simulation of Nova, Neutron, Cinder and Octavia resources),
-a guest agent, a stand-in for the cloud APIs magnum-lite calls, and magnum-lite itself behind
-keystonemiddleware.
+Development and test tooling (issue 3), a distribution of its own (sandbox/ in the
+repository: it depends on magnum-lite, which never ships or imports it; issue 13, item 7):
+`magnum-lite-sandbox start` brings up Keystone, Heat (with a simulation of Nova, Neutron,
+Cinder and Octavia resources), a guest agent, a stand-in for the cloud APIs magnum-lite calls,
+and magnum-lite itself behind keystonemiddleware.
 
 Shared contract of the pieces (all under the sandbox state directory, default
 `~/.local/share/magnum-lite/sandbox`, overridden by MAGNUM_LITE_SANDBOX_DIR):

@@ -27,8 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _simulated_types() -> dict[str, str]:
-    """The type list of simulation.py, loaded by path: importing magnum_lite would select
-    oslo.service's backend, which Heat's import has already done."""
+    """The type list of simulation.py, loaded by path: importing magnum_lite_sandbox (and so
+    magnum_lite) would select oslo.service's backend, which Heat's import has already done."""
     spec = importlib.util.spec_from_file_location(
         "_sandbox_simulation", os.path.join(os.path.dirname(HERE), "simulation.py"))
     module = importlib.util.module_from_spec(spec)
