@@ -10,7 +10,7 @@ from tooz import coordination
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.conductor import hashring, membership
+from magnum_lite.conductor import hashring, membership, rpcapi
 from magnum_lite.conductor import service as conductor_service
 from magnum_lite.conf import CONF
 
@@ -76,6 +76,14 @@ def test_the_default_ring_reads_the_configured_group(members):
     assert membership.list_hosts() == {"host-a", "host-b"}
     b.stop()
     assert ring.refresh().hosts == {"host-a"}
+
+
+def test_the_api_casts_to_an_owner_from_the_group(members):
+    _join(members, "host-a")
+    _join(members, "host-b")
+    api = rpcapi.ConductorAPI()
+    owners = {api.owner(key) for key in KEYS}
+    assert owners == {"host-a", "host-b"}
 
 
 def test_no_group_yet_is_no_conductor(url):
