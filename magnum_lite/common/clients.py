@@ -29,6 +29,7 @@ from keystoneclient.v3 import client as ks_client
 from magnum_lite.conf import CONF
 from magnum_lite.conf import cloud as cloud_conf
 from magnum_lite.conf import keystone_auth as keystone_auth_conf
+from magnum_lite.conf import trust as trust_conf
 
 # Seconds a request to another service may wait for a connection or a response when the
 # service's group leaves `timeout` unset: an API request must never hang on a dead cloud.
@@ -134,8 +135,15 @@ def get_user_auth(context: Any) -> ks_plugin.BaseAuthPlugin:
     if not context.auth_token:
         raise ks_exceptions.AuthorizationFailure(
             "the request context carries no token to act for its user")
-    return ContextAuthPlugin(context.auth_token, getattr(context, "service_catalog", None),
-                             context.project_id)
+    catalog = getattr(context, "service_catalog", None)
+    if not catalog:
+        url = keystone_url()
+        if url:
+            # A token without its catalog (a create taken over from its record): Keystone
+            # gives a token of the same user and project, with the catalog.
+            return ks_identity.v3.Token(auth_url=url, token=context.auth_token,
+                                        project_id=context.project_id)
+    return ContextAuthPlugin(context.auth_token, catalog, context.project_id)
 
 
 def get_acting_auth(context: Any) -> ks_plugin.BaseAuthPlugin:
@@ -151,6 +159,21 @@ def get_acting_auth(context: Any) -> ks_plugin.BaseAuthPlugin:
     if getattr(context, "trust_id", None):
         return get_trust_auth(context.trust_id)
     return get_service_auth()
+
+
+def keystone_url() -> str | None:
+    """Keystone's v3 URL as magnum-lite is configured to reach it: [trust] auth_url, else
+    [keystone_auth] auth_url; None without either."""
+    url = CONF[trust_conf.GROUP].auth_url
+    if not url:
+        group = CONF[keystone_auth_conf.GROUP]
+        if group.auth_type:
+            try:
+                get_service_auth()  # loading it registers the plugin's auth_url
+            except ks_exceptions.ClientException:
+                return None
+        url = getattr(group, "auth_url", None)
+    return identity_v3_url(url) if url else None
 
 
 def identity_v3_url(url: str) -> str:

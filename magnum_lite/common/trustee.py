@@ -121,16 +121,10 @@ def configured() -> bool:
 
 def auth_url() -> str:
     """Where trustees log in: [trust] auth_url, else [keystone_auth] auth_url."""
-    url = CONF[trust_conf.GROUP].auth_url
-    if not url:
-        group = CONF[keystone_auth_conf.GROUP]
-        if group.auth_type:
-            with contextlib.suppress(ks_exceptions.ClientException):
-                clients.get_service_auth()  # loading it registers the plugin's auth_url
-        url = getattr(group, "auth_url", None)
+    url = clients.keystone_url()
     if not url:
         raise TrusteeNotConfigured(missing="no auth_url")
-    return clients.identity_v3_url(url)
+    return url
 
 
 def _check_configured() -> None:

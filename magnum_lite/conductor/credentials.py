@@ -173,6 +173,25 @@ def ensure_trustee(context: Any, cluster: Any, replace: bool = False) -> Any:
     return cluster
 
 
+def keystone_in_use() -> bool:
+    """Whether clusters get trusts (a trustee domain, or magnum-lite's own Keystone user)."""
+    return trustee.configured() or bool(CONF.keystone_auth.auth_type)
+
+
+def acting_for(context: Any, cluster: Any) -> bool:
+    """Make `context` act for the cluster's owner without the request's token: through the
+    cluster's trust (a create taken over after its trust was made). False when it cannot:
+    Keystone is in use and there is neither token nor trust (the service user would build in
+    its own project, where the owner never sees it)."""
+    if context.auth_token:
+        return True
+    if cluster.trust_id:
+        context.trust_id = cluster.trust_id
+        context.trustee = trustee_of(cluster)
+        return True
+    return not keystone_in_use()
+
+
 def _forget(old: trustee.Trustee) -> None:
     try:
         trustee.delete_trustee(None, old)

@@ -501,10 +501,12 @@ class ConductorManager:
         died, stopped, or the cast never reached it. Not an RPC endpoint: the reconciler of
         the cluster's owner on the hash ring calls it."""
         params = operation.params or {}
-        # A create cut off before its trust existed makes it with the requester's token.
+        # A create cut off before its trust existed makes it with the requester's token
+        # and roles.
         context = ml_context.RequestContext(
             project_id=operation.project_id, user_id=operation.user_id,
-            request_id=operation.request_id, auth_token=operation.token, is_admin=True,
+            request_id=operation.request_id, auth_token=operation.token,
+            roles=params.get(operations.REQUESTER_ROLES) or [], is_admin=True,
             all_projects=True)
         kind, uuid = operation.kind, operation.cluster_uuid
         LOG.info("Cluster %s: taking over its %s (step %s) from %s", uuid, kind,
@@ -560,6 +562,11 @@ class ConductorManager:
             cluster = credentials.ensure_cas(context, cluster, template.coe)
         cluster = credentials.ensure_trustee(context, cluster)
         self._forget_token(work)
+        if not credentials.acting_for(context, cluster):
+            self._fail(context, work, "the conductor that had the create stopped before the "
+                                      "cluster's trust was made, and the request's token is "
+                                      "gone; try again", Fault.CONDUCTOR_STOPPED)
+            return
         LOG.info("Cluster %s: creating with driver plugin %s", work.cluster_uuid,
                  type(driver).__name__)
         self._advance(context, work, Step.CLOUD_REQUESTED)

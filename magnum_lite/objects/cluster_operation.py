@@ -26,6 +26,8 @@ from magnum_lite.objects.cluster import INTERNAL_WRITE_ATTEMPTS, Cluster
 LOG = logging.getLogger(__name__)
 
 Status = fields.ClusterStatus
+#: The parameter of a create that keeps its requester's roles (the trust delegates them).
+REQUESTER_ROLES = "requester_roles"
 
 
 @base.MagnumLiteObjectRegistry.register
@@ -161,9 +163,13 @@ def start_create(context: Any, cluster: Cluster, nodegroups: list[dict],
     if not cluster.obj_attr_is_set("create_timeout"):
         cluster.create_timeout = None
     row = _new_row(context, cluster, states.Kind.CREATE, params, None)
-    # The trust is made with it: kept until then, for a conductor that takes the create over.
+    # The trust is made with them: kept until then, for a conductor that takes the create
+    # over (the token encrypted).
     token = getattr(context, "auth_token", None)
-    row["auth_token"] = encryption.encrypt(token) if token else None
+    if token:
+        row["auth_token"] = encryption.encrypt(token)
+        row["params"] = {**row["params"],
+                         REQUESTER_ROLES: list(getattr(context, "roles", None) or [])}
     cluster.operation_uuid = row["uuid"]
     cluster.create_with_nodegroups(nodegroups, context=context, new_operation=row,
                                    event=cluster.event_values(context, "cluster.create"))

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import identity as ks_identity
 from keystoneauth1 import session as ks_session
 import pytest
 
@@ -191,6 +192,16 @@ def test_context_auth_plugin(ctx):
     session = ks_session.Session()
     assert plugin.get_headers(session) == {"X-Auth-Token": TOKEN}
     assert plugin.get_project_id(session) == PROJECT
+
+
+def test_a_token_without_its_catalog_is_scoped_again_by_keystone(config):
+    # A create taken over from its record has the requester's token and no catalog.
+    config.set_override("auth_url", "http://keystone.example:5000", group="trust")
+    ctx = ml_context.RequestContext(project_id=PROJECT, auth_token=TOKEN, overwrite=False)
+    plugin = clients.get_user_auth(ctx)
+    assert isinstance(plugin, ks_identity.v3.Token)
+    assert plugin.auth_url == "http://keystone.example:5000/v3"
+    assert plugin.project_id == PROJECT
 
 
 def test_context_without_token(config):

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import states
+from magnum_lite.conductor import hashring
+from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.objects import cluster_operation
 
 # Seconds a test waits for background work at most.
@@ -64,3 +66,12 @@ def in_flight(context: Any, cluster: Any, kind: str | None = None,
     cluster.updated_at = written.updated_at
     cluster.obj_reset_changes()
     return operation
+
+
+def reconciler_on(host: str, manager: Any, hosts: set[str], clock: Any
+                  ) -> conductor_reconciler.Reconciler:
+    """The reconciler of `host` (with its `manager`) on a ring of the live `hosts` (read at
+    every round), on the test's `clock` (a FakeClock)."""
+    ring = hashring.ConductorRing(host, list_hosts=lambda: set(hosts), refresh_interval=0)
+    return conductor_reconciler.Reconciler(host, manager=manager, ring=ring, clock=clock,
+                                           utcnow=clock.utcnow)

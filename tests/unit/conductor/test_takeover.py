@@ -21,7 +21,7 @@ from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.objects import cluster_operation, fields
 from tests.unit.conductor.conftest import PROJECT, USER
-from tests.unit.conductor.helpers import WAIT, operation_of, settle, wait_for
+from tests.unit.conductor.helpers import WAIT, operation_of, reconciler_on, settle, wait_for
 from tests.unit.conductor.test_reconciler import FakeClock
 
 Status = fields.ClusterStatus
@@ -39,13 +39,6 @@ def clock():
     return FakeClock()
 
 
-def _reconciler(host, manager, hosts, clock):
-    """The reconciler of `host` on a ring of the live `hosts` (read at every round)."""
-    ring = hashring.ConductorRing(host, list_hosts=lambda: set(hosts), refresh_interval=0)
-    return conductor_reconciler.Reconciler(host, manager=manager, ring=ring, clock=clock,
-                                           utcnow=clock.utcnow)
-
-
 @pytest.fixture
 def conductors(db, clock):
     """host-a and host-b, each a started manager and a reconciler on the ring `hosts`."""
@@ -54,7 +47,7 @@ def conductors(db, clock):
     for host in sorted(hosts):
         manager = conductor_manager.ConductorManager(host, workers=2)
         manager.start()
-        made[host] = (manager, _reconciler(host, manager, hosts, clock))
+        made[host] = (manager, reconciler_on(host, manager, hosts, clock))
     yield hosts, made
     for manager, reconciler in made.values():
         reconciler.stop()
@@ -174,7 +167,7 @@ def test_a_stopping_conductor_hands_its_queued_work_to_the_next_owner(
     hosts.discard("host-a")
     taker = conductor_manager.ConductorManager("host-b", workers=2)
     taker.start()
-    reconciler = _reconciler("host-b", taker, hosts, clock)
+    reconciler = reconciler_on("host-b", taker, hosts, clock)
     try:
         clock.advance(conductor_reconciler.UNCLAIMED_GRACE + 60)
         reconciler.run_once()
@@ -198,7 +191,7 @@ def test_a_restarted_conductor_takes_back_what_its_records_name(db, context, ubu
     operation_of(context, cluster.uuid).update(owner="host-a", step="cloud_requested")
     manager = conductor_manager.ConductorManager("host-a", workers=2)
     manager.start()
-    reconciler = _reconciler("host-a", manager, {"host-a"}, clock)
+    reconciler = reconciler_on("host-a", manager, {"host-a"}, clock)
     try:
         reconciler.run_once()
         assert fake_driver.calls == []  # within the grace
@@ -270,17 +263,19 @@ def test_a_create_taken_over_makes_its_trust_with_the_requester_s_token(
     operation_of(context, cluster.uuid).update(owner="host-gone",
                                                auth_token=encryption.encrypt("user-token"))
     assert "user-token" not in operation_of(context, cluster.uuid).auth_token  # not in clear
+    operation_of(context, cluster.uuid).update(params={"create_timeout": 60,
+                                                       "requester_roles": ["member"]})
     seen = []
     real_ensure = conductor_manager.credentials.ensure_trustee
 
     def ensure_trustee(context, cluster):
-        seen.append(context.auth_token)
+        seen.append((context.auth_token, context.roles))
         return real_ensure(context, cluster)
 
     monkeypatch.setattr(conductor_manager.credentials, "ensure_trustee", ensure_trustee)
     rounds(made)
     settle()
-    assert seen == ["user-token"]
+    assert seen == [("user-token", ["member"])]
     after = operation_of(context, cluster.uuid)
     assert (after.owner, after.step, after.auth_token) == ("host-b", "following", None)
 
@@ -296,6 +291,41 @@ def test_the_requester_s_token_is_kept_encrypted_until_the_trust_exists(
     stored = operation_of(context, cluster.uuid)
     assert stored.auth_token and "user-token" not in stored.auth_token
     assert stored.token == "user-token"
+    assert stored.params["requester_roles"] == context.roles
     manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
     settle()
     assert operation_of(context, cluster.uuid).auth_token is None
+
+
+def test_a_create_taken_over_without_token_acts_through_the_cluster_s_trust(
+        conductors, context, ubuntu, make_cluster, fake_driver, monkeypatch):
+    hosts, made = conductors
+    cluster = owned_by("host-b", make_cluster, hosts, trust_id="trust-1")
+    operation_of(context, cluster.uuid).update(owner="host-gone")
+    monkeypatch.setattr(conductor_manager.credentials, "keystone_in_use", lambda: True)
+    acting = []
+    real_create = fake_driver.create
+
+    def create(self, context, *args, **kwargs):
+        acting.append((context.auth_token, context.trust_id))
+        return real_create(self, context, *args, **kwargs)
+
+    monkeypatch.setattr(fake_driver, "create", create)
+    rounds(made)
+    settle()
+    assert acting == [(None, "trust-1")]
+
+
+def test_a_create_taken_over_with_neither_token_nor_trust_fails_and_builds_nothing(
+        conductors, context, ubuntu, make_cluster, fake_driver, monkeypatch):
+    # With Keystone in use, the service user would build it in its own project instead.
+    hosts, made = conductors
+    cluster = owned_by("host-b", make_cluster, hosts)
+    operation_of(context, cluster.uuid).update(owner="host-gone")
+    monkeypatch.setattr(conductor_manager.credentials, "keystone_in_use", lambda: True)
+    rounds(made)
+    wait_for(lambda: operation_of(context, cluster.uuid).outcome)
+    assert fake_driver.calls == []
+    after = operation_of(context, cluster.uuid)
+    assert (after.outcome, after.fault) == ("failed", "conductor_stopped")
+    assert "token is gone" in objects.Cluster.get_by_uuid(context, cluster.uuid).status_reason
