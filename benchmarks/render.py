@@ -26,7 +26,7 @@ from magnum_lite.drivers.k8s_ubuntu_v1 import driver as k8s
 from magnum_lite.drivers.mesos_ubuntu_v1 import driver as mesos
 from magnum_lite.drivers.swarm_fedora_v2 import driver as swarm
 from magnum_lite.objects import Cluster, ClusterTemplate, NodeGroup
-from magnum_lite.sandbox import docker_api
+from magnum_lite_sandbox import docker_api
 
 PLUGINS = (("k8s_ubuntu_v1", k8s.K8sUbuntuV1, "kubernetes", "ubuntu", "flannel"),
            ("swarm_fedora_v2", swarm.SwarmFedoraV2, "swarm-mode", "fedora", None),

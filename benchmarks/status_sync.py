@@ -44,7 +44,7 @@ from heatclient import client as heat_client
 from keystoneauth1 import session as ks_session
 
 from magnum_lite.drivers.heat import chunks
-from magnum_lite.sandbox import config as sandbox_config
+from magnum_lite_sandbox import config as sandbox_config
 from tests.integration import clusters
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json",

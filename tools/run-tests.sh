@@ -9,7 +9,8 @@
 # skip where it is missing, unless CI=true, where such a skip fails the run.
 #
 # Every tier in order, each reporting its 10 slowest tests and its time:
-#   1. ruff and the unit tier: the fast gate (the sandbox starts meanwhile, in the background);
+#   1. ruff and the unit tier (tests/unit, and sandbox/tests: the sandbox distribution's own):
+#      the fast gate (the sandbox starts meanwhile, in the background);
 #      a failure here stops the run;
 #   2. the sandbox tests that can share the sandbox, SANDBOX_WORKERS at once (pytest-xdist;
 #      each makes its own clusters and templates), beside the functional tier;
@@ -38,7 +39,7 @@ run_pytest() {
 if [ $# -gt 0 ]; then
     echo "run-tests: ruff"
     lint=0
-    .venv/bin/ruff check magnum_lite tests benchmarks tools || lint=$?
+    .venv/bin/ruff check magnum_lite sandbox tests benchmarks tools || lint=$?
     echo "run-tests: pytest $*"
     tests=0
     run_pytest "$@" || tests=$?
@@ -91,12 +92,12 @@ trap cleanup EXIT
 t=$SECONDS
 echo "run-tests: ruff"
 code=0
-.venv/bin/ruff check magnum_lite tests benchmarks tools || code=$?
+.venv/bin/ruff check magnum_lite sandbox tests benchmarks tools || code=$?
 tier "ruff" "$code" "$t"
 t=$SECONDS
-echo "run-tests: pytest tests/unit"
+echo "run-tests: pytest tests/unit sandbox/tests"
 code=0
-run_pytest -q -p no:cacheprovider "${DURATIONS[@]}" tests/unit || code=$?
+run_pytest -q -p no:cacheprovider "${DURATIONS[@]}" tests/unit sandbox/tests || code=$?
 tier "unit" "$code" "$t"
 if [ "$failed" -ne 0 ]; then
     echo "run-tests: the fast gate failed; the other tiers were not run" >&2

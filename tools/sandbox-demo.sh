@@ -10,20 +10,24 @@ t0=$SECONDS
 step() { echo "== [$((SECONDS - t0)) s] $*"; }
 
 stamp=.venv/.magnum-lite-demo
-wanted_stamp=$(cat setup.cfg pyproject.toml upper-constraints.txt | sha256sum)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted_stamp" ] && [ -x .venv/bin/openstack ]; then
+wanted_stamp=$(cat setup.cfg pyproject.toml sandbox/setup.cfg sandbox/pyproject.toml \
+    upper-constraints.txt | sha256sum)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted_stamp" ] && [ -x .venv/bin/openstack ] \
+        && [ -x .venv/bin/magnum-lite-sandbox ]; then
     step ".venv is up to date (delete $stamp to reinstall)"
 else
     if [ ! -x .venv/bin/python ]; then
         step "creating .venv with $(python3 --version)"
         python3 -m venv .venv
     fi
-    step "installing magnum-lite, the openstack CLI and the kubernetes client into .venv" \
+    step "installing magnum-lite, its sandbox cloud (sandbox/), the openstack CLI and the" \
+         "kubernetes client into .venv" \
          "(pinned by upper-constraints.txt; a few minutes the first time)"
     tools/pip-install.sh .venv .venv/sandbox-demo-pip.log -c upper-constraints.txt \
-        -e '.[postgresql]' python-openstackclient python-magnumclient kubernetes
+        -e '.[postgresql]' -e ./sandbox python-openstackclient python-magnumclient kubernetes
+    echo "$wanted_stamp" > "$stamp"
     # What quickstart.sh installs is a part of this: it need not install again.
-    echo "$wanted_stamp" | tee "$stamp" > .venv/.magnum-lite-quickstart
+    cat setup.cfg pyproject.toml upper-constraints.txt | sha256sum > .venv/.magnum-lite-quickstart
     step "installed"
 fi
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start the local PostgreSQL, MariaDB and RabbitMQ that are installed but not running, and wait
-# (bounded) until they answer. Used by CI (.ci/run) and by tools/test-setup.sh under CI=true.
+# Start the local PostgreSQL, MariaDB, RabbitMQ and Redis that are installed but not running,
+# and wait (bounded) until they answer. Used by CI (.ci/run) and by tools/test-setup.sh under
+# CI=true.
 # A service that is not installed is reported and left alone. Exit status: 0 when every
 # installed service answers, 1 otherwise.
 set -u
@@ -69,6 +70,20 @@ elif command -v rabbitmq-server >/dev/null 2>&1; then
     wait_for_port RabbitMQ 5672
 else
     say "RabbitMQ: not installed"
+fi
+
+# ------------------------------------------------------------------ Redis (tooz membership tests)
+if port_open 6379; then
+    say "Redis: already running"
+elif command -v redis-server >/dev/null 2>&1; then
+    say "Redis: starting"
+    install -d /var/lib/redis /var/log/redis 2>/dev/null || true
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+        --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log \
+        || say "Redis: redis-server failed"
+    wait_for_port Redis 6379
+else
+    say "Redis: not installed"
 fi
 
 exit $failed

@@ -147,9 +147,7 @@ def get_acting_auth(context: Any) -> ks_plugin.BaseAuthPlugin:
         return get_user_auth(context)
     cluster_trustee = getattr(context, "trustee", None)
     if cluster_trustee is not None and cluster_trustee.trust_id:
-        from magnum_lite.common import trustee  # imported late: trustee imports this module
-
-        return trustee.trustee_auth(cluster_trustee)
+        return cluster_trustee.auth()  # common.trustee.Trustee: that module builds on this one
     if getattr(context, "trust_id", None):
         return get_trust_auth(context.trust_id)
     return get_service_auth()

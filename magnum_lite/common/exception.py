@@ -159,6 +159,11 @@ class ConcurrentUpdate(Conflict):
                "read it again and retry.")
 
 
+class OperationFenced(Conflict):
+    message = ("Cluster operation %(operation)s is not %(owner)s's any more (another conductor "
+               "took it over): nothing of its outcome is written.")
+
+
 class Duplicate(Conflict):
     message = "Multiple %(resource)s exist with the name %(name)s: use the uuid instead."
 

@@ -20,7 +20,6 @@ from oslo_messaging import opts as messaging_opts
 
 from magnum_lite.common import context as ml_context
 from magnum_lite.conf import CONF
-from magnum_lite.objects import base as objects_base
 
 LOG = logging.getLogger(__name__)
 
@@ -132,13 +131,17 @@ class RequestContextSerializer(messaging.Serializer):
         return ml_context.RequestContext.from_dict(context, overwrite=False)
 
 
-def get_serializer() -> RequestContextSerializer:
-    """Contexts as dicts, versioned objects as their primitives."""
-    return RequestContextSerializer(objects_base.MagnumLiteObjectSerializer())
+def get_serializer(entities: messaging.Serializer) -> RequestContextSerializer:
+    """Contexts as dicts, entities through `entities`: the versioned objects' serializer
+    (objects.base.MagnumLiteObjectSerializer), given by the caller because the objects layer
+    sits above this one."""
+    return RequestContextSerializer(entities)
 
 
-def get_notifier(publisher: str, host: str | None = None) -> messaging.Notifier:
-    """A notifier publishing as `<publisher>.<host>` (a no-op unless a driver is configured)."""
+def get_notifier(publisher: str, entities: messaging.Serializer,
+                 host: str | None = None) -> messaging.Notifier:
+    """A notifier publishing as `<publisher>.<host>` (a no-op unless a driver is configured);
+    `entities` as for get_serializer."""
     return messaging.Notifier(get_notification_transport(),
                               publisher_id=f"{publisher}.{host or CONF.host}",
-                              serializer=get_serializer())
+                              serializer=get_serializer(entities))

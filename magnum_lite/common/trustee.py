@@ -65,6 +65,11 @@ class Trustee:
     password: str = dataclasses.field(repr=False)  # never logged
     trust_id: str | None = None
 
+    def auth(self) -> ks_plugin.BaseAuthPlugin:
+        """This trustee acting through its trust (`trustee_auth`): how `clients` acts as a
+        context's trustee without importing this module, which builds on it."""
+        return trustee_auth(self)
+
 
 class TrusteeNotConfigured(exception.MagnumLiteException):
     """[trust] lacks what making trustee users needs: an operator's fix, not a retry."""

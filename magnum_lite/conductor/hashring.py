@@ -1,9 +1,9 @@
 """A consistent hash ring of the live conductors: which conductor follows which cluster.
 
-Every conductor builds the same ring from the service table (the conductors whose heartbeat is
-fresh), so each cluster has exactly one owner; when a conductor joins or dies, only the
-clusters of its ring segments move (about 1/n of them). Each host takes VNODES points on the
-ring (md5 of "host:i") to even out the shares.
+Every conductor builds the same ring from the same membership (conductor/membership.py: the
+service table, or a tooz group where configured), so each cluster has exactly one owner; when
+a conductor joins or dies, only the clusters of its ring segments move (about 1/n of them).
+Each host takes VNODES points on the ring (md5 of "host:i") to even out the shares.
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ import time
 
 from oslo_log import log as logging
 
-from magnum_lite import objects
-from magnum_lite.common import context as ml_context
+from magnum_lite.conductor import membership
 from magnum_lite.conf import CONF
-from magnum_lite.objects import fields
 
 LOG = logging.getLogger(__name__)
 
 # Points per host on the ring (2^5).
 VNODES = 32
-# The service-table binary of the conductors (conductor/service.py's BINARY).
-CONDUCTOR_BINARY = "magnum-lite-conductor"
+# Kept here for their callers: they belong to the membership.
+CONDUCTOR_BINARY = membership.CONDUCTOR_BINARY
+live_conductors = membership.live_conductors
 
 
 def _hash(text: str) -> int:
@@ -53,22 +52,14 @@ class HashRing:
         return self._hosts[index]
 
 
-def live_conductors(context: object | None = None) -> set[str]:
-    """The hosts of the conductors whose heartbeat is fresh (and not disabled)."""
-    context = context or ml_context.get_admin_context()
-    down_time = CONF.conductor.service_down_time
-    return {service.host for service in objects.MagnumService.list(context)
-            if service.binary == CONDUCTOR_BINARY and not service.disabled
-            and service.state(down_time) == fields.MagnumServiceState.UP}
-
-
 class ConductorRing:
-    """This conductor's view of the ring, re-read from the service table every
-    `[conductor] hash_ring_refresh_interval` seconds (`clock` is injectable for tests)."""
+    """This conductor's view of the ring, re-read from the configured membership every
+    `[conductor] hash_ring_refresh_interval` seconds (`clock` and `list_hosts` are injectable
+    for tests)."""
 
     def __init__(self, host: str, clock: Callable[[], float] = time.monotonic,
                  refresh_interval: float | None = None,
-                 list_hosts: Callable[[], set[str]] = live_conductors) -> None:
+                 list_hosts: Callable[[], set[str]] = membership.list_hosts) -> None:
         self.host = host
         self._clock = clock
         self._refresh_interval = refresh_interval
@@ -84,7 +75,7 @@ class ConductorRing:
         return CONF.conductor.hash_ring_refresh_interval
 
     def refresh(self, force: bool = False) -> HashRing:
-        """The ring, read again from the service table when due (or `force`d). A failed read
+        """The ring, read again from the membership when due (or `force`d). A failed read
         keeps the last ring (or, with none, a ring of this host alone)."""
         with self._lock:
             now = self._clock()

@@ -32,11 +32,10 @@ from oslo_utils import strutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import encryption, exception, states
+from magnum_lite.common import driver_factory, encryption, exception, failpoints, states
 from magnum_lite.conductor import credentials
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
-from magnum_lite.drivers import loader
 from magnum_lite.objects import cluster_operation as operations
 from magnum_lite.objects import fields
 
@@ -84,6 +83,12 @@ class _Work:
     @property
     def operation_uuid(self) -> str | None:
         return None if self.operation is None else self.operation.uuid
+
+    @property
+    def owner(self) -> str | None:
+        """The owner its writes expect on the operation (fencing: a conductor whose work was
+        taken over writes nothing more)."""
+        return None if self.operation is None else self.operation.owner
 
 
 class _MovedOn(Exception):
@@ -192,15 +197,16 @@ def _destroy_nodegroup(context: Any, cluster_uuid: str, uuid: str) -> None:
 def record_state(context: Any, kind: str, cluster_uuid: str,
                  state: drivers_base.ClusterState, expect: tuple[str, int] | None = None,
                  clear_reason: bool = False, operation_uuid: str | None = None,
-                 step: str | None = None) -> Any:
+                 step: str | None = None, owner: str | None = None) -> Any:
     """Record what a driver reported for the cluster's operation of `kind`: each
     NodeGroupState on its nodegroup row, then the cluster's status, reason and fields through
     the transition table (objects/cluster_operation.finish; an event when the status
     changes; DELETE_COMPLETE removes the cluster's rows, its events and operations stay).
 
     The one writer of driver states, for the manager (what create/update/delete returned,
-    with the `step` it reached) and the reconciler (what get_status found). Returns the
-    cluster, or None when it moved on to another operation (then nothing is written).
+    with the `step` it reached, fenced by its `owner`) and the reconciler (what get_status
+    found). Returns the cluster, or None when it moved on to another operation or another
+    owner (then nothing is written).
     """
     table = states.rules(kind)
     status = state.status or table.in_progress
@@ -214,7 +220,10 @@ def record_state(context: Any, kind: str, cluster_uuid: str,
             current = objects.Cluster.get_by_uuid(context, cluster_uuid)
             if ((expect is not None and (current.status, current.version) != expect)
                     or (operation_uuid is not None
-                        and current.operation_uuid != operation_uuid)):
+                        and current.operation_uuid != operation_uuid)
+                    or (owner is not None and operation_uuid is not None
+                        and operations.ClusterOperation.get(context, operation_uuid).owner
+                        != owner)):
                 LOG.warning("Cluster %s is %s now: the state of its %s is not recorded",
                             cluster_uuid, current.status, kind)
                 return None
@@ -226,7 +235,8 @@ def record_state(context: Any, kind: str, cluster_uuid: str,
             changes[name] = encryption.encrypt(changes[name])
     cluster = operations.finish(context, cluster_uuid, kind, status, state.status_reason,
                                 operation_uuid=operation_uuid, expect=expect,
-                                clear_reason=clear_reason, step=step, **changes)
+                                clear_reason=clear_reason, step=step, owner=owner,
+                                **changes)
     if cluster is not None and status == Status.DELETE_COMPLETE:
         LOG.info("Cluster %s deleted", cluster_uuid)
     return cluster
@@ -352,15 +362,25 @@ class ConductorManager:
 
     def _claim(self, context: Any, work: _Work) -> None:
         """Make this conductor the owner of the cluster's operation of the work's kind (the
-        record the API started, or one made now for a cluster without one)."""
+        record the API started, or one made now for a cluster without one).
+
+        A cast claims only an operation nobody owns (or this conductor, before it began):
+        one that arrives late, after another conductor took the operation over, leaves it
+        alone. A takeover (`retake`) claims one whose owner is gone, as the reconciler found.
+        A delete asked again while the cloud deletes (step following) drives it again.
+        """
         operation = operations.adopt(context, work.cluster_uuid, work.kind, self.host)
         if operation is None:
             raise _MovedOn(work.kind)
-        if (operation.owner == self.host and operation.step != Step.QUEUED
-                and not work.retake):
-            raise _MovedOn(work.kind)  # a duplicate: this conductor drives it already
-        if operation.step not in Step.DRIVEN:
-            raise _MovedOn(work.kind)  # handed over to the reconciler already
+        redrive = work.kind == Kind.DELETE and operation.step == Step.FOLLOWING
+        if not redrive:
+            if operation.step not in Step.DRIVEN:
+                raise _MovedOn(work.kind)  # handed over to the reconciler already
+            if operation.owner == self.host and operation.step != Step.QUEUED \
+                    and not work.retake:
+                raise _MovedOn(work.kind)  # a duplicate: this conductor drives it already
+            if operation.owner not in (None, self.host) and not work.retake:
+                raise _MovedOn(work.kind)  # another conductor's (it took the work over)
         try:
             # Guarded: of two conductors taking over the same operation, one wins.
             operation.update(expected={"owner": operation.owner, "step": operation.step},
@@ -370,13 +390,27 @@ class ConductorManager:
         work.operation = operation
 
     def _advance(self, context: Any, work: _Work, step: str) -> None:
-        """Record the step the work reached on its operation (while it is in flight)."""
-        if work.operation is None:
-            return
+        """Record the step the work reached on its operation (while it is in flight and still
+        this conductor's: one that lost it stops before the cloud is asked)."""
+        if work.operation is not None:
+            self._write(work, step=step)
+
+    def _forget_token(self, work: _Work) -> None:
+        """Clear the requester's token from the operation once the trust exists (nothing
+        after needs it: later steps act through the trust)."""
+        if work.operation is not None and work.operation.auth_token:
+            self._write(work, auth_token=None)
+
+    def _write(self, work: _Work, **values: Any) -> None:
+        """Write `values` on the work's operation while it is still this conductor's."""
         try:
-            work.operation.update(step=step)
-        except (exception.ConcurrentUpdate, exception.ClusterOperationNotFound):
-            LOG.info("Cluster %s: its %s ended meanwhile", work.cluster_uuid, work.kind)
+            work.operation.update(expected={"owner": self.host}, **values)
+        except exception.ClusterOperationNotFound:
+            raise _MovedOn(work.kind) from None
+        except exception.ConcurrentUpdate:
+            LOG.warning("Cluster %s: its %s ended or went to another conductor meanwhile",
+                        work.cluster_uuid, work.kind)
+            raise _MovedOn(work.kind) from None
 
     def _run(self, work: _Work, func: Callable[..., None], *args: Any) -> None:
         with self._lock:
@@ -389,6 +423,8 @@ class ConductorManager:
         try:
             if not work.side:
                 self._claim(context, work)
+                # A fault test stops the conductor here: the cast claimed, nothing asked yet.
+                failpoints.hit(f"conductor.{work.kind}.claimed")
             func(context, work, *args)
         except _MovedOn:
             LOG.warning("Cluster %s is in another operation now: its %s is not done",
@@ -465,9 +501,11 @@ class ConductorManager:
         died, stopped, or the cast never reached it. Not an RPC endpoint: the reconciler of
         the cluster's owner on the hash ring calls it."""
         params = operation.params or {}
+        # A create cut off before its trust existed makes it with the requester's token.
         context = ml_context.RequestContext(
             project_id=operation.project_id, user_id=operation.user_id,
-            request_id=operation.request_id, is_admin=True, all_projects=True)
+            request_id=operation.request_id, auth_token=operation.token, is_admin=True,
+            all_projects=True)
         kind, uuid = operation.kind, operation.cluster_uuid
         LOG.info("Cluster %s: taking over its %s (step %s) from %s", uuid, kind,
                  operation.step, operation.owner or "no conductor")
@@ -521,6 +559,7 @@ class ConductorManager:
         if not template.tls_disabled:
             cluster = credentials.ensure_cas(context, cluster, template.coe)
         cluster = credentials.ensure_trustee(context, cluster)
+        self._forget_token(work)
         LOG.info("Cluster %s: creating with driver plugin %s", work.cluster_uuid,
                  type(driver).__name__)
         self._advance(context, work, Step.CLOUD_REQUESTED)
@@ -622,21 +661,19 @@ class ConductorManager:
     def _delete(self, context: Any, work: _Work) -> None:
         cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)
         nodegroups = objects.NodeGroup.list_for_clusters(context, [work.cluster_uuid])
-        # A cluster pinned to a driver goes through it even without a recorded stack: a
-        # conductor stopped in the middle of a create may have left stacks it never recorded,
-        # and the driver finds them (a missing stack counts as deleted). Only a cluster with
-        # no stack recorded and no driver to ask is removed from the database alone.
+        # The driver is asked even without a recorded stack once the cloud was asked for
+        # anything: a create whose answer was lost, or a conductor stopped between the
+        # cloud's answer and its record, left stacks with no id here, and the driver finds
+        # them by name (a missing stack counts as deleted). Only a cluster the cloud never
+        # heard of is removed from the database alone.
         has_stack = bool(cluster.stack_id) or any(ng.stack_id for ng in nodegroups)
-        if not has_stack and (not cluster.driver_id or not self._reached_the_cloud(context,
-                                                                                   cluster)):
+        if not has_stack and not self._reached_the_cloud(context, cluster):
             self._destroy(context, work)
             return
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
-        driver = self._driver_for(context, cluster, template, work, fail=has_stack)
+        driver = self._driver_for(context, cluster, template, work)
         if driver is None:
-            if not has_stack:
-                self._destroy(context, work)
-            return
+            return  # failed: what the cloud may hold needs the driver to be found
         LOG.info("Cluster %s: deleting (stack %s)", work.cluster_uuid, cluster.stack_id)
         self._advance(context, work, Step.CLOUD_REQUESTED)
         state = driver.delete(context, cluster, nodegroups)
@@ -662,18 +699,18 @@ class ConductorManager:
             return
         cluster = operations.finish(context, work.cluster_uuid, work.kind,
                                     Status.DELETE_COMPLETE, NOTHING_IN_THE_CLOUD,
-                                    operation_uuid=work.operation_uuid)
+                                    operation_uuid=work.operation_uuid, owner=work.owner)
         if cluster is not None:
             LOG.info("Cluster %s deleted (it had no stack)", work.cluster_uuid)
 
     # -- drivers -----------------------------------------------------------------------------
 
-    def _driver_for(self, context: Any, cluster: Any, template: Any, work: _Work,
-                    fail: bool = True) -> drivers_base.Driver | None:
-        """The cluster's driver, bound to its config; None (after failing the operation when
-        `fail`) when none is installed."""
+    def _driver_for(self, context: Any, cluster: Any, template: Any, work: _Work
+                    ) -> drivers_base.Driver | None:
+        """The cluster's driver, bound to its config; None (after failing the operation)
+        when none is installed."""
         driver = driver_for(context, cluster, template)
-        if driver is None and fail:
+        if driver is None:
             reason = str(exception.NoDriverInstalled(server_type=template.server_type,
                                                      distro=template.cluster_distro,
                                                      coe=template.coe))
@@ -686,8 +723,10 @@ class ConductorManager:
     def _record(self, context: Any, work: _Work, state: drivers_base.ClusterState) -> None:
         """Write what the driver reported, with the handover: the cloud accepted the
         operation, and the reconciler follows a status still in progress from here on."""
+        # A fault test stops the conductor here: the cloud accepted, nothing recorded yet.
+        failpoints.hit(f"conductor.{work.kind}.cloud_accepted")
         record_state(context, work.kind, work.cluster_uuid, state,
-                     operation_uuid=work.operation_uuid,
+                     operation_uuid=work.operation_uuid, owner=work.owner,
                      step=None if work.operation_uuid is None else Step.FOLLOWING)
 
     def _fail(self, context: Any, work: _Work, reason: str, fault: str) -> None:
@@ -699,7 +738,7 @@ class ConductorManager:
         try:
             operations.finish(context, work.cluster_uuid, work.kind,
                               states.rules(work.kind).failed_status, reason, fault=fault,
-                              operation_uuid=work.operation_uuid)
+                              operation_uuid=work.operation_uuid, owner=work.owner)
         except exception.ClusterNotFound:
             LOG.info("Cluster %s is gone: its %s failure is not recorded", work.cluster_uuid,
                      _name(work.kind))
@@ -736,17 +775,17 @@ def plugin_for(context: Any, cluster: Any, template: Any = None,
                 return None, None, f"driver:{cluster.driver_id}"
             if driver_rows is not None:
                 driver_rows[cluster.driver_id] = row
-        plugin = loader.get_plugin(row.plugin_name)
+        _name, plugin, config = driver_factory.plugin_for(row, template)
         if plugin is None:
             LOG.error("Cluster %s: driver %s version %s needs plugin %s, which is not "
                       "installed", cluster.uuid, row.name, row.version, row.plugin_name)
-        return plugin, row.config, f"driver:{row.uuid}"
+        return plugin, config, f"driver:{row.uuid}"
     if template is None:
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
-    found = loader.find_plugin(template.server_type, template.cluster_distro, template.coe)
-    if found is None:
+    name, plugin, config = driver_factory.plugin_for(None, template)
+    if plugin is None:
         return None, None, "none"
-    return found[1], None, f"plugin:{found[0]}"
+    return plugin, config, f"plugin:{name}"
 
 
 def driver_for(context: Any, cluster: Any, template: Any = None) -> drivers_base.Driver | None:

@@ -11,6 +11,7 @@ import oslo_messaging as messaging
 from magnum_lite.common import exception, rpc
 from magnum_lite.conductor import hashring
 from magnum_lite.conf import CONF
+from magnum_lite.objects import base as objects_base
 
 # How often a cast retries to reach the broker before it fails: an API request must not hang
 # while RabbitMQ is down (oslo.messaging's default is to retry forever). One retry rides out a
@@ -19,6 +20,12 @@ from magnum_lite.conf import CONF
 CAST_RETRY = 1
 # The ring's stand-in host while no live conductor is known (ConductorRing needs one).
 NO_OWNER = ""
+
+
+def serializer() -> rpc.RequestContextSerializer:
+    """What both ends of the conductor's RPC carry: contexts as dicts, versioned objects as
+    their primitives (the client here, the server in conductor.service)."""
+    return rpc.get_serializer(objects_base.MagnumLiteObjectSerializer())
 
 
 class ConductorTooOld(exception.Invalid):
@@ -69,7 +76,7 @@ class ConductorAPI:
                                           version=self.RPC_API_VERSION)
                 self._client = messaging.get_rpc_client(
                     rpc.get_transport(), target, version_cap=CONF.upgrade_levels.conductor,
-                    serializer=rpc.get_serializer(), retry=CAST_RETRY)
+                    serializer=serializer(), retry=CAST_RETRY)
                 self._client_pid = pid
             return self._client
 

@@ -14,7 +14,7 @@ from oslo_utils import strutils
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import periodic, rpc
-from magnum_lite.conductor import hashring
+from magnum_lite.conductor import hashring, membership, rpcapi
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.conf import CONF
@@ -48,13 +48,15 @@ class ConductorService:
             self.host, manager=self.manager)
         self._rpcserver: messaging.MessageHandlingServer | None = None
         self._heartbeats: periodic.PeriodicThread | None = None
+        self.membership = membership.for_host(self.host)
 
     def start(self) -> None:
         self.manager.start()
+        self.membership.start()
         target = messaging.Target(topic=CONF.conductor.topic, server=self.host)
         server = messaging.get_rpc_server(
             rpc.get_transport(), target, [self.manager], executor="threading",
-            serializer=rpc.get_serializer())
+            serializer=rpcapi.serializer())
         try:
             server.start(override_pool_size=CONF.conductor.rpc_workers)
         finally:
@@ -85,13 +87,14 @@ class ConductorService:
     def stop_timeout(self) -> float:
         """The longest `stop()` takes."""
         return (max(CONF.conductor.graceful_shutdown_timeout, RPC_SERVER_WAIT)
-                + HEARTBEAT_JOIN)
+                + HEARTBEAT_JOIN + self.membership.stop_timeout)
 
     def is_alive(self) -> bool:
         return self._heartbeats is not None and self._heartbeats.is_alive()
 
     def stop(self) -> bool:
         began = time.monotonic()
+        self.membership.stop()  # out of the tooz group first: the others take over at once
         self.reconciler.signal_stop()  # no new rounds; it is joined with the heartbeat
         waiter = None
         if self._rpcserver is not None:

@@ -6,6 +6,7 @@ from magnum_lite.conf import (
     api,
     cloud,
     conductor,
+    coordination,
     database,
     default,
     heat_driver,
@@ -18,8 +19,8 @@ from magnum_lite.conf import (
 
 CONF = cfg.CONF
 
-MODULES = (default, api, cloud, conductor, database, heat_driver, keystone_auth, quotas,
-           trust, upgrade_levels, x509)
+MODULES = (default, api, cloud, conductor, coordination, database, heat_driver, keystone_auth,
+           quotas, trust, upgrade_levels, x509)
 
 for _module in MODULES:
     _module.register_opts(CONF)

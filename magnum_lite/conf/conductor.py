@@ -23,7 +23,7 @@ opts = [
                       "start of the next. A round reads the database and starts the checks "
                       "that are due; the checks themselves are paced by "
                       "reconcile_backoff_base/_max and max_listings_per_project_per_second. "
-                      "The sandbox cloud sets 0.1 (magnum_lite/sandbox/magnum.py)."),
+                      "The sandbox cloud sets 0.1 (sandbox/magnum_lite_sandbox/magnum.py)."),
     cfg.FloatOpt("reconcile_backoff_base", default=2.0, min=0.0,
                  help="Seconds after which a cluster in progress is checked again when the "
                       "cloud reported a change (and the first delay of its backoff). The "

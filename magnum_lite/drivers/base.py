@@ -1,9 +1,10 @@
 """The driver plugin interface (DESIGN §6).
 
 A plugin is a class registered under the stevedore entry point group `magnum_lite.drivers`; the
-entry point's name is the plugin name a Driver row's `plugin_name` refers to. The conductor makes
-one instance per operation from a Driver version's `config`. Drivers talk to the cloud (Heat, the
-COE API) and return what they found; they never touch the database: the conductor records it.
+entry point's name is the plugin name a Driver row's `plugin_name` refers to, and
+`magnum_lite.common.driver_factory` finds it. The conductor makes one instance per operation
+from a Driver version's `config`. Drivers talk to the cloud (Heat, the COE API) and return what
+they found; they never touch the database: the conductor records it.
 A method is part of the interface once something calls it: rolling upgrades and the COE
 health monitor join with the conductor code that drives them.
 """
@@ -13,49 +14,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any
 
-from magnum_lite.common import exception
-
-# (server_type, os, coe), e.g. ("vm", "ubuntu", "kubernetes"); os is a template's cluster_distro.
-Provides = tuple[str, str, str]
-
-
-BAREMETAL = "bm"
-
-
-def check_baremetal_volume(server_type: str | None, docker_volume_size: int | None) -> None:
-    """A baremetal node or nodegroup keeps container storage on its local disk.
-
-    :raises magnum_lite.common.exception.InvalidParameterValue: naming docker_volume_size.
-    """
-    if server_type == BAREMETAL and docker_volume_size:
-        raise exception.InvalidParameterValue(
-            err="docker_volume_size: baremetal nodes use their local disks; Cinder volumes are "
-                "not attached to them")
-
-
-def check_baremetal(server_type: str | None, *, docker_volume_size: int | None,
-                    fixed_network: str | None, floating_ip_enabled: bool | None) -> None:
-    """Refuse what a baremetal (`bm`) cluster cannot have; one place for the template API and
-    for plugins' validate_cluster, so both give the same reasons.
-
-    Ironic nodes keep container storage on their local disk (no Cinder volume is attached),
-    boot on an existing flat provisioning network (no tenant network or router is made) and,
-    that network being flat, get no floating IPs.
-    :raises magnum_lite.common.exception.InvalidParameterValue: naming the field.
-    """
-    if server_type != BAREMETAL:
-        return
-    check_baremetal_volume(server_type, docker_volume_size)
-    if not fixed_network:
-        raise exception.InvalidParameterValue(
-            err="fixed_network: baremetal clusters need the existing flat (provisioning) "
-                "network their nodes boot on")
-    if floating_ip_enabled:
-        raise exception.InvalidParameterValue(
-            err="floating_ip_enabled: baremetal nodes sit on a flat network, where there are no "
-                "floating IPs; disable them (--floating-ip-disabled)")
+from magnum_lite.common import driver_factory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,50 +71,14 @@ class ClusterCredentials:
 CredentialsLoader = Callable[[], ClusterCredentials]
 
 
-class Driver(abc.ABC):
+class Driver(driver_factory.Plugin):
     """A driver plugin: provisions and manages clusters of the kinds listed in `provides`.
 
-    An instance is bound to one Driver version's `config` (already checked by
-    `validate_config`), so two versions of one plugin can run side by side.
+    Its configuration and validation (`provides`, `get_default_config`, `validate_config`,
+    `validate_template`, `validate_cluster`, the constructor binding it to a Driver version's
+    `config`) are `driver_factory.Plugin`'s, which every layer may call through the registry;
+    the operations below are the conductor's.
     """
-
-    #: The (server_type, os, coe) triples this plugin builds clusters for.
-    provides: ClassVar[list[Provides]] = []
-
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
-        self.config = dict(self.get_default_config() if config is None else config)
-
-    # -- configuration -------------------------------------------------------------------
-
-    @classmethod
-    @abc.abstractmethod
-    def get_default_config(cls) -> dict[str, Any]:
-        """The config of the default Driver version made for this plugin at database setup."""
-
-    @classmethod
-    @abc.abstractmethod
-    def validate_config(cls, config: dict[str, Any]) -> None:
-        """Refuse a Driver version's config before it is stored.
-
-        :raises magnum_lite.common.exception.InvalidParameterValue: saying what is wrong.
-        """
-
-    def validate_template(self, cluster_template: Any) -> None:
-        """Refuse a template's setting this plugin cannot build with (a storage driver it
-        cannot install) when the template is stored, not only when a cluster is made of it.
-
-        :raises magnum_lite.common.exception.InvalidParameterValue: naming the field.
-        """
-        return None  # nothing to refuse unless a plugin says so
-
-    def validate_cluster(self, cluster: Any, cluster_template: Any,
-                         nodegroups: list[Any]) -> None:
-        """Refuse a cluster this plugin cannot build (an even master count for a COE that
-        needs a quorum, a setting it cannot apply) before anything is stored.
-
-        :raises magnum_lite.common.exception.InvalidParameterValue: naming the field.
-        """
-        return None  # nothing to refuse unless a plugin says so
 
     # -- operations; each starts the work in the cloud and returns at once -----------------
     # `nodegroups` are the cluster's NodeGroup objects (masters included); the driver reads

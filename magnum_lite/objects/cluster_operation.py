@@ -17,7 +17,7 @@ from typing import Any
 
 from oslo_utils import timeutils, uuidutils
 
-from magnum_lite.common import exception, states
+from magnum_lite.common import encryption, exception, states
 from magnum_lite.conf import CONF
 from magnum_lite.db import api as dbapi
 from magnum_lite.objects import base, fields
@@ -31,7 +31,8 @@ Status = fields.ClusterStatus
 @base.MagnumLiteObjectRegistry.register
 class ClusterOperation(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     # Version 1.0: Initial version
-    VERSION = "1.0"
+    # Version 1.1: auth_token
+    VERSION = "1.1"
 
     dbapi = dbapi.get_instance()
 
@@ -54,6 +55,8 @@ class ClusterOperation(base.MagnumLitePersistentObject, base.MagnumLiteObject):
         "fault": fields.StringField(nullable=True),
         "cluster_version": fields.IntegerField(nullable=True),
         "revision": fields.IntegerField(default=0),
+        # Encrypted; only the conductor decrypts it (token_of).
+        "auth_token": fields.StringField(nullable=True),
     }
 
     @classmethod
@@ -89,6 +92,11 @@ class ClusterOperation(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     @property
     def rules(self) -> states.Rules:
         return states.rules(self.kind)
+
+    @property
+    def token(self) -> str | None:
+        """The requester's token in clear (kept while only it can do the next step)."""
+        return encryption.decrypt(self.auth_token) if self.auth_token else None
 
     def overdue(self, now: datetime.datetime, grace: float = 0) -> bool:
         """Whether the deadline (plus `grace` seconds) passed at `now` (aware UTC)."""
@@ -153,6 +161,9 @@ def start_create(context: Any, cluster: Cluster, nodegroups: list[dict],
     if not cluster.obj_attr_is_set("create_timeout"):
         cluster.create_timeout = None
     row = _new_row(context, cluster, states.Kind.CREATE, params, None)
+    # The trust is made with it: kept until then, for a conductor that takes the create over.
+    token = getattr(context, "auth_token", None)
+    row["auth_token"] = encryption.encrypt(token) if token else None
     cluster.operation_uuid = row["uuid"]
     cluster.create_with_nodegroups(nodegroups, context=context, new_operation=row,
                                    event=cluster.event_values(context, "cluster.create"))
@@ -174,7 +185,7 @@ def start(context: Any, cluster: Cluster, kind: str, event_type: str,
         if not table.supersedes:
             raise exception.Conflict(states.busy(cluster.uuid, current.kind))
         superseded = {"uuid": current.uuid, "outcome": states.Outcome.SUPERSEDED,
-                      "finished_at": _now()}
+                      "finished_at": _now(), "auth_token": None}
     row = _new_row(context, cluster, kind, params, None)
     cluster.status = table.in_progress
     cluster.status_reason = None
@@ -224,7 +235,8 @@ class Superseded(Exception):
 def finish(context: Any, cluster_uuid: str, kind: str, status: str, reason: str | None,
            *, operation_uuid: str | None = None, expect: tuple[str, int] | None = None,
            clear_reason: bool = False, fault: str | None = None, step: str | None = None,
-           event_type: str | None = None, **changes: Any) -> Cluster | None:
+           event_type: str | None = None, owner: str | None = None,
+           **changes: Any) -> Cluster | None:
     """Record `status` (and `changes`) for the cluster's operation of `kind`: a terminal
     status of the table ends it (outcome, fault, finished_at; the cluster's operation_uuid
     cleared), an in-flight one only moves the status. One retried compare-and-swap of the
@@ -238,7 +250,9 @@ def finish(context: Any, cluster_uuid: str, kind: str, status: str, reason: str 
     works for) or `expect` = (status, version) guard the write against a newer operation.
     An in-flight `fault` (a trust that stopped working) is recorded on the operation, and
     `step` (the conductor's handover: the cloud accepted it) with the status. The event is
-    the kind's (`event_type` when given).
+    the kind's (`event_type` when given). With `owner` (fencing) nothing is written unless
+    the operation is still that conductor's: a conductor whose work another one took over
+    cannot end it.
     """
     if not states.may_record(kind, status):
         raise exception.MagnumLiteException(
@@ -263,14 +277,18 @@ def finish(context: Any, cluster_uuid: str, kind: str, status: str, reason: str 
         if cluster.operation_uuid:
             if outcome is not None:
                 op_update = {"uuid": cluster.operation_uuid, "outcome": outcome,
-                             "finished_at": _now(),
+                             "finished_at": _now(), "auth_token": None,
                              "fault": fault or (states.cloud_fault(cluster.status_reason)
                                                 if outcome == states.Outcome.FAILED else None)}
                 cluster.operation_uuid = None
             elif fault is not None or clear_reason:
                 op_update = {"uuid": cluster.operation_uuid, "fault": fault}
             if step is not None:
-                op_update = {"uuid": cluster.operation_uuid, **(op_update or {}), "step": step}
+                op_update = {"uuid": cluster.operation_uuid, **(op_update or {}), "step": step,
+                             "auth_token": None}
+        if owner is not None and operation_uuid is not None:
+            op_update = {"uuid": operation_uuid, **(op_update or {}),
+                         "expected": {"owner": owner}}
         ended = op_update is not None and outcome is not None
         event = (cluster.event_values(context, event_type or table.event_type)
                  if previous != status else None)
@@ -281,11 +299,15 @@ def finish(context: Any, cluster_uuid: str, kind: str, status: str, reason: str 
                                 operation_changes=op_update, event=event)
             else:
                 cluster.save(operation_changes=op_update, event=event)
+        except exception.OperationFenced as fenced:
+            LOG.warning("Cluster %s: %s", cluster_uuid, fenced)
+            return None
         except exception.ConcurrentUpdate:
             continue
         if ended:
             _notify(context, "end" if outcome == states.Outcome.SUCCEEDED else "error",
-                    cluster, {"kind": kind, **op_update})
+                    cluster, {"kind": kind, **{k: v for k, v in op_update.items()
+                                               if k != "expected"}})
         LOG.info("Cluster %s: %s (%s)", cluster_uuid, status, cluster.status_reason)
         return cluster
     raise exception.ConcurrentUpdate(resource="Cluster", uuid=cluster_uuid)

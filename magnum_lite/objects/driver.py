@@ -6,9 +6,8 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from magnum_lite.common import exception
+from magnum_lite.common import driver_factory, exception
 from magnum_lite.db import api as dbapi
-from magnum_lite.drivers import loader
 from magnum_lite.objects import base, fields
 
 LOG = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ class Driver(base.MagnumLitePersistentObject, base.MagnumLiteObject):
         at every start is harmless and an operator's deletion sticks.
         """
         created = []
-        for name, plugin in sorted(loader.list_plugins().items()):
+        for name, plugin in sorted(driver_factory.list_plugins().items()):
             driver = cls(context, name=name, plugin_name=name, public=True, enabled=True,
                          config=plugin.get_default_config())
             try:
@@ -97,7 +96,7 @@ class Driver(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     @staticmethod
     def provided_triples() -> list[tuple[str, str, str]]:
         """Every (server_type, os, coe) some installed plugin builds clusters for."""
-        return sorted({tuple(triple) for plugin in loader.list_plugins().values()
+        return sorted({tuple(triple) for plugin in driver_factory.list_plugins().values()
                        for triple in plugin.provides})
 
     @classmethod
@@ -115,11 +114,11 @@ class Driver(base.MagnumLitePersistentObject, base.MagnumLiteObject):
                     and not context.is_admin:
                 raise exception.DriverNotFound(driver=template.driver)
             return driver
-        found = loader.find_plugin(template.server_type, template.cluster_distro, template.coe)
-        if found is None:
+        name, _plugin, _config = driver_factory.plugin_for(None, template)
+        if name is None:
             return None
         try:
-            return cls.get_latest(context, found[0], enabled_only=True)
+            return cls.get_latest(context, name, enabled_only=True)
         except exception.DriverNotFound:
             return None
 

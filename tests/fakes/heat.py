@@ -34,8 +34,10 @@ where the environment maps the optional types to real templates; OS::Heat::None 
 Progress is deterministic: a stack stays *_IN_PROGRESS until `complete(name)` or
 `fail(name, resource, message)`, or, with `complete_after=N`, until it has been observed
 (listed or read) N times since its action began. `set_unreachable()` makes every call raise
-keystoneauth's ConnectFailure until `set_unreachable(False)`; `inject(method, error)` makes
-the next call of one method raise a given error. Everything is guarded by one lock.
+keystoneauth's ConnectFailure (connection refused) until `set_unreachable(False)`;
+`inject(method, error)` makes the next call of one method raise a given error, and
+`lose_answers("stacks.create")` makes the next create happen with its answer lost (a read
+timeout). Everything is guarded by one lock.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from heatclient import exc as heat_exc
 from heatclient.v1 import resources as heat_resources
 from heatclient.v1 import stacks as heat_stacks
 from keystoneauth1 import exceptions as ks_exceptions
+from urllib3 import exceptions as urllib3_exceptions
 import yaml
 
 ENDPOINT = "http://heat.fake:8004/v1"
@@ -350,6 +353,7 @@ class FakeHeatCloud:
         self._live: dict[tuple[str, str], FakeStack] = {}
         self._unreachable: str | None = None
         self._injected: dict[str, list[Exception]] = {}
+        self._answers_lost: dict[str, int] = {}
         self._planned: dict[str, tuple[str | None, str]] = {}
         self._parsed: dict[str, dict] = {}
         self._counts: dict[tuple, int] = {}
@@ -388,6 +392,12 @@ class FakeHeatCloud:
             yield
         finally:
             self.set_unreachable(False)
+
+    def lose_answers(self, method: str, count: int = 1) -> None:
+        """The next `count` calls of `method` (only "stacks.create") are done, but their
+        answer never arrives: the client gets keystoneauth's ConnectTimeout (a read timeout)."""
+        with self.lock:
+            self._answers_lost[method] = self._answers_lost.get(method, 0) + count
 
     def inject(self, method: str, error: Exception) -> None:
         """The next call of `method` ("stacks.create", "resources.list", ...) raises `error`."""
@@ -511,9 +521,13 @@ class FakeHeatCloud:
     def _check(self, method: str, target: str, extra: Any = None) -> None:
         """Outage and injected errors, then record the call (under the lock)."""
         if self._unreachable is not None:
+            # As keystoneauth raises it: the connection was never made (urllib3 says so
+            # underneath), so no request reached Heat.
+            refused = urllib3_exceptions.NewConnectionError(
+                None, f"Failed to establish a new connection: {self._unreachable}")
             raise ks_exceptions.ConnectFailure(
                 f"Unable to establish connection to {ENDPOINT}/{target}: "
-                f"{self._unreachable}")
+                f"{self._unreachable}") from refused
         queue = self._injected.get(method)
         if queue:
             raise queue.pop(0)
@@ -849,6 +863,10 @@ class FakeHeatCloud:
             self._apply_groups(stack)
             if self.resource_count(stack.id) > self.max_resources_per_stack:
                 self._over_limit(stack)
+            if self._answers_lost.get("stacks.create", 0):
+                self._answers_lost["stacks.create"] -= 1
+                raise ks_exceptions.ConnectTimeout(
+                    f"Request to {ENDPOINT}/stacks timed out")  # made, the answer lost
             return {"stack": {"id": stack.id, "links": [{"href": stack.link(),
                                                           "rel": "self"}]}}
 

@@ -14,6 +14,7 @@ SERVICES = {
     "postgresql": ("127.0.0.1", 5432, "start PostgreSQL, then run tools/test-setup.sh"),
     "mariadb": ("127.0.0.1", 3306, "start MariaDB, then run tools/test-setup.sh"),
     "rabbitmq": ("127.0.0.1", 5672, "start RabbitMQ (rabbitmq-server -detached)"),
+    "redis": ("127.0.0.1", 6379, "start Redis (redis-server --daemonize yes)"),
 }
 
 
@@ -47,6 +48,11 @@ def mariadb() -> None:
 @pytest.fixture
 def rabbitmq() -> None:
     require_service("rabbitmq")
+
+
+@pytest.fixture
+def redis() -> None:
+    require_service("redis")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -22,8 +22,8 @@ import uuid
 from heatclient import client as heat_client
 import pytest
 
-from magnum_lite.sandbox import config as sandbox_config
-from magnum_lite.sandbox import processes
+from magnum_lite_sandbox import config as sandbox_config
+from magnum_lite_sandbox import processes
 from tests.integration import clusters
 
 # From nothing the start builds a venv (about a minute) and may apt-get install the services.
@@ -31,7 +31,7 @@ START_TIMEOUT = 900
 
 
 def _cli(*args: str, timeout: float = START_TIMEOUT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "magnum_lite.sandbox.cli", *args],
+    return subprocess.run([sys.executable, "-m", "magnum_lite_sandbox.cli", *args],
                           capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
 

@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-from magnum_lite.sandbox import config as sandbox_config
-from magnum_lite.sandbox import heat as sandbox_heat
-from magnum_lite.sandbox import magnum as sandbox_magnum
-from magnum_lite.sandbox import processes
+from magnum_lite_sandbox import config as sandbox_config
+from magnum_lite_sandbox import heat as sandbox_heat
+from magnum_lite_sandbox import magnum as sandbox_magnum
+from magnum_lite_sandbox import processes
 from tests.integration import clusters
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.service, pytest.mark.disruptive]
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.service, pytest.mark.disruptive]
 
 def _restart_missing() -> None:
     """`magnum-lite-sandbox start`: starts whatever is not running."""
-    done = subprocess.run([sys.executable, "-m", "magnum_lite.sandbox.cli", "start"],
+    done = subprocess.run([sys.executable, "-m", "magnum_lite_sandbox.cli", "start"],
                           capture_output=True, text=True, timeout=300,
                           stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout + done.stderr

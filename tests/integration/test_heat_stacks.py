@@ -220,7 +220,7 @@ def test_heat_plugins_load_in_heats_venv(sandbox):
     import os
     import subprocess
 
-    from magnum_lite.sandbox import simulation
+    from magnum_lite_sandbox import simulation
 
     python = os.path.join(sandbox["state_dir"], "venv", "bin", "python")
     if not os.path.exists(python):

@@ -16,10 +16,10 @@ import uuid
 
 import pytest
 
-from magnum_lite.sandbox import cli as sandbox_cli
-from magnum_lite.sandbox import config as sandbox_config
-from magnum_lite.sandbox import magnum as sandbox_magnum
-from magnum_lite.sandbox import processes
+from magnum_lite_sandbox import cli as sandbox_cli
+from magnum_lite_sandbox import config as sandbox_config
+from magnum_lite_sandbox import magnum as sandbox_magnum
+from magnum_lite_sandbox import processes
 from tests.integration import clusters
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.service]
@@ -115,7 +115,7 @@ def test_start_again_is_quick_and_harmless(sandbox):
     token = before.get_token()
     state_dir = sandbox_config.default_state_dir()
     running = {name: processes.read_pid(state_dir, name) for name in sandbox_cli.STOP_ORDER}
-    result = subprocess.run([sys.executable, "-m", "magnum_lite.sandbox.cli", "start"],
+    result = subprocess.run([sys.executable, "-m", "magnum_lite_sandbox.cli", "start"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     # Quick because nothing was started again: each component is the same process.
@@ -124,7 +124,7 @@ def test_start_again_is_quick_and_harmless(sandbox):
                        for name in sandbox_cli.STOP_ORDER}
     # Nothing was reset: a token issued before is still valid.
     assert _get(sandbox["magnum_lite_url"] + "/clustertemplates", token) == 200
-    status = subprocess.run([sys.executable, "-m", "magnum_lite.sandbox.cli", "status"],
+    status = subprocess.run([sys.executable, "-m", "magnum_lite_sandbox.cli", "status"],
                             capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, status.stdout
     assert "OS_CLIENT_CONFIG_FILE=" in status.stdout

@@ -19,7 +19,7 @@ import pytest
 from magnum_lite.common import clients, trustee
 from magnum_lite.common import context as ml_context
 from magnum_lite.conf import keystone_auth as keystone_auth_conf
-from magnum_lite.sandbox import config as sandbox_config
+from magnum_lite_sandbox import config as sandbox_config
 from tests.integration import clusters
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.service]

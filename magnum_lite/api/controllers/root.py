@@ -21,6 +21,7 @@ from magnum_lite.api.controllers.v1 import (
     credentials,
     drivers,
     mservices,
+    nodegroups,
     quotas,
     stats,
 )
@@ -149,7 +150,7 @@ class V1Controller(base.RestController):
     """/v1/ and the v1 resources."""
 
     clustertemplates = clustertemplates.ClusterTemplatesController()
-    clusters = clusters.ClustersController()
+    clusters = clusters.ClustersController(nodegroups=nodegroups.NodeGroupsController())
     drivers = drivers.DriversController()
     mservices = mservices.MagnumServiceController()
     stats = stats.StatsController()

@@ -594,16 +594,24 @@ class Connection:
     # ------------------------------------------------------------------ cluster operations
     OPERATION_FIELDS = ("cluster_uuid", "project_id", "user_id", "request_id", "kind",
                         "params", "plan", "step", "owner", "started_at", "deadline",
-                        "finished_at", "outcome", "fault", "cluster_version")
+                        "finished_at", "outcome", "fault", "cluster_version", "auth_token")
 
     def _write_transition(self, session: Any, new_operation: dict | None = None,
                           operation_changes: dict | None = None,
                           event: dict | None = None) -> None:
-        """The rows an operation's transition writes with its cluster's (one transaction)."""
+        """The rows an operation's transition writes with its cluster's (one transaction).
+        `operation_changes` may hold "expected" field values the operation row must still
+        have (OperationFenced otherwise)."""
         if new_operation is not None:
             session.add(self._operation_row(new_operation))
         if operation_changes is not None:
-            self._update_operation(session, dict(operation_changes))
+            changes = dict(operation_changes)
+            expected = changes.pop("expected", None)
+            uuid = changes["uuid"]
+            if not self._update_operation(session, changes, expected) and expected:
+                # Fencing: the writer lost the operation; its whole transition is undone.
+                raise exception.OperationFenced(operation=uuid,
+                                                owner=expected.get("owner"))
         if event is not None:
             session.add(self._event_row(event))
         session.flush()

@@ -227,6 +227,9 @@ class ClusterOperation(Base):
     fault = sa.Column(sa.String(32))
     cluster_version = sa.Column(sa.Integer)
     revision = sa.Column(sa.Integer, nullable=False, default=0)
+    #: The requester's token, encrypted, while only it can do the next step (a create's
+    #: trust); cleared once that is done or the operation ends.
+    auth_token = sa.Column(sa.Text)
 
 
 class X509KeyPair(Base):

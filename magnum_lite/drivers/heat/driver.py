@@ -25,7 +25,7 @@ import abc
 from pathlib import Path
 from typing import Any, ClassVar
 
-from magnum_lite.common import encryption, exception
+from magnum_lite.common import baremetal, encryption, exception
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import (
@@ -138,7 +138,7 @@ class HeatDriver(base.Driver, abc.ABC):
 
         :raises exception.InvalidParameterValue: naming the field.
         """
-        base.check_baremetal(
+        baremetal.check(
             self._server_type(cluster_template),
             docker_volume_size=self._volume_size(cluster, cluster_template),
             fixed_network=parameters.fixed_network(cluster, cluster_template),
@@ -170,7 +170,7 @@ class HeatDriver(base.Driver, abc.ABC):
                           ) -> int:
         """The Cinder volume (GiB) for container storage each node of `nodegroup` gets: none
         on baremetal, whose nodes use their local disk."""
-        if self._server_type(cluster_template, nodegroup) == base.BAREMETAL:
+        if self._server_type(cluster_template, nodegroup) == baremetal.BAREMETAL:
             return 0
         return self._volume_size(cluster, cluster_template)
 
@@ -185,7 +185,7 @@ class HeatDriver(base.Driver, abc.ABC):
         return parameters.environments(
             cluster, cluster_template, masters=masters,
             masters_count=self._master_count(cluster),
-            baremetal=self._server_type(cluster_template, nodegroup) == base.BAREMETAL,
+            baremetal=self._server_type(cluster_template, nodegroup) == baremetal.BAREMETAL,
             node_volume_size=self._node_volume_size(cluster, cluster_template, nodegroup),
         ) + self.extra_environments(cluster, cluster_template, masters)
 
@@ -323,11 +323,12 @@ class HeatDriver(base.Driver, abc.ABC):
 
     def delete(self, context: Any, cluster: Any, nodegroups: list[Any]) -> base.ClusterState:
         """Remove what the COE left (load balancers, ports), then the worker stacks; the
-        cluster stack goes once they are gone (see get_status)."""
+        cluster stack goes once they are gone (see get_status). The stacks are found by
+        name, also those of a create whose stack id was never recorded, and every one left
+        is deleted again (a delete asked again re-drives one stuck in Heat)."""
         cleanup.remove_coe_leftovers(context, cluster, CONF.heat_driver.cleanup_timeout)
         client = stacks.client(context)
-        return status_op.delete_step(client, cluster, stacks.list_stacks(client),
-                                     retry_failed=True)
+        return status_op.delete_step(client, cluster, stacks.list_stacks(client), asked=True)
 
     def rotate_ca_certificate(self, context: Any, cluster: Any, cluster_template: Any,
                               nodegroups: list[Any], *,

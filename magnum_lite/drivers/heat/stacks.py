@@ -12,18 +12,24 @@ import contextlib
 import dataclasses
 import functools
 from pathlib import Path
+import time
 from typing import Any, TypeVar
 
 from heatclient import exc as heat_exc
 from heatclient.common import template_utils
 from keystoneauth1 import exceptions as ks_exceptions
+from urllib3 import exceptions as urllib3_exceptions
 
-from magnum_lite.common import clients, exception
+from magnum_lite.common import clients, exception, failpoints
 from magnum_lite.drivers.heat import names
 
 T = TypeVar("T")
 
 MAX_MESSAGE = 300
+# Sends of a stack create whose answer is lost, and the wait (seconds, times the attempt)
+# before looking the stack up by name.
+CREATE_ATTEMPTS = 3
+CREATE_RETRY_WAIT = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,20 +88,34 @@ def _message(err: Exception) -> str:
     return text[:MAX_MESSAGE]
 
 
+def _not_connected(err: Exception) -> bool:
+    """Whether a connection failure happened before any request was sent (the connection
+    was never made: refused, no route, no such host), as urllib3 says under keystoneauth."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, urllib3_exceptions.NewConnectionError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 @contextlib.contextmanager
 def heat_errors(what: str) -> Iterator[None]:
     """Turn heatclient/keystoneauth errors raised while doing `what` into ours."""
     try:
         yield
     except (ks_exceptions.DiscoveryFailure, ks_exceptions.EndpointNotFound) as err:
-        # No endpoint for Heat: the request was never sent. (A ConnectFailure or a
-        # ConnectTimeout may come after Heat got the request: keystoneauth raises them for
-        # a connection dropped or a read timed out too.)
+        # No endpoint for Heat: the request was never sent. (A ConnectFailure may come after
+        # Heat got the request, a ConnectTimeout always may: keystoneauth raises them for a
+        # connection dropped or a read timed out too.)
         raise exception.CloudUnreachable(service="Heat", reason=f"{what}: {_message(err)}",
                                          never_sent=True) from err
-    except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout,
-            ks_exceptions.ServiceUnavailable, ks_exceptions.GatewayTimeout,
-            ks_exceptions.BadGateway, heat_exc.HTTPServiceUnavailable) as err:
+    except ks_exceptions.ConnectFailure as err:
+        raise exception.CloudUnreachable(service="Heat", reason=f"{what}: {_message(err)}",
+                                         never_sent=_not_connected(err)) from err
+    except (ks_exceptions.ConnectTimeout, ks_exceptions.ServiceUnavailable,
+            ks_exceptions.GatewayTimeout, ks_exceptions.BadGateway,
+            heat_exc.HTTPServiceUnavailable) as err:
         raise exception.CloudUnreachable(service="Heat", reason=f"{what}: {_message(err)}"
                                          ) from err
     except (ks_exceptions.Unauthorized, ks_exceptions.AuthorizationFailure,
@@ -161,21 +181,49 @@ def _template_and_files(template: str, environments: tuple[str, ...]
 
 def create(client: Any, name: str, template: Path, environments: list[Path],
            parameters: dict[str, Any], timeout_minutes: int) -> str:
-    """Start creating a stack; its id. A stack of that name that exists already is reused
-    (a create retried after a crash)."""
+    """Start creating a stack; its id. Idempotent, so a create asked again finds its stack:
+
+    - a stack of that name that exists already is reused (Heat answers 409: a create retried
+      after a crash, or a takeover);
+    - when Heat got the request but its answer was lost (a read timeout, a dropped
+      connection), the stack is looked up by name before the create is sent again: Heat
+      may have made it. After CREATE_ATTEMPTS sends without an answer the error goes up; the
+      stack's deterministic name lets the reconciler and a delete find it then.
+    """
     tpl, files, env = template_and_files(template, environments)
-    try:
-        created = _call("creating stack " + name, client.stacks.create, stack_name=name,
-                        template=tpl, files=files, environment=env, parameters=parameters,
-                        timeout_mins=max(1, timeout_minutes), disable_rollback=True,
-                        tags=names.STACK_TAG)
-    except exception.CloudError as err:
-        if isinstance(err.__cause__, heat_exc.HTTPConflict):
-            existing = get_stack(client, name)
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            with heat_errors("creating stack " + name):
+                created = client.stacks.create(
+                    stack_name=name, template=tpl, files=files, environment=env,
+                    parameters=parameters, timeout_mins=max(1, timeout_minutes),
+                    disable_rollback=True, tags=names.STACK_TAG)
+                # A fault test loses Heat's answer here (the stack is made all the same).
+                failpoints.hit("heat.stack_create.sent", ks_exceptions.ConnectTimeout)
+            return created["stack"]["id"]
+        except exception.CloudUnreachable as err:
+            if err.never_sent or attempt == CREATE_ATTEMPTS:
+                raise
+            existing = _find(client, name, CREATE_RETRY_WAIT * attempt)
             if existing is not None:
                 return existing.id
-        raise
-    return created["stack"]["id"]
+        except exception.CloudError as err:  # Heat answered no
+            if isinstance(err.__cause__, heat_exc.HTTPConflict):
+                existing = get_stack(client, name)
+                if existing is not None:
+                    return existing.id
+            raise
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _find(client: Any, name: str, wait: float) -> Any | None:
+    """The stack `name` after a create whose answer was lost, or None (then it is sent
+    again). Heat may still be storing it: the lookup waits `wait` seconds first."""
+    time.sleep(wait)
+    try:
+        return get_stack(client, name)
+    except exception.CloudUnreachable:
+        return None  # the next create finds it by its 409 if Heat made it
 
 
 def preview(client: Any, name: str, template: Path, environments: list[Path],

@@ -190,10 +190,12 @@ def update_step(builder: StackBuilder, client: Any, cluster: Any, nodegroup_list
                              "successfully", nodegroups=groups)
 
 
-def delete_step(client: Any, cluster: Any, listing: Listing, retry_failed: bool = False
+def delete_step(client: Any, cluster: Any, listing: Listing, asked: bool = False
                 ) -> base.ClusterState:
-    """Delete the worker stacks, then the cluster stack; `retry_failed` (a delete asked
-    again) deletes the stacks whose delete failed once more instead of reporting that failure.
+    """Delete the worker stacks, then the cluster stack. `asked` (the delete was asked for:
+    first, again, or taken over) deletes every remaining stack once more, also one whose
+    delete failed (instead of reporting that failure) and one Heat says it is deleting (Heat
+    then cancels that delete and starts it anew: a delete stuck in Heat is driven again).
     """
     # Every worker stack of the cluster, also of a nodegroup no longer in its list: one
     # left behind would keep the network busy and fail the cluster stack's delete.
@@ -201,11 +203,11 @@ def delete_step(client: Any, cluster: Any, listing: Listing, retry_failed: bool 
     cluster_stack = listing.get(names.cluster_stack_name(cluster))
     remaining = worker_stacks or ([cluster_stack] if cluster_stack else [])
     failed = [s for s in remaining if s.status == DELETE_FAILED]
-    if failed and not retry_failed:
+    if failed and not asked:
         return base.ClusterState(status=DELETE_FAILED, status_reason=stacks.failure_reason(
             client, failed[0], CONF.heat_driver.status_reason_resources))
     for summary in remaining:
-        if summary.status != DELETE_IN_PROGRESS:
+        if asked or summary.status != DELETE_IN_PROGRESS:
             stacks.delete(client, summary.id)
     if remaining:
         return base.ClusterState(status=DELETE_IN_PROGRESS)

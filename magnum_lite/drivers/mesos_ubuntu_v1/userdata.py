@@ -231,7 +231,6 @@ def _cloud_config(config: MesosBootConfig) -> str:
         data["apt"] = apt
     attributes = ";".join(f"{k}:{v}" for k, v in config.attributes.items())
     node_env = {
-        "COE": "mesos",  # the sandbox's agent picks the API it plays by this line
         "ROLE": config.role,
         "NODE_INDEX": NODE_INDEX_PLACEHOLDER,
         "CLUSTER_UUID": config.cluster_uuid,

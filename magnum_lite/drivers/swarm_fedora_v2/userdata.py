@@ -191,7 +191,6 @@ def _no_proxy(config: NodeBootConfig) -> str:
 def _cloud_config(config: NodeBootConfig) -> str:
     data = yaml.safe_load((BOOT_DIR / "cloud-config.yaml").read_text())
     node_env = {
-        "COE": "swarm-mode",  # the sandbox's guest agent reads it to play the right API
         "ROLE": config.role,
         "NODE_INDEX": NODE_INDEX_PLACEHOLDER,
         "CLUSTER_UUID": config.cluster_uuid,

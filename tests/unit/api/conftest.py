@@ -148,7 +148,7 @@ TEST_TRIPLES = [(server_type, distro, coe) for server_type in ("vm", "bm")
 @pytest.fixture(autouse=True)
 def plugins():
     """A driver plugin for every triple the tests use (a test module may install others)."""
-    from magnum_lite.drivers import loader
+    from magnum_lite.common import driver_factory
     from tests.unit.drivers import fake_plugin
 
     class EveryCoeDriver(fake_plugin.FakeDriver):
@@ -156,7 +156,7 @@ def plugins():
 
     fake_plugin.install(every_coe=EveryCoeDriver)
     yield
-    loader.set_extension_manager(None)
+    driver_factory.set_extension_manager(None)
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ import pytest
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import rpc
+from magnum_lite.common import driver_factory, rpc
 from magnum_lite.conductor import manager as conductor_manager
-from magnum_lite.drivers import loader
 from magnum_lite.objects import fields
 from tests.unit.conductor import helpers
 from tests.unit.drivers import fake_plugin
@@ -23,10 +22,10 @@ USER = "user-a"
 def fake_transport(config) -> Iterator[None]:
     """Every test starts with no transport (the fake one is made on demand) and no plugins."""
     rpc.cleanup()
-    loader.set_extension_manager(None)
+    driver_factory.set_extension_manager(None)
     yield
     rpc.cleanup()
-    loader.set_extension_manager(None)
+    driver_factory.set_extension_manager(None)
 
 
 @pytest.fixture

@@ -160,7 +160,7 @@ def test_cast_reaches_a_server_over_the_in_process_transport_with_the_context():
     recorder = _Recorder()
     server = messaging.get_rpc_server(
         rpc.get_transport(), messaging.Target(topic=CONF.conductor.topic, server="h1"),
-        [recorder], executor="threading", serializer=rpc.get_serializer())
+        [recorder], executor="threading", serializer=rpcapi.serializer())
     server.start()
     try:
         context = ml_context.RequestContext(project_id="p", user_id="u", request_id="req-1",

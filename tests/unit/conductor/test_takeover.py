@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import threading
 
+from oslo_utils import uuidutils
 import pytest
 
 from magnum_lite import objects
+from magnum_lite.common import encryption
 from magnum_lite.conductor import hashring
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.objects import cluster_operation, fields
+from tests.unit.conductor.conftest import PROJECT, USER
 from tests.unit.conductor.helpers import WAIT, operation_of, settle, wait_for
 from tests.unit.conductor.test_reconciler import FakeClock
 
@@ -207,3 +210,92 @@ def test_a_restarted_conductor_takes_back_what_its_records_name(db, context, ubu
         manager.stop(timeout=WAIT)
     assert [name for name, _ in fake_driver.calls] == ["create"]
     assert operation_of(context, cluster.uuid).step == "following"
+
+
+# -- fencing: an operation is written by its owner only ------------------------------------
+
+def test_a_late_cast_leaves_an_operation_another_conductor_took_over(
+        conductors, context, ubuntu, make_cluster, fake_driver):
+    hosts, made = conductors
+    cluster = make_cluster()
+    operation_of(context, cluster.uuid).update(owner="host-b", step="cloud_requested")
+    manager_a = made["host-a"][0]
+    manager_a.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
+    wait_for(lambda: not manager_a.working_on(cluster.uuid))
+    assert fake_driver.calls == []
+    assert operation_of(context, cluster.uuid).owner == "host-b"
+
+
+def test_a_conductor_whose_create_was_taken_over_records_nothing(
+        conductors, context, ubuntu, make_cluster, fake_driver):
+    hosts, made = conductors
+    manager_a = made["host-a"][0]
+    cluster = make_cluster()
+    fake_driver.block, fake_driver.started = threading.Event(), threading.Event()
+    manager_a.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
+    assert fake_driver.started.wait(WAIT)
+    # Meanwhile host-a was taken for dead and host-b took the create over.
+    operation_of(context, cluster.uuid).update(owner="host-b")
+    fake_driver.block.set()
+    wait_for(lambda: not manager_a.working_on(cluster.uuid))
+    after = objects.Cluster.get_by_uuid(context, cluster.uuid)
+    assert (after.status, after.stack_id) == (Status.CREATE_IN_PROGRESS, None)
+    operation = operation_of(context, cluster.uuid)
+    assert (operation.owner, operation.step, operation.outcome) == (
+        "host-b", "cloud_requested", None)
+
+
+def test_a_conductor_that_lost_its_operation_before_the_cloud_call_asks_nothing(
+        conductors, context, ubuntu, make_cluster, fake_driver, monkeypatch):
+    hosts, made = conductors
+    manager_a = made["host-a"][0]
+    cluster = make_cluster()
+
+    def taken_over_at(name, error=None):
+        if name == "conductor.create.claimed":
+            operation_of(context, cluster.uuid).update(owner="host-b")
+
+    monkeypatch.setattr(conductor_manager.failpoints, "hit", taken_over_at)
+    manager_a.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
+    wait_for(lambda: not manager_a.working_on(cluster.uuid))
+    assert fake_driver.calls == []
+    operation = operation_of(context, cluster.uuid)
+    assert (operation.owner, operation.step, operation.outcome) == ("host-b", "queued", None)
+
+
+def test_a_create_taken_over_makes_its_trust_with_the_requester_s_token(
+        conductors, context, ubuntu, make_cluster, fake_driver, monkeypatch):
+    hosts, made = conductors
+    cluster = owned_by("host-b", make_cluster, hosts)
+    operation_of(context, cluster.uuid).update(owner="host-gone",
+                                               auth_token=encryption.encrypt("user-token"))
+    assert "user-token" not in operation_of(context, cluster.uuid).auth_token  # not in clear
+    seen = []
+    real_ensure = conductor_manager.credentials.ensure_trustee
+
+    def ensure_trustee(context, cluster):
+        seen.append(context.auth_token)
+        return real_ensure(context, cluster)
+
+    monkeypatch.setattr(conductor_manager.credentials, "ensure_trustee", ensure_trustee)
+    rounds(made)
+    settle()
+    assert seen == ["user-token"]
+    after = operation_of(context, cluster.uuid)
+    assert (after.owner, after.step, after.auth_token) == ("host-b", "following", None)
+
+
+def test_the_requester_s_token_is_kept_encrypted_until_the_trust_exists(
+        db, context, ubuntu, fake_driver, manager):
+    context.auth_token = "user-token"
+    cluster = objects.Cluster(context, uuid=uuidutils.generate_uuid(), project_id=PROJECT,
+                              user_id=USER, name="c1", cluster_template_id=ubuntu.uuid)
+    cluster_operation.start_create(context, cluster, [
+        {"name": "default-master", "project_id": PROJECT, "role": "master", "node_count": 1,
+         "is_default": True}])
+    stored = operation_of(context, cluster.uuid)
+    assert stored.auth_token and "user-token" not in stored.auth_token
+    assert stored.token == "user-token"
+    manager.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
+    settle()
+    assert operation_of(context, cluster.uuid).auth_token is None

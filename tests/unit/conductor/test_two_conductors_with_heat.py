@@ -17,10 +17,10 @@ from oslo_utils import timeutils, uuidutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
+from magnum_lite.common import driver_factory
 from magnum_lite.conductor import hashring
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
-from magnum_lite.drivers import loader
 from magnum_lite.drivers.k8s_ubuntu_v1 import driver as k8s
 from magnum_lite.objects import cluster_operation, fields
 from tests.fakes import heat as fake_heat
@@ -47,7 +47,7 @@ def test_two_conductors_share_100_creates_and_one_takes_over(db, monkeypatch):
     try:
         _run(cloud, monkeypatch)
     finally:
-        loader.set_extension_manager(None)
+        driver_factory.set_extension_manager(None)
 
 
 def _default_nodegroups(project: str) -> list[dict]:
@@ -99,6 +99,10 @@ def _run(cloud, monkeypatch) -> None:
     finally:
         manager.stop(timeout=WAIT)
     assert len(cloud.live_stacks()) == CLUSTERS  # one cluster stack each, so far
+    # Both are alive: their heartbeats are fresh however long the creates took (on a loaded
+    # machine, longer than service_down_time).
+    for host in ("host-a", "host-b"):
+        objects.MagnumService.heartbeat(admin, host, BINARY)
 
     clock = _Clock()
     current = threading.local()
@@ -198,7 +202,7 @@ def test_casts_land_on_the_ring_owner_and_a_killed_conductor_s_creates_all_finis
         manager.start()
         server = messaging.get_rpc_server(
             rpc.get_transport(), messaging.Target(topic=CONF.conductor.topic, server=host),
-            [manager], executor="threading", serializer=rpc.get_serializer())
+            [manager], executor="threading", serializer=rpcapi.serializer())
         server.start()
         managers[host], servers[host] = manager, server
     # host-b never gets as far as Heat: its work hangs until it is killed (and then never
@@ -276,4 +280,4 @@ def test_casts_land_on_the_ring_owner_and_a_killed_conductor_s_creates_all_finis
             server.stop()
         for manager in managers.values():
             manager.stop(timeout=WAIT)
-        loader.set_extension_manager(None)
+        driver_factory.set_extension_manager(None)

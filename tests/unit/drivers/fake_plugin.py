@@ -8,8 +8,8 @@ from typing import Any
 
 from stevedore import extension
 
-from magnum_lite.common import exception
-from magnum_lite.drivers import base, loader
+from magnum_lite.common import driver_factory, exception
+from magnum_lite.drivers import base
 from magnum_lite.objects import fields
 
 
@@ -166,6 +166,6 @@ class FakeDriver(base.Driver):
 
 def install(**plugins: type) -> None:
     """Make `plugins` (name=class) the installed driver plugins, as stevedore would list them."""
-    loader.set_extension_manager(extension.ExtensionManager.make_test_instance(
+    driver_factory.set_extension_manager(extension.ExtensionManager.make_test_instance(
         [extension.Extension(name, None, plugin, None) for name, plugin in plugins.items()],
-        namespace=loader.NAMESPACE))
+        namespace=driver_factory.NAMESPACE))

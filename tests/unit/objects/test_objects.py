@@ -18,7 +18,7 @@ from magnum_lite.objects import cluster as cluster_module
 EXPECTED_FINGERPRINTS = {
     "Cluster": "1.2-ee17784c89f7c5f181eb7971b892247e",
     "ClusterEvent": "1.0-1d55fc21a55d6606c64a83b86f928fca",
-    "ClusterOperation": "1.0-f15d31e17eca994dc660dd812c7a2c80",
+    "ClusterOperation": "1.1-7289e18c97335da414be665e4768b145",
     "ClusterTemplate": "1.0-05e88d11d77ecaa721c6c0046edd980d",
     "Driver": "1.0-eb42c1f56b33c4d1f46986af737c7cde",
     "MagnumService": "1.0-a0533c2b3f9d6775ed9d2552b9108280",

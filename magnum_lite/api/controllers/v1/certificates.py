@@ -18,7 +18,7 @@ import pecan
 
 from magnum_lite import objects
 from magnum_lite.api.controllers import base, link
-from magnum_lite.api.controllers.v1 import clusters, collection, types
+from magnum_lite.api.controllers.v1 import cluster_shared, collection, types
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import exception, policy, states
 from magnum_lite.objects import fields
@@ -51,7 +51,7 @@ def _cluster(context: Any, ident: str, rule: str) -> objects.Cluster:
     """The caller's cluster (404 otherwise), allowed by `rule` (403 otherwise)."""
     base.see_all_projects(context, "certificate:all_projects")
     cluster = objects.Cluster.get(context, ident)
-    policy.authorize(context, rule, clusters.target(cluster))
+    policy.authorize(context, rule, cluster_shared.target(cluster))
     return cluster
 
 
@@ -166,7 +166,7 @@ class CertificatesController(base.RestController):
         context = base.context()
         cluster = _cluster_with_ca(context, ident, "certificate:rotate_ca", "cluster_uuid")
         pecan.request.rpcapi.check_credentials_api("CA rotation")
-        clusters.start_update(context, cluster, "cluster.rotate_ca", states.Kind.CA_ROTATION)
-        clusters.cast_or_fail(context, cluster, "rotate_ca_certificate",
+        cluster_shared.start_update(context, cluster, "cluster.rotate_ca", states.Kind.CA_ROTATION)
+        cluster_shared.cast_or_fail(context, cluster, "rotate_ca_certificate",
                               fields.ClusterStatus.UPDATE_FAILED)
         return {"uuid": cluster.uuid}

@@ -25,16 +25,21 @@ from magnum_lite import objects
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import collection, patch, types
-from magnum_lite.common import cloud_validation, exception, policy, states
+from magnum_lite.api.controllers.v1.cluster_shared import (
+    MAX_NODE_COUNT,
+    cast_or_fail,
+    labels_diff,
+    start_update,
+    target,
+)
+from magnum_lite.common import cloud_validation, driver_factory, exception, policy, states
 from magnum_lite.conf import CONF
-from magnum_lite.drivers import loader
 from magnum_lite.objects import cluster_operation, fields
 
 LOG = logging.getLogger(__name__)
 
 RESOURCE = "clusters"
 
-MAX_NODE_COUNT = 1000
 MAX_MASTER_COUNT = 100
 MAX_CREATE_TIMEOUT = 7 * 24 * 60
 DEFAULT_CREATE_TIMEOUT = 60
@@ -213,16 +218,6 @@ def _stack_field() -> str:
     return "cluster_id" if versions.at_least("1.13") else "stack_id"
 
 
-def labels_diff(parent: dict | None, labels: dict | None) -> tuple[dict, dict, dict]:
-    """(overridden, added, skipped) labels of a cluster against its template's."""
-    parent = parent or {}
-    labels = labels or {}
-    overridden = {k: parent[k] for k, v in labels.items() if k in parent and parent[k] != v}
-    added = {k: v for k, v in labels.items() if k not in parent}
-    skipped = {k: v for k, v in parent.items() if k not in labels}
-    return overridden, added, skipped
-
-
 def _shown_fields(expand: bool) -> tuple[str, ...]:
     """The object fields a response shows: the driver pinning appears in 1.15."""
     if not expand:
@@ -268,18 +263,6 @@ def _generated_name(template_name: str | None) -> str:
     if not stem or not stem[0].isalpha():
         stem = "cluster-" + stem
     return f"{stem[:NAME_MAX_LENGTH - 9]}-{uuidutils.generate_uuid()[:8]}"
-
-
-def target(cluster: objects.Cluster) -> dict:
-    return {"project_id": cluster.project_id, "user_id": cluster.user_id}
-
-
-def start_update(context: Any, cluster: objects.Cluster, event_type: str,
-                 kind: str = states.Kind.RESIZE, params: dict | None = None) -> None:
-    """Start an operation of `kind` (UPDATE_IN_PROGRESS) through the transition table: 409
-    unless it may start now (another operation runs, or the status refuses it); one more
-    version, with its event and its operation record."""
-    cluster_operation.start(context, cluster, kind, event_type, params)
 
 
 # The fields of a resize request (Magnum's ClusterResizeRequest).
@@ -372,33 +355,14 @@ def _check_resize(nodegroup: objects.NodeGroup, node_count: int,
                                                f"{current - node_count}.")
 
 
-def cast_or_fail(context: Any, cluster: objects.Cluster, method: str, failed_status: str,
-                 **kwargs: Any) -> None:
-    """Cast to the conductor; when that fails, the cluster fails with the reason (503)."""
-    try:
-        getattr(pecan.request.rpcapi, method)(context, cluster_uuid=cluster.uuid, **kwargs)
-    except Exception as err:
-        LOG.exception("Cluster %s: cannot reach the conductor for %s", cluster.uuid, method)
-        reason = f"The conductor could not be reached: {type(err).__name__}"
-        operation = objects.ClusterOperation.current(context, cluster)
-        cluster_operation.finish(
-            context, cluster.uuid, operation.kind if operation else states.Kind.RESIZE,
-            failed_status, reason, fault=states.Fault.CONDUCTOR_UNREACHABLE,
-            operation_uuid=cluster.operation_uuid,
-            event_type=method.replace("_", ".", 1) + ".failed")
-        raise exception.ServiceUnavailable(what="The conductor", reason=reason) from err
-
-
 def _check_with_driver(driver: objects.Driver | None, cluster: objects.Cluster,
                        template: objects.ClusterTemplate, master_count: int, node_count: int,
                        nodegroups: list[dict]) -> None:
     """The plugin's own refusals before anything is stored (400 naming the field): what
     its COE cannot build, such as an even number of masters for a quorum."""
-    if driver is not None:
-        plugin, config = loader.get_plugin(driver.plugin_name), driver.config
-    else:  # no Driver row: the plugin that builds the template (as the conductor picks it)
-        found = loader.find_plugin(template.server_type, template.cluster_distro, template.coe)
-        plugin, config = (found[1], None) if found else (None, None)
+    # The Driver row's plugin, else the plugin that builds the template (as the conductor
+    # picks it).
+    _name, plugin, config = driver_factory.plugin_for(driver, template)
     if plugin is None:
         return
     # The counts are derived fields: set on the object, they are never written.
@@ -450,12 +414,9 @@ class ClustersController(base.RestController):
 
     actions = ClusterActionsController()
 
-    @property
-    def nodegroups(self) -> base.RestController:
-        """`{id}/nodegroups` (1.9+); imported here because that module builds on this one."""
-        from magnum_lite.api.controllers.v1 import nodegroups
-
-        return nodegroups.CONTROLLER
+    def __init__(self, nodegroups: base.RestController) -> None:
+        # `{id}/nodegroups` (1.9+), given by the v1 root: controllers do not import each other.
+        self.nodegroups = nodegroups
 
     def _list(self, expand: bool, rule: str, resource: str) -> dict:
         context = base.context()
@@ -631,12 +592,23 @@ class ClustersController(base.RestController):
 
     @base.expose(status=204)
     def delete(self, ident: str) -> None:
-        """Delete a cluster; 204. Deleting a cluster already being deleted changes nothing."""
+        """Delete a cluster; 204. Deleting a cluster already being deleted starts no new
+        operation: its conductor drives the delete again (one stuck in Heat, or one whose
+        conductor went away)."""
         context = base.context()
         base.see_all_projects(context, "cluster:delete_all_projects")
         cluster = objects.Cluster.get(context, ident)
         policy.authorize(context, "cluster:delete", target(cluster))
         if cluster.status == fields.ClusterStatus.DELETE_IN_PROGRESS:
+            try:
+                pecan.request.rpcapi.cluster_delete(context, cluster_uuid=cluster.uuid)
+            except Exception as err:
+                # The delete under way goes on: only this nudge is lost.
+                LOG.warning("Cluster %s: cannot reach the conductor to delete it again: %s",
+                            cluster.uuid, err)
+                raise exception.ServiceUnavailable(
+                    what="The conductor", reason=f"it could not be reached: "
+                                                 f"{type(err).__name__}") from err
             return None
         cluster_operation.start(context, cluster, states.Kind.DELETE, "cluster.delete")
         self._cast(context, cluster, "cluster_delete", fields.ClusterStatus.DELETE_FAILED)

@@ -19,9 +19,7 @@ from wsme import types as wtypes
 from magnum_lite import objects
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import collection, patch, types
-from magnum_lite.common import cloud_validation, exception, policy
-from magnum_lite.drivers import base as driver_base
-from magnum_lite.drivers import loader
+from magnum_lite.common import baremetal, cloud_validation, driver_factory, exception, policy
 from magnum_lite.objects import fields
 
 RESOURCE = "clustertemplates"
@@ -193,10 +191,10 @@ def _check_drivers(values: dict) -> None:
 def _check_baremetal(values: dict) -> None:
     """A baremetal template must not ask for volumes, floating IPs or a network of its own
     (400 naming the field); the same check the drivers make of a cluster's overrides."""
-    driver_base.check_baremetal(values.get("server_type"),
-                                docker_volume_size=values.get("docker_volume_size"),
-                                fixed_network=values.get("fixed_network"),
-                                floating_ip_enabled=values.get("floating_ip_enabled"))
+    baremetal.check(values.get("server_type"),
+                    docker_volume_size=values.get("docker_volume_size"),
+                    fixed_network=values.get("fixed_network"),
+                    floating_ip_enabled=values.get("floating_ip_enabled"))
 
 
 def _as_template(values: dict) -> types_ns.SimpleNamespace:
@@ -214,9 +212,9 @@ def _check_buildable(context: Any, values: dict) -> None:
         except exception.DriverNotFound as err:
             raise types.invalid("driver", f"{types.quote(values['driver'])} names no enabled "
                                           f"driver.") from err
-        plugin = loader.get_plugin(driver.plugin_name)
+        _name, plugin, config = driver_factory.plugin_for(driver, None)
         if plugin is not None:
-            plugin(driver.config).validate_template(_as_template(values))
+            plugin(config).validate_template(_as_template(values))
         return
     server_type, distro, coe = (values.get("server_type"), values.get("cluster_distro"),
                                 values.get("coe"))
@@ -227,9 +225,10 @@ def _check_buildable(context: Any, values: dict) -> None:
         oses = {os for st, os, c in triples if (st, c) == (server_type, coe)}
         if len(oses) == 1:
             values["cluster_distro"] = distro = oses.pop()
-    found = loader.find_plugin(server_type, distro, coe)
-    if found is not None:
-        found[1](None).validate_template(_as_template(values))
+    template = _as_template(values)
+    _name, plugin, config = driver_factory.plugin_for(None, template)
+    if plugin is not None:
+        plugin(config).validate_template(template)
         return
     provided = ", ".join(f"({', '.join(t)})" for t in triples)
     if not distro:

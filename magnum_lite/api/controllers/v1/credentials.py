@@ -14,7 +14,7 @@ import pecan
 from magnum_lite import objects
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base
-from magnum_lite.api.controllers.v1 import clusters
+from magnum_lite.api.controllers.v1 import cluster_shared
 from magnum_lite.common import exception, policy, states
 from magnum_lite.objects import fields
 
@@ -29,13 +29,13 @@ class CredentialsController(base.RestController):
         context = base.context()
         base.see_all_projects(context, "credential:all_projects")
         cluster = objects.Cluster.get(context, ident)
-        policy.authorize(context, "credential:rotate", clusters.target(cluster))
+        policy.authorize(context, "credential:rotate", cluster_shared.target(cluster))
         rpcapi = pecan.request.rpcapi
         rpcapi.check_credentials_api("Credentials rotation")
         if cluster.status not in fields.ClusterStatus.IN_PROGRESS:
-            clusters.start_update(context, cluster, "cluster.rotate_credentials",
+            cluster_shared.start_update(context, cluster, "cluster.rotate_credentials",
                                   states.Kind.CREDENTIALS_ROTATION)
-            clusters.cast_or_fail(context, cluster, "rotate_credentials",
+            cluster_shared.cast_or_fail(context, cluster, "rotate_credentials",
                                   fields.ClusterStatus.UPDATE_FAILED)
             return {"uuid": cluster.uuid}
         operation = objects.ClusterOperation.current(context, cluster)

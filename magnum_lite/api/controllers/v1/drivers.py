@@ -22,9 +22,7 @@ from magnum_lite import objects
 from magnum_lite.api import versions as microversions
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import patch, types
-from magnum_lite.common import exception, policy
-from magnum_lite.drivers import base as drivers_base
-from magnum_lite.drivers import loader
+from magnum_lite.common import driver_factory, exception, policy
 
 RESOURCE = "drivers"
 MIN_VERSION = "1.15"
@@ -124,16 +122,16 @@ def convert(drivers: list[objects.Driver], latest_version: dict[str, int | None]
     return documents
 
 
-def _plugin(name: str) -> type[drivers_base.Driver]:
-    plugin = loader.get_plugin(name)
+def _plugin(name: str) -> type[driver_factory.Plugin]:
+    plugin = driver_factory.get_plugin(name)
     if plugin is None:
-        installed = ", ".join(sorted(loader.list_plugins())) or "none"
+        installed = ", ".join(sorted(driver_factory.list_plugins())) or "none"
         raise types.invalid("plugin_name", f"no installed driver plugin is named "
                                            f"{types.quote(name)} (installed: {installed}).")
     return plugin
 
 
-def _checked_config(plugin: type[drivers_base.Driver], config: Any) -> dict:
+def _checked_config(plugin: type[driver_factory.Plugin], config: Any) -> dict:
     """The config to store: the plugin's default when absent, else what the plugin accepts."""
     if config is None:
         return plugin.get_default_config()

@@ -32,9 +32,8 @@ from wsme import types as wtypes
 from magnum_lite import objects
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
-from magnum_lite.api.controllers.v1 import clusters, collection, patch, types
-from magnum_lite.common import cloud_validation, exception, policy, states
-from magnum_lite.drivers import base as driver_base
+from magnum_lite.api.controllers.v1 import cluster_shared, collection, patch, types
+from magnum_lite.common import baremetal, cloud_validation, exception, policy, states
 from magnum_lite.objects import fields
 
 LOG = logging.getLogger(__name__)
@@ -92,7 +91,7 @@ class NodeGroup(base.APIBase):
     node_addresses = wsme.wsattr([wtypes.text], readonly=True)
     """The IP addresses of the nodes."""
 
-    node_count = wsme.wsattr(wtypes.IntegerType(minimum=0, maximum=clusters.MAX_NODE_COUNT),
+    node_count = wsme.wsattr(wtypes.IntegerType(minimum=0, maximum=cluster_shared.MAX_NODE_COUNT),
                              default=1)
     """The number of nodes."""
 
@@ -101,10 +100,10 @@ class NodeGroup(base.APIBase):
     cluster's own)."""
 
     min_node_count = wsme.wsattr(
-        wtypes.IntegerType(minimum=0, maximum=clusters.MAX_NODE_COUNT), default=0)
+        wtypes.IntegerType(minimum=0, maximum=cluster_shared.MAX_NODE_COUNT), default=0)
     """The fewest nodes a resize may leave."""
 
-    max_node_count = wtypes.IntegerType(minimum=0, maximum=clusters.MAX_NODE_COUNT)
+    max_node_count = wtypes.IntegerType(minimum=0, maximum=cluster_shared.MAX_NODE_COUNT)
     """The most nodes a resize may make (no bound when absent)."""
 
     is_default = wsme.wsattr(types.boolean, readonly=True)
@@ -214,7 +213,7 @@ def convert(nodegroup: objects.NodeGroup, expand: bool, cluster: objects.Cluster
     document = base.to_dict(nodegroup, _OBJECT_FIELDS if expand else _SHORT_FIELDS)
     if expand:
         (document["labels_overridden"], document["labels_added"],
-         document["labels_skipped"]) = clusters.labels_diff(cluster.labels, nodegroup.labels)
+         document["labels_skipped"]) = cluster_shared.labels_diff(cluster.labels, nodegroup.labels)
         document["merge_labels"] = None
         if versions.at_least(NODE_LABELS_VERSION):
             document["node_labels"] = dict(nodegroup.node_labels or {})
@@ -275,7 +274,7 @@ def _cast(context: Any, cluster: objects.Cluster, nodegroup: objects.NodeGroup, 
     """Cast to the conductor; when that fails, the cluster's update and the nodegroup fail
     with the reason (503)."""
     try:
-        clusters.cast_or_fail(context, cluster, method, fields.ClusterStatus.UPDATE_FAILED,
+        cluster_shared.cast_or_fail(context, cluster, method, fields.ClusterStatus.UPDATE_FAILED,
                               nodegroup_uuid=nodegroup.uuid)
     except exception.ServiceUnavailable as err:
         reason = str(err)
@@ -297,7 +296,7 @@ class NodeGroupsController(base.RestController):
         """The cluster (404 when it is another project's), the caller allowed `rule`."""
         base.see_all_projects(context, all_projects_rule)
         cluster = objects.Cluster.get(context, cluster_ident)
-        policy.authorize(context, rule, clusters.target(cluster))
+        policy.authorize(context, rule, cluster_shared.target(cluster))
         return cluster
 
     def _nodegroup(self, context: Any, cluster: objects.Cluster,
@@ -377,7 +376,7 @@ class NodeGroupsController(base.RestController):
                                                    cluster_id=cluster.uuid)
 
         server_type = values.get("server_type") or template.server_type
-        driver_base.check_baremetal_volume(server_type, values.get("docker_volume_size"))
+        baremetal.check_volume(server_type, values.get("docker_volume_size"))
         validator = cloud_validation.get_validator()
         flavor = values.get("flavor_id") or cluster.flavor_id or template.flavor_id
         if values.get("flavor_id"):
@@ -405,7 +404,7 @@ class NodeGroupsController(base.RestController):
             server_type=server_type)
         nodegroup.create()
         try:
-            clusters.start_update(context, cluster, "nodegroup.create",
+            cluster_shared.start_update(context, cluster, "nodegroup.create",
                                   states.Kind.NODEGROUP_CREATE,
                                   {"nodegroup_uuid": nodegroup.uuid})
         except Exception:
@@ -469,7 +468,7 @@ class NodeGroupsController(base.RestController):
 
         if resize:
             # The count (and the group's status) change as the driver reports the resize.
-            clusters.start_update(context, cluster, "nodegroup.update", params={
+            cluster_shared.start_update(context, cluster, "nodegroup.update", params={
                 "node_count": values["node_count"], "rollback": False, **extra})
         for name in ("min_node_count", "max_node_count", "node_labels", "node_taints"):
             if values[name] != current[name]:
@@ -477,7 +476,7 @@ class NodeGroupsController(base.RestController):
         if nodegroup.obj_what_changed():
             nodegroup.save()
         if resize:
-            clusters.cast_or_fail(context, cluster, "cluster_update",
+            cluster_shared.cast_or_fail(context, cluster, "cluster_update",
                                   fields.ClusterStatus.UPDATE_FAILED,
                                   node_count=values["node_count"], rollback=False, **extra)
         return convert(nodegroup, True, cluster)
@@ -499,7 +498,7 @@ class NodeGroupsController(base.RestController):
             return None
         _check_updatable(cluster)
         pecan.request.rpcapi.check_nodegroup_api()
-        clusters.start_update(context, cluster, "nodegroup.delete",
+        cluster_shared.start_update(context, cluster, "nodegroup.delete",
                               states.Kind.NODEGROUP_DELETE, {"nodegroup_uuid": nodegroup.uuid})
 
         def deleting(ng: objects.NodeGroup) -> None:
@@ -511,7 +510,3 @@ class NodeGroupsController(base.RestController):
         _cast(context, cluster, nodegroup, "nodegroup_delete",
               fields.ClusterStatus.DELETE_FAILED)
         return None
-
-
-
-CONTROLLER = NodeGroupsController()

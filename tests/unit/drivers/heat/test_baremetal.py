@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from magnum_lite.common import exception
-from magnum_lite.drivers import base
 from magnum_lite.drivers.k8s_ubuntu_v1.driver import K8sUbuntuV1
 from magnum_lite.drivers.mesos_ubuntu_v1.driver import MesosUbuntuV1
 from magnum_lite.drivers.swarm_fedora_v2.driver import SwarmFedoraV2
@@ -104,18 +103,3 @@ def test_validate_cluster_accepts_a_baremetal_cluster_and_ignores_vm_ones() -> N
     K8sUbuntuV1().validate_cluster(make_cluster(floating_ip_enabled=None), template, [])
     vm = make_template(docker_volume_size=10)  # VM: volumes and floating IPs are fine
     K8sUbuntuV1().validate_cluster(make_cluster(), vm, [])
-
-
-@pytest.mark.parametrize(("values", "field"), [
-    ({"docker_volume_size": 5, "fixed_network": "p", "floating_ip_enabled": False},
-     "docker_volume_size"),
-    ({"docker_volume_size": None, "fixed_network": None, "floating_ip_enabled": False},
-     "fixed_network"),
-    ({"docker_volume_size": None, "fixed_network": "p", "floating_ip_enabled": True},
-     "floating_ip_enabled"),
-])
-def test_check_baremetal_names_the_field(values: dict, field: str) -> None:
-    with pytest.raises(exception.InvalidParameterValue) as raised:
-        base.check_baremetal("bm", **values)
-    assert str(raised.value).startswith(f"{field}: ")
-    base.check_baremetal("vm", **values)  # nothing to refuse for VMs

@@ -11,8 +11,8 @@ import requests
 from magnum_lite.common import clients, exception
 from magnum_lite.common import context as ml_context
 from magnum_lite.drivers.heat import cleanup, names
-from magnum_lite.sandbox.cloud_api import base, server
-from magnum_lite.sandbox.cloud_api.store import Store, derived_id
+from magnum_lite_sandbox.cloud_api import base, server
+from magnum_lite_sandbox.cloud_api.store import Store, derived_id
 from tests.unit.drivers.heat.conftest import make_cluster
 
 PROJECT = base.DEFAULT_PROJECT_ID  # the stand-in without Keystone acts for this project

@@ -4,6 +4,7 @@ import types
 
 import pytest
 
+from magnum_lite.common import baremetal
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import parameters
 from magnum_lite.drivers.heat.parameters import ENV
@@ -67,11 +68,11 @@ def test_unset_counts_and_types_have_their_defaults():
     assert parameters.stack_timeout(_cluster()) == 60
     assert parameters.stack_timeout(_cluster(create_timeout=15)) == 15
     assert parameters.server_type(_template()) == "vm"
-    assert parameters.server_type(_template(server_type=base.BAREMETAL)) == base.BAREMETAL
+    assert parameters.server_type(_template(server_type=baremetal.BAREMETAL)) == baremetal.BAREMETAL
     group = types.SimpleNamespace(server_type=None)
-    assert parameters.server_type(_template(server_type=base.BAREMETAL), group) == "bm"
+    assert parameters.server_type(_template(server_type=baremetal.BAREMETAL), group) == "bm"
     group.server_type = "vm"
-    assert parameters.server_type(_template(server_type=base.BAREMETAL), group) == "vm"
+    assert parameters.server_type(_template(server_type=baremetal.BAREMETAL), group) == "vm"
 
 
 @pytest.mark.parametrize(("cluster", "masters", "masters_count", "baremetal", "volume", "extra"), [

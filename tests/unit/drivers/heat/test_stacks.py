@@ -325,3 +325,54 @@ def test_unreachable_heat_says_whether_the_request_was_ever_sent(error, never_se
             raise error
     assert raised.value.never_sent is never_sent
     assert str(raised.value).startswith("cannot reach Heat: creating stack s: ")
+
+
+@pytest.fixture
+def no_retry_wait(monkeypatch):
+    monkeypatch.setattr(stacks, "CREATE_RETRY_WAIT", 0)
+
+
+def test_a_create_whose_answer_is_lost_finds_the_stack_heat_made(cloud, no_retry_wait):
+    client = _client(cloud)
+    cloud.lose_answers("stacks.create")
+    stack_id = _create(client)
+    assert [s.id for s in cloud.live_stacks()] == [stack_id]
+    assert [c[0] for c in cloud.calls] == ["stacks.create", "stacks.get"]
+
+
+def test_a_create_sent_again_after_a_lost_answer_reuses_the_stack(cloud, no_retry_wait):
+    client = _client(cloud)
+    cloud.lose_answers("stacks.create")
+    # The lookup gets no answer either: the create is sent again and Heat's 409 finds it.
+    cloud.inject("stacks.get", ks_exceptions.ConnectTimeout("read timed out"))
+    stack_id = _create(client)
+    assert [s.id for s in cloud.live_stacks()] == [stack_id]
+    assert [c[0] for c in cloud.calls] == ["stacks.create", "stacks.create", "stacks.get"]
+
+
+def test_a_create_never_answered_fails_after_its_attempts_with_one_stack_made(
+        cloud, no_retry_wait):
+    client = _client(cloud)
+    cloud.lose_answers("stacks.create", stacks.CREATE_ATTEMPTS)
+    for _ in range(stacks.CREATE_ATTEMPTS - 1):
+        cloud.inject("stacks.get", ks_exceptions.ConnectTimeout("read timed out"))
+    with pytest.raises(exception.CloudUnreachable) as err:
+        _create(client)
+    assert not err.value.never_sent
+    assert len(cloud.live_stacks()) == 1  # found later by its name
+
+
+def test_a_refused_connection_was_never_sent_and_is_not_retried(cloud, no_retry_wait):
+    client = _client(cloud)
+    with cloud.outage():
+        with pytest.raises(exception.CloudUnreachable) as err:
+            _create(client)
+    assert err.value.never_sent
+    assert cloud.calls == []
+
+
+def test_a_read_timeout_may_have_reached_heat(cloud):
+    cloud.inject("stacks.list", ks_exceptions.ConnectTimeout("read timed out"))
+    with pytest.raises(exception.CloudUnreachable) as err:
+        stacks.list_stacks(_client(cloud))
+    assert not err.value.never_sent

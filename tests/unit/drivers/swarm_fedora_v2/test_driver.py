@@ -14,7 +14,7 @@ from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.drivers.k8s_ubuntu_v1.driver import K8sUbuntuV1
 from magnum_lite.drivers.swarm_fedora_v2 import driver as swarm_driver
 from magnum_lite.drivers.swarm_fedora_v2.driver import SwarmFedoraV2
-from magnum_lite.sandbox import user_data
+from magnum_lite_sandbox import user_data
 from tests.unit.drivers.heat.test_driver import Cluster, build, no_cleanup  # noqa: F401
 from tests.unit.drivers.k8s_ubuntu_v1.test_userdata import files
 
@@ -61,7 +61,7 @@ def test_create_switches_on_the_join_step_for_the_cluster_stack_only(swarm, heat
     assert stack.parameters["public_tcp_ports"] == "22,2376"
     env = user_data.parse_env(files(stack.parameters["master_user_data"])
                               ["/etc/magnum-lite/node.env"]["content"])
-    assert env["COE"] == "swarm-mode" and env["ROLE"] == "master"
+    assert env["ROLE"] == "master"
     workers_env = c.driver._environments(c.cluster, c.template, masters=False)
     assert swarm_driver.ENV not in workers_env
 

@@ -12,7 +12,7 @@ import pytest
 
 from magnum_lite.drivers.swarm_fedora_v2 import userdata
 from magnum_lite.drivers.swarm_fedora_v2.userdata import NodeBootConfig, render_user_data
-from magnum_lite.sandbox import user_data
+from magnum_lite_sandbox import user_data
 from tests.unit.drivers import boot_helpers
 from tests.unit.drivers.boot_helpers import boot, cloud_config, files
 
@@ -80,7 +80,7 @@ def test_node_env_and_daemon_json(rendered, name, role):
     data = rendered[name, role]
     written = files(data)
     env = user_data.parse_env(written["/etc/magnum-lite/node.env"]["content"])
-    assert env["COE"] == "swarm-mode" and env["ROLE"] == role
+    assert "COE" not in env and env["ROLE"] == role
     assert env["NODE_INDEX"] == userdata.NODE_INDEX_PLACEHOLDER
     assert env["DOCKER_VERSION"] == "27.3.1" and env["API_PORT"] == "2376"
     daemon = json.loads(written["/etc/docker/daemon.json"]["content"])

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from magnum_lite.drivers import loader
+from magnum_lite.common import driver_factory
 from magnum_lite.objects import driver as driver_object
 from tests.unit.api.conftest import TEMPLATE, db_snapshot, error_of
 from tests.unit.drivers import fake_plugin
@@ -19,7 +19,7 @@ UBUNTU_TEMPLATE = {**TEMPLATE, "name": "k8s-ubuntu", "image_id": "ubuntu-22.04"}
 def plugins() -> Iterator[None]:
     fake_plugin.install(fake=fake_plugin.FakeDriver)
     yield
-    loader.set_extension_manager(None)
+    driver_factory.set_extension_manager(None)
 
 
 def _create_cluster(member, template: dict, status: int = 202):
@@ -79,7 +79,7 @@ def test_a_driver_deleted_after_the_template_is_refused_at_cluster_create(
 
 
 def test_without_any_plugin_a_template_is_refused_naming_its_os(member, db):
-    loader.set_extension_manager(None)
+    driver_factory.set_extension_manager(None)
     fake_plugin.install()
     before = db_snapshot(db)
     detail = error_of(member.post("/v1/clustertemplates", UBUNTU_TEMPLATE, status=400))["detail"]

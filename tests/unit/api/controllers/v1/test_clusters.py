@@ -319,11 +319,27 @@ def test_delete_marks_the_cluster_and_casts(member, cluster, casts):
     assert _events(cluster["uuid"]) == ["cluster.create", "cluster.create", "cluster.delete"]
 
 
-def test_deleting_a_cluster_being_deleted_changes_nothing(member, cluster, casts):
+def test_deleting_a_cluster_being_deleted_drives_its_delete_again(member, cluster, casts):
     member.delete(f"{URL}/c1", status=204)
+    operation = objects.Cluster.get_by_uuid(_admin_context(), cluster["uuid"]).operation_uuid
     member.delete(f"{URL}/c1", status=204)
-    assert len(casts) == 1
-    assert objects.Cluster.get_by_uuid(_admin_context(), cluster["uuid"]).version == 2
+    # The same operation, cast again (its conductor deletes what is left once more); no
+    # new version, no new event.
+    assert casts == [("cluster_delete", {"cluster_uuid": cluster["uuid"]})] * 2
+    again = objects.Cluster.get_by_uuid(_admin_context(), cluster["uuid"])
+    assert (again.version, again.operation_uuid) == (2, operation)
+    assert _events(cluster["uuid"]) == ["cluster.create", "cluster.create", "cluster.delete"]
+
+
+def test_a_delete_asked_again_without_a_conductor_is_503_and_the_delete_goes_on(
+        member, cluster, casts):
+    from tests.unit.api.conftest import CastRecorder
+    member.delete(f"{URL}/c1", status=204)
+    CastRecorder.fail = True
+    error = error_of(member.delete(f"{URL}/c1", status=503))
+    assert "conductor" in error["detail"]
+    still = objects.Cluster.get_by_uuid(_admin_context(), cluster["uuid"])
+    assert (still.status, still.status_reason) == ("DELETE_IN_PROGRESS", None)
 
 
 def test_delete_of_an_unknown_cluster_is_not_found(member):

@@ -8,7 +8,7 @@ import pytest
 
 from magnum_lite import objects
 from magnum_lite.common import context as ctx
-from magnum_lite.drivers import loader
+from magnum_lite.common import driver_factory
 from tests.unit.api.conftest import TEMPLATE, db_snapshot, error_of
 from tests.unit.drivers import fake_plugin
 
@@ -30,7 +30,7 @@ class OtherDriver(fake_plugin.FakeDriver):
 def plugins() -> Iterator[None]:
     fake_plugin.install(fake=fake_plugin.FakeDriver, other=OtherDriver)
     yield
-    loader.set_extension_manager(None)
+    driver_factory.set_extension_manager(None)
 
 
 def _create(admin, name: str = "k8s-prod", **fields) -> dict:

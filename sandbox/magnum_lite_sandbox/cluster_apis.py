@@ -1,0 +1,388 @@
+"""Which clusters get a COE API, on which addresses, with which CA: the masters' servers.
+
+Simulated servers boot no kube-apiserver, Docker engine or mesos-master, yet magnum-lite's
+users (``cluster config``, kubectl, docker, Mesos clients) need each cluster's API at its
+api_address. ``ClusterServers`` plays the masters, once per agent sweep: every cluster whose
+stacks are at rest gets an API on its loopback floating addresses (the simulated floating
+IPs are 127.a.b.c) at the cluster stack's ``api_port``, with the CA that master 0's guest
+reads from its user data (``user_data``; in the sandbox the ``user_data`` parameter of the
+server's nested stack, found through the cluster stack's ``master_ids`` output), or the one
+last applied by a credentials deployment, which wins (``apply_credentials``, called by the
+agent before it reports the deployment). Nodes are the masters of the cluster stack's outputs
+and the servers of its worker stacks' outputs.
+
+The COE is what master 0's files configure (``user_data.coe_of``): Kubernetes (``kube_api``),
+swarm-mode (``docker_api``, swarm_fedora_v2) or Mesos (``mesos_api``, mesos_ubuntu_v1).
+The API's serving certificate names what master 0's would (``certificate_names``), not the
+addresses served, so an address clients use that a real master's certificate would not name
+fails their TLS verification here too.
+
+A cluster keeps being served while Heat updates it (a resize shows once its stacks are at
+rest again, a rotation as soon as its credentials are applied), and stops being served when
+its stacks are deleted; a cluster with no loopback address is logged once at INFO and not
+served. Heat is asked little: one listing
+of the top-level stacks tagged ``magnum-lite`` per sweep (the clusters, by name
+``<slug>-<cluster uuid>`` and ``<cluster stack>-ng-<nodegroup uuid>-<chunk>``); outputs are
+read (one stack GET each) only for a stack whose (id, status, updated_time) changed and that
+is at rest; a new cluster costs one more GET for its master's user data (and, the first time,
+one deployment listing, for a rotation applied before the agent started).
+"""
+
+from collections.abc import Callable
+import dataclasses
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+from magnum_lite.common import x509
+from magnum_lite.drivers.heat import names
+from magnum_lite_sandbox import docker_api, kube_api, mesos_api, user_data
+from magnum_lite_sandbox.heat_objects import attr, is_not_found
+
+LOG = logging.getLogger("magnum_lite_sandbox.cluster_apis")
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_WORKER_STACK = re.compile(rf"^(?P<cluster>.+-{_UUID})-ng-(?P<ng>{_UUID})-(?P<chunk>[0-9]+)$")
+_CLUSTER_STACK = re.compile(rf"^.+-(?P<uuid>{_UUID})$")
+#: Retry binding an address that was busy after this many seconds (no Heat calls).
+LISTEN_RETRY = 30.0
+
+
+def _ordered(values: Any) -> list[Any]:
+    """A ResourceGroup attribute map ({"0": v, "1": v}) as a list in member order."""
+    if isinstance(values, dict):
+        return [values[k] for k in sorted(values, key=lambda k: (len(str(k)), str(k)))]
+    return list(values or [])
+
+
+def _readable(status: str) -> bool:
+    """Outputs are read only from a stack at rest (never while Heat builds it)."""
+    return status.endswith("_COMPLETE") and not status.startswith("DELETE")
+
+
+def api_hosts(outputs: dict[str, Any]) -> list[str]:
+    """The cluster's servable API addresses, the api_address host first.
+
+    The driver's api_address is the load balancer's floating IP, else master 0's floating IP,
+    else the VIP, else master 0's private IP; only loopback addresses (the simulated floating
+    IPs) can be served here. Every master's floating IP is served too, as every master runs
+    an API server.
+    """
+    masters_fip = [a for a in _ordered(outputs.get("master_floating_addresses")) if a]
+    masters_ip = [a for a in _ordered(outputs.get("master_private_addresses")) if a]
+    candidates = [outputs.get("lb_floating_ip"), *masters_fip[:1], outputs.get("lb_vip"),
+                  *masters_ip[:1], *masters_fip[1:]]
+    return list(dict.fromkeys(h for h in candidates if kube_api.servable(h)))
+
+
+def certificate_names(coe: str, boot: user_data.BootInfo,
+                      outputs: dict[str, Any]) -> tuple[str, ...]:
+    """What master 0's API certificate names on a real cloud: what its boot configuration
+    lists (``BootInfo.certificate_names``) and what the node adds itself: its private
+    address (kubeadm's advertise address, the swarm and Mesos scripts' own address), its
+    host name (kubeadm, mesos-master.sh) and, on a Mesos master, its floating IP (which
+    mesos-master.sh reads from the metadata service). Empty when the boot configuration lists
+    nothing (older user data): the API then names the addresses it serves."""
+    if not boot.certificate_names:
+        return ()
+    own = [outputs.get("master_private_addresses")]
+    if coe != user_data.SWARM_MODE:
+        own.append(outputs.get("master_names"))
+    if coe == user_data.MESOS:
+        own.append(outputs.get("master_floating_addresses"))
+    firsts = [next(iter(_ordered(values)), None) for values in own]
+    return tuple(dict.fromkeys(str(n) for n in [*boot.certificate_names, *firsts] if n))
+
+
+@dataclasses.dataclass
+class _StackRead:
+    key: tuple
+    outputs: dict[str, Any]
+    parameters: dict[str, Any]
+
+
+@dataclasses.dataclass
+class _Cluster:
+    stack_id: str
+    signature: tuple = ()
+    api: kube_api.ClusterAPI | None = None  # or docker_api's, or mesos_api's
+    hosts: tuple[str, ...] = ()
+    retry_at: float = 0.0
+    told: set = dataclasses.field(default_factory=set)  # INFO lines already logged
+
+
+class ClusterServers:
+    """Serves the COE API of every cluster in Heat (see the module docstring)."""
+
+    def __init__(self, api_factory: Callable[..., Any] = kube_api.ClusterAPI,
+                 clock: Callable[[], float] = time.monotonic,
+                 docker_factory: Callable[..., Any] = docker_api.DockerAPI,
+                 mesos_factory: Callable[..., Any] = mesos_api.MesosAPI) -> None:
+        self.api_factory = api_factory
+        self.docker_factory = docker_factory
+        self.mesos_factory = mesos_factory
+        self.clock = clock
+        self.clusters: dict[str, _Cluster] = {}  # by cluster uuid
+        self._reads: dict[str, _StackRead] = {}  # by stack id
+        self._boot: dict[str, user_data.BootInfo] = {}  # by cluster stack id
+        self._credentials: dict[str, x509.KeyPair] = {}  # applied rotations, by cluster uuid
+        self._deployments: list | None = None  # one listing per sweep, when needed
+
+    def sweep(self, heat: Any) -> None:
+        """One tagged stack listing; more calls only for clusters whose stacks changed."""
+        listing = list(heat.stacks.list(tags=names.STACK_TAG))
+        groups: dict[str, tuple[Any, list]] = {}
+        by_name = {}
+        for stack in listing:
+            match = _CLUSTER_STACK.match(attr(stack, "stack_name", ""))
+            if match and not _WORKER_STACK.match(attr(stack, "stack_name", "")):
+                groups[match.group("uuid")] = (stack, [])
+                by_name[attr(stack, "stack_name")] = match.group("uuid")
+        for stack in listing:
+            match = _WORKER_STACK.match(attr(stack, "stack_name", ""))
+            if match and match.group("cluster") in by_name:
+                groups[by_name[match.group("cluster")]][1].append((match, stack))
+        self._deployments = None
+        for uuid, (cluster, workers) in groups.items():
+            try:
+                self._sweep_cluster(heat, uuid, cluster, workers)
+            except Exception as exc:  # noqa: BLE001 - one cluster must not stop the others
+                level = logging.DEBUG if is_not_found(exc) else logging.WARNING
+                LOG.log(level, "cluster %s: %s", uuid, exc)
+        for uuid in [u for u in self.clusters if u not in groups]:
+            self._stop(uuid, "its stacks are gone")
+        for uuid in [u for u in self._credentials if u not in groups]:
+            del self._credentials[uuid]
+        live = {attr(s, "id") for s in listing}
+        for stack_id in [i for i in self._reads if i not in live]:
+            del self._reads[stack_id]
+        for stack_id in [i for i in self._boot if i not in live]:
+            del self._boot[stack_id]
+
+    def apply_credentials(self, cluster_uuid: str, credentials: Any) -> None:
+        """What the credentials script does on a master when the CA changed: install it and
+        restart the API with it (a worker's files change nothing served here). Raises
+        ValueError (naming no secret) when the credentials are unusable."""
+        ca = user_data.credentials_ca(credentials)
+        if ca is None:
+            return  # a worker's files, or no new CA: the API stays as it is
+        if self._credentials.get(cluster_uuid) != ca:
+            # A certificate and key that do not belong together, or no CA: as the script
+            # would, fail before anything changes.
+            x509.issue_certificate(ca, "credentials-check", server=False, client=True)
+        cluster = self.clusters.get(cluster_uuid)
+        if cluster is not None and cluster.api is not None:
+            cluster.api.set_ca(ca)
+        if self._credentials.get(cluster_uuid) != ca:
+            LOG.info("cluster %s: CA %s installed", cluster_uuid,
+                     x509.fingerprint(ca.certificate)[:16])
+        self._credentials[cluster_uuid] = ca
+
+    def close(self) -> None:
+        """Stops every API at once (SIGTERM)."""
+        apis = [c.api for c in self.clusters.values() if c.api is not None]
+        self.clusters.clear()
+        stoppers = [threading.Thread(target=api.close) for api in apis]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
+
+    # -- one cluster -------------------------------------------------------------------------
+    def _stop(self, uuid: str, why: str) -> None:
+        cluster = self.clusters.pop(uuid, None)
+        self._credentials.pop(uuid, None)
+        if cluster is not None and cluster.api is not None:
+            cluster.api.close()
+            LOG.info("cluster %s: stopped serving its API (%s)", uuid, why)
+
+    def _sweep_cluster(self, heat: Any, uuid: str, stack: Any, workers: list) -> None:
+        status = str(attr(stack, "stack_status", ""))
+        cluster = self.clusters.get(uuid)
+        if cluster is not None and cluster.stack_id != attr(stack, "id"):
+            self._stop(uuid, "its stack was replaced")
+            cluster = None
+        if status.startswith("DELETE"):
+            if cluster is not None:
+                self._stop(uuid, f"stack {status}")
+            return
+        if cluster is None and not _readable(status):
+            return  # not up yet (or failed before it ever was)
+        live = [w for m, w in sorted(workers, key=lambda mw: (mw[0].group("ng"),
+                                                              int(mw[0].group("chunk"))))
+                if not str(attr(w, "stack_status", "")).startswith("DELETE")]
+        signature = tuple(_stack_key(s) for s in [stack, *live])
+        if cluster is None:
+            cluster = self.clusters[uuid] = _Cluster(stack_id=attr(stack, "id"))
+        elif cluster.signature == signature:
+            self._retry_listen(uuid, cluster)
+            return
+        read = self._read(heat, stack)
+        if read is None:
+            return
+        cluster.signature = signature
+        nodes = self._masters(stack, read)
+        for worker in live:
+            worker_read = self._read(heat, worker)
+            if worker_read is not None:
+                nodes += _nodes(worker_read.outputs, "node", "worker",
+                                attr(worker, "creation_time"))
+        boot = self._boot_info(heat, uuid, stack, read)
+        ca = self._credentials.get(uuid) or boot.ca
+        if ca is None:
+            self._tell(uuid, cluster, "no-ca", "cluster %s: no CA in its masters' user data "
+                       "(%s): its API is not served", uuid, user_data.CA_CERT_PATH)
+            return
+        coe = boot.coe
+        view: Any
+        if coe == user_data.SWARM_MODE:
+            view = docker_api.DockerView(
+                cluster_uuid=uuid, nodes=tuple(nodes),
+                docker_version=boot.env.get("DOCKER_VERSION")
+                or docker_api.DEFAULT_DOCKER_VERSION, created=attr(stack, "creation_time"))
+            factory, default_port = self.docker_factory, 2376
+        elif coe == user_data.MESOS:
+            view = mesos_api.MesosView(
+                cluster_uuid=uuid, nodes=tuple(nodes),
+                mesos_version=boot.env.get("MESOS_VERSION") or mesos_api.DEFAULT_MESOS_VERSION,
+                created=attr(stack, "creation_time"))
+            factory, default_port = self.mesos_factory, mesos_api.MESOS_PORT
+        else:
+            version = boot.env.get("KUBE_VERSION", "")
+            view = kube_api.ClusterView(
+                cluster_uuid=uuid, nodes=tuple(nodes),
+                kube_version=f"v{version.lstrip('v')}" if version
+                else kube_api.DEFAULT_KUBE_VERSION,
+                created=attr(stack, "creation_time"))
+            factory, default_port = self.api_factory, 6443
+        hosts = tuple(api_hosts(read.outputs))
+        try:
+            port = int(read.parameters.get("api_port") or default_port)
+        except ValueError:
+            port = default_port
+        if not hosts:
+            self._tell(uuid, cluster, "no-address", "cluster %s: no loopback address to serve "
+                       "its API on (api_address is not a simulated floating IP)", uuid)
+            if cluster.api is not None:
+                cluster.api.close()
+                cluster.api = None
+            return
+        if cluster.api is not None and cluster.api.port != port:
+            cluster.api.close()
+            cluster.api = None
+        if cluster.api is None:
+            cluster.api = factory(view, ca, port)
+        else:
+            cluster.api.set_view(view)
+            cluster.api.set_ca(ca)
+        cluster.api.set_certificate_names(certificate_names(coe, boot, read.outputs))
+        cluster.hosts = hosts
+        cluster.api.serve(hosts)
+        cluster.retry_at = self.clock() + LISTEN_RETRY
+
+    def _retry_listen(self, uuid: str, cluster: _Cluster) -> None:
+        """Binds addresses that were busy last time, now and then (no Heat calls)."""
+        if cluster.api is None or not cluster.hosts or self.clock() < cluster.retry_at:
+            return
+        if set(cluster.api.addresses) != set(cluster.hosts):
+            cluster.api.serve(cluster.hosts)
+        cluster.retry_at = self.clock() + LISTEN_RETRY
+
+    @staticmethod
+    def _tell(uuid: str, cluster: _Cluster, what: str, message: str, *args: Any) -> None:
+        if what not in cluster.told:
+            cluster.told.add(what)
+            LOG.info(message, *args)
+
+    def _read(self, heat: Any, stack: Any) -> _StackRead | None:
+        """The stack's outputs and parameters, read again only when it changed and is at
+        rest; while Heat works on it, what was read before (None if nothing yet)."""
+        stack_id = attr(stack, "id")
+        key = _stack_key(stack)
+        cached = self._reads.get(stack_id)
+        if cached is not None and cached.key == key:
+            return cached
+        if not _readable(str(attr(stack, "stack_status", ""))):
+            return cached
+        detail = heat.stacks.get(f"{attr(stack, 'stack_name')}/{stack_id}")
+        outputs = {o["output_key"]: o.get("output_value")
+                   for o in (attr(detail, "outputs") or [])}
+        read = _StackRead(key=key, outputs=outputs,
+                          parameters=dict(attr(detail, "parameters") or {}))
+        self._reads[stack_id] = read
+        return read
+
+    @staticmethod
+    def _masters(stack: Any, read: _StackRead) -> list[kube_api.Node]:
+        return _nodes(read.outputs, "master", "master", attr(stack, "creation_time"))
+
+    def _boot_info(self, heat: Any, uuid: str, stack: Any,
+                   read: _StackRead) -> user_data.BootInfo:
+        """Master 0's user data as its guest reads it (in the sandbox: the parameter of the
+        server's nested stack), read once per cluster stack; and, the first time, the newest
+        credentials deployment already applied (a rotation before this agent started)."""
+        stack_id = attr(stack, "id")
+        boot = self._boot.get(stack_id)
+        if boot is not None and boot.ca is not None:
+            return boot
+        server = next((s for s in _ordered(read.outputs.get("master_ids")) if s), None)
+        if server is None:
+            servers = heat.resources.list(stack_id, nested_depth=3,
+                                          filters={"type": "OS::Nova::Server"})
+            ids = sorted((attr(r, "parent_resource") or "", attr(r, "physical_resource_id"))
+                         for r in servers if attr(r, "physical_resource_id"))
+            server = ids[0][1] if ids else None
+        if server is None:
+            boot = user_data.BootInfo(ca=None, env={})
+        else:
+            detail = heat.stacks.get(server, resolve_outputs=False)
+            parameters = attr(detail, "parameters") or {}
+            boot = user_data.boot_info(str(parameters.get("user_data") or ""))
+        self._boot[stack_id] = boot
+        if uuid not in self._credentials:
+            newest = self._newest_credentials(heat, uuid)
+            if newest is not None:
+                self._credentials[uuid] = newest
+        return boot
+
+    def _newest_credentials(self, heat: Any, uuid: str) -> x509.KeyPair | None:
+        if self._deployments is None:
+            self._deployments = list(heat.software_deployments.list())
+        found = []
+        for deployment in self._deployments:
+            inputs = attr(deployment, "input_values") or {}
+            if attr(deployment, "status") == "COMPLETE" and \
+                    inputs.get("cluster_uuid") == uuid and "credentials" in inputs:
+                stamp = attr(deployment, "updated_time") or attr(deployment, "creation_time")
+                found.append((stamp or "", inputs["credentials"]))
+        for _, credentials in sorted(found, key=lambda f: f[0], reverse=True):
+            try:
+                ca = user_data.credentials_ca(credentials)
+            except ValueError:
+                continue
+            if ca is not None:  # a master's
+                return ca
+        return None
+
+
+def _stack_key(stack: Any) -> tuple:
+    """What changes when Heat touches a stack: a changed key means its outputs may have."""
+    return (attr(stack, "id"), attr(stack, "stack_status"), attr(stack, "updated_time"))
+
+
+def _nodes(outputs: dict[str, Any], prefix: str, role: str,
+           created: str | None) -> list[kube_api.Node]:
+    """The servers of a cluster stack (prefix "master") or a worker stack ("node")."""
+    names_ = _ordered(outputs.get(f"{prefix}_names"))
+    ips = _ordered(outputs.get(f"{prefix}_private_addresses"))
+    ids = _ordered(outputs.get(f"{prefix}_ids"))
+    nodes = []
+    for i, name in enumerate(names_):
+        if name:
+            nodes.append(kube_api.Node(name=str(name), role=role,
+                                       internal_ip=str(ips[i] or "") if i < len(ips) else "",
+                                       server_id=str(ids[i] or "") if i < len(ids) else "",
+                                       created=created))
+    return nodes

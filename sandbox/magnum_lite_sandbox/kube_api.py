@@ -1,0 +1,707 @@
+"""A small Kubernetes API server for one sandbox cluster, served by the guest agent.
+
+A simulated cluster boots no kube-apiserver, yet `openstack coe cluster config` hands out a
+kubeconfig for its ``api_address``, and clients (the official ``kubernetes`` Python client,
+kubectl) must be able to use it. The guest agent (``magnum_lite_sandbox.agent``) plays the
+masters: it runs one ``ClusterAPI`` per cluster on the cluster's loopback floating addresses
+(127.0.0.0/8, see ``templates/generate.py``) with the cluster's own CA, as kubeadm would set it
+up from the CA in the masters' user data.
+
+What it is faithful to, so that clients behave as against a real cluster:
+
+- TLS with a serving certificate issued from the cluster CA whose SANs are what the master's
+  boot configuration has kubeadm put in (``set_certificate_names``: its certSANs and the
+  node's address), or every address served when that is not known, plus the ``kubernetes``
+  service names. So a client reaching the API by an address a real master's certificate
+  would not name fails hostname verification here too;
+- client-certificate authentication against the cluster CA: user = CN, groups = O. Like
+  kube-apiserver, client certificates are requested, not required (``ssl.CERT_OPTIONAL``):
+  without one, a request is anonymous, which may read ``/healthz``, ``/livez``, ``/readyz``
+  and ``/version`` (the default ``system:public-info-viewer`` binding) and gets 401
+  Unauthorized with a ``Status`` anywhere else. One difference: a certificate that does not
+  verify against the cluster CA (another CA's, or the old CA's after a rotation) fails the TLS
+  handshake here, where kube-apiserver would finish it and answer 401; OpenSSL offers no
+  "verify but continue" mode to Python's ``ssl``. Either way the client is refused;
+- the shapes of ``/version``, ``/api``, ``/api/v1``, ``/apis``, nodes, pods and namespaces
+  (GET, with ``limit``/``continue`` paging and equality label selectors), with every field
+  the client's models require, and the one write a reader needs: creating a
+  ``SelfSubjectReview`` (``kubectl auth whoami``), which shows how a certificate
+  authenticated. Errors are ``Status`` objects: 404 NotFound, 405 MethodNotAllowed for any
+  other write, 400 BadRequest for a ``watch``, which is not supported.
+
+Every authenticated user may read everything (no RBAC): the sandbox checks authentication,
+which is what a CA rotation changes. Nodes are the cluster's servers, all Ready; no pods run.
+A CA switch (``set_ca``) re-issues the serving certificate and drops open connections, as a
+restarted kube-apiserver would, so a kept-alive connection cannot outlive the old CA.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+import dataclasses
+import datetime
+import hashlib
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import ipaddress
+import json
+import logging
+import os
+import socket
+import ssl
+import tempfile
+import threading
+from typing import Any
+import urllib.parse
+import uuid
+
+from magnum_lite.common import x509
+
+LOG = logging.getLogger("magnum_lite_sandbox.kube_api")
+
+DEFAULT_KUBE_VERSION = "v1.30.4"
+#: Names a kubeadm API server certificate carries besides its addresses.
+SERVICE_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                 "kubernetes.default.svc.cluster.local")
+#: Names the swarm and Mesos boot scripts put in a master's API certificate besides its
+#: addresses (docker_api, mesos_api).
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+#: Paths the default RBAC lets anyone read (system:public-info-viewer).
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+#: Idle keep-alive connections are closed after this many seconds (each holds a thread).
+CONNECTION_TIMEOUT = 30.0
+_NAMESPACE = uuid.UUID("0b3c5a4e-7d7f-4f0e-9a55-3c1d2e8b6f90")  # uuid5 of node identities
+
+
+def _rfc3339(value: str | None) -> str:
+    """Heat's timestamps ("2026-11-21T18:00:00Z" or with microseconds) as Kubernetes writes
+    them: seconds, UTC, "Z"."""
+    if not value:
+        return "1970-01-01T00:00:00Z"
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return "1970-01-01T00:00:00Z"
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    """One server of the cluster as its kubelet would register it."""
+
+    name: str
+    role: str                 # "master" or "worker"
+    internal_ip: str = ""
+    server_id: str = ""
+    created: str | None = None  # the Heat timestamp of the stack that made it
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterView:
+    """What the API shows of a cluster; replaced as a whole when the cluster changes."""
+
+    cluster_uuid: str
+    nodes: tuple[Node, ...] = ()
+    kube_version: str = DEFAULT_KUBE_VERSION
+    created: str | None = None
+
+
+# -- the shapes ---------------------------------------------------------------------------
+
+def status(code: int, reason: str, message: str, details: dict | None = None) -> dict:
+    """A metav1.Status failure, the body of every error a kube-apiserver returns."""
+    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                            "status": "Failure", "message": message, "reason": reason,
+                            "code": code}
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def version_info(kube_version: str) -> dict:
+    """/version: the fields of version.Info (all required by the client's VersionInfo)."""
+    major, minor = kube_version.lstrip("v").split(".")[:2]
+    return {"major": major, "minor": minor, "gitVersion": kube_version,
+            "gitCommit": hashlib.sha1(kube_version.encode()).hexdigest(),
+            "gitTreeState": "clean", "buildDate": "2024-08-14T19:00:00Z",
+            "goVersion": "go1.22.5", "compiler": "gc", "platform": "linux/amd64"}
+
+
+def node_object(view: ClusterView, node: Node, heartbeat: str) -> dict:
+    """A v1 Node as kubelet registers it and keeps it Ready."""
+    uid = str(uuid.uuid5(_NAMESPACE, f"{view.cluster_uuid}/{node.name}/uid"))
+    labels = {"beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
+              "kubernetes.io/arch": "amd64", "kubernetes.io/hostname": node.name,
+              "kubernetes.io/os": "linux", "magnum.openstack.org/role": node.role}
+    spec: dict[str, Any] = {}
+    if node.role == "master":
+        labels["node-role.kubernetes.io/control-plane"] = ""
+        labels["node.kubernetes.io/exclude-from-external-load-balancers"] = ""
+        spec["taints"] = [{"key": "node-role.kubernetes.io/control-plane",
+                           "effect": "NoSchedule"}]
+    if node.server_id:
+        spec["providerID"] = f"openstack:///{node.server_id}"
+    created = _rfc3339(node.created or view.created)
+
+    def condition(kind: str, value: str, reason: str, message: str) -> dict:
+        return {"type": kind, "status": value, "lastHeartbeatTime": heartbeat,
+                "lastTransitionTime": created, "reason": reason, "message": message}
+
+    resources = {"cpu": "2", "ephemeral-storage": "41186748Ki", "hugepages-2Mi": "0",
+                 "memory": "4005960Ki", "pods": "110"}
+    addresses = ([{"type": "InternalIP", "address": node.internal_ip}]
+                 if node.internal_ip else []) + [{"type": "Hostname", "address": node.name}]
+    system_uuid = node.server_id or str(uuid.uuid5(_NAMESPACE, f"{uid}/system"))
+    return {
+        "kind": "Node", "apiVersion": "v1",
+        "metadata": {"name": node.name, "uid": uid, "resourceVersion": "1",
+                     "creationTimestamp": created, "labels": labels,
+                     "annotations": {"node.alpha.kubernetes.io/ttl": "0",
+                                     "volumes.kubernetes.io/controller-managed-attach-detach":
+                                     "true"}},
+        "spec": spec,
+        "status": {
+            "capacity": resources, "allocatable": resources,
+            "conditions": [
+                condition("MemoryPressure", "False", "KubeletHasSufficientMemory",
+                          "kubelet has sufficient memory available"),
+                condition("DiskPressure", "False", "KubeletHasNoDiskPressure",
+                          "kubelet has no disk pressure"),
+                condition("PIDPressure", "False", "KubeletHasSufficientPID",
+                          "kubelet has sufficient PID available"),
+                condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            ],
+            "addresses": addresses,
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "machineID": uuid.uuid5(_NAMESPACE, f"{uid}/machine").hex,
+                "systemUUID": system_uuid,
+                "bootID": str(uuid.uuid5(_NAMESPACE, f"{uid}/boot")),
+                "kernelVersion": "5.15.0-125-generic",
+                "osImage": "Ubuntu 22.04.5 LTS",
+                "containerRuntimeVersion": "containerd://1.7.22",
+                "kubeletVersion": view.kube_version,
+                "kubeProxyVersion": view.kube_version,
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
+        },
+    }
+
+
+def namespace_object(view: ClusterView, name: str) -> dict:
+    return {"kind": "Namespace", "apiVersion": "v1",
+            "metadata": {"name": name, "uid": str(uuid.uuid5(_NAMESPACE,
+                                                             f"{view.cluster_uuid}/ns/{name}")),
+                         "resourceVersion": "1", "creationTimestamp": _rfc3339(view.created),
+                         "labels": {"kubernetes.io/metadata.name": name}},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
+
+AUTHN_GROUP = "authentication.k8s.io"
+AUTHN_VERSION = f"{AUTHN_GROUP}/v1"
+SELF_SUBJECT_REVIEWS = f"/apis/{AUTHN_VERSION}/selfsubjectreviews"
+
+
+def self_subject_review(user: str, groups: Iterable[str]) -> dict:
+    """What ``kubectl auth whoami`` gets: the caller as the API authenticated it."""
+    return {"kind": "SelfSubjectReview", "apiVersion": AUTHN_VERSION,
+            "metadata": {"creationTimestamp": _now()},
+            "status": {"userInfo": {"username": user,
+                                    "groups": [*groups, "system:authenticated"]}}}
+
+
+_API_GROUPS = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
+    "name": AUTHN_GROUP, "versions": [{"groupVersion": AUTHN_VERSION, "version": "v1"}],
+    "preferredVersion": {"groupVersion": AUTHN_VERSION, "version": "v1"}}]}
+_AUTHN_RESOURCES = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": AUTHN_VERSION,
+                    "resources": [{"name": "selfsubjectreviews",
+                                   "singularName": "selfsubjectreview", "namespaced": False,
+                                   "kind": "SelfSubjectReview", "verbs": ["create"]}]}
+
+_RESOURCES = [
+    {"name": "namespaces", "singularName": "namespace", "namespaced": False,
+     "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]},
+    {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node",
+     "verbs": ["get", "list"], "shortNames": ["no"]},
+    {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod",
+     "verbs": ["get", "list"], "shortNames": ["po"], "categories": ["all"]},
+]
+
+
+# -- selectors and paging -----------------------------------------------------------------
+
+class BadRequest(Exception):
+    """A query the server refuses with 400 (message for the Status)."""
+
+
+def _label_matcher(selector: str) -> Any:
+    """Equality-based label selectors: ``k``, ``!k``, ``k=v``, ``k==v``, ``k!=v``."""
+    terms = []
+    for raw in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in raw:
+            key, value = raw.split("!=", 1)
+            terms.append((key.strip(), "!=", value.strip()))
+        elif "==" in raw or "=" in raw:
+            key, value = raw.split("==", 1) if "==" in raw else raw.split("=", 1)
+            terms.append((key.strip(), "=", value.strip()))
+        elif raw.startswith("!"):
+            terms.append((raw[1:].strip(), "!", ""))
+        elif " in " in raw or " notin " in raw or "(" in raw:
+            raise BadRequest(f"unable to parse requirement: set-based selector {raw!r} is not "
+                             "supported by the sandbox")
+        else:
+            terms.append((raw, "exists", ""))
+
+    def matches(labels: dict) -> bool:
+        for key, op, value in terms:
+            present = key in labels
+            if op == "exists" and not present or op == "!" and present:
+                return False
+            if op == "=" and labels.get(key) != value:
+                return False
+            if op == "!=" and present and labels[key] == value:
+                return False
+        return True
+    return matches
+
+
+def _field_matcher(selector: str) -> Any:
+    """Field selectors on ``metadata.name`` (others are refused, as for most resources)."""
+    terms = []
+    for raw in filter(None, (t.strip() for t in selector.split(","))):
+        op = "!=" if "!=" in raw else "="
+        key, value = raw.split("!=" if op == "!=" else ("==" if "==" in raw else "="), 1)
+        if key.strip() != "metadata.name":
+            raise BadRequest(f'field label not supported: {key.strip()}')
+        terms.append((op, value.strip()))
+
+    def matches(obj: dict) -> bool:
+        name = obj["metadata"]["name"]
+        return all((name == v) if op == "=" else (name != v) for op, v in terms)
+    return matches
+
+
+def list_object(kind: str, items: list[dict], query: dict[str, str], version: str) -> dict:
+    """A v1 list of ``items`` filtered by the query's selectors and paged by ``limit`` and
+    ``continue`` (the token is the offset, opaque to clients)."""
+    if query.get("labelSelector"):
+        match = _label_matcher(query["labelSelector"])
+        items = [i for i in items if match(i["metadata"].get("labels") or {})]
+    if query.get("fieldSelector"):
+        match = _field_matcher(query["fieldSelector"])
+        items = [i for i in items if match(i)]
+    start = 0
+    if query.get("continue"):
+        try:
+            start = int(base64.urlsafe_b64decode(query["continue"].encode()).decode())
+        except ValueError:
+            raise BadRequest("continue key is not valid") from None
+    metadata: dict[str, Any] = {"resourceVersion": version}
+    items = items[start:]
+    limit = query.get("limit")
+    if limit:
+        try:
+            count = int(limit)
+        except ValueError:
+            raise BadRequest(f"invalid limit {limit!r}") from None
+        if count > 0 and len(items) > count:
+            metadata["continue"] = base64.urlsafe_b64encode(
+                str(start + count).encode()).decode()
+            metadata["remainingItemCount"] = len(items) - count
+            items = items[:count]
+    return {"kind": kind, "apiVersion": "v1", "metadata": metadata, "items": items}
+
+
+# -- the server ---------------------------------------------------------------------------
+
+class _Listener(ThreadingHTTPServer):
+    """One bound address of a cluster API; TLS is set up per connection with the API's
+    current context, so a CA switch applies to every new connection at once."""
+
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, api: ClusterAPI, address: tuple[str, int]) -> None:
+        self.api = api
+        super().__init__(address, api.handler_class)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, peer = super().get_request()
+        # The handshake runs in the connection's own thread (see _Handler.handle), so a
+        # slow or hostile client cannot hold up accept().
+        tls = self.api.context.wrap_socket(sock, server_side=True,
+                                           do_handshake_on_connect=False)
+        return tls, peer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        LOG.debug("cluster %s: connection from %s failed", self.api.view.cluster_uuid,
+                  client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "kube-apiserver"
+    sys_version = ""
+    timeout = CONNECTION_TIMEOUT
+    server: _Listener
+
+    def handle(self) -> None:
+        api = self.server.api
+        try:
+            self.request.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            # Among others: a client certificate the cluster CA did not sign.
+            LOG.debug("cluster %s: TLS handshake with %s refused: %s", api.view.cluster_uuid,
+                      self.client_address, exc)
+            return
+        self.user = _identity(self.request.getpeercert())
+        if not api.track(self.request):
+            return  # the API is stopping or switched CA while we shook hands
+        try:
+            super().handle()
+        except (ssl.SSLError, OSError):
+            pass  # dropped by a CA switch or by the client
+        finally:
+            api.untrack(self.request)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        LOG.debug("cluster %s: %s %s", self.server.api.view.cluster_uuid,
+                  self.address_string(), format % args)
+
+    # -- dispatch --------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._dispatch()
+
+    do_HEAD = do_GET  # noqa: N815 - the same answer without its body (see _send)
+
+    def _not_allowed(self) -> None:
+        self._drain()
+        if self._authenticated():
+            self._send_json(405, status(405, "MethodNotAllowed", "the server does not allow "
+                                        "this method on the requested resource", {}))
+
+    do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _not_allowed  # noqa: N815
+
+    def do_POST(self) -> None:  # noqa: N802
+        """Only a SelfSubjectReview can be created: it tells the caller who it is."""
+        if urllib.parse.urlsplit(self.path).path.rstrip("/") != SELF_SUBJECT_REVIEWS:
+            self._not_allowed()
+            return
+        self._drain()
+        if self._authenticated():
+            self._send_json(201, self_subject_review(*self.user))
+
+    def _drain(self) -> None:
+        """Reads the request body, so the kept-alive connection stays in step."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        if length > 1 << 20:
+            self.close_connection = True  # not worth reading: answer, then hang up
+        elif length > 0:
+            self.rfile.read(length)
+
+    def _authenticated(self) -> bool:
+        if self.user is None:
+            self._send_json(401, status(401, "Unauthorized", "Unauthorized"))
+            return False
+        return True
+
+    def _dispatch(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+        if path not in PUBLIC_PATHS and not self._authenticated():
+            return
+        try:
+            code, body = self.server.api.route(path, query, self.headers.get("Host", ""))
+        except BadRequest as exc:
+            code, body = 400, status(400, "BadRequest", str(exc))
+        if isinstance(body, str):
+            self._send(code, "text/plain; charset=utf-8", body.encode())
+        else:
+            self._send_json(code, body)
+
+    def _send_json(self, code: int, body: dict) -> None:
+        self._send(code, "application/json", json.dumps(body).encode())
+
+    def _send(self, code: int, content_type: str, data: bytes) -> None:
+        self.send_response(code, HTTPStatus(code).phrase)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+def _identity(peer: dict | None) -> tuple[str, tuple[str, ...]] | None:
+    """(user, groups) from a verified client certificate: CN and O, as kube-apiserver maps
+    them; None for an anonymous connection."""
+    if not peer:
+        return None
+    names: dict[str, list[str]] = {}
+    for rdn in peer.get("subject", ()):
+        for key, value in rdn:
+            names.setdefault(key, []).append(value)
+    cn = names.get("commonName")
+    if not cn:
+        return None
+    return cn[0], tuple(names.get("organizationName", ()))
+
+
+def tls_context(ca: x509.KeyPair, serving: x509.KeyPair) -> ssl.SSLContext:
+    """The server side: the serving pair, and client certificates checked against the CA."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_mode = ssl.CERT_OPTIONAL
+    context.load_verify_locations(cadata=ca.certificate)
+    # ssl loads a key pair only from files: a private directory, removed at once.
+    with tempfile.TemporaryDirectory(prefix="kube-api-") as tmp:
+        cert_path, key_path = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
+        with open(cert_path, "w", encoding="ascii") as f:
+            f.write(serving.certificate)
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(serving.private_key)
+        context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+class ClusterAPI:
+    """The API of one cluster: a view, a CA and the addresses it listens on.
+
+    Another COE's API (docker_api) subclasses it for its routes (`route`), its request
+    handler (`handler_class`) and its serving certificate (`_make_context`)."""
+
+    #: Answers each connection (a BaseHTTPRequestHandler subclass).
+    handler_class: type[BaseHTTPRequestHandler] = _Handler
+    #: What the logs call the API served.
+    kind = "Kubernetes API"
+
+    def __init__(self, view: ClusterView, ca: x509.KeyPair, port: int = 6443) -> None:
+        self.view = view
+        self.port = port
+        self._ca = ca
+        self._lock = threading.Lock()
+        self._listeners: dict[str, _Listener] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._connections: set[Any] = set()
+        self._closed = False
+        self._generation = 1
+        self._names: tuple[str, ...] = ()  # from the boot configuration; () = served hosts
+        self._sans: tuple[str, ...] | None = None  # what the serving certificate names
+        self.context: ssl.SSLContext | None = None  # made when there is something to serve
+
+    # -- state the agent changes -----------------------------------------------------------
+    @property
+    def ca_certificate(self) -> str:
+        return self._ca.certificate
+
+    @property
+    def addresses(self) -> dict[str, int]:
+        """Each bound address and its port (the port differs from ``port`` only for 0)."""
+        with self._lock:
+            return {host: lst.server_address[1] for host, lst in self._listeners.items()}
+
+    def set_view(self, view: ClusterView) -> None:
+        """Show new nodes (or a new version); open connections keep working."""
+        if view != self.view:
+            self.view = view
+            self._generation += 1
+
+    def set_ca(self, ca: x509.KeyPair) -> None:
+        """Switch to a new cluster CA: a new serving certificate, client certificates checked
+        against the new CA only, and every open connection dropped (a restarted apiserver)."""
+        if ca == self._ca:
+            return
+        with self._lock:
+            hosts = tuple(self._listeners)
+            sans = self._names or hosts
+            # Made before anything changes: a CA that does not work leaves the old in place.
+            context = self._make_context(ca, sans) if hosts else None
+            self._ca, self.context = ca, context
+            self._sans = sans if hosts else None
+            self._drop_connections()
+        LOG.info("cluster %s: API switched to CA %s", self.view.cluster_uuid,
+                 x509.fingerprint(ca.certificate)[:16])
+
+    def set_certificate_names(self, names: Iterable[str]) -> None:
+        """Have the serving certificate name these (besides what the COE adds itself)
+        instead of the served addresses: what the master's boot configuration puts in its
+        certificate, so a client reaching the API by an address a real master's would not
+        name fails verification, as on a real cloud. Empty: the served addresses (nothing
+        is known). A change re-issues the certificate for new connections; open ones stay."""
+        wanted = tuple(dict.fromkeys(n for n in names if n))
+        with self._lock:
+            if wanted == self._names:
+                return
+            hosts = tuple(self._listeners)
+            sans = wanted or hosts
+            context = self._make_context(self._ca, sans) if hosts else None
+            self._names, self.context = wanted, context
+            self._sans = sans if hosts else None
+
+    def serve(self, hosts: Iterable[str]) -> dict[str, int]:
+        """Listen on exactly these hosts (others are closed); returns what is bound. A host
+        that cannot be bound (in use, not local) is logged and left out, to retry later."""
+        wanted = list(dict.fromkeys(hosts))
+        with self._lock:
+            if self._closed:
+                return {}
+            for host in [h for h in self._listeners if h not in wanted]:
+                self._stop_listener(host)
+            new = [h for h in wanted if h not in self._listeners]
+            sans = self._names or tuple(wanted)
+            if new and (self.context is None or self._sans is None
+                        or not set(sans) <= set(self._sans)):
+                self.context = self._make_context(self._ca, sans)
+                self._sans = sans
+            for host in new:
+                try:
+                    listener = _Listener(self, (host, self.port))
+                except OSError as exc:
+                    LOG.warning("cluster %s: cannot listen on %s:%s: %s",
+                                self.view.cluster_uuid, host, self.port, exc)
+                    continue
+                thread = threading.Thread(target=listener.serve_forever, kwargs={
+                    "poll_interval": 0.2}, name=f"kube-api-{host}", daemon=True)
+                self._listeners[host] = listener
+                self._threads[host] = thread
+                thread.start()
+                LOG.info("cluster %s: serving the %s on https://%s:%s",
+                         self.view.cluster_uuid, self.kind, host, listener.server_address[1])
+            return {h: lst.server_address[1] for h, lst in self._listeners.items()}
+
+    def close(self) -> None:
+        """Stop listening and drop every connection (the cluster is gone, or the agent)."""
+        with self._lock:
+            self._closed = True
+            stoppers = [threading.Thread(target=self._stop_listener, args=(host,))
+                        for host in list(self._listeners)]
+            for stopper in stoppers:  # each waits up to a poll interval: wait for all at once
+                stopper.start()
+            for stopper in stoppers:
+                stopper.join()
+            self._drop_connections()
+
+    # -- internals -------------------------------------------------------------------------
+    @staticmethod
+    def _make_context(ca: x509.KeyPair, names: tuple[str, ...]) -> ssl.SSLContext:
+        """The TLS context with a serving certificate for `names` (the boot configuration's,
+        else the served hosts) and what kubeadm always adds, the service names."""
+        serving = x509.issue_certificate(ca, "kube-apiserver",
+                                         sans=list(names) + list(SERVICE_NAMES), server=True)
+        return tls_context(ca, serving)
+
+    def _stop_listener(self, host: str) -> None:
+        listener = self._listeners[host]
+        listener.shutdown()
+        listener.server_close()
+        self._threads[host].join(timeout=2)
+        # Popped only now: close() runs one of these per host in parallel.
+        self._listeners.pop(host, None)
+        self._threads.pop(host, None)
+
+    def track(self, conn: Any) -> bool:
+        """Called by a connection after its handshake; False if it must close at once (the
+        API is closing, or it switched CA while this connection shook hands with the old)."""
+        with self._lock:
+            if self._closed or getattr(conn, "context", None) is not self.context:
+                return False
+            self._connections.add(conn)
+            return True
+
+    def untrack(self, conn: Any) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+    def _drop_connections(self) -> None:
+        for conn in list(self._connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._connections.clear()
+
+    # -- routes ----------------------------------------------------------------------------
+    def route(self, path: str, query: dict[str, str], host: str) -> tuple[int, dict | str]:
+        """(HTTP status, JSON body or text) for a GET of ``path``."""
+        view = self.view
+        version = str(self._generation)
+        if path in ("/healthz", "/livez", "/readyz"):
+            return 200, "ok"
+        if path == "/version":
+            return 200, version_info(view.kube_version)
+        if query.get("watch") in ("1", "true"):
+            raise BadRequest("watch is not supported by the sandbox API")
+        if path == "/api":
+            return 200, {"kind": "APIVersions", "versions": ["v1"],
+                         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                         "serverAddress": host or
+                                                         f"127.0.0.1:{self.port}"}]}
+        if path == "/apis":
+            return 200, _API_GROUPS
+        if path == f"/apis/{AUTHN_GROUP}":
+            return 200, {"kind": "APIGroup", "apiVersion": "v1", **_API_GROUPS["groups"][0]}
+        if path == f"/apis/{AUTHN_VERSION}":
+            return 200, _AUTHN_RESOURCES
+        if path == "/api/v1":
+            return 200, {"kind": "APIResourceList", "groupVersion": "v1",
+                         "resources": _RESOURCES}
+        parts = path.strip("/").split("/")[2:] if path.startswith("/api/v1/") else None
+        if parts:
+            return self._resource(view, parts, query, version)
+        return 404, status(404, "NotFound", "the server could not find the requested resource",
+                           {})
+
+    def _resource(self, view: ClusterView, parts: list[str], query: dict[str, str],
+                  version: str) -> tuple[int, dict]:
+        heartbeat = _now()
+        if parts[0] == "nodes" and len(parts) <= 2:
+            nodes = [node_object(view, n, heartbeat) for n in view.nodes]
+            if len(parts) == 1:
+                return 200, list_object("NodeList", nodes, query, version)
+            return self._one(nodes, "nodes", parts[1])
+        if parts[0] == "pods" and len(parts) == 1:
+            return 200, list_object("PodList", [], query, version)
+        if parts[0] == "namespaces":
+            namespaces = [namespace_object(view, n) for n in NAMESPACES]
+            if len(parts) == 1:
+                return 200, list_object("NamespaceList", namespaces, query, version)
+            code, ns = self._one(namespaces, "namespaces", parts[1])
+            if code != 200 or len(parts) == 2:
+                return code, ns
+            if parts[2] == "pods" and len(parts) == 3:
+                return 200, list_object("PodList", [], query, version)
+            if parts[2] == "pods" and len(parts) == 4:
+                return self._one([], "pods", parts[3])
+        return 404, status(404, "NotFound", "the server could not find the requested resource",
+                           {})
+
+    @staticmethod
+    def _one(objects: list[dict], kind: str, name: str) -> tuple[int, dict]:
+        for obj in objects:
+            if obj["metadata"]["name"] == name:
+                return 200, obj
+        return 404, status(404, "NotFound", f'{kind} "{name}" not found',
+                           {"name": name, "kind": kind})
+
+
+def servable(address: str | None) -> bool:
+    """Whether this machine can listen on the address without privileges (127.0.0.0/8)."""
+    try:
+        return address is not None and ipaddress.ip_address(address) in \
+            ipaddress.ip_network("127.0.0.0/8")
+    except ValueError:
+        return False
