@@ -1,6 +1,8 @@
 """The status reconciler: follows every cluster operation the cloud has accepted.
 
-A thread of the conductor runs a round every `[conductor] reconcile_interval` seconds:
+A futurist periodic task of the conductor (common/periodic.py) runs a round at start, then
+`[conductor] reconcile_interval` seconds after the previous round ended; tests run rounds by
+hand with `run_once`:
 
 - one query reads every cluster with an operation in flight (or in an *_IN_PROGRESS status)
   with its nodegroups and its ClusterOperation record; the conductor keeps those the hash
@@ -19,11 +21,15 @@ A thread of the conductor runs a round every `[conductor] reconcile_interval` se
   called once per group per round (one stack listing serves the whole project), then
   `get_status` per cluster (with its operation), in a bounded thread pool so a slow project
   does not hold up the others (a cluster still being checked is skipped by the next rounds);
+- a project is listed at most `max_listings_per_project_per_second` times a second (two
+  listings begin at least the inverse apart) and not again before its listing answered: its
+  due clusters wait for a later round, the group waiting longest going first;
 - what the driver reports is written by `manager.record_state` through the transition table
   only when it changes something and belongs to the operation's kind: terminal statuses end
   the operation with an event, DELETE_COMPLETE removes the rows;
 - an operation still in flight after its deadline (plus `timeout_grace`) ends in its failed
   status with the fault `timeout`, whatever its step;
+- an error of a round (the database down) is logged once per cause and the rounds go on;
 - a driver error while checking (Heat unreachable, authentication refused) keeps the status,
   says so in status_reason, records a fault code on the operation (`trust_broken` when the
   cluster's trust stopped working: the API then lets its owner replace it), and the checks go
@@ -44,12 +50,13 @@ import time
 from typing import Any
 
 import futurist
+from futurist import periodics
 from oslo_log import log as logging
 from oslo_utils import strutils, timeutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import exception, states, trustee
+from magnum_lite.common import exception, periodic, states, trustee
 from magnum_lite.conductor import credentials, hashring
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conf import CONF
@@ -141,11 +148,16 @@ class Reconciler:
         self._lock = threading.Lock()
         self._schedules: dict[str, _Schedule] = {}
         self._polling: set[str] = set()
+        # The listing bound: when each project's latest listing began (clock seconds), and
+        # the projects whose listing is under way.
+        self._listed: dict[str, float] = {}
+        self._listing: set[str] = set()
         self._futures: set[concurrent.futures.Future] = set()
         self._driver_rows: dict[str, Any] = {}
         self._executor: futurist.ThreadPoolExecutor | None = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic: periodic.PeriodicThread | None = None
+        self._last_error: str | None = None  # the cause of the last failed round
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -160,17 +172,27 @@ class Reconciler:
             return self._executor
 
     def start(self) -> None:
+        """Run a round at once, then every `[conductor] reconcile_interval` seconds after the
+        previous one ended (a futurist periodic task in a thread of its own)."""
         self._stop.clear()
+        with self._lock:
+            self._listing.clear()  # of checks a previous stop left queued, never run
         self._pool()
-        self._thread = threading.Thread(target=self._loop, name="conductor-reconciler",
-                                        daemon=True)
-        self._thread.start()
-        LOG.info("Reconciler of %s started (every %ss)", self.host,
-                 CONF.conductor.reconcile_interval)
+        interval = CONF.conductor.reconcile_interval
+
+        @periodics.periodic(spacing=interval, run_immediately=True)
+        def reconcile() -> None:
+            self._round()
+
+        self._periodic = periodic.PeriodicThread("conductor-reconciler", [reconcile])
+        self._periodic.start()
+        LOG.info("Reconciler of %s started (every %ss)", self.host, interval)
 
     def signal_stop(self) -> None:
         """Start no new round and no new check (checks under way finish on their own)."""
         self._stop.set()
+        if self._periodic is not None:
+            self._periodic.signal_stop()
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
@@ -178,30 +200,27 @@ class Reconciler:
 
     def stop(self, timeout: float = 0.5) -> None:
         self.signal_stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._periodic is not None:
+            self._periodic.stop(timeout)
 
     def is_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._periodic is not None and self._periodic.is_alive()
 
-    def _loop(self) -> None:
-        last_error = None
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-                if last_error is not None:
-                    LOG.info("Reconciler rounds on %s work again", self.host)
-                last_error = None
-            except Exception as err:
-                # The database may be down for a while: keep going; say why when the cause
-                # changes, not five times a second.
-                error = (f"{type(err).__name__}: "
-                         f"{strutils.mask_password((str(err).splitlines() or [''])[0])}")
-                log = LOG.debug if error == last_error else LOG.warning
-                log("Reconciler round on %s failed: %s", self.host, error)
-                last_error = error
-            if self._stop.wait(CONF.conductor.reconcile_interval):
-                return
+    def _round(self) -> None:
+        """The periodic task: a round whose error is logged, never raised, so the rounds go
+        on (the database may be down for a while); a cause is said once, when it changes."""
+        try:
+            self.run_once()
+        except Exception as err:
+            error = (f"{type(err).__name__}: "
+                     f"{strutils.mask_password((str(err).splitlines() or [''])[0])}")
+            log = LOG.debug if error == self._last_error else LOG.warning
+            log("Reconciler round on %s failed: %s", self.host, error)
+            self._last_error = error
+            return
+        if self._last_error is not None:
+            LOG.info("Reconciler rounds on %s work again", self.host)
+        self._last_error = None
 
     def wait(self, timeout: float = 10) -> None:
         """Wait for the checks under way (tests)."""
@@ -222,6 +241,7 @@ class Reconciler:
         wall = self._utcnow()
         base = CONF.conductor.reconcile_backoff_base
         groups: dict[tuple[str, str], tuple[Any, list[_Item]]] = {}
+        earliest: dict[tuple[str, str], float] = {}  # the first due time in each group
         templates: dict[str, Any] = {}
         seen = set()
         for cluster, nodegroups, op_row in found:
@@ -253,9 +273,11 @@ class Reconciler:
             plugin, config, driver_key = self._plugin(context, cluster, templates)
             if plugin is None:
                 continue  # nothing can read it; the timeout still applies
-            group = groups.setdefault((cluster.project_id, driver_key), (plugin(config), []))
+            group_key = (cluster.project_id, driver_key)
+            group = groups.setdefault(group_key, (plugin(config), []))
             group[1].append(_Item(cluster, nodegroups, operation,
                                   self._template(context, cluster, templates)))
+            earliest[group_key] = min(earliest.get(group_key, schedule.due), schedule.due)
         with self._lock:
             for uuid in list(self._schedules):
                 if uuid not in seen:
@@ -264,8 +286,21 @@ class Reconciler:
         pool = self._pool()
         if pool is None:
             return 0
-        for (project_id, _key), (driver, items) in groups.items():
+        gap = 1.0 / CONF.conductor.max_listings_per_project_per_second
+        with self._lock:
+            for project_id, listed in list(self._listed.items()):
+                if now - listed >= gap:
+                    del self._listed[project_id]
+        # The longest waiting first: a project listed for one driver's clusters in a round
+        # may have to wait with its other driver's clusters for a later round.
+        for group_key in sorted(groups, key=earliest.__getitem__):
+            project_id = group_key[0]
+            driver, items = groups[group_key]
             with self._lock:
+                listed = self._listed.get(project_id)
+                if project_id in self._listing or (listed is not None and now - listed < gap):
+                    continue  # listed too recently: its due clusters wait for a later round
+                self._listing.add(project_id)
                 self._polling.update(item.cluster.uuid for item in items)
                 for item in items:
                     self._schedules[item.cluster.uuid].started = now
@@ -274,6 +309,7 @@ class Reconciler:
             except RuntimeError:  # the pool was shut down: stopping
                 with self._lock:
                     self._polling.difference_update(item.cluster.uuid for item in items)
+                    self._listing.discard(project_id)
                 break
             with self._lock:
                 self._futures.add(future)
@@ -372,7 +408,14 @@ class Reconciler:
                      items: list[_Item]) -> None:
         try:
             try:
-                snapshot = driver.status_snapshot(poll_context(items[0].cluster), project_id)
+                with self._lock:
+                    self._listed[project_id] = self._clock()
+                try:
+                    snapshot = driver.status_snapshot(poll_context(items[0].cluster),
+                                                      project_id)
+                finally:
+                    with self._lock:
+                        self._listing.discard(project_id)
             except Exception as err:
                 LOG.debug("Project %s: cannot read its stacks: %s: %s", project_id,
                           type(err).__name__, err)

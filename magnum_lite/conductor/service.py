@@ -1,18 +1,19 @@
-"""The conductor as a service: the RPC server, its endpoints, the heartbeat thread and the
-status reconciler."""
+"""The conductor as a service: the RPC server, its endpoints, the heartbeat and the status
+reconciler (each a futurist periodic task in a thread of its own: common/periodic.py)."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+from futurist import periodics
 from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_utils import strutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import rpc
+from magnum_lite.common import periodic, rpc
 from magnum_lite.conductor import hashring, membership, rpcapi
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
@@ -46,8 +47,7 @@ class ConductorService:
         self.reconciler = reconciler or conductor_reconciler.Reconciler(
             self.host, manager=self.manager)
         self._rpcserver: messaging.MessageHandlingServer | None = None
-        self._heartbeat_stop = threading.Event()
-        self._heartbeat_thread: threading.Thread | None = None
+        self._heartbeats: periodic.PeriodicThread | None = None
         self.membership = membership.for_host(self.host)
 
     def start(self) -> None:
@@ -63,26 +63,25 @@ class ConductorService:
             # Only a server whose start() ran may be stopped: oslo.messaging's stop() waits
             # for start() to have happened.
             self._rpcserver = server
-        self._heartbeat_stop.clear()
-        self._heartbeat_thread = threading.Thread(target=self._heartbeat_loop,
-                                                  name="conductor-heartbeat", daemon=True)
-        self._heartbeat_thread.start()
+        @periodics.periodic(spacing=CONF.conductor.heartbeat_interval, run_immediately=True)
+        def heartbeat() -> None:
+            self._heartbeat()
+
+        self._heartbeats = periodic.PeriodicThread("conductor-heartbeat", [heartbeat])
+        self._heartbeats.start()
         self.reconciler.start()
         LOG.info("Conductor %s serving topic %s (RPC API %s)", self.host, CONF.conductor.topic,
                  self.manager.RPC_API_VERSION)
 
-    def _heartbeat_loop(self) -> None:
-        context = ml_context.get_admin_context()
-        while True:
-            try:
-                objects.MagnumService.heartbeat(context, self.host, BINARY)
-            except Exception as err:
-                # The database may be down for a while: keep trying, the service shows down.
-                LOG.warning("Heartbeat of %s on %s failed: %s: %s", BINARY, self.host,
-                            type(err).__name__,
-                            strutils.mask_password((str(err).splitlines() or [""])[0]))
-            if self._heartbeat_stop.wait(CONF.conductor.heartbeat_interval):
-                return
+    def _heartbeat(self) -> None:
+        """The periodic task: one heartbeat, every `[conductor] heartbeat_interval` seconds."""
+        try:
+            objects.MagnumService.heartbeat(ml_context.get_admin_context(), self.host, BINARY)
+        except Exception as err:
+            # The database may be down for a while: keep trying, the service shows down.
+            LOG.warning("Heartbeat of %s on %s failed: %s: %s", BINARY, self.host,
+                        type(err).__name__,
+                        strutils.mask_password((str(err).splitlines() or [""])[0]))
 
     @property
     def stop_timeout(self) -> float:
@@ -91,7 +90,7 @@ class ConductorService:
                 + HEARTBEAT_JOIN + self.membership.stop_timeout)
 
     def is_alive(self) -> bool:
-        return self._heartbeat_thread is not None and self._heartbeat_thread.is_alive()
+        return self._heartbeats is not None and self._heartbeats.is_alive()
 
     def stop(self) -> bool:
         began = time.monotonic()
@@ -108,9 +107,8 @@ class ConductorService:
             waiter.start()
         # Down at once (no more heartbeats), so the other conductors take its clusters and
         # the operations it leaves queued.
-        self._heartbeat_stop.set()
-        if self._heartbeat_thread is not None:
-            self._heartbeat_thread.join(HEARTBEAT_JOIN)
+        if self._heartbeats is not None:
+            self._heartbeats.stop(HEARTBEAT_JOIN)
         try:
             objects.MagnumService.mark_stopped(self.host, BINARY)
         except Exception as err:  # noqa: BLE001 - the database may be down: it ages out
@@ -121,9 +119,8 @@ class ConductorService:
             if waiter.is_alive():
                 LOG.warning("The RPC server did not release its connection within %ss",
                             RPC_SERVER_WAIT)
-        self._heartbeat_stop.set()
         end = time.monotonic() + HEARTBEAT_JOIN
-        if self._heartbeat_thread is not None:
-            self._heartbeat_thread.join(HEARTBEAT_JOIN)
+        if self._heartbeats is not None:
+            self._heartbeats.stop(HEARTBEAT_JOIN)
         self.reconciler.stop(max(0.0, end - time.monotonic()))
         return not left

@@ -17,16 +17,32 @@ opts = [
                help="Seconds without a heartbeat after which a service is reported down."),
     cfg.IntOpt("graceful_shutdown_timeout", default=8, min=1,
                help="Seconds a stopping conductor waits for RPC work in flight."),
-    cfg.FloatOpt("reconcile_interval", default=0.1, min=0.01,
-                 help="Seconds between two rounds of the status reconciler, which follows "
-                      "the clusters in an *_IN_PROGRESS status in the cloud."),
-    cfg.FloatOpt("reconcile_backoff_base", default=0.2, min=0.0,
+    cfg.FloatOpt("reconcile_interval", default=1.0, min=0.01,
+                 help="Seconds from the end of one round of the status reconciler, which "
+                      "follows the clusters in an *_IN_PROGRESS status in the cloud, to the "
+                      "start of the next. A round reads the database and starts the checks "
+                      "that are due; the checks themselves are paced by "
+                      "reconcile_backoff_base/_max and max_listings_per_project_per_second. "
+                      "The sandbox cloud sets 0.1 (sandbox/magnum_lite_sandbox/magnum.py)."),
+    cfg.FloatOpt("reconcile_backoff_base", default=2.0, min=0.0,
                  help="Seconds after which a cluster in progress is checked again when the "
-                      "cloud reported a change (and the first delay of its backoff)."),
-    cfg.FloatOpt("reconcile_backoff_max", default=0.3, min=0.0,
+                      "cloud reported a change (and the first delay of its backoff). The "
+                      "sandbox cloud sets 0.2."),
+    cfg.FloatOpt("reconcile_backoff_max", default=10.0, min=0.0,
                  help="The longest delay, in seconds, between two checks of a cluster in "
                       "progress while the cloud reports no change (the delay grows by half "
-                      "each time from reconcile_backoff_base)."),
+                      "each time from reconcile_backoff_base). About half of it is how long, "
+                      "on average, a cluster shows *_IN_PROGRESS after Heat finished. The "
+                      "sandbox cloud sets 0.3."),
+    cfg.FloatOpt("max_listings_per_project_per_second", default=1.0, min=0.001,
+                 help="How many times per second, at most, one conductor lists a project's "
+                      "stacks in Heat to check its clusters in progress: two listings of a "
+                      "project begin at least 1/this seconds apart, and the next begins only "
+                      "once the previous one answered. Clusters due meanwhile wait for the "
+                      "next round that may list their project (each conductor of several "
+                      "counts its own listings; the hash ring spreads a project's clusters "
+                      "over them). The sandbox cloud sets 10 (one listing per round at "
+                      "most)."),
     cfg.IntOpt("reconcile_workers", default=8, min=1,
                help="Threads that read clusters' status from the cloud at once, so one slow "
                     "project does not hold up the others."),

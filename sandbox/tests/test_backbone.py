@@ -10,9 +10,11 @@ from pathlib import Path
 import stat
 import sys
 
+from oslo_config import cfg
 import pytest
 import yaml
 
+from magnum_lite.conf import conductor as conductor_opts
 from magnum_lite_sandbox import cli, config, heat, keystone, magnum, processes, services, venv
 
 DB = "postgresql+psycopg2://u:p@127.0.0.1:5432/d"
@@ -240,6 +242,25 @@ def test_magnum_conf(tmp_path):
         assert conf.get(group, "region_name") == "RegionOne"
     off = _ini(magnum.conf_text(tmp_path, data, DB, TRANSPORT, validate_resources=False))
     assert not off.getboolean("cloud", "validate_resources")
+
+
+def test_magnum_conf_keeps_the_fast_status_sync_of_the_sandbox(tmp_path):
+    """The production defaults pace the reconciler for a big cloud; the sandbox's conductor
+    keeps the settings the status-sync benchmark and the tests were measured with, read
+    through the real options (a misspelt name fails here, not silently in the sandbox)."""
+    path = tmp_path / "magnum-lite.conf"
+    path.write_text(magnum.conf_text(tmp_path, config.build(tmp_path), DB, TRANSPORT))
+    conf = cfg.ConfigOpts()
+    conductor_opts.register_opts(conf)
+    conf([f"--config-file={path}"], project="magnum-lite", default_config_files=[],
+         default_config_dirs=[])
+    sandbox = conf.conductor
+    assert (sandbox.reconcile_interval, sandbox.reconcile_backoff_base,
+            sandbox.reconcile_backoff_max,
+            sandbox.max_listings_per_project_per_second) == (0.1, 0.2, 0.3, 10.0)
+    defaults = {opt.name: opt.default for opt in conductor_opts.opts}
+    assert defaults["reconcile_interval"] > sandbox.reconcile_interval
+    assert defaults["reconcile_backoff_max"] > sandbox.reconcile_backoff_max
 
 
 def test_magnum_conf_trustee_domain_and_credentials_key(tmp_path):

@@ -290,7 +290,7 @@ def test_the_poll_context_is_an_admin_of_the_clusters_project_with_its_trust(
 
 # -- one snapshot per project and driver -------------------------------------------------------
 
-def test_one_snapshot_per_project_per_round(reconciler, make, fake_driver, clock):
+def test_one_snapshot_per_project_per_round(reconciler, make, fake_driver, clock, config):
     projects = ["p1", "p2", "p3"]
     for project in projects:
         for _ in range(10):
@@ -300,10 +300,67 @@ def test_one_snapshot_per_project_per_round(reconciler, make, fake_driver, clock
     assert round_(reconciler) == 30
     assert sorted(fake_driver.snapshot_calls) == projects
     assert len(polled) == len(set(polled)) == 30
-    clock.advance(1)
+    clock.advance(config.conductor.reconcile_backoff_base)  # all due again
     round_(reconciler)
     assert sorted(fake_driver.snapshot_calls) == sorted(projects * 2)
     assert len(polled) == 60
+
+
+def test_a_project_is_listed_at_most_as_often_as_the_bound_allows(reconciler, make,
+                                                                  fake_driver, clock, config):
+    # Clusters due every 0.125 s and a round as often; two listings a second per project.
+    config.set_override("reconcile_backoff_base", 0.125, group="conductor")
+    config.set_override("reconcile_backoff_max", 0.125, group="conductor")
+    config.set_override("max_listings_per_project_per_second", 2, group="conductor")
+    for project in ("p1", "p2"):
+        for _ in range(3):
+            make(project=project)
+    listed = {"p1": [], "p2": []}
+    real = fake_driver.status_snapshot
+
+    def snapshot(self, context, project_id):
+        listed[project_id].append(clock.now)
+        return real(self, context, project_id)
+
+    polled = []
+    fake_driver.on_get_status = lambda ctx, c: polled.append(c.uuid)
+    with mock.patch.object(fake_driver, "status_snapshot", snapshot):
+        for _ in range(32):  # 4 s
+            round_(reconciler)
+            clock.advance(0.125)
+    for times in listed.values():
+        # Every 0.5 s from the first round, not every round: the bound, and no more.
+        assert times == [1000.0 + 0.5 * i for i in range(8)]
+    # Each listing served every cluster of its project that was due.
+    assert len(polled) == 2 * 3 * 8
+
+
+def test_a_project_is_not_listed_again_before_its_listing_answered(reconciler, make,
+                                                                   fake_driver, clock):
+    make(project="p1")
+    entered, release = threading.Event(), threading.Event()
+    listed = []
+
+    def slow(self, context, project_id):
+        listed.append(project_id)
+        entered.set()
+        release.wait(WAIT)
+
+    with mock.patch.object(fake_driver, "status_snapshot", slow):
+        assert reconciler.run_once() == 1
+        assert entered.wait(WAIT)
+        make(project="p1")  # new to the reconciler: due at once
+        make(project="p2")
+        clock.advance(60)
+        # p1's listing has not answered: its new cluster waits; p2 is listed.
+        assert reconciler.run_once() == 1
+        release.set()
+        reconciler.wait(WAIT)
+        assert listed == ["p1", "p2"]
+        # Answered: p1's two clusters are checked in one listing.
+        clock.advance(1)
+        assert round_(reconciler) == 2
+    assert listed == ["p1", "p2", "p1"]
 
 
 def test_a_round_reads_the_database_in_a_constant_number_of_queries(reconciler, make,
@@ -405,12 +462,15 @@ def test_the_thread_survives_a_database_error(db, clock, make, fake_driver, cont
 
     def flaky(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError("database is down")
+        if len(calls) <= 3:
+            raise RuntimeError("database is down: password=hunter2")
         return real(*args, **kwargs)
 
     reconciler = conductor_reconciler.Reconciler("host-a", ring=only_host("host-a"))
-    with mock.patch.object(objects.Cluster, "list_in_flight", side_effect=flaky):
+    log = conductor_reconciler.LOG
+    with mock.patch.object(objects.Cluster, "list_in_flight", side_effect=flaky), \
+            mock.patch.object(log, "warning", wraps=log.warning) as warning, \
+            mock.patch.object(log, "info", wraps=log.info) as info:
         reconciler.start()
         try:
             for _ in range(500):
@@ -421,6 +481,12 @@ def test_the_thread_survives_a_database_error(db, clock, make, fake_driver, cont
             reconciler.stop(WAIT)
     assert reload(context, cluster).status == Status.CREATE_COMPLETE
     assert not reconciler.is_alive()
+    # Three failed rounds of one cause: said once (masked), and once that rounds work again.
+    failed = [c.args for c in warning.call_args_list if "round" in c.args[0]]
+    assert failed == [("Reconciler round on %s failed: %s", "host-a",
+                       "RuntimeError: database is down: password=***")]
+    assert [c.args for c in info.call_args_list if "again" in c.args[0]] == [
+        ("Reconciler rounds on %s work again", "host-a")]
 
 
 # -- timeouts -----------------------------------------------------------------------------------
@@ -506,6 +572,8 @@ def test_checks_back_off_while_nothing_changes_and_start_over_on_a_change(
         reconciler, make, fake_driver, clock, config):
     config.set_override("reconcile_backoff_base", 0.2, group="conductor")
     config.set_override("reconcile_backoff_max", 1.0, group="conductor")
+    # Checks 0.2 s apart: the project may be listed as often.
+    config.set_override("max_listings_per_project_per_second", 10, group="conductor")
     cluster = make()
     polled = []
     fake_driver.on_get_status = lambda ctx, c: polled.append(clock.now)
@@ -527,7 +595,8 @@ def test_checks_back_off_while_nothing_changes_and_start_over_on_a_change(
     assert round(reconciler.next_check(cluster.uuid) - clock.now, 4) == 0.2
 
 
-def test_a_new_operation_starts_a_new_schedule(reconciler, context, make, fake_driver, clock):
+def test_a_new_operation_starts_a_new_schedule(reconciler, context, make, fake_driver, clock,
+                                              config):
     cluster = make()
     for _ in range(4):
         round_(reconciler)
@@ -542,7 +611,8 @@ def test_a_new_operation_starts_a_new_schedule(reconciler, context, make, fake_d
     objects.Cluster.update_with_retry(context, cluster.uuid, to_update)
     in_flight(context, reload(context, cluster), "resize", "following")
     round_(reconciler)  # checked at once, then the base delay
-    assert round(reconciler.next_check(cluster.uuid) - clock.now, 4) == 0.2
+    assert (round(reconciler.next_check(cluster.uuid) - clock.now, 4)
+            == config.conductor.reconcile_backoff_base)
 
 
 def test_a_poll_that_raced_a_new_operation_writes_nothing(reconciler, context, make,
