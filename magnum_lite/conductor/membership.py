@@ -19,11 +19,13 @@ import os
 import threading
 import uuid
 
+from futurist import periodics
 from oslo_log import log as logging
 from tooz import coordination
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
+from magnum_lite.common import periodic
 from magnum_lite.conf import CONF
 from magnum_lite.objects import fields
 
@@ -85,8 +87,9 @@ class ServiceTableMembership:
 
 class Membership:
     """This conductor as a member of the tooz group: it joins on `start()`, heartbeats the
-    backend every `[coordination] heartbeat_interval` in a thread of its own (and joins again
-    should the backend have lost it), and leaves on `stop()`.
+    backend every `[coordination] heartbeat_interval` (a periodic task in a thread of its
+    own, common/periodic.py; it joins again should the backend have lost it), and leaves on
+    `stop()`.
 
     A backend that cannot be reached does not stop the conductor from serving: the thread
     keeps trying to connect and join, and warns while it fails."""
@@ -102,7 +105,7 @@ class Membership:
         self._heartbeat_interval = heartbeat_interval
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._heartbeats: periodic.PeriodicThread | None = None
         self._coordinator: coordination.CoordinationDriver | None = None
         self._joined = False
         self._last_error: str | None = None
@@ -124,16 +127,15 @@ class Membership:
         self._coordinator = coordination.get_coordinator(url, self.host.encode("utf-8"))
         self._stop.clear()
         first_beat = threading.Event()
-        self._thread = threading.Thread(target=self._beat_loop, args=(first_beat,),
-                                        name="coordination-heartbeat", daemon=True)
-        self._thread.start()
-        first_beat.wait(START_TIMEOUT)
 
-    def _beat_loop(self, first_beat: threading.Event) -> None:
-        self._beat_logged()
-        first_beat.set()
-        while not self._stop.wait(self.heartbeat_interval):
+        @periodics.periodic(spacing=self.heartbeat_interval, run_immediately=True)
+        def heartbeat() -> None:
             self._beat_logged()
+            first_beat.set()
+
+        self._heartbeats = periodic.PeriodicThread("coordination-heartbeat", [heartbeat])
+        self._heartbeats.start()
+        first_beat.wait(START_TIMEOUT)
 
     def _beat_logged(self) -> None:
         try:
@@ -187,6 +189,8 @@ class Membership:
         if self._stop.is_set():
             return
         self._stop.set()
+        if self._heartbeats is not None:
+            self._heartbeats.signal_stop()
         left = threading.Event()
         threading.Thread(target=self._leave, args=(left,), name="coordination-leave",
                          daemon=True).start()
