@@ -38,7 +38,7 @@ quickstart_state="$HOME/.local/share/magnum-lite"
 move_quickstart=0
 qs_pid=$(cat "$quickstart_state/magnum-lite-all.pid" 2>/dev/null || true)
 if [ -n "$qs_pid" ] && [ "$(cat "$quickstart_state/magnum-lite-all.port" 2>/dev/null)" = 9511 ] \
-        && tr '\0' ' ' < "/proc/$qs_pid/cmdline" 2>/dev/null | grep -q magnum-lite-all; then
+        && { tr '\0' ' ' < "/proc/$qs_pid/cmdline"; } 2>/dev/null | grep -q magnum-lite-all; then
     step "port 9511, which the sandbox's magnum-lite-api needs, is held by the magnum-lite-all" \
          "that tools/quickstart.sh started (pid ${qs_pid}): stopping it; quickstart starts it" \
          "again on a free port once the sandbox is up"
