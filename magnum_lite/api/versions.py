@@ -18,6 +18,7 @@ description whenever the API changes):
     * 1.13 - `cluster_id` replaces `stack_id` in cluster responses
     * 1.14 - Nodegroup `node_labels` and `node_taints`
     * 1.15 - /v1/drivers, clusters' driver_id/driver_version/version
+    * 1.16 - GET /v1/clusters/{id}/events: a cluster's history, newest first (ours)
 
 Nodegroups' `availability_zone` and `server_type` (ours, not Magnum's) are no microversion of
 their own: added fields break no client, so every 1.9+ nodegroup response shows them.
@@ -53,7 +54,8 @@ broke); no microversion, as each makes the answer Magnum's own:
       versions above say when Magnum added them; we answered 406 below them).
 
 Not served yet: 1.8's cluster upgrade action (POST /v1/clusters/{id}/actions/upgrade, 404)
-comes with rolling upgrades; the supported range stays 1.1-1.15, which clients rely on.
+comes with rolling upgrades; the supported range (1.1-1.16) still spans 1.8, which clients
+rely on.
 
 A request without the header gets the minimum version; `latest` gets the maximum.
 """
@@ -109,7 +111,7 @@ class APIVersion:
 
 MIN_VERSION = APIVersion(1, 1)
 # The one place the newest microversion is set.
-MAX_VERSION = APIVersion(1, 15)
+MAX_VERSION = APIVersion(1, 16)
 
 
 class MalformedVersion(exception.Invalid):

@@ -30,9 +30,12 @@ class ClusterEvent(base.MagnumLitePersistentObject, base.MagnumLiteObject):
 
     @classmethod
     def list(cls, context: Any, cluster_id: str, limit: int | None = None,
-             marker: str | None = None) -> list[ClusterEvent]:
-        return cls._from_db_rows(context, cls.dbapi.list_cluster_events(cluster_id, limit,
-                                                                        marker))
+             marker: str | None = None, sort_dir: str = "asc",
+             sort_key: str = "id") -> list[ClusterEvent]:
+        """The cluster's events, oldest first (newest first with sort_dir desc); they outlive
+        the cluster's row, so `cluster_id` may name a deleted cluster."""
+        return cls._from_db_rows(context, cls.dbapi.list_cluster_events(
+            cluster_id, limit, marker, sort_dir, sort_key))
 
     def create(self, context: Any | None = None) -> None:
         row = self.dbapi.create_cluster_event(self.obj_get_changes())

@@ -16,6 +16,7 @@ from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import (
     certificates,
+    cluster_events,
     clusters,
     clustertemplates,
     credentials,
@@ -150,7 +151,8 @@ class V1Controller(base.RestController):
     """/v1/ and the v1 resources."""
 
     clustertemplates = clustertemplates.ClusterTemplatesController()
-    clusters = clusters.ClustersController(nodegroups=nodegroups.NodeGroupsController())
+    clusters = clusters.ClustersController(nodegroups=nodegroups.NodeGroupsController(),
+                                           events=cluster_events.ClusterEventsController())
     drivers = drivers.DriversController()
     mservices = mservices.MagnumServiceController()
     stats = stats.StatsController()

@@ -45,6 +45,21 @@ rules = [
         operations=[{"path": COLLECTION + "/detail", "method": "GET"}],
     ),
     policy.DocumentedRuleDefault(
+        name=CLUSTER % "events",
+        check_str=base.RULE_ADMIN_OR_PROJECT_READER,
+        scope_types=base.PROJECT_SCOPE,
+        description="List the events of a cluster (1.16+).",
+        operations=[{"path": ITEM + "/events", "method": "GET"}],
+    ),
+    policy.DocumentedRuleDefault(
+        name=CLUSTER % "events_all_projects",
+        check_str=base.RULE_ADMIN_API,
+        scope_types=base.PROJECT_SCOPE,
+        description="List the events of a cluster of any project, also of a deleted "
+                    "cluster (by its uuid).",
+        operations=[{"path": ITEM + "/events", "method": "GET"}],
+    ),
+    policy.DocumentedRuleDefault(
         name=CLUSTER % "get",
         check_str=base.RULE_ADMIN_OR_PROJECT_READER,
         scope_types=base.PROJECT_SCOPE,

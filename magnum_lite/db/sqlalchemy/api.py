@@ -679,10 +679,14 @@ class Connection:
         return _add(self._event_row(values))
 
     def list_cluster_events(self, cluster_id: str, limit: int | None = None,
-                            marker: str | None = None) -> list:
+                            marker: str | None = None, sort_dir: str = "asc",
+                            sort_key: str = "id") -> list:
+        """A cluster's events (also after its row is gone), oldest first unless `sort_dir`
+        is desc; the marker is an event uuid of the same cluster."""
         with _reader() as session:
             query = session.query(models.ClusterEvent).filter_by(cluster_id=cluster_id)
-            return _paginate(session, query, models.ClusterEvent, limit, marker, "id", "asc")
+            return _paginate(session, query, models.ClusterEvent, limit, marker, sort_key,
+                             sort_dir)
 
     # ------------------------------------------------------------------ x509 key pairs
     def create_x509keypair(self, values: dict) -> models.X509KeyPair:

@@ -44,7 +44,7 @@ def test_entries_of_other_services_are_ignored(app):
     assert response.headers["OpenStack-API-Version"] == "container-infra 1.1"
 
 
-@pytest.mark.parametrize("version", ["1.0", "1.16", "2.1", "0.9", "1.99"])
+@pytest.mark.parametrize("version", ["1.0", "1.17", "2.1", "0.9", "1.99"])
 def test_versions_out_of_range_are_not_acceptable(app, version):
     response = app.get("/v1/clustertemplates",
                        headers={"OpenStack-API-Version": f"container-infra {version}"},

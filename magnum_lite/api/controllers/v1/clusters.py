@@ -407,16 +407,19 @@ class ClusterActionsController(base.RestController):
 
 
 class ClustersController(base.RestController):
-    """GET, POST, PATCH and DELETE of clusters; their actions below `{id}/actions`."""
+    """GET, POST, PATCH and DELETE of clusters; their actions below `{id}/actions`, their
+    nodegroups below `{id}/nodegroups` and their history below `{id}/events`."""
 
     _custom_actions = {"detail": ["GET"]}
-    _item_children = frozenset({"actions", "nodegroups"})
+    _item_children = frozenset({"actions", "nodegroups", "events"})
 
     actions = ClusterActionsController()
 
-    def __init__(self, nodegroups: base.RestController) -> None:
-        # `{id}/nodegroups` (1.9+), given by the v1 root: controllers do not import each other.
+    def __init__(self, nodegroups: base.RestController, events: base.RestController) -> None:
+        # `{id}/nodegroups` (1.9+) and `{id}/events` (1.16+), given by the v1 root:
+        # controllers do not import each other.
         self.nodegroups = nodegroups
+        self.events = events
 
     def _list(self, expand: bool, rule: str, resource: str) -> dict:
         context = base.context()

@@ -39,11 +39,12 @@ def query_param(name: str) -> str | None:
 
 
 def page(sort_keys: Iterable[str], default_sort_key: str = "id",
-         marker_kind: str = "uuid") -> Page:
+         marker_kind: str = "uuid", default_sort_dir: str = "asc") -> Page:
     """The validated paging parameters of the request.
 
     `sort_keys` are the fields a list may be sorted by; `marker_kind` is "uuid" (most
-    resources) or "id" (quotas, whose marker is their integer id).
+    resources) or "id" (quotas, whose marker is their integer id); `default_sort_dir` is
+    desc for histories (cluster events), newest first.
     """
     max_limit = CONF.api.max_limit
     limit = max_limit
@@ -66,7 +67,7 @@ def page(sort_keys: Iterable[str], default_sort_key: str = "id",
     if sort_key not in allowed:
         raise types.invalid("sort_key", f"cannot sort by {types.quote(sort_key)}; choose one "
                                         f"of {', '.join(allowed)}.")
-    sort_dir = query_param("sort_dir") or "asc"
+    sort_dir = query_param("sort_dir") or default_sort_dir
     if sort_dir not in SORT_DIRS:
         raise types.invalid("sort_dir", f"must be asc or desc, got {types.quote(sort_dir)}.")
     return Page(limit=limit, marker=marker, sort_key=sort_key, sort_dir=sort_dir)
