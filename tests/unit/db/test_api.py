@@ -579,6 +579,16 @@ class TestClusterEvents:
         with pytest.raises(exception.InvalidParameterValue):
             conn.list_cluster_events(cluster_id, marker=UUID_MISSING)
 
+    def test_events_newest_first_paginate_backwards(self, conn):
+        cluster_id = make_cluster(conn).uuid
+        created = [conn.create_cluster_event({"cluster_id": cluster_id, "event_type": kind})
+                   for kind in ["create", "status", "update", "status"]]
+        newest = conn.list_cluster_events(cluster_id, sort_dir="desc")
+        assert [e.uuid for e in newest] == [e.uuid for e in reversed(created)]
+        page = conn.list_cluster_events(cluster_id, limit=2, marker=created[2].uuid,
+                                        sort_dir="desc")
+        assert [e.uuid for e in page] == [created[1].uuid, created[0].uuid]
+
 
 class TestX509KeyPairs:
     def test_create_get_destroy_scoped_to_project(self, conn):
