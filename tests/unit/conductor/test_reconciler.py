@@ -547,7 +547,7 @@ def test_an_operation_cut_off_before_the_cloud_fails_at_its_deadline(
         reconciler, context, make, fake_driver, clock, config):
     config.set_override("timeout_grace", 0, group="conductor")
     cluster = make(status=Status.DELETE_IN_PROGRESS, started=False)  # never handed over
-    clock.advance(CONF_DELETE_TIMEOUT_MINUTES * 60 + 1)
+    clock.advance(CONF_DELETE_TIMEOUT_MINUTES * 60 + 30)  # the rows are made after the clock
     round_(reconciler)
     assert reload(context, cluster).status == Status.DELETE_FAILED
     assert operation_of(context, cluster.uuid).fault == "timeout"
@@ -558,7 +558,7 @@ def test_a_delete_timeout_ends_in_delete_failed_with_the_reason(reconciler, cont
     config.set_override("delete_timeout", 5, group="conductor")
     config.set_override("timeout_grace", 0, group="conductor")
     cluster = make(status=Status.DELETE_IN_PROGRESS)
-    clock.advance(5 * 60 + 1)
+    clock.advance(5 * 60 + 30)  # margin: the rows are made after the clock
     round_(reconciler)
     after = reload(context, cluster)
     assert after.status == Status.DELETE_FAILED
