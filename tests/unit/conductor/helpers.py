@@ -14,6 +14,7 @@ from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import states
 from magnum_lite.conductor import hashring
+from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.objects import cluster_operation
 
@@ -75,3 +76,19 @@ def reconciler_on(host: str, manager: Any, hosts: set[str], clock: Any
     ring = hashring.ConductorRing(host, list_hosts=lambda: set(hosts), refresh_interval=0)
     return conductor_reconciler.Reconciler(host, manager=manager, ring=ring, clock=clock,
                                            utcnow=clock.utcnow)
+
+
+def takeover_round(host: str, hosts: set[str], clock: Any, workers: int = 2) -> None:
+    """Conductor `host` started with an empty pool (a new or restarted process) on a ring of
+    `hosts`: one reconciler round after the unclaimed grace, which takes over what was left
+    behind, until every operation is handed over or ended; then it stops."""
+    manager = conductor_manager.ConductorManager(host, workers=workers)
+    manager.start()
+    reconciler = reconciler_on(host, manager, hosts, clock)
+    try:
+        clock.advance(conductor_reconciler.UNCLAIMED_GRACE + 60)
+        reconciler.run_once()
+        settle()
+    finally:
+        reconciler.stop()
+        manager.stop(timeout=WAIT)

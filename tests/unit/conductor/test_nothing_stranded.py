@@ -19,12 +19,11 @@ from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import driver_factory
 from magnum_lite.conductor import manager as conductor_manager
-from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.drivers.heat import stacks
 from magnum_lite.drivers.k8s_ubuntu_v1 import driver as k8s
 from magnum_lite.objects import cluster_operation, fields
 from tests.fakes import heat as fake_heat
-from tests.unit.conductor.helpers import WAIT, operation_of, reconciler_on, settle, wait_for
+from tests.unit.conductor.helpers import WAIT, operation_of, settle, takeover_round, wait_for
 from tests.unit.conductor.test_reconciler import FakeClock
 from tests.unit.conductor.test_two_conductors_with_heat import (
     _default_nodegroups,
@@ -137,17 +136,9 @@ def test_a_create_cut_off_between_heat_s_answer_and_its_record_is_taken_over(
     cut_off.cluster_create(context, cluster_uuid=cluster.uuid, create_timeout=60)
     wait_for(lambda: heat.live_stacks(), what="the cluster stack")
     assert operation_of(context, cluster.uuid).step == "cloud_requested"
-    restarted = conductor_manager.ConductorManager("host-a", workers=1)
-    restarted.start()
-    clock = FakeClock()
-    reconciler = reconciler_on("host-a", restarted, {"host-a"}, clock)
     try:
-        clock.advance(conductor_reconciler.UNCLAIMED_GRACE + 60)
-        reconciler.run_once()
-        settle()
+        takeover_round("host-a", {"host-a"}, FakeClock(), workers=1)  # started again
     finally:
-        reconciler.stop()
-        restarted.stop(timeout=WAIT)
         stopped.set()
         cut_off.stop(timeout=WAIT)
     [stack] = heat.live_stacks()

@@ -21,7 +21,14 @@ from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.objects import cluster_operation, fields
 from tests.unit.conductor.conftest import PROJECT, USER
-from tests.unit.conductor.helpers import WAIT, operation_of, reconciler_on, settle, wait_for
+from tests.unit.conductor.helpers import (
+    WAIT,
+    operation_of,
+    reconciler_on,
+    settle,
+    takeover_round,
+    wait_for,
+)
 from tests.unit.conductor.test_reconciler import FakeClock
 
 Status = fields.ClusterStatus
@@ -165,16 +172,7 @@ def test_a_stopping_conductor_hands_its_queued_work_to_the_next_owner(
     assert stopping.stop(timeout=0.2) == [running.uuid]
     fake_driver.block.set()
     hosts.discard("host-a")
-    taker = conductor_manager.ConductorManager("host-b", workers=2)
-    taker.start()
-    reconciler = reconciler_on("host-b", taker, hosts, clock)
-    try:
-        clock.advance(conductor_reconciler.UNCLAIMED_GRACE + 60)
-        reconciler.run_once()
-        settle()
-    finally:
-        reconciler.stop()
-        taker.stop(timeout=WAIT)
+    takeover_round("host-b", hosts, clock)
     after = operation_of(context, queued.uuid)
     assert (after.owner, after.step, after.outcome) == ("host-b", "following", None)
     assert objects.Cluster.get_by_uuid(context, queued.uuid).status == \
