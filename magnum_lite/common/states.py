@@ -181,6 +181,10 @@ TABLE: dict[str, Rules] = {
 }
 assert set(TABLE) == set(Kind.ALL)
 
+#: Kinds whose next step needs the requester's own token (a new trust is made with it): the
+#: token is kept, encrypted, on the record until then, for a conductor that takes it over.
+NEEDS_REQUESTER = frozenset({Kind.CREATE, Kind.CREDENTIALS_ROTATION})
+
 #: Kinds that update the cluster stack itself (a resize or a nodegroup leaves it as it was).
 TOUCHES_CLUSTER_STACK = frozenset({Kind.CREATE, Kind.CA_ROTATION, Kind.CREDENTIALS_ROTATION,
                                    Kind.DELETE})

@@ -501,8 +501,8 @@ class ConductorManager:
         died, stopped, or the cast never reached it. Not an RPC endpoint: the reconciler of
         the cluster's owner on the hash ring calls it."""
         params = operation.params or {}
-        # A create cut off before its trust existed makes it with the requester's token
-        # and roles.
+        # A create or credentials rotation cut off before its trust existed makes it with
+        # the requester's token and roles.
         context = ml_context.RequestContext(
             project_id=operation.project_id, user_id=operation.user_id,
             request_id=operation.request_id, auth_token=operation.token,
@@ -526,8 +526,10 @@ class ConductorManager:
                         "create" if kind == Kind.NODEGROUP_CREATE else "delete", retake=True)
         elif kind == Kind.CA_ROTATION:
             self._spawn(context, kind, uuid, self._rotate, "ca", retake=True)
+        elif kind == Kind.CREDENTIALS_ROTATION and context.auth_token:
+            self._spawn(context, kind, uuid, self._rotate, "trustee", retake=True)
         else:
-            # A new trust needs its owner's token, which only the request carried (and an
+            # A new trust needs its owner's token, which the record no longer holds (and an
             # operation recorded without parameters cannot be done again): end it.
             work = _Work(kind, uuid, context, operation=operation)
             self._fail(context, work, f"the conductor that had the {_name(kind)} stopped "
@@ -651,6 +653,7 @@ class ConductorManager:
             cluster = credentials.replace_ca(context, cluster)
         else:
             cluster = credentials.replace_trustee(context, cluster)
+            self._forget_token(work)
             if what == "trustee only":
                 # A broken trust replaced during another operation, which goes on with it:
                 # the nodes get the new trustee with the next rotation.

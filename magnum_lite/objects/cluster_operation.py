@@ -144,6 +144,18 @@ def _new_row(context: Any, cluster: Any, kind: str, params: dict | None,
                                                          else 0)}
 
 
+def _keep_requester(context: Any, row: dict) -> dict:
+    """Keep the requester's token (encrypted) and roles on a new operation of a kind whose
+    next step needs them (states.NEEDS_REQUESTER: a new trust), for a conductor that takes it
+    over before that step."""
+    token = getattr(context, "auth_token", None)
+    if token and row["kind"] in states.NEEDS_REQUESTER:
+        row["auth_token"] = encryption.encrypt(token)
+        row["params"] = {**row["params"],
+                         REQUESTER_ROLES: list(getattr(context, "roles", None) or [])}
+    return row
+
+
 def _notify(context: Any, phase: str, cluster: Any, operation: dict) -> None:
     """The one place where an operation's start/end/error notification will be sent (CADF
     through oslo.messaging's notifier, a later issue); for now a log line."""
@@ -162,14 +174,8 @@ def start_create(context: Any, cluster: Cluster, nodegroups: list[dict],
     cluster.version = 1
     if not cluster.obj_attr_is_set("create_timeout"):
         cluster.create_timeout = None
-    row = _new_row(context, cluster, states.Kind.CREATE, params, None)
-    # The trust is made with them: kept until then, for a conductor that takes the create
-    # over (the token encrypted).
-    token = getattr(context, "auth_token", None)
-    if token:
-        row["auth_token"] = encryption.encrypt(token)
-        row["params"] = {**row["params"],
-                         REQUESTER_ROLES: list(getattr(context, "roles", None) or [])}
+    row = _keep_requester(context, _new_row(context, cluster, states.Kind.CREATE, params,
+                                            None))
     cluster.operation_uuid = row["uuid"]
     cluster.create_with_nodegroups(nodegroups, context=context, new_operation=row,
                                    event=cluster.event_values(context, "cluster.create"))
@@ -192,7 +198,7 @@ def start(context: Any, cluster: Cluster, kind: str, event_type: str,
             raise exception.Conflict(states.busy(cluster.uuid, current.kind))
         superseded = {"uuid": current.uuid, "outcome": states.Outcome.SUPERSEDED,
                       "finished_at": _now(), "auth_token": None}
-    row = _new_row(context, cluster, kind, params, None)
+    row = _keep_requester(context, _new_row(context, cluster, kind, params, None))
     cluster.status = table.in_progress
     cluster.status_reason = None
     cluster.version = row["cluster_version"]

@@ -156,6 +156,25 @@ def test_a_credentials_rotation_left_behind_fails_with_its_fault(conductors, con
     assert objects.Cluster.get_by_uuid(context, cluster.uuid).status == Status.UPDATE_FAILED
 
 
+def test_a_credentials_rotation_left_behind_with_its_token_is_done_again(
+        conductors, context, ubuntu, make_cluster, fake_driver, monkeypatch):
+    hosts, made = conductors
+    cluster = owned_by("host-a", make_cluster, hosts, status=Status.CREATE_COMPLETE)
+    context.auth_token = "user-token"
+    cluster_operation.start(context, objects.Cluster.get_by_uuid(context, cluster.uuid),
+                            "credentials_rotation", "cluster.update")
+    operation_of(context, cluster.uuid).update(owner="host-gone")
+    replaced = []
+    monkeypatch.setattr(conductor_manager.credentials, "replace_trustee",
+                        lambda context, cluster: replaced.append(context.auth_token) or cluster)
+    rounds(made)
+    settle()
+    assert replaced == ["user-token"]
+    after = operation_of(context, cluster.uuid)
+    assert (after.owner, after.step, after.auth_token) == ("host-a", "following", None)
+    assert [name for name, _ in fake_driver.calls] == ["rotate_ca_certificate"]
+
+
 def test_a_stopping_conductor_hands_its_queued_work_to_the_next_owner(
         db, context, ubuntu, make_cluster, fake_driver, clock):
     # host-a stops (SIGTERM) with a create running and one queued; the ring then holds
@@ -170,7 +189,8 @@ def test_a_stopping_conductor_hands_its_queued_work_to_the_next_owner(
     assert fake_driver.started.wait(WAIT)
     stopping.cluster_create(context, cluster_uuid=queued.uuid, create_timeout=60)
     assert stopping.stop(timeout=0.2) == [running.uuid]
-    fake_driver.block.set()
+    fake_driver.block.set()  # the running one finishes on host-a before it leaves the ring
+    wait_for(lambda: operation_of(context, running.uuid).step == "following")
     hosts.discard("host-a")
     takeover_round("host-b", hosts, clock)
     after = operation_of(context, queued.uuid)
