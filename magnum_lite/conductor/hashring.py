@@ -23,9 +23,6 @@ LOG = logging.getLogger(__name__)
 
 # Points per host on the ring (2^5).
 VNODES = 32
-# Kept here for their callers: they belong to the membership.
-CONDUCTOR_BINARY = membership.CONDUCTOR_BINARY
-live_conductors = membership.live_conductors
 
 
 def _hash(text: str) -> int:

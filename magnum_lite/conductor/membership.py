@@ -108,7 +108,8 @@ class Membership:
         self._heartbeats: periodic.PeriodicThread | None = None
         self._coordinator: coordination.CoordinationDriver | None = None
         self._joined = False
-        self._last_error: str | None = None
+        self._errors = periodic.ErrorReport(
+            LOG, "Conductor %s cannot heartbeat the coordination backend: %s", None, host)
 
     @property
     def group_id(self) -> bytes:
@@ -141,13 +142,9 @@ class Membership:
         try:
             self._beat()
         except Exception as err:  # noqa: BLE001 - the backend may be down for a while
-            error = f"{type(err).__name__}: {err}"
-            log = LOG.debug if error == self._last_error else LOG.warning
-            log("Conductor %s cannot heartbeat the coordination backend: %s", self.host,
-                error)
-            self._last_error = error
+            self._errors.failed(err)
         else:
-            self._last_error = None
+            self._errors.worked()
 
     def _beat(self) -> None:
         with self._lock:

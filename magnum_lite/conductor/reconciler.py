@@ -157,7 +157,8 @@ class Reconciler:
         self._executor: futurist.ThreadPoolExecutor | None = None
         self._stop = threading.Event()
         self._periodic: periodic.PeriodicThread | None = None
-        self._last_error: str | None = None  # the cause of the last failed round
+        self._errors = periodic.ErrorReport(LOG, "Reconciler round on %s failed: %s",
+                                            "Reconciler rounds on %s work again", host)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -212,15 +213,9 @@ class Reconciler:
         try:
             self.run_once()
         except Exception as err:
-            error = (f"{type(err).__name__}: "
-                     f"{strutils.mask_password((str(err).splitlines() or [''])[0])}")
-            log = LOG.debug if error == self._last_error else LOG.warning
-            log("Reconciler round on %s failed: %s", self.host, error)
-            self._last_error = error
+            self._errors.failed(err)
             return
-        if self._last_error is not None:
-            LOG.info("Reconciler rounds on %s work again", self.host)
-        self._last_error = None
+        self._errors.worked()
 
     def wait(self, timeout: float = 10) -> None:
         """Wait for the checks under way (tests)."""

@@ -9,19 +9,18 @@ import time
 from futurist import periodics
 from oslo_log import log as logging
 import oslo_messaging as messaging
-from oslo_utils import strutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import periodic, rpc
-from magnum_lite.conductor import hashring, membership, rpcapi
 from magnum_lite.conductor import manager as conductor_manager
+from magnum_lite.conductor import membership, rpcapi
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.conf import CONF
 
 LOG = logging.getLogger(__name__)
 
-BINARY = hashring.CONDUCTOR_BINARY
+BINARY = membership.CONDUCTOR_BINARY
 # Seconds the RPC server gets, from the start of a stop, to join its dispatch threads (idle
 # ones notice within a second) and release its connection; and the heartbeat thread gets to
 # end (it may be stuck in a database call: it is a daemon thread, left behind then).
@@ -48,6 +47,9 @@ class ConductorService:
             self.host, manager=self.manager)
         self._rpcserver: messaging.MessageHandlingServer | None = None
         self._heartbeats: periodic.PeriodicThread | None = None
+        self._heartbeat_errors = periodic.ErrorReport(
+            LOG, "Heartbeat of %s on %s failed: %s", "Heartbeats of %s on %s work again",
+            BINARY, self.host)
         self.membership = membership.for_host(self.host)
 
     def start(self) -> None:
@@ -63,6 +65,7 @@ class ConductorService:
             # Only a server whose start() ran may be stopped: oslo.messaging's stop() waits
             # for start() to have happened.
             self._rpcserver = server
+
         @periodics.periodic(spacing=CONF.conductor.heartbeat_interval, run_immediately=True)
         def heartbeat() -> None:
             self._heartbeat()
@@ -74,14 +77,14 @@ class ConductorService:
                  self.manager.RPC_API_VERSION)
 
     def _heartbeat(self) -> None:
-        """The periodic task: one heartbeat, every `[conductor] heartbeat_interval` seconds."""
+        """The periodic task: one heartbeat, every `[conductor] heartbeat_interval` seconds.
+        The database may be down for a while: it keeps trying, and the service shows down."""
         try:
             objects.MagnumService.heartbeat(ml_context.get_admin_context(), self.host, BINARY)
         except Exception as err:
-            # The database may be down for a while: keep trying, the service shows down.
-            LOG.warning("Heartbeat of %s on %s failed: %s: %s", BINARY, self.host,
-                        type(err).__name__,
-                        strutils.mask_password((str(err).splitlines() or [""])[0]))
+            self._heartbeat_errors.failed(err)
+        else:
+            self._heartbeat_errors.worked()
 
     @property
     def stop_timeout(self) -> float:

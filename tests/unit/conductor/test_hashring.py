@@ -10,14 +10,14 @@ import sqlalchemy as sa
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.conductor import hashring
+from magnum_lite.conductor import hashring, membership
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.db.sqlalchemy import models
 from magnum_lite.objects import fields
 from tests.unit.drivers import fake_plugin
 
 KEYS = [uuidutils.generate_uuid() for _ in range(3000)]
-BINARY = hashring.CONDUCTOR_BINARY
+BINARY = membership.CONDUCTOR_BINARY
 WAIT = 10
 
 
@@ -114,7 +114,7 @@ def test_live_conductors_come_from_the_service_table(db):
     objects.MagnumService.heartbeat(context, "c2", BINARY)
     objects.MagnumService.heartbeat(context, "api-host", "magnum-lite-api")
     _make_stale(db, "c2")
-    assert hashring.live_conductors(context) == {"c1"}
+    assert membership.live_conductors(context) == {"c1"}
 
 
 def _make_stale(engine, host):
