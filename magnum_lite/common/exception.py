@@ -226,6 +226,27 @@ class CloudUnreachable(CloudError):
         self.never_sent = never_sent
 
 
+class NotSupported(MagnumLiteException):
+    """The cluster's driver plugin cannot do what was asked."""
+
+    message = "%(operation)s is not supported"
+    code = 400
+
+
+class CoeError(MagnumLiteException):
+    """A cluster's COE API (Kubernetes, Docker, Mesos) refused or failed a request."""
+
+    message = "the cluster's %(coe)s API: %(reason)s"
+    code = 502
+
+
+class CoeUnreachable(CoeError):
+    """A cluster's COE API did not answer (down, a node being replaced, a network cut)."""
+
+    message = "cannot reach the cluster's %(coe)s API: %(reason)s"
+    code = 503
+
+
 class CredentialsUndecryptable(MagnumLiteException):
     """A stored secret that no configured key opens: a key was dropped before re-encryption."""
 

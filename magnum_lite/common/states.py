@@ -54,7 +54,7 @@ Status = ClusterStatus
 
 
 class Kind:
-    """What an operation does. (upgrade and repair come with their issues.)"""
+    """What an operation does. (repair comes with its issue.)"""
 
     CREATE = "create"
     RESIZE = "resize"
@@ -62,10 +62,11 @@ class Kind:
     NODEGROUP_DELETE = "nodegroup_delete"
     CA_ROTATION = "ca_rotation"
     CREDENTIALS_ROTATION = "credentials_rotation"
+    UPGRADE = "upgrade"
     DELETE = "delete"
 
     ALL = (CREATE, RESIZE, NODEGROUP_CREATE, NODEGROUP_DELETE, CA_ROTATION,
-           CREDENTIALS_ROTATION, DELETE)
+           CREDENTIALS_ROTATION, UPGRADE, DELETE)
 
 
 class Step:
@@ -156,12 +157,13 @@ class Rules:
         return self.in_flight | self.succeeded | self.failed
 
 
-def _update_like(kind: str) -> Rules:
+def _update_like(kind: str, event_type: str = "cluster.update",
+                 timeout_option: str = "update_timeout") -> Rules:
     return Rules(kind, _UPDATABLE, Status.UPDATE_IN_PROGRESS,
                  frozenset({Status.ROLLBACK_IN_PROGRESS}), frozenset({Status.UPDATE_COMPLETE}),
                  frozenset({Status.UPDATE_FAILED, Status.ROLLBACK_COMPLETE,
                             Status.ROLLBACK_FAILED}),
-                 Status.UPDATE_FAILED, "cluster.update", "update_timeout")
+                 Status.UPDATE_FAILED, event_type, timeout_option)
 
 
 #: The transition table: one entry per kind.
@@ -174,6 +176,7 @@ TABLE: dict[str, Rules] = {
     Kind.NODEGROUP_DELETE: _update_like(Kind.NODEGROUP_DELETE),
     Kind.CA_ROTATION: _update_like(Kind.CA_ROTATION),
     Kind.CREDENTIALS_ROTATION: _update_like(Kind.CREDENTIALS_ROTATION),
+    Kind.UPGRADE: _update_like(Kind.UPGRADE, "cluster.upgrade", "upgrade_timeout"),
     Kind.DELETE: Rules(Kind.DELETE, _DELETABLE, Status.DELETE_IN_PROGRESS, frozenset(),
                        frozenset({Status.DELETE_COMPLETE}), frozenset({Status.DELETE_FAILED}),
                        Status.DELETE_FAILED, "cluster.delete", "delete_timeout",
@@ -187,7 +190,7 @@ NEEDS_REQUESTER = frozenset({Kind.CREATE, Kind.CREDENTIALS_ROTATION})
 
 #: Kinds that update the cluster stack itself (a resize or a nodegroup leaves it as it was).
 TOUCHES_CLUSTER_STACK = frozenset({Kind.CREATE, Kind.CA_ROTATION, Kind.CREDENTIALS_ROTATION,
-                                   Kind.DELETE})
+                                   Kind.UPGRADE, Kind.DELETE})
 
 
 def rules(kind: str) -> Rules:

@@ -51,6 +51,10 @@ opts = [
                     "create_timeout of its own; then it fails."),
     cfg.IntOpt("update_timeout", default=60, min=1,
                help="Minutes a cluster update (resize) or rollback may take; then it fails."),
+    cfg.IntOpt("upgrade_timeout", default=240, min=1,
+               help="Minutes a rolling upgrade (or its rollback) may take in all, every batch "
+                    "included; then it fails in UPDATE_FAILED and a new upgrade call "
+                    "resumes it."),
     cfg.IntOpt("delete_timeout", default=60, min=1,
                help="Minutes a cluster deletion may take; then it ends in DELETE_FAILED."),
     cfg.IntOpt("timeout_grace", default=30, min=0,

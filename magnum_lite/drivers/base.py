@@ -5,8 +5,8 @@ entry point's name is the plugin name a Driver row's `plugin_name` refers to, an
 `magnum_lite.common.driver_factory` finds it. The conductor makes one instance per operation
 from a Driver version's `config`. Drivers talk to the cloud (Heat, the COE API) and return what
 they found; they never touch the database: the conductor records it.
-A method is part of the interface once something calls it: rolling upgrades and the COE
-health monitor join with the conductor code that drives them.
+A method is part of the interface once something calls it: the COE health monitor joins with
+the conductor code that drives it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 import dataclasses
 from typing import Any
 
-from magnum_lite.common import driver_factory
+from magnum_lite.common import driver_factory, exception
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +47,47 @@ class ClusterState:
     coe_version: str | None = None
     nodegroups: dict[str, NodeGroupState] = dataclasses.field(default_factory=dict)
     join_token: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeHealth:
+    """One node as the cluster's COE sees it (Kubernetes node, Swarm node, Mesos agent).
+
+    `name` is the node's server name (what Heat named it); `version` is the COE version the
+    node runs (kubelet, Docker engine, Mesos agent), None when the COE does not say.
+    """
+
+    name: str
+    ready: bool
+    version: str | None = None
+    #: False while the node is cordoned / drained / in maintenance (new work goes elsewhere).
+    schedulable: bool = True
+    reason: str | None = None
+
+
+class CoeNodes(abc.ABC):
+    """A cluster's nodes through its COE API, for a rolling upgrade's drain and its wait.
+
+    Every call is one short round of requests (no waiting inside): the conductor calls
+    again on its next round until `drain` says done or its own deadline passes. Failures to
+    reach the COE API raise exception.CoeUnreachable; refusals exception.CoeError.
+    """
+
+    @abc.abstractmethod
+    def nodes(self) -> dict[str, NodeHealth]:
+        """Every node the COE knows, by name."""
+
+    @abc.abstractmethod
+    def drain(self, names: list[str]) -> bool:
+        """Stop new work on the nodes and move what runs there away (Kubernetes: cordon and
+        evict through the eviction API, honouring PodDisruptionBudgets; Swarm: availability
+        drain; Mesos: a maintenance window, then the machines down). True once nothing
+        movable is left on them; False while a budget or the COE still holds some back.
+        A node the COE does not know counts as drained."""
+
+    @abc.abstractmethod
+    def uncordon(self, names: list[str]) -> None:
+        """Let the nodes take work again (Mesos: the machines up, the window removed)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +208,15 @@ class Driver(driver_factory.Plugin):
         the next step from here when the previous one is done (it needs `cluster_template`
         for that).
         """
+
+    def coe_nodes(self, cluster: Any, cluster_template: Any, *,
+                  credentials: CredentialsLoader) -> CoeNodes:
+        """The cluster's nodes through its COE API, as a client of the cluster's CA.
+
+        :raises exception.NotSupported: the plugin has no COE client.
+        """
+        raise exception.NotSupported(
+            operation=f"draining nodes through the COE API of {type(self).__name__}")
 
     @abc.abstractmethod
     def rotate_ca_certificate(self, context: Any, cluster: Any, cluster_template: Any,
