@@ -42,7 +42,7 @@ from magnum_lite.objects import fields
 LOG = logging.getLogger(__name__)
 
 # Must match ConductorAPI.RPC_API_VERSION; see the version history there.
-RPC_API_VERSION = "1.3"
+RPC_API_VERSION = "1.4"
 
 # The longest status_reason the conductor writes for an unexpected error.
 MAX_REASON_LENGTH = 500
@@ -495,6 +495,12 @@ class ConductorManager:
         self._spawn(context, Kind.CREDENTIALS_ROTATION, cluster_uuid, self._rotate,
                     "trustee" if push else "trustee only", side=not push)
 
+    @messaging.expected_exceptions(exception.ServiceUnavailable)
+    def cluster_upgrade(self, context: Any, cluster_uuid: str) -> None:
+        """Roll the cluster, batch by batch, to the target its upgrade operation names (in
+        the background). 1.4"""
+        self._spawn(context, Kind.UPGRADE, cluster_uuid, self._upgrade)
+
     def take_over(self, operation: Any) -> None:
         """Drive again, from its recorded parameters, an operation its owner left at a step
         it drives (queued, or cut off before the cloud's answer was recorded): the conductor
@@ -667,6 +673,12 @@ class ConductorManager:
             context, cluster, template, nodegroups,
             credentials=credentials.loader(context, cluster, template.coe))
         self._record(context, work, state)
+
+    def _upgrade(self, context: Any, work: _Work) -> None:
+        """Plan the upgrade (the driver's plan, kept on the operation) and hand it to the
+        reconciler, which runs it batch by batch (conductor/upgrade.py)."""
+        self._fail(context, work, "rolling upgrades are not done yet by this conductor",
+                   Fault.INVALID)
 
     def _delete(self, context: Any, work: _Work) -> None:
         cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)

@@ -44,6 +44,7 @@ class ConductorAPI:
     |          nodes_to_remove.
     |    1.2 - sign_certificate (call), rotate_ca_certificate and rotate_credentials (casts).
     |    1.3 - nodegroup_create and nodegroup_delete (casts).
+    |    1.4 - cluster_upgrade (cast).
 
     To change the API: add a line above, raise RPC_API_VERSION here and in the manager, and
     prepare the method that changed with the version it needs; a caller checks
@@ -54,7 +55,7 @@ class ConductorAPI:
     that also follows it; with no live conductor known it goes to the topic (any of them).
     """
 
-    RPC_API_VERSION = "1.3"
+    RPC_API_VERSION = "1.4"
 
     def __init__(self, topic: str | None = None) -> None:
         # Nothing touches the transport or the configuration here: an instance may be made at
@@ -175,3 +176,16 @@ class ConductorAPI:
         cctxt = self._prepare("1.3", cluster_uuid)
         cctxt.cast(context, "nodegroup_delete", cluster_uuid=cluster_uuid,
                    nodegroup_uuid=nodegroup_uuid)
+
+    def check_upgrade_api(self) -> None:
+        """Refuse (ConductorTooOld, 400) an upgrade the pinned conductors cannot do (1.4),
+        before anything changes."""
+        if not self.can_send_version("1.4"):
+            raise ConductorTooOld(what="Upgrading a cluster", version="1.4",
+                                  cap=CONF.upgrade_levels.conductor)
+
+    def cluster_upgrade(self, context: Any, cluster_uuid: str) -> None:
+        """Ask a conductor to roll the cluster to the target its upgrade operation names
+        (the operation's params, written when the API started it)."""
+        cctxt = self._prepare("1.4", cluster_uuid)
+        cctxt.cast(context, "cluster_upgrade", cluster_uuid=cluster_uuid)
