@@ -110,11 +110,13 @@ class Fault:
     TRUST_BROKEN = "trust_broken"  # the cluster's trust no longer works (in flight)
     QUOTA_EXCEEDED = "quota_exceeded"
     INVALID = "invalid"  # the request cannot be done (a nodegroup gone, a bad parameter)
+    DRAIN_FAILED = "drain_failed"  # an upgrade's batch could not be drained in time
+    NODE_NOT_READY = "node_not_ready"  # a replaced node did not come back healthy in time
     NO_DRIVER = "no_driver"  # no installed plugin serves the cluster
     INTERNAL_ERROR = "internal_error"  # an unexpected error in the conductor
 
     ALL = (CLOUD_ERROR, TIMEOUT, CONDUCTOR_STOPPED, CONDUCTOR_UNREACHABLE, TRUST_BROKEN,
-           QUOTA_EXCEEDED, INVALID, NO_DRIVER, INTERNAL_ERROR)
+           QUOTA_EXCEEDED, INVALID, DRAIN_FAILED, NODE_NOT_READY, NO_DRIVER, INTERNAL_ERROR)
 
 
 # Statuses from which an update-like operation (resize, nodegroups, rotations) may start.

@@ -33,7 +33,7 @@ from oslo_utils import strutils
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import driver_factory, encryption, exception, failpoints, states
-from magnum_lite.conductor import credentials
+from magnum_lite.conductor import credentials, upgrade
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import cluster_operation as operations
@@ -532,6 +532,8 @@ class ConductorManager:
                         "create" if kind == Kind.NODEGROUP_CREATE else "delete", retake=True)
         elif kind == Kind.CA_ROTATION:
             self._spawn(context, kind, uuid, self._rotate, "ca", retake=True)
+        elif kind == Kind.UPGRADE and params.get("cluster_template_uuid"):
+            self._spawn(context, kind, uuid, self._upgrade, retake=True)
         elif kind == Kind.CREDENTIALS_ROTATION and context.auth_token:
             self._spawn(context, kind, uuid, self._rotate, "trustee", retake=True)
         else:
@@ -675,10 +677,23 @@ class ConductorManager:
         self._record(context, work, state)
 
     def _upgrade(self, context: Any, work: _Work) -> None:
-        """Plan the upgrade (the driver's plan, kept on the operation) and hand it to the
-        reconciler, which runs it batch by batch (conductor/upgrade.py)."""
-        self._fail(context, work, "rolling upgrades are not done yet by this conductor",
-                   Fault.INVALID)
+        """Plan the upgrade (the driver's batches, kept on the operation) and hand it to
+        the reconciler, which runs it batch by batch (conductor/upgrade.py)."""
+        cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)
+        template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
+        driver = self._driver_for(context, cluster, template, work)
+        if driver is None:
+            return
+        params = work.operation.params or {}
+        target, _row = upgrade.target_for(context, cluster, params)
+        nodegroups = objects.NodeGroup.list_for_clusters(context, [work.cluster_uuid])
+        self._advance(context, work, Step.CLOUD_REQUESTED)
+        plan = upgrade.new_plan(context, driver, cluster, nodegroups, template, target,
+                                params)
+        LOG.info("Cluster %s: upgrading %s -> %s in %d batches (at most %s nodes at once)",
+                 work.cluster_uuid, plan["from_version"], plan["to_version"],
+                 len(plan["batches"]), params.get("max_batch_size"))
+        self._write(work, plan=plan, step=Step.FOLLOWING)
 
     def _delete(self, context: Any, work: _Work) -> None:
         cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)

@@ -55,6 +55,14 @@ opts = [
                help="Minutes a rolling upgrade (or its rollback) may take in all, every batch "
                     "included; then it fails in UPDATE_FAILED and a new upgrade call "
                     "resumes it."),
+    cfg.IntOpt("upgrade_drain_timeout", default=600, min=1,
+               help="Seconds a rolling upgrade waits for a batch's nodes to be drained "
+                    "through the COE API (PodDisruptionBudgets may hold pods back); then "
+                    "the upgrade fails naming the nodes."),
+    cfg.IntOpt("upgrade_node_timeout", default=900, min=1,
+               help="Seconds a rolling upgrade waits for a batch's replaced nodes to be "
+                    "ready at the target version in the COE; then the upgrade fails naming "
+                    "the node."),
     cfg.IntOpt("delete_timeout", default=60, min=1,
                help="Minutes a cluster deletion may take; then it ends in DELETE_FAILED."),
     cfg.IntOpt("timeout_grace", default=30, min=0,

@@ -91,6 +91,23 @@ class CoeNodes(abc.ABC):
 
 
 @dataclasses.dataclass(frozen=True)
+class UpgradeTarget:
+    """Where a rolling upgrade goes: `builder` is the plugin bound to the target Driver
+    version's config, `cluster` the cluster as it will be (the target template's id and
+    labels), `cluster_template` the target template, `key` a short name of that target
+    the driver keeps in the cloud to tell nodes already moved there."""
+
+    builder: Any
+    cluster: Any
+    cluster_template: Any
+    key: str
+
+
+#: Where a batch of a rolling upgrade is in the cloud (Driver.batch_state).
+BATCH_UNSENT, BATCH_ROLLING, BATCH_DONE, BATCH_FAILED = "unsent", "rolling", "done", "failed"
+
+
+@dataclasses.dataclass(frozen=True)
 class ClusterCredentials:
     """What a cluster's nodes are given to trust and to act with, decrypted by the conductor.
 
@@ -208,6 +225,41 @@ class Driver(driver_factory.Plugin):
         the next step from here when the previous one is done (it needs `cluster_template`
         for that).
         """
+
+    # -- rolling upgrade (conductor/upgrade.py runs the plan, batch by batch) -------------
+    # A batch is a dict the driver makes in `upgrade` and gets back unchanged: "nodegroup"
+    # (uuid), "nodegroup_name", "role" (master or worker), "nodes" (server names) and what
+    # the driver needs to find its members again.
+
+    def upgrade(self, context: Any, cluster: Any, nodegroups: list[Any], *,
+                max_batch_size: int, nodegroup_uuids: list[str] | None,
+                target_key: str) -> list[dict[str, Any]]:
+        """The plan: batches in order, masters one at a time first, then each worker
+        nodegroup (all, or those of `nodegroup_uuids`) in batches of `max_batch_size`,
+        leaving out nodes that already run the target `target_key` (a resume).
+
+        :raises exception.NotSupported: the plugin cannot upgrade clusters.
+        """
+        raise exception.NotSupported(operation=f"upgrading with {type(self).__name__}")
+
+    def roll_batch(self, context: Any, nodegroup: Any, batch: dict[str, Any],
+                   target: UpgradeTarget, *, credentials: CredentialsLoader) -> None:
+        """Start replacing (or rebuilding) the batch's nodes with the target's; nothing
+        else in the cloud changes."""
+        raise exception.NotSupported(operation=f"upgrading with {type(self).__name__}")
+
+    def batch_state(self, context: Any, batch: dict[str, Any], target_key: str
+                    ) -> tuple[str, str | None]:
+        """(BATCH_UNSENT | BATCH_ROLLING | BATCH_DONE | BATCH_FAILED, the cloud's reason for
+        a failure) of the batch's replacement: UNSENT when the cloud never got it."""
+        raise exception.NotSupported(operation=f"upgrading with {type(self).__name__}")
+
+    def settle_upgrade(self, context: Any, nodegroup: Any, batch: dict[str, Any],
+                       target: UpgradeTarget, *, credentials: CredentialsLoader
+                       ) -> tuple[str, str | None]:
+        """Make the target the plain state of what holds `batch` (after all its nodes
+        moved), changing no node; called until it answers BATCH_DONE (or BATCH_FAILED)."""
+        raise exception.NotSupported(operation=f"upgrading with {type(self).__name__}")
 
     def coe_nodes(self, cluster: Any, cluster_template: Any, *,
                   credentials: CredentialsLoader) -> CoeNodes:

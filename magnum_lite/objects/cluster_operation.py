@@ -106,11 +106,14 @@ class ClusterOperation(base.MagnumLitePersistentObject, base.MagnumLiteObject):
             return False
         return now > _aware(self.deadline) + datetime.timedelta(seconds=grace)
 
-    def update(self, expected: dict | None = None, **values: Any) -> ClusterOperation:
+    def update(self, expected: dict | None = None, event: dict | None = None,
+               **values: Any) -> ClusterOperation:
         """A guarded write of `values` (ConcurrentUpdate unless the row still has the
-        `expected` values; the operation must still be in flight)."""
+        `expected` values; the operation must still be in flight), with `event` (a
+        ClusterEvent's fields) in the same transaction."""
         row = self.dbapi.update_cluster_operation(self.uuid, values,
-                                                  {"outcome": None, **(expected or {})})
+                                                  {"outcome": None, **(expected or {})},
+                                                  event)
         return self._from_db_object(self._context, self, row)
 
 

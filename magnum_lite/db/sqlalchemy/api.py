@@ -657,10 +657,12 @@ class Connection:
                             synchronize_session=False)
 
     def update_cluster_operation(self, uuid: str, values: dict,
-                                 expected: dict | None = None) -> models.ClusterOperation:
+                                 expected: dict | None = None,
+                                 event: dict | None = None) -> models.ClusterOperation:
         """Write `values` if the row still has the `expected` field values (a guarded write:
         e.g. a step or owner changes only while the operation is in flight);
-        ConcurrentUpdate otherwise."""
+        ConcurrentUpdate otherwise. `event` is written in the same transaction (an
+        upgrade's finished batch and its event are recorded together or not at all)."""
         with _writer() as session:
             count = self._update_operation(session, {**values, "uuid": uuid}, expected)
             row = session.query(models.ClusterOperation).filter_by(uuid=uuid).first()
@@ -668,6 +670,9 @@ class Connection:
                 raise exception.ClusterOperationNotFound(operation=uuid)
             if count != 1:
                 raise exception.ConcurrentUpdate(resource="Cluster operation", uuid=uuid)
+            if event is not None:
+                session.add(self._event_row(event))
+                session.flush()
             return row
 
     # ------------------------------------------------------------------ cluster events

@@ -37,6 +37,7 @@ from magnum_lite.drivers.heat import (
     resize,
     rotation,
     stacks,
+    upgrade,
 )
 from magnum_lite.drivers.heat import create as create_op
 from magnum_lite.drivers.heat import nodegroups as nodegroup_op
@@ -337,6 +338,28 @@ class HeatDriver(base.Driver, abc.ABC):
         hold now: each node's software deployment runs the plugin's credentials script."""
         return rotation.rotate(self, context, cluster, cluster_template, nodegroups,
                                credentials)
+
+    def upgrade(self, context: Any, cluster: Any, nodegroups: list[Any], *,
+                max_batch_size: int, nodegroup_uuids: list[str] | None,
+                target_key: str) -> list[dict[str, Any]]:
+        """Batches of ResourceGroup members: masters one by one, then workers per chunk."""
+        return upgrade.plan(context, cluster, nodegroups, max_batch_size, nodegroup_uuids,
+                            target_key)
+
+    def roll_batch(self, context: Any, nodegroup: Any, batch: dict[str, Any],
+                   target: base.UpgradeTarget, *, credentials: base.CredentialsLoader
+                   ) -> None:
+        """One stack update in which only the batch's members change (upgrade.py)."""
+        upgrade.roll(context, nodegroup, batch, target, credentials)
+
+    def batch_state(self, context: Any, batch: dict[str, Any], target_key: str
+                    ) -> tuple[str, str | None]:
+        return upgrade.batch_state(context, batch, target_key)
+
+    def settle_upgrade(self, context: Any, nodegroup: Any, batch: dict[str, Any],
+                       target: base.UpgradeTarget, *, credentials: base.CredentialsLoader
+                       ) -> tuple[str, str | None]:
+        return upgrade.settle(context, nodegroup, batch, target, credentials)
 
     def status_snapshot(self, context: Any, project_id: str) -> stacks.StackListing:
         """Heat's stack list, taken once for every cluster of a status round."""

@@ -1,0 +1,366 @@
+"""The rolling upgrade planner and runner (DESIGN.md §8).
+
+The driver plans the batches (masters one at a time, then workers in batches of
+`max_batch_size`) and moves each batch in the cloud; this module runs the plan and keeps
+where it stands on the operation record (`cluster_operation.plan`), so a conductor killed
+mid-batch is followed by its successor on the hash ring from the batch in progress, never
+redoing a finished one. Per batch, in phases:
+
+- drain: through the COE API (cordon and evict, Swarm drain, Mesos maintenance) until it
+  says nothing movable is left on the batch's nodes;
+- roll: the driver's update in which only the batch's members change (sent once: the
+  driver tells a sent update from an unsent one by what the cloud holds);
+- wait: until the COE reports every node of the batch ready at the target version;
+- uncordon, then the batch is recorded as finished with its event, in one transaction.
+
+After the last batch every stack that held one is settled (the target becomes its plain
+state) and the cluster shows the new template, driver version, labels and COE version.
+A drain or a node that does not finish in time, or a failed update, ends the upgrade in
+UPDATE_FAILED naming the node and the cause; the nodes moved so far stay, and a new
+upgrade call plans only the nodes still to move. The reconciler calls `advance` for every
+upgrade it follows, as it reads other operations' status from the cloud.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+from oslo_log import log as logging
+
+from magnum_lite import objects
+from magnum_lite.common import driver_factory, exception, states
+from magnum_lite.conf import CONF
+from magnum_lite.drivers import base as drivers_base
+from magnum_lite.objects import cluster_operation as operations
+
+LOG = logging.getLogger(__name__)
+
+Status = states.Status
+Fault = states.Fault
+
+DRAIN, ROLL, WAIT, SETTLE = "drain", "roll", "wait", "settle"
+#: How many phases one call of `advance` may pass (a drain done at once goes on to roll).
+MAX_STEPS_PER_ROUND = 4
+
+
+def upgraded_labels(from_template: Any, to_template: Any, cluster_labels: dict | None
+                    ) -> dict[str, str]:
+    """The cluster's labels on the target template: the target template's, with the labels
+    the cluster set itself (added, or overriding its old template's) kept."""
+    old = (from_template.labels if from_template is not None else None) or {}
+    own = {k: v for k, v in (cluster_labels or {}).items() if old.get(k) != v}
+    return {**(to_template.labels or {}), **own}
+
+
+def _target_key(template_uuid: str, driver_id: str | None, labels: dict) -> str:
+    """A short name of what the target nodes run, kept in the cloud by the driver."""
+    text = json.dumps([template_uuid, driver_id, sorted(labels.items())])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def target_for(context: Any, cluster: Any, params: dict) -> tuple[
+        drivers_base.UpgradeTarget, Any]:
+    """(the upgrade's target, the target Driver row or None) from its parameters.
+
+    :raises exception.MagnumLiteException: the template or Driver version is gone, or no
+        plugin serves it.
+    """
+    template = objects.ClusterTemplate.get_by_uuid(context, params["cluster_template_uuid"])
+    row = None
+    if params.get("driver_id"):
+        row = objects.Driver.get_by_uuid(context, params["driver_id"])
+    _name, plugin, config = driver_factory.plugin_for(row, template)
+    if plugin is None:
+        raise exception.NoDriverInstalled(server_type=template.server_type,
+                                          distro=template.cluster_distro, coe=template.coe)
+    from_uuid = params.get("from_cluster_template_uuid") or cluster.cluster_template_id
+    try:
+        from_template = objects.ClusterTemplate.get_by_uuid(context, from_uuid)
+    except exception.ClusterTemplateNotFound:
+        from_template = None
+    labels = upgraded_labels(from_template, template, cluster.labels)
+    view = cluster.obj_clone()
+    view.labels = labels
+    view.cluster_template_id = template.uuid
+    return drivers_base.UpgradeTarget(plugin(config), view, template,
+                                      _target_key(template.uuid, params.get("driver_id"),
+                                                  labels)), row
+
+
+def new_plan(context: Any, driver: drivers_base.Driver, cluster: Any, nodegroups: list[Any],
+             template: Any, target: drivers_base.UpgradeTarget, params: dict
+             ) -> dict[str, Any]:
+    """The plan kept on the operation: the driver's batches and where the run stands."""
+    nodegroup_uuids = [params["nodegroup_uuid"]] if params.get("nodegroup_uuid") else None
+    batches = driver.upgrade(context, cluster, nodegroups,
+                             max_batch_size=int(params.get("max_batch_size") or 1),
+                             nodegroup_uuids=nodegroup_uuids, target_key=target.key)
+    return {
+        "target_key": target.key,
+        "from_version": _version_of(driver, cluster, template),
+        "to_version": _version_of(target.builder, target.cluster, target.cluster_template),
+        "batches": batches,
+        "batch": 0,
+        "phase": DRAIN if batches else SETTLE,
+        "since": time.time(),
+        "finished": [],
+    }
+
+
+def _version_of(driver: Any, cluster: Any, template: Any) -> str | None:
+    """The COE version a driver (bound to its config) gives the cluster on `template`."""
+    version = getattr(driver, "coe_version", None)
+    return version(cluster, template) if version is not None else None
+
+
+def _same_version(reported: str | None, wanted: str | None) -> bool:
+    """Whether a node's reported version is the target's (v1.31.1 and 1.31.1 alike; a
+    wanted 26.1 matches a reported 26.1.4)."""
+    if wanted is None:
+        return True
+    if reported is None:
+        return False
+    got, want = reported.lstrip("v"), wanted.lstrip("v")
+    return got == want or got.startswith((want + ".", want + "-", want + "+"))
+
+
+class _Failed(Exception):
+    def __init__(self, reason: str, fault: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fault = fault
+
+
+def _nodegroup_view(nodegroups: list[Any], uuid: str, from_template: Any, target: Any
+                    ) -> Any:
+    """The batch's nodegroup as the target makes it: an image it had from its old template
+    becomes the target template's (an image of its own stays)."""
+    nodegroup = next((ng for ng in nodegroups if ng.uuid == uuid), None)
+    if nodegroup is None:
+        raise _Failed(f"nodegroup {uuid} is gone", Fault.INVALID)
+    view = nodegroup.obj_clone()
+    if not view.image_id or (from_template is not None
+                             and view.image_id == from_template.image_id):
+        view.image_id = target.cluster_template.image_id
+    return view
+
+
+class Run:
+    """One round of an upgrade the reconciler follows: a few phase steps, each recorded."""
+
+    def __init__(self, context: Any, driver: drivers_base.Driver, cluster: Any,
+                 nodegroups: list[Any], template: Any, operation: Any,
+                 credentials: drivers_base.CredentialsLoader) -> None:
+        self.context = context
+        self.driver = driver
+        self.cluster = cluster
+        self.nodegroups = nodegroups
+        self.template = template
+        self.operation = operation
+        self.credentials = credentials
+        self.plan = dict(operation.plan or {})
+        self.target, self.row = target_for(context, cluster, operation.params or {})
+
+    # -- the round ------------------------------------------------------------------------
+
+    def advance(self) -> bool:
+        """Move the upgrade on as far as the cloud and the COE allow now; True when it
+        moved (the reconciler then checks again soon)."""
+        moved = False
+        try:
+            for _step in range(MAX_STEPS_PER_ROUND):
+                if not self._step():
+                    break
+                moved = True
+                if self.plan.get("phase") is None:
+                    break
+        except _Failed as failure:
+            self._fail(failure.reason, failure.fault)
+            return True
+        except exception.ConcurrentUpdate:
+            LOG.info("Cluster %s: its upgrade moved on elsewhere", self.cluster.uuid)
+            return True
+        return moved
+
+    def _step(self) -> bool:
+        phase = self.plan.get("phase")
+        if phase == SETTLE:
+            return self._settle()
+        batches = self.plan.get("batches") or []
+        index = int(self.plan.get("batch", 0))
+        if index >= len(batches):
+            return self._save(phase=SETTLE)
+        batch = batches[index]
+        if phase == DRAIN:
+            return self._drain(batch)
+        if phase == ROLL:
+            return self._roll(batch)
+        if phase == WAIT:
+            return self._wait(batch, index, len(batches))
+        raise _Failed(f"the upgrade's plan has an unknown phase {phase!r}", Fault.INTERNAL_ERROR)
+
+    # -- phases ---------------------------------------------------------------------------
+
+    def _coe(self) -> drivers_base.CoeNodes | None:
+        try:
+            return self.driver.coe_nodes(self.cluster, self.template,
+                                         credentials=self.credentials)
+        except exception.NotSupported:
+            return None
+
+    def _elapsed(self) -> float:
+        return time.time() - float(self.plan.get("since") or time.time())
+
+    def _drain(self, batch: dict) -> bool:
+        coe = self._coe()
+        if coe is not None:
+            try:
+                drained = coe.drain(list(batch["nodes"]))
+                why = "pods or tasks are still on them"
+            except exception.CoeError as err:
+                drained, why = False, str(err)
+            if not drained:
+                if self._elapsed() > CONF.conductor.upgrade_drain_timeout:
+                    raise _Failed(f"nodes {', '.join(batch['nodes'])} were not drained "
+                                  f"within {CONF.conductor.upgrade_drain_timeout} s: {why}",
+                                  Fault.DRAIN_FAILED)
+                return False
+        return self._save(phase=ROLL, batch_started=self.plan.get("batch_started")
+                          or time.time())
+
+    def _nodegroup(self, batch: dict) -> Any:
+        return _nodegroup_view(self.nodegroups, batch["nodegroup"], self.template, self.target)
+
+    def _roll(self, batch: dict) -> bool:
+        state, reason = self.driver.batch_state(self.context, batch, self.target.key)
+        if state == drivers_base.BATCH_UNSENT:
+            self.driver.roll_batch(self.context, self._nodegroup(batch), batch, self.target,
+                                   credentials=self.credentials)
+            return False
+        if state == drivers_base.BATCH_FAILED:
+            raise _Failed(f"replacing {', '.join(batch['nodes'])} failed: {reason}",
+                          Fault.CLOUD_ERROR)
+        if state == drivers_base.BATCH_DONE:
+            return self._save(phase=WAIT)
+        return False
+
+    def _wait(self, batch: dict, index: int, total: int) -> bool:
+        coe = self._coe()
+        if coe is not None:
+            wanted = self.plan.get("to_version")
+            try:
+                nodes = coe.nodes()
+                behind = [name for name in batch["nodes"]
+                          if name not in nodes or not nodes[name].ready
+                          or not _same_version(nodes[name].version, wanted)]
+                why = "; ".join(_health(name, nodes.get(name), wanted) for name in behind)
+            except exception.CoeError as err:
+                behind, why = list(batch["nodes"]), str(err)
+            if behind:
+                if self._elapsed() > CONF.conductor.upgrade_node_timeout:
+                    raise _Failed(f"node {', '.join(behind)} is not back healthy at "
+                                  f"version {wanted} within "
+                                  f"{CONF.conductor.upgrade_node_timeout} s: {why}",
+                                  Fault.NODE_NOT_READY)
+                return False
+            try:
+                coe.uncordon(list(batch["nodes"]))
+            except exception.CoeError as err:
+                LOG.info("Cluster %s: cannot uncordon %s yet: %s", self.cluster.uuid,
+                         ", ".join(batch["nodes"]), err)
+                return False
+        seconds = round(time.time() - float(self.plan.get("batch_started") or time.time()), 1)
+        finished = [*self.plan.get("finished", []), {"batch": index, "seconds": seconds}]
+        reason = (f"batch {index + 1} of {total} ({batch['role']}s of nodegroup "
+                  f"{batch['nodegroup_name']}): {', '.join(batch['nodes'])} "
+                  f"{self.plan.get('from_version')} -> {self.plan.get('to_version')} "
+                  f"in {seconds} s")
+        LOG.info("Cluster %s: upgrade %s", self.cluster.uuid, reason)
+        return self._save(event=reason, phase=DRAIN, batch=index + 1, finished=finished,
+                          batch_started=None)
+
+    def _settle(self) -> bool:
+        """Settle each stack that held a batch; then the upgrade succeeded."""
+        pending = []
+        seen = set()
+        for batch in self.plan.get("batches") or []:
+            if batch["stack"] in seen:
+                continue
+            seen.add(batch["stack"])
+            state, reason = self.driver.settle_upgrade(
+                self.context, self._nodegroup(batch), batch, self.target,
+                credentials=self.credentials)
+            if state == drivers_base.BATCH_FAILED:
+                raise _Failed(f"settling {batch['stack']} failed: {reason}", Fault.CLOUD_ERROR)
+            if state != drivers_base.BATCH_DONE:
+                pending.append(batch["stack"])
+        if pending:
+            return False
+        self._succeed()
+        self.plan["phase"] = None
+        return True
+
+    # -- records --------------------------------------------------------------------------
+
+    def _save(self, event: str | None = None, **changes: Any) -> bool:
+        """Write the plan's progress, guarded by the operation's revision (of two
+        conductors following the same upgrade after a ring change, one moves it on)."""
+        plan = {**self.plan, **changes, "since": time.time()}
+        event_row = None
+        if event is not None:
+            op = self.operation
+            event_row = {"cluster_id": self.cluster.uuid,
+                         "cluster_version": self.cluster.version,
+                         "event_type": "cluster.upgrade.batch",
+                         "status": self.cluster.status, "status_reason": event,
+                         "project_id": op.project_id, "user_id": op.user_id,
+                         "request_id": op.request_id}
+        self.operation = self.operation.update(
+            expected={"revision": self.operation.revision}, event=event_row, plan=plan)
+        self.plan = plan
+        return True
+
+    def _succeed(self) -> None:
+        target, row = self.target, self.row
+        upgraded = {b["nodegroup"] for b in self.plan.get("batches") or []}
+        version = self.plan.get("to_version")
+        for uuid in upgraded:
+            view = _nodegroup_view(self.nodegroups, uuid, self.template, target)
+
+            def mutate(nodegroup: Any, image: str | None = view.image_id) -> None:
+                nodegroup.version = version
+                nodegroup.image_id = image
+
+            try:
+                objects.NodeGroup.update_with_retry(self.context, self.cluster.uuid, uuid,
+                                                    mutate)
+            except exception.NodeGroupNotFound:
+                continue
+        changes: dict[str, Any] = {"cluster_template_id": target.cluster_template.uuid,
+                                   "labels": target.cluster.labels, "coe_version": version}
+        if row is not None:
+            changes.update(driver_id=row.uuid, driver_version=row.version)
+        batches = len(self.plan.get("batches") or [])
+        operations.finish(self.context, self.cluster.uuid, states.Kind.UPGRADE,
+                          Status.UPDATE_COMPLETE,
+                          f"upgraded to {version} ({batches} batches)",
+                          operation_uuid=self.operation.uuid, **changes)
+        LOG.info("Cluster %s: upgrade to %s complete", self.cluster.uuid, version)
+
+    def _fail(self, reason: str, fault: str) -> None:
+        LOG.warning("Cluster %s: upgrade failed: %s", self.cluster.uuid, reason)
+        operations.finish(self.context, self.cluster.uuid, states.Kind.UPGRADE,
+                          Status.UPDATE_FAILED, reason[:1000], fault=fault,
+                          operation_uuid=self.operation.uuid)
+
+
+def _health(name: str, node: drivers_base.NodeHealth | None, wanted: str | None) -> str:
+    """What the COE says of a node that is not back yet, for the failure's reason."""
+    if node is None:
+        return f"{name}: not known to the COE"
+    if not node.ready:
+        return f"{name}: not ready ({node.reason or 'no reason given'})"
+    return f"{name}: runs {node.version}, not {wanted}"

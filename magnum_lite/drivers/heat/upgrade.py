@@ -1,0 +1,193 @@
+"""A rolling upgrade in Heat: batches of nodes, each moved by a stack update that changes
+only its members.
+
+Every node template (fragments/node.yaml) picks its image and user data by membership: a
+member listed in its stack's `upgraded_members` boots `upgraded_image` and
+`upgraded_user_data`, the others `image` and `user_data`. While `rolling` is true a member
+that joins the list is replaced (Nova builds it anew from the new image and user data);
+members already listed and members not listed resolve to what they had, so Heat leaves
+them alone. A batch is one update of one stack (the cluster stack for masters, a chunk
+stack for workers) adding the batch's members to the list; once every batch of a stack is
+done, the stack is *settled*: the new image and user data become its own and the list is
+emptied, which changes no server (each resolves to the same values), so later resizes
+and rotations see a plain stack of the new version.
+
+`upgrade_target` on a stack names what its listed members run (the conductor's key of the
+target): members listed for another target are planned again, so an upgrade to a new
+target after a failed one never leaves a node at the abandoned version.
+
+Each step is level triggered and reads Heat before it writes: asking again after a lost
+answer or a conductor's death sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from oslo_log import log as logging
+
+from magnum_lite.common import exception
+from magnum_lite.conf import CONF
+from magnum_lite.drivers import base
+from magnum_lite.drivers.heat import inventory, names, stacks
+from magnum_lite.drivers.heat.parameters import load_credentials
+
+LOG = logging.getLogger(__name__)
+
+#: What `batch_state` and `settled_state` answer.
+UNSENT, ROLLING, DONE, FAILED = (base.BATCH_UNSENT, base.BATCH_ROLLING, base.BATCH_DONE,
+                                 base.BATCH_FAILED)
+
+
+def _members(mapping: Any) -> list[str]:
+    """A ResourceGroup attribute map's member names in index order."""
+    if isinstance(mapping, dict):
+        return sorted((str(k) for k in mapping), key=lambda k: (len(k), k))
+    return [str(i) for i in range(len(mapping or []))]
+
+
+def _json_parameter(value: Any) -> Any:
+    """A json parameter as Heat shows it (a string) or as sent."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value) if value else []
+        except ValueError:
+            return []
+    return value or []
+
+
+def _upgraded(stack: Any, key: str) -> list[str]:
+    """The stack's members that already run the target named `key`."""
+    parameters = stack.parameters or {}
+    if parameters.get("upgrade_target") != key:
+        return []
+    return [str(m) for m in _json_parameter(parameters.get("upgraded_members"))]
+
+
+def plan(context: Any, cluster: Any, nodegroup_list: list[Any], max_batch_size: int,
+         nodegroup_uuids: list[str] | None, key: str) -> list[dict[str, Any]]:
+    """The batches, in order: masters one at a time, then each worker nodegroup's nodes in
+    batches of at most `max_batch_size` (a batch never spans two chunk stacks). Members
+    that already run the target `key` are left out (an upgrade asked again resumes).
+
+    :raises exception.CloudError: the cluster stack is gone.
+    """
+    client = stacks.client(context)
+    listing = stacks.list_stacks(client)
+    masters, workers = inventory.split(nodegroup_list)
+    wanted = set(nodegroup_uuids) if nodegroup_uuids else None
+    batches: list[dict[str, Any]] = []
+
+    def add(nodegroup: Any, role: str, summary: stacks.StackSummary, chunk: int | None,
+            names_key: str, size: int) -> None:
+        stack = stacks.get_stack(client, summary.id)
+        if stack is None:
+            return
+        node_names = stacks.outputs_of(stack).get(names_key) or {}
+        done = set(_upgraded(stack, key))
+        todo = [m for m in _members(node_names) if m not in done]
+        for start in range(0, len(todo), size):
+            members = todo[start:start + size]
+            batches.append({
+                "nodegroup": nodegroup.uuid, "nodegroup_name": nodegroup.name, "role": role,
+                "stack": summary.name, "chunk": chunk, "members": members,
+                "nodes": [node_names[m] if isinstance(node_names, dict)
+                          else node_names[int(m)] for m in members],
+            })
+
+    if wanted is None or masters.uuid in wanted:
+        cluster_stack = listing.get(names.cluster_stack_name(cluster))
+        if cluster_stack is None:
+            raise inventory.cluster_stack_gone(cluster)
+        add(masters, "master", cluster_stack, None, "master_names", 1)
+    for ng in sorted(workers, key=lambda n: (not n.is_default, n.name)):
+        if wanted is not None and ng.uuid not in wanted:
+            continue
+        for chunk, summary in sorted(inventory.chunk_stacks(cluster, ng, listing).items()):
+            add(ng, "worker", summary, chunk, "node_names", max_batch_size)
+    return batches
+
+
+def _target_values(target: base.UpgradeTarget, client: Any, nodegroup: Any, role: str,
+                   chunk: int | None, credentials: base.CredentialsLoader | None
+                   ) -> tuple[str, str]:
+    """(image, user data) the target gives the nodes of `nodegroup`."""
+    given = load_credentials(credentials)
+    if role == "master":
+        values = target.builder.cluster_parameters(target.cluster, target.cluster_template,
+                                                   nodegroup, given)
+        return values["master_image"], values["master_user_data"]
+    outputs = inventory.cluster_outputs(client, target.cluster)
+    values = target.builder.nodegroup_parameters(target.cluster, target.cluster_template,
+                                                 nodegroup, chunk or 0, 0, outputs, given)
+    return values["image"], values["user_data"]
+
+
+def _stack(client: Any, name: str) -> Any:
+    """The stack named `name` with its parameters.
+
+    :raises exception.CloudError: Heat has no such stack.
+    """
+    stack = stacks.get_stack(client, name)
+    if stack is None:
+        raise exception.CloudError(service="Heat", reason=f"the stack {name} is gone")
+    return stack
+
+
+def roll(context: Any, nodegroup: Any, batch: dict[str, Any], target: base.UpgradeTarget,
+         credentials: base.CredentialsLoader | None) -> None:
+    """Send the update that replaces the batch's members with the target's nodes."""
+    client = stacks.client(context)
+    stack = _stack(client, batch["stack"])
+    members = sorted(set(_upgraded(stack, target.key)) | set(batch["members"]),
+                     key=lambda m: (len(m), m))
+    image, user_data = _target_values(target, client, nodegroup, batch["role"],
+                                      batch["chunk"], credentials)
+    stacks.update_parameters(client, stack.id, {
+        "upgraded_members": members, "upgraded_image": image,
+        "upgraded_user_data": user_data, "rolling": True, "upgrade_target": target.key,
+    }, rollback=False, timeout_minutes=CONF.conductor.update_timeout)
+    LOG.info("Cluster %s: replacing %s in stack %s", target.cluster.uuid,
+             ", ".join(batch["nodes"]), batch["stack"])
+
+
+def _stack_state(client: Any, stack: Any) -> tuple[str, str | None]:
+    summary = stacks.StackSummary(stack.id, stack.stack_name, stack.stack_status,
+                                  stack.stack_status_reason or "")
+    if summary.in_progress:
+        return ROLLING, None
+    if summary.failed:
+        return FAILED, stacks.failure_reason(client, summary,
+                                             CONF.heat_driver.status_reason_resources)
+    return DONE, None
+
+
+def batch_state(context: Any, batch: dict[str, Any], key: str) -> tuple[str, str | None]:
+    """Where the batch's update is in Heat: UNSENT (its members are not listed for the
+    target: send it), ROLLING, DONE or FAILED (with Heat's reason)."""
+    client = stacks.client(context)
+    stack = _stack(client, batch["stack"])
+    if not set(batch["members"]) <= set(_upgraded(stack, key)):
+        return UNSENT, None
+    return _stack_state(client, stack)
+
+
+def settle(context: Any, nodegroup: Any, batch: dict[str, Any], target: base.UpgradeTarget,
+           credentials: base.CredentialsLoader | None) -> tuple[str, str | None]:
+    """Fold the target into the stack of `batch` once all its members run it (no server
+    changes), level triggered: UNSENT is never answered; DONE once Heat completed it."""
+    client = stacks.client(context)
+    stack = _stack(client, batch["stack"])
+    parameters = stack.parameters or {}
+    if parameters.get("upgrade_target") == target.key:
+        image, user_data = _target_values(target, client, nodegroup, batch["role"],
+                                          batch["chunk"], credentials)
+        prefix = "master_" if batch["role"] == "master" else ""
+        stacks.update_parameters(client, stack.id, {
+            f"{prefix}image": image, f"{prefix}user_data": user_data,
+            "upgraded_members": [], "upgraded_image": "", "upgraded_user_data": "",
+            "rolling": False, "upgrade_target": "",
+        }, rollback=False, timeout_minutes=CONF.conductor.update_timeout)
+        return ROLLING, None
+    return _stack_state(client, stack)
