@@ -13,7 +13,8 @@ redoing a finished one. Per batch, in phases:
 - wait: until the COE reports every node of the batch ready at the target version;
 - uncordon, then the batch is recorded as finished with its event, in one transaction.
 
-After the last batch every stack that held one is settled (the target becomes its plain
+After the last batch every node the upgrade is for must be ready at the target (also nodes
+an earlier, failed call moved: a resumed upgrade waits for them), then every stack that held one is settled (the target becomes its plain
 state) and the cluster shows the new template, driver version, labels and COE version.
 A drain or a node that does not finish in time, or a failed update, ends the upgrade in
 UPDATE_FAILED naming the node and the cause; the nodes moved so far stay, and a new
@@ -41,9 +42,14 @@ LOG = logging.getLogger(__name__)
 Status = states.Status
 Fault = states.Fault
 
-DRAIN, ROLL, WAIT, SETTLE = "drain", "roll", "wait", "settle"
+DRAIN, ROLL, WAIT, VERIFY, SETTLE = "drain", "roll", "wait", "verify", "settle"
 #: How many phases one call of `advance` may pass (a drain done at once goes on to roll).
 MAX_STEPS_PER_ROUND = 4
+
+
+def _now() -> float:
+    """Wall-clock seconds: the plan's times outlive the process that wrote them."""
+    return time.time()
 
 
 def upgraded_labels(from_template: Any, to_template: Any, cluster_labels: dict | None
@@ -104,8 +110,13 @@ def new_plan(context: Any, driver: drivers_base.Driver, cluster: Any, nodegroups
         "to_version": _version_of(target.builder, target.cluster, target.cluster_template),
         "batches": batches,
         "batch": 0,
-        "phase": DRAIN if batches else SETTLE,
-        "since": time.time(),
+        "phase": DRAIN if batches else VERIFY,
+        # The nodes that must be ready at the target before it succeeds: every node of the
+        # COE for a whole cluster (also those a failed earlier call moved), else the
+        # nodegroup's batches'.
+        "verify": None if nodegroup_uuids is None else sorted(
+            {name for batch in batches for name in batch["nodes"]}),
+        "since": _now(),
         "finished": [],
     }
 
@@ -189,10 +200,12 @@ class Run:
         phase = self.plan.get("phase")
         if phase == SETTLE:
             return self._settle()
+        if phase == VERIFY:
+            return self._verify()
         batches = self.plan.get("batches") or []
         index = int(self.plan.get("batch", 0))
         if index >= len(batches):
-            return self._save(phase=SETTLE)
+            return self._save(phase=VERIFY)
         batch = batches[index]
         if phase == DRAIN:
             return self._drain(batch)
@@ -212,7 +225,7 @@ class Run:
             return None
 
     def _elapsed(self) -> float:
-        return time.time() - float(self.plan.get("since") or time.time())
+        return _now() - float(self.plan.get("since") or _now())
 
     def _drain(self, batch: dict) -> bool:
         coe = self._coe()
@@ -229,7 +242,7 @@ class Run:
                                   Fault.DRAIN_FAILED)
                 return False
         return self._save(phase=ROLL, batch_started=self.plan.get("batch_started")
-                          or time.time())
+                          or _now())
 
     def _nodegroup(self, batch: dict) -> Any:
         return _nodegroup_view(self.nodegroups, batch["nodegroup"], self.template, self.target)
@@ -247,24 +260,35 @@ class Run:
             return self._save(phase=WAIT)
         return False
 
+    def _behind(self, coe: drivers_base.CoeNodes, names: list[str] | None) -> bool:
+        """Whether some of the nodes `names` (None: every node the COE knows) are not ready
+        at the target version yet; past the node timeout that fails the upgrade."""
+        wanted = self.plan.get("to_version")
+        try:
+            nodes = coe.nodes()
+            behind = [name for name in (sorted(nodes) if names is None else names)
+                      if name not in nodes or not nodes[name].ready
+                      or not _same_version(nodes[name].version, wanted)]
+            why = "; ".join(_health(name, nodes.get(name), wanted) for name in behind)
+        except exception.CoeError as err:
+            behind, why = list(names or ["the cluster's nodes"]), str(err)
+        if behind and self._elapsed() > CONF.conductor.upgrade_node_timeout:
+            raise _Failed(f"node {', '.join(behind)} is not back healthy at version "
+                          f"{wanted} within {CONF.conductor.upgrade_node_timeout} s: {why}",
+                          Fault.NODE_NOT_READY)
+        return bool(behind)
+
+    def _verify(self) -> bool:
+        """Every node the upgrade is for ready at the target: only then it may succeed."""
+        coe = self._coe()
+        if coe is not None and self._behind(coe, self.plan.get("verify")):
+            return False
+        return self._save(phase=SETTLE)
+
     def _wait(self, batch: dict, index: int, total: int) -> bool:
         coe = self._coe()
         if coe is not None:
-            wanted = self.plan.get("to_version")
-            try:
-                nodes = coe.nodes()
-                behind = [name for name in batch["nodes"]
-                          if name not in nodes or not nodes[name].ready
-                          or not _same_version(nodes[name].version, wanted)]
-                why = "; ".join(_health(name, nodes.get(name), wanted) for name in behind)
-            except exception.CoeError as err:
-                behind, why = list(batch["nodes"]), str(err)
-            if behind:
-                if self._elapsed() > CONF.conductor.upgrade_node_timeout:
-                    raise _Failed(f"node {', '.join(behind)} is not back healthy at "
-                                  f"version {wanted} within "
-                                  f"{CONF.conductor.upgrade_node_timeout} s: {why}",
-                                  Fault.NODE_NOT_READY)
+            if self._behind(coe, list(batch["nodes"])):
                 return False
             try:
                 coe.uncordon(list(batch["nodes"]))
@@ -272,7 +296,7 @@ class Run:
                 LOG.info("Cluster %s: cannot uncordon %s yet: %s", self.cluster.uuid,
                          ", ".join(batch["nodes"]), err)
                 return False
-        seconds = round(time.time() - float(self.plan.get("batch_started") or time.time()), 1)
+        seconds = round(_now() - float(self.plan.get("batch_started") or _now()), 1)
         finished = [*self.plan.get("finished", []), {"batch": index, "seconds": seconds}]
         reason = (f"batch {index + 1} of {total} ({batch['role']}s of nodegroup "
                   f"{batch['nodegroup_name']}): {', '.join(batch['nodes'])} "
@@ -308,7 +332,7 @@ class Run:
     def _save(self, event: str | None = None, **changes: Any) -> bool:
         """Write the plan's progress, guarded by the operation's revision (of two
         conductors following the same upgrade after a ring change, one moves it on)."""
-        plan = {**self.plan, **changes, "since": time.time()}
+        plan = {**self.plan, **changes, "since": _now()}
         event_row = None
         if event is not None:
             op = self.operation

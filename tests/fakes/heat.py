@@ -461,7 +461,8 @@ class FakeHeatCloud:
 
     def server_user_data(self, name_or_id: str, member: str, group: str | None = None
                          ) -> str:
-        """What the member's server boots with, after Heat's str_replace of the node index,
+        """What the member's server boots with (the upgraded user data once a rolling upgrade
+        listed it in `upgraded_members`), after Heat's str_replace of the node index,
         the control plane host (a private address) and the public host (the given one, else
         the node's floating IP, else its private address: node.yaml's yaql)."""
         with self.lock:
@@ -476,7 +477,10 @@ class FakeHeatCloud:
             host = node.param("control_plane_host") or private
             public = node.param("public_host") or node.attr("floating_ip", ["address"]) \
                 or private
-            return (node.param("user_data").replace("__NODE_INDEX__", member)
+            # node.yaml: a member a rolling upgrade moved boots the upgraded user data.
+            upgraded = [str(m) for m in node.param("upgraded_members") or []]
+            text = node.param("upgraded_user_data" if member in upgraded else "user_data")
+            return (text.replace("__NODE_INDEX__", member)
                     .replace("__CONTROL_PLANE_HOST__", host)
                     .replace("__PUBLIC_HOST__", public))
 

@@ -1,0 +1,157 @@
+"""A rolling upgrade's Heat side (drivers/heat/upgrade.py) against the fake Heat: the plan's
+batches, updates in which only a batch's members boot the target, resumes, and settling."""
+
+from __future__ import annotations
+
+import pytest
+
+from magnum_lite.drivers import base
+from magnum_lite.drivers.k8s_ubuntu_v1.driver import K8sUbuntuV1
+from tests.unit.drivers.boot_helpers import files
+from tests.unit.drivers.heat.conftest import make_template
+from tests.unit.drivers.heat.test_driver import build, no_cleanup  # noqa: F401 - fixtures
+
+OLD, NEW = "v1.30.4", "v1.31.1"
+
+
+def _target(c, key="target-1", tag=NEW, image="ubuntu-24.04"):
+    template = make_template(labels={"kube_tag": tag}, image_id=image)
+    cluster = type(c.cluster)(**{**vars(c.cluster), "labels": {"kube_tag": tag},
+                                 "cluster_template_id": template.uuid})
+    return base.UpgradeTarget(K8sUbuntuV1(), cluster, template, key)
+
+
+@pytest.fixture
+def cluster(build):
+    c = build(masters=3, workers=(5,), labels={"kube_tag": OLD},
+              template_labels={"kube_tag": OLD})
+    c.built()
+    return c
+
+
+def _plan(c, size=2, key="target-1", nodegroups=None):
+    return c.driver.upgrade(c.context, c.cluster, c.nodegroups, max_batch_size=size,
+                            nodegroup_uuids=nodegroups, target_key=key)
+
+
+def _boots(heat, stack, member, group=None):
+    """The Kubernetes version the member's server boots (its files' KUBE_VERSION)."""
+    env = files(heat.server_user_data(stack, member, group))["/etc/magnum-lite/node.env"]
+    [version] = [line.split("=", 1)[1].strip("'") for line in env["content"].splitlines()
+                 if line.startswith("KUBE_VERSION=")]
+    return "v" + version
+
+
+def test_masters_go_one_at_a_time_then_workers_in_batches(cluster):
+    batches = _plan(cluster, size=2)
+    assert [(b["role"], b["members"]) for b in batches] == [
+        ("master", ["0"]), ("master", ["1"]), ("master", ["2"]),
+        ("worker", ["0", "1"]), ("worker", ["2", "3"]), ("worker", ["4"])]
+    assert batches[0]["stack"] == cluster.cluster_stack_name
+    assert batches[3]["nodes"] == [n for n in batches[3]["nodes"] if "-0" in n or "-1" in n]
+    assert all(b["nodegroup"] == cluster.workers[0].uuid for b in batches[3:])
+
+
+def test_a_nodegroup_named_plans_only_its_nodes(cluster):
+    batches = _plan(cluster, size=5, nodegroups=[cluster.workers[0].uuid])
+    assert [(b["role"], b["members"]) for b in batches] == [
+        ("worker", ["0", "1", "2", "3", "4"])]
+
+
+def test_a_batch_update_moves_only_its_members(cluster, heat):
+    ng = cluster.workers[0]
+    plan = _plan(cluster)
+    batch = plan[3]
+    target = _target(cluster)
+    assert cluster.driver.batch_state(cluster.context, batch, target.key) == (
+        base.BATCH_UNSENT, None)
+    cluster.driver.roll_batch(cluster.context, ng, batch, target, credentials=None)
+    [stack] = cluster.chunk_stacks(ng)
+    assert stack.status == "UPDATE_IN_PROGRESS"
+    assert stack.parameters["upgraded_members"] == ["0", "1"]
+    assert stack.parameters["rolling"] is True
+    assert stack.parameters["upgraded_image"] == "ubuntu-24.04"
+    assert [_boots(heat, stack.id, m) for m in "01234"] == [NEW, NEW, OLD, OLD, OLD]
+    assert cluster.driver.batch_state(cluster.context, batch, target.key)[0] == \
+        base.BATCH_ROLLING
+    heat.complete(stack.id)
+    assert cluster.driver.batch_state(cluster.context, batch, target.key) == (
+        base.BATCH_DONE, None)
+    # The next batch keeps the first one's members where they are.
+    cluster.driver.roll_batch(cluster.context, ng, plan[4], target, credentials=None)
+    assert stack.parameters["upgraded_members"] == ["0", "1", "2", "3"]
+    assert [_boots(heat, stack.id, m) for m in "01234"] == [NEW, NEW, NEW, NEW, OLD]
+
+
+def test_a_master_batch_updates_the_cluster_stack_for_that_master(cluster, heat):
+    batch = _plan(cluster)[1]
+    cluster.driver.roll_batch(cluster.context, cluster.masters, batch, _target(cluster),
+                              credentials=None)
+    name = cluster.cluster_stack_name
+    assert heat.stack(name).parameters["upgraded_members"] == ["1"]
+    assert [_boots(heat, name, m, "masters") for m in "012"] == [OLD, NEW, OLD]
+    [chunk] = cluster.chunk_stacks(cluster.workers[0])
+    assert not chunk.in_progress  # the workers' stack is not touched
+
+
+def test_asked_again_the_plan_leaves_out_nodes_already_at_the_target(cluster, heat):
+    ng = cluster.workers[0]
+    target = _target(cluster)
+    cluster.driver.roll_batch(cluster.context, ng, _plan(cluster)[3], target,
+                              credentials=None)
+    heat.complete(cluster.chunk_stacks(ng)[0].id)
+    again = _plan(cluster, key=target.key)
+    assert [(b["role"], b["members"]) for b in again][3:] == [
+        ("worker", ["2", "3"]), ("worker", ["4"])]
+    # Another target plans every node anew.
+    assert [b["members"] for b in _plan(cluster, key="another")][3:] == [
+        ["0", "1"], ["2", "3"], ["4"]]
+
+
+def test_a_failed_batch_update_says_heat_s_reason(cluster, heat):
+    ng = cluster.workers[0]
+    batch = _plan(cluster)[3]
+    target = _target(cluster)
+    cluster.driver.roll_batch(cluster.context, ng, batch, target, credentials=None)
+    [stack] = cluster.chunk_stacks(ng)
+    heat.fail(stack.id, "nodes", "No valid host was found")
+    state, reason = cluster.driver.batch_state(cluster.context, batch, target.key)
+    assert state == base.BATCH_FAILED
+    assert "No valid host was found" in reason
+
+
+def test_settling_makes_the_target_the_stack_s_own_without_moving_a_node(cluster, heat):
+    ng = cluster.workers[0]
+    target = _target(cluster)
+    [stack] = cluster.chunk_stacks(ng)
+    for batch in _plan(cluster, size=5)[3:]:
+        cluster.driver.roll_batch(cluster.context, ng, batch, target, credentials=None)
+        heat.complete(stack.id)
+    batch = _plan(cluster, size=5, key="another")[3]
+    settle = cluster.driver.settle_upgrade
+    assert settle(cluster.context, ng, batch, target, credentials=None)[0] == \
+        base.BATCH_ROLLING
+    assert stack.parameters["upgraded_members"] == []
+    assert stack.parameters["rolling"] is False
+    assert stack.parameters["image"] == "ubuntu-24.04"
+    assert [_boots(heat, stack.id, m) for m in "01234"] == [NEW] * 5
+    assert settle(cluster.context, ng, batch, target, credentials=None)[0] == \
+        base.BATCH_ROLLING
+    heat.complete(stack.id)
+    assert settle(cluster.context, ng, batch, target, credentials=None) == (
+        base.BATCH_DONE, None)
+    # A resize later adds nodes of the target.
+    cluster.resize(ng, 6)
+    assert _boots(heat, stack.id, "5") == NEW
+
+
+def test_the_target_s_user_data_is_the_same_each_time_it_is_rendered(cluster):
+    """Every batch renders the target again: members moved earlier must see the same text,
+    or Heat would replace them once more."""
+    target = _target(cluster)
+    first = target.builder.cluster_parameters(target.cluster, target.cluster_template,
+                                              cluster.masters, base.ClusterCredentials())
+    again = target.builder.cluster_parameters(target.cluster, target.cluster_template,
+                                              cluster.masters, base.ClusterCredentials())
+    assert first["master_user_data"] == again["master_user_data"]
+
