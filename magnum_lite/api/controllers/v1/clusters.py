@@ -28,7 +28,9 @@ from magnum_lite.api.controllers.v1 import collection, patch, types
 from magnum_lite.api.controllers.v1.cluster_shared import (
     MAX_NODE_COUNT,
     cast_or_fail,
+    find_nodegroup,
     labels_diff,
+    pinned_driver,
     start_update,
     target,
 )
@@ -307,25 +309,14 @@ def _resize_nodegroup(context: Any, cluster: objects.Cluster,
                       ident: str | None) -> objects.NodeGroup:
     """The worker nodegroup a resize is for: 404 when the cluster has none of that name or
     uuid (Magnum's NodeGroupNotFound), 400 naming `nodegroup` for a master group."""
-    nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster.uuid])
     if ident is None:
-        found = [ng for ng in nodegroups
+        found = [ng for ng in objects.NodeGroup.list_for_clusters(context, [cluster.uuid])
                  if ng.role != fields.NodeGroupRole.MASTER and ng.is_default]
         if not found:
             raise types.invalid("nodegroup", f"cluster {cluster.uuid} has no default worker "
                                              f"nodegroup: name the nodegroup to resize.")
         return found[0]
-    if uuidutils.is_uuid_like(ident):
-        found = [ng for ng in nodegroups if ng.uuid == ident]
-    else:
-        found = [ng for ng in nodegroups if ng.name == ident]
-    if not found:  # Magnum's NodeGroupNotFound (404), naming the field
-        raise exception.NodeGroupNotFound(
-            f"nodegroup: Nodegroup {ident} could not be found in cluster {cluster.uuid}.",
-            nodegroup=ident)
-    if len(found) > 1:
-        raise exception.Duplicate(resource="nodegroups", name=ident)
-    nodegroup = found[0]
+    nodegroup = find_nodegroup(context, cluster, ident)
     if nodegroup.role == fields.NodeGroupRole.MASTER:
         raise types.invalid("nodegroup", f"{nodegroup.name} is a master nodegroup: master "
                                          f"nodegroups cannot be resized.")
@@ -473,15 +464,6 @@ class ClustersController(base.RestController):
         except exception.NotFound as err:
             raise types.invalid("cluster_template_id", str(err)) from err
 
-    def _driver(self, context: Any, template: objects.ClusterTemplate) -> objects.Driver | None:
-        """The driver version to pin the cluster to (400 when the template's is unusable)."""
-        try:
-            return objects.Driver.for_template(context, template)
-        except exception.NotFound as err:
-            raise types.invalid("driver", f"the template's driver "
-                                          f"{types.quote(template.driver)} has no enabled "
-                                          f"version this project may use.") from err
-
     def _check_quota(self, context: Any) -> None:
         limit = objects.Quota.hard_limit_for(context.project_id, "Cluster",
                                              CONF.quotas.max_clusters_per_project)
@@ -530,7 +512,7 @@ class ClustersController(base.RestController):
         if values.get("fixed_subnet") and values["fixed_subnet"] != template.fixed_subnet:
             validator.subnet(context, values["fixed_subnet"], "fixed_subnet")
 
-        driver = self._driver(context, template)
+        driver = pinned_driver(context, template)
         if driver is not None:
             values["driver_id"], values["driver_version"] = driver.uuid, driver.version
 
