@@ -1,7 +1,9 @@
 """/v1/clusters: COE clusters, created, resized and deleted by the conductor.
 
 `POST /v1/clusters/{id}/actions/resize` (1.7+) resizes one worker nodegroup, optionally naming
-the nodes to remove, as Magnum's resize action does.
+the nodes to remove, as Magnum's resize action does. `POST /v1/clusters/{id}/actions/upgrade`
+(1.8+) moves the cluster to another template or driver version by a rolling upgrade
+(cluster_upgrade.py reads and checks its body).
 
 The API validates, writes the intent (status, version, event) and casts to the conductor; it
 returns at once (202 or 204) and never waits for Heat.
@@ -24,7 +26,7 @@ from wsme import types as wtypes
 from magnum_lite import objects
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
-from magnum_lite.api.controllers.v1 import collection, patch, types
+from magnum_lite.api.controllers.v1 import cluster_upgrade, collection, patch, types
 from magnum_lite.api.controllers.v1.cluster_shared import (
     MAX_NODE_COUNT,
     cast_or_fail,
@@ -363,9 +365,9 @@ def _check_with_driver(driver: objects.Driver | None, cluster: objects.Cluster,
 
 
 class ClusterActionsController(base.RestController):
-    """/v1/clusters/{id}/actions/...: Magnum's cluster actions (resize)."""
+    """/v1/clusters/{id}/actions/...: Magnum's cluster actions (resize, upgrade)."""
 
-    _custom_actions = {"resize": ["POST"]}
+    _custom_actions = {"resize": ["POST"], "upgrade": ["POST"]}
 
     @base.expose(status=202)
     @versions.requires("1.7", what="the cluster resize action")
@@ -394,6 +396,26 @@ class ClusterActionsController(base.RestController):
             "node_count": node_count, "rollback": False, **extra})
         cast_or_fail(context, cluster, "cluster_update", fields.ClusterStatus.UPDATE_FAILED,
                      node_count=node_count, rollback=False, **extra)
+        return {"uuid": cluster.uuid}
+
+    @base.expose(status=202)
+    @versions.requires("1.8", what="the cluster upgrade action")
+    def upgrade(self, ident: str) -> dict:
+        """Upgrade the cluster (or one nodegroup) to `cluster_template` and the driver version
+        it pins to, `max_batch_size` nodes at a time; 202 with the uuid. The cluster is
+        looked up (404) and the policy checked (403) before the body is read."""
+        context = base.context()
+        base.see_all_projects(context, "cluster:update_all_projects")
+        cluster = objects.Cluster.get(context, ident)
+        policy.authorize(context, "cluster:upgrade", target(cluster))
+        params = cluster_upgrade.params(context, cluster,
+                                        cluster_upgrade.parse(base.request_json()))
+        # Conductors pinned to an RPC version without upgrades refuse it now, before
+        # anything changes.
+        pecan.request.rpcapi.check_upgrade_api()
+        start_update(context, cluster, "cluster.upgrade", kind=states.Kind.UPGRADE,
+                     params=params)
+        cast_or_fail(context, cluster, "cluster_upgrade", fields.ClusterStatus.UPDATE_FAILED)
         return {"uuid": cluster.uuid}
 
 
