@@ -35,9 +35,9 @@ broke); no microversion, as each makes the answer Magnum's own:
       x."); a name several images, networks or subnets share 409. A cluster create checks the
       fixed_network and fixed_subnet it overrides.
     * Every update and action endpoint looks the resource up (404, also for another
-      project's) and checks the policy (403) before it reads the body (cluster PATCH and
-      resize, nodegroup POST and PATCH, template PATCH, certificate POST, quota PATCH and
-      DELETE, driver PATCH).
+      project's) and checks the policy (403) before it reads the body (cluster PATCH, resize
+      and upgrade, nodegroup POST and PATCH, template PATCH, certificate POST, quota PATCH
+      and DELETE, driver PATCH).
     * A signing request (POST /v1/certificates) for a cluster that cannot be found: 400 (was
       404), as Magnum; CA rotation (PATCH /v1/certificates/{id}) answers 202 with
       {"uuid": ...} (was empty), as Magnum.
@@ -53,9 +53,13 @@ broke); no microversion, as each makes the answer Magnum's own:
     * Stats, quotas and CA rotation answer at every microversion, as Magnum's do (their
       versions above say when Magnum added them; we answered 406 below them).
 
-Not served yet: 1.8's cluster upgrade action (POST /v1/clusters/{id}/actions/upgrade, 404)
-comes with rolling upgrades; the supported range (1.1-1.16) still spans 1.8, which clients
-rely on.
+    * 1.8's cluster upgrade action (POST /v1/clusters/{id}/actions/upgrade) is served (it was
+      404 before rolling upgrades): Magnum's body (cluster_template, max_batch_size,
+      nodegroup), 202 with {"uuid": ...}; without `nodegroup` the masters and every worker
+      nodegroup are upgraded. Refused with 400 naming the field: a template of another coe,
+      server_type, network_driver or cluster_distro, a driver without an enabled version,
+      nothing to do (the same template and driver version), a COE version step the driver
+      cannot take (Kubernetes: at most one minor version up, never down).
 
 A request without the header gets the minimum version; `latest` gets the maximum.
 """

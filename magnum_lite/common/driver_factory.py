@@ -73,6 +73,20 @@ class Plugin(abc.ABC):
         """
         return None  # nothing to refuse unless a plugin says so
 
+    def coe_version(self, cluster: Any, cluster_template: Any) -> str | None:
+        """The COE version a cluster of `cluster_template` runs with this version's config
+        (None: the plugin does not say)."""
+        return None
+
+    @classmethod
+    def check_upgrade(cls, from_version: str | None, to_version: str | None) -> None:
+        """Refuse an upgrade from the COE version `from_version` to `to_version` that the
+        COE cannot do in one step (None: not known), before anything is stored.
+
+        :raises magnum_lite.common.exception.InvalidParameterValue: naming `cluster_template`.
+        """
+        return None  # any step is fine unless a plugin says otherwise
+
 
 def _on_load_failure(manager: Any, entry_point: Any, err: Exception) -> None:
     # One broken plugin must not take the others (or the conductor) down with it.

@@ -109,6 +109,15 @@ rules = [
         description="Update (resize) a cluster of any project.",
         operations=[{"path": ITEM, "method": "PATCH"}],
     ),
+    policy.DocumentedRuleDefault(
+        name=CLUSTER % "upgrade",
+        check_str=base.RULE_ADMIN_OR_PROJECT_MEMBER,
+        scope_types=base.PROJECT_SCOPE,
+        description="Upgrade a cluster, or one of its nodegroups, to another cluster "
+                    "template or driver version (an admin may upgrade any project's cluster "
+                    "when cluster:update_all_projects allows it).",
+        operations=[{"path": ITEM + "/actions/upgrade", "method": "POST"}],
+    ),
 ]
 
 

@@ -1,13 +1,14 @@
 """Kubernetes on Ubuntu VMs with kubeadm: the `k8s_ubuntu_v1` driver plugin.
 
 The shared Heat driver builds the stacks; this plugin says what the nodes boot with
-(userdata.py), which of a cluster's labels and which Driver-version config it reads, and
-which Kubernetes version a cluster runs.
+(userdata.py), which of a cluster's labels and which Driver-version config it reads, which
+Kubernetes version a cluster runs, and which version steps an upgrade may take.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import string
 from typing import Any
@@ -43,8 +44,16 @@ CA_FILES = {"ca": f"{PKI}/ca", "etcd": f"{PKI}/etcd/ca", "front_proxy": f"{PKI}/
 # The OpenStack cloud provider's configuration: the cluster's trustee acting through its trust.
 CLOUD_CONFIG = "/etc/kubernetes/cloud.conf"
 
+# The major and minor of a Kubernetes version: "v1.30.4", "1.30.4", "v1.31.0-rc.1".
+_KUBE_MINOR_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?")
+
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    match = _KUBE_MINOR_RE.fullmatch(version.strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def _as_bool(name: str, value: Any) -> bool:
@@ -70,6 +79,32 @@ class K8sUbuntuV1(heat_driver.HeatDriver):
     @classmethod
     def check_config(cls, settings: dict[str, Any]) -> None:
         cls._boot_config(settings, role="worker")
+
+    @classmethod
+    def check_upgrade(cls, from_version: str | None, to_version: str | None) -> None:
+        """kubeadm's rule: an upgrade goes up at most one minor version (patch versions
+        freely), never to an older minor; a version not known on the cluster's side cannot
+        be judged and is let through."""
+        if to_version is None:
+            return
+        target = _major_minor(to_version)
+        if target is None:
+            raise exception.InvalidParameterValue(
+                err=f"cluster_template: its Kubernetes version {to_version!r} is not a "
+                    f"version like v1.30.4.")
+        current = _major_minor(from_version) if from_version else None
+        if current is None:
+            return
+        if target < current:
+            raise exception.InvalidParameterValue(
+                err=f"cluster_template: its Kubernetes version {to_version} is older than "
+                    f"the cluster's {from_version}: kubeadm upgrades to newer versions only.")
+        if target[0] != current[0] or target[1] > current[1] + 1:
+            raise exception.InvalidParameterValue(
+                err=f"cluster_template: its Kubernetes version {to_version} is more than one "
+                    f"minor version ahead of the cluster's {from_version}: kubeadm upgrades "
+                    f"one minor version at a time (to v{current[0]}.{current[1] + 1} "
+                    f"first).")
 
     # -- settings ------------------------------------------------------------------------------
 

@@ -89,6 +89,19 @@ class CastRecorder:
     def rotate_credentials(self, context: Any, cluster_uuid: str, push: bool = True) -> None:
         self._record("rotate_credentials", context, cluster_uuid=cluster_uuid, push=push)
 
+    # RPC 1.4: the upgrade cast.
+    #: Conductors pinned below 1.4 ([upgrade_levels] conductor = 1.3).
+    pinned_to_1_3 = False
+
+    def check_upgrade_api(self) -> None:
+        if CastRecorder.pinned_to_1_3:
+            from magnum_lite.conductor import rpcapi
+
+            raise rpcapi.ConductorTooOld(what="Upgrading a cluster", version="1.4", cap="1.3")
+
+    def cluster_upgrade(self, context: Any, cluster_uuid: str) -> None:
+        self._record("cluster_upgrade", context, cluster_uuid=cluster_uuid)
+
 
 @dataclasses.dataclass(frozen=True)
 class FakeImage:
@@ -175,6 +188,7 @@ def casts(monkeypatch):
     monkeypatch.setattr(CastRecorder, "calls", [])
     monkeypatch.setattr(CastRecorder, "fail", False)
     monkeypatch.setattr(CastRecorder, "pinned_to_1_1", False)
+    monkeypatch.setattr(CastRecorder, "pinned_to_1_3", False)
     return CastRecorder.calls
 
 

@@ -42,7 +42,8 @@ class Call:
 
 def _calls(cluster_ident: str, nodegroup: str = "default-worker",
            template: str = "k8s") -> list[Call]:
-    """Every update and action endpoint, each with a body it would refuse (400)."""
+    """Every update and action endpoint, each with a body it would refuse (400); keep the
+    nodegroup call at index 4."""
     clusters = f"/v1/clusters/{cluster_ident}"
     return [
         Call("cluster-patch", "PATCH", clusters, BAD_PATCH),
@@ -52,6 +53,7 @@ def _calls(cluster_ident: str, nodegroup: str = "default-worker",
         Call("nodegroup-patch", "PATCH", f"{clusters}/nodegroups/{nodegroup}", BAD_PATCH),
         Call("template-patch", "PATCH", f"/v1/clustertemplates/{template}",
              {"name": "not a JSON patch"}),
+        Call("cluster-upgrade", "POST", f"{clusters}/actions/upgrade", {"max_batch_size": 0}),
     ]
 
 

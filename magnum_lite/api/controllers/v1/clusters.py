@@ -1,7 +1,9 @@
 """/v1/clusters: COE clusters, created, resized and deleted by the conductor.
 
 `POST /v1/clusters/{id}/actions/resize` (1.7+) resizes one worker nodegroup, optionally naming
-the nodes to remove, as Magnum's resize action does.
+the nodes to remove, as Magnum's resize action does. `POST /v1/clusters/{id}/actions/upgrade`
+(1.8+) moves the cluster to another template or driver version by a rolling upgrade
+(cluster_upgrade.py reads and checks its body).
 
 The API validates, writes the intent (status, version, event) and casts to the conductor; it
 returns at once (202 or 204) and never waits for Heat.
@@ -24,11 +26,13 @@ from wsme import types as wtypes
 from magnum_lite import objects
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
-from magnum_lite.api.controllers.v1 import collection, patch, types
+from magnum_lite.api.controllers.v1 import cluster_upgrade, collection, patch, types
 from magnum_lite.api.controllers.v1.cluster_shared import (
     MAX_NODE_COUNT,
     cast_or_fail,
+    find_nodegroup,
     labels_diff,
+    pinned_driver,
     start_update,
     target,
 )
@@ -307,25 +311,14 @@ def _resize_nodegroup(context: Any, cluster: objects.Cluster,
                       ident: str | None) -> objects.NodeGroup:
     """The worker nodegroup a resize is for: 404 when the cluster has none of that name or
     uuid (Magnum's NodeGroupNotFound), 400 naming `nodegroup` for a master group."""
-    nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster.uuid])
     if ident is None:
-        found = [ng for ng in nodegroups
+        found = [ng for ng in objects.NodeGroup.list_for_clusters(context, [cluster.uuid])
                  if ng.role != fields.NodeGroupRole.MASTER and ng.is_default]
         if not found:
             raise types.invalid("nodegroup", f"cluster {cluster.uuid} has no default worker "
                                              f"nodegroup: name the nodegroup to resize.")
         return found[0]
-    if uuidutils.is_uuid_like(ident):
-        found = [ng for ng in nodegroups if ng.uuid == ident]
-    else:
-        found = [ng for ng in nodegroups if ng.name == ident]
-    if not found:  # Magnum's NodeGroupNotFound (404), naming the field
-        raise exception.NodeGroupNotFound(
-            f"nodegroup: Nodegroup {ident} could not be found in cluster {cluster.uuid}.",
-            nodegroup=ident)
-    if len(found) > 1:
-        raise exception.Duplicate(resource="nodegroups", name=ident)
-    nodegroup = found[0]
+    nodegroup = find_nodegroup(context, cluster, ident)
     if nodegroup.role == fields.NodeGroupRole.MASTER:
         raise types.invalid("nodegroup", f"{nodegroup.name} is a master nodegroup: master "
                                          f"nodegroups cannot be resized.")
@@ -372,9 +365,9 @@ def _check_with_driver(driver: objects.Driver | None, cluster: objects.Cluster,
 
 
 class ClusterActionsController(base.RestController):
-    """/v1/clusters/{id}/actions/...: Magnum's cluster actions (resize)."""
+    """/v1/clusters/{id}/actions/...: Magnum's cluster actions (resize, upgrade)."""
 
-    _custom_actions = {"resize": ["POST"]}
+    _custom_actions = {"resize": ["POST"], "upgrade": ["POST"]}
 
     @base.expose(status=202)
     @versions.requires("1.7", what="the cluster resize action")
@@ -403,6 +396,26 @@ class ClusterActionsController(base.RestController):
             "node_count": node_count, "rollback": False, **extra})
         cast_or_fail(context, cluster, "cluster_update", fields.ClusterStatus.UPDATE_FAILED,
                      node_count=node_count, rollback=False, **extra)
+        return {"uuid": cluster.uuid}
+
+    @base.expose(status=202)
+    @versions.requires("1.8", what="the cluster upgrade action")
+    def upgrade(self, ident: str) -> dict:
+        """Upgrade the cluster (or one nodegroup) to `cluster_template` and the driver version
+        it pins to, `max_batch_size` nodes at a time; 202 with the uuid. The cluster is
+        looked up (404) and the policy checked (403) before the body is read."""
+        context = base.context()
+        base.see_all_projects(context, "cluster:update_all_projects")
+        cluster = objects.Cluster.get(context, ident)
+        policy.authorize(context, "cluster:upgrade", target(cluster))
+        params = cluster_upgrade.params(context, cluster,
+                                        cluster_upgrade.parse(base.request_json()))
+        # Conductors pinned to an RPC version without upgrades refuse it now, before
+        # anything changes.
+        pecan.request.rpcapi.check_upgrade_api()
+        start_update(context, cluster, "cluster.upgrade", kind=states.Kind.UPGRADE,
+                     params=params)
+        cast_or_fail(context, cluster, "cluster_upgrade", fields.ClusterStatus.UPDATE_FAILED)
         return {"uuid": cluster.uuid}
 
 
@@ -473,15 +486,6 @@ class ClustersController(base.RestController):
         except exception.NotFound as err:
             raise types.invalid("cluster_template_id", str(err)) from err
 
-    def _driver(self, context: Any, template: objects.ClusterTemplate) -> objects.Driver | None:
-        """The driver version to pin the cluster to (400 when the template's is unusable)."""
-        try:
-            return objects.Driver.for_template(context, template)
-        except exception.NotFound as err:
-            raise types.invalid("driver", f"the template's driver "
-                                          f"{types.quote(template.driver)} has no enabled "
-                                          f"version this project may use.") from err
-
     def _check_quota(self, context: Any) -> None:
         limit = objects.Quota.hard_limit_for(context.project_id, "Cluster",
                                              CONF.quotas.max_clusters_per_project)
@@ -530,7 +534,7 @@ class ClustersController(base.RestController):
         if values.get("fixed_subnet") and values["fixed_subnet"] != template.fixed_subnet:
             validator.subnet(context, values["fixed_subnet"], "fixed_subnet")
 
-        driver = self._driver(context, template)
+        driver = pinned_driver(context, template)
         if driver is not None:
             values["driver_id"], values["driver_version"] = driver.uuid, driver.version
 

@@ -11,7 +11,7 @@ import pytest
 from magnum_lite import objects
 from magnum_lite.common import context as ctx
 from magnum_lite.conductor import credentials, rpcapi
-from tests.unit.api.conftest import CastRecorder, db_snapshot, error_of
+from tests.unit.api.conftest import TEMPLATE, CastRecorder, db_snapshot, error_of
 from tests.unit.api.controllers.v1.test_nodegroups import NodeGroupRecorder
 
 
@@ -45,6 +45,8 @@ STARTS = {
                                                  status=s),
     "CA rotation": lambda m, u, s: m.patch(f"/v1/certificates/{u}", {}, status=s),
     "credentials rotation": lambda m, u, s: m.patch(f"/v1/credentials/{u}", {}, status=s),
+    "upgrade action": lambda m, u, s: m.post(f"/v1/clusters/{u}/actions/upgrade",
+                                             {"cluster_template": "k8s-next"}, status=s),
 }
 
 
@@ -57,8 +59,10 @@ def casts(casts, monkeypatch):
 
 
 @pytest.fixture
-def ready(cluster) -> dict:
-    """The cluster with its CAs and a second worker nodegroup `gpu`."""
+def ready(member, cluster) -> dict:
+    """The cluster with its CAs, a second worker nodegroup `gpu` and a template to upgrade
+    it to (`k8s-next`)."""
+    member.post("/v1/clustertemplates", {**TEMPLATE, "name": "k8s-next"}, status=201)
     credentials.ensure_cas(_admin(), _cluster(cluster["uuid"]), "kubernetes")
     objects.NodeGroup(_admin(), name="gpu", cluster_id=cluster["uuid"],
                       project_id=cluster["project_id"], role="worker", node_count=3,
