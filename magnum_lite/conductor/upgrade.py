@@ -14,8 +14,9 @@ redoing a finished one. Per batch, in phases:
 - uncordon, then the batch is recorded as finished with its event, in one transaction.
 
 After the last batch every node the upgrade is for must be ready at the target (also nodes
-an earlier, failed call moved: a resumed upgrade waits for them), then every stack that held one is settled (the target becomes its plain
-state) and the cluster shows the new template, driver version, labels and COE version.
+an earlier, failed call moved: a resumed upgrade waits for them); then every stack that
+held a batch is settled (the target becomes its plain state) and the cluster shows the new
+template, driver version, labels and COE version.
 A drain or a node that does not finish in time, or a failed update, ends the upgrade in
 UPDATE_FAILED naming the node and the cause; the nodes moved so far stay, and a new
 upgrade call plans only the nodes still to move. The reconciler calls `advance` for every
@@ -52,15 +53,6 @@ def _now() -> float:
     return time.time()
 
 
-def upgraded_labels(from_template: Any, to_template: Any, cluster_labels: dict | None
-                    ) -> dict[str, str]:
-    """The cluster's labels on the target template: the target template's, with the labels
-    the cluster set itself (added, or overriding its old template's) kept."""
-    old = (from_template.labels if from_template is not None else None) or {}
-    own = {k: v for k, v in (cluster_labels or {}).items() if old.get(k) != v}
-    return {**(to_template.labels or {}), **own}
-
-
 def _target_key(template_uuid: str, driver_id: str | None, labels: dict) -> str:
     """A short name of what the target nodes run, kept in the cloud by the driver."""
     text = json.dumps([template_uuid, driver_id, sorted(labels.items())])
@@ -82,12 +74,7 @@ def target_for(context: Any, cluster: Any, params: dict) -> tuple[
     if plugin is None:
         raise exception.NoDriverInstalled(server_type=template.server_type,
                                           distro=template.cluster_distro, coe=template.coe)
-    from_uuid = params.get("from_cluster_template_uuid") or cluster.cluster_template_id
-    try:
-        from_template = objects.ClusterTemplate.get_by_uuid(context, from_uuid)
-    except exception.ClusterTemplateNotFound:
-        from_template = None
-    labels = upgraded_labels(from_template, template, cluster.labels)
+    labels = cluster.upgraded_labels(template)
     view = cluster.obj_clone()
     view.labels = labels
     view.cluster_template_id = template.uuid

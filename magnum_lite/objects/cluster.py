@@ -149,6 +149,12 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     def stats(cls, context: Any, project_id: str | None = None) -> tuple[int, int]:
         return cls.dbapi.get_cluster_stats(context, project_id)
 
+    def upgraded_labels(self, template: Any) -> dict[str, str]:
+        """The labels the cluster has once upgraded to `template`: the template's win (an
+        upgrade takes the versions, kube_tag and the like, from its template, as Magnum's
+        does), the cluster's other labels stay."""
+        return {**(self.labels or {}), **(template.labels or {})}
+
     def create_with_nodegroups(self, nodegroups: list[dict], context: Any | None = None,
                                **transition: dict | None) -> None:
         """Insert the cluster and its nodegroups (and the rows of its create's

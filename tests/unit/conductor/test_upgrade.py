@@ -232,8 +232,8 @@ def test_batches_go_masters_first_drained_and_never_more_than_a_batch_away(
     assert [f["batch"] for f in operation.plan["finished"]] == [0, 1, 2, 3, 4]
 
 
-def test_labels_the_cluster_set_itself_are_kept(driver, manager, context, admin,
-                                                make_cluster, template, target):
+def test_the_target_template_s_labels_win_and_the_cluster_s_others_stay(
+        driver, manager, context, admin, make_cluster, template, target):
     cluster = _start(context, make_cluster, template, target, max_batch_size=4,
                      team="storage")
     _planned(manager, context, cluster)

@@ -164,7 +164,7 @@ def _check_versions(cluster: objects.Cluster, current: objects.ClusterTemplate,
     from_version = cluster.coe_version or _coe_version(_cluster_driver(cluster), cluster,
                                                        current)
     upgraded = cluster.obj_clone()
-    upgraded.labels = {**(cluster.labels or {}), **(target.labels or {})}
+    upgraded.labels = cluster.upgraded_labels(target)
     plugin.check_upgrade(from_version, _coe_version(driver, upgraded, target))
 
 

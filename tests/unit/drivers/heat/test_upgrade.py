@@ -9,7 +9,7 @@ from magnum_lite.drivers import base
 from magnum_lite.drivers.k8s_ubuntu_v1.driver import K8sUbuntuV1
 from tests.unit.drivers.boot_helpers import files
 from tests.unit.drivers.heat.conftest import make_template
-from tests.unit.drivers.heat.test_driver import build, no_cleanup  # noqa: F401 - fixtures
+from tests.unit.drivers.heat.test_driver import Cluster, no_cleanup  # noqa: F401 - fixture
 
 OLD, NEW = "v1.30.4", "v1.31.1"
 
@@ -22,9 +22,9 @@ def _target(c, key="target-1", tag=NEW, image="ubuntu-24.04"):
 
 
 @pytest.fixture
-def cluster(build):
-    c = build(masters=3, workers=(5,), labels={"kube_tag": OLD},
-              template_labels={"kube_tag": OLD})
+def cluster(context, heat):
+    c = Cluster(context, heat, masters=3, workers=(5,), labels={"kube_tag": OLD},
+                template_labels={"kube_tag": OLD})
     c.built()
     return c
 
