@@ -1,0 +1,93 @@
+"""Rolling upgrades through the whole stack: `openstack coe cluster upgrade`, the API's
+operation, the conductor's plan and its batches as real Heat stack updates, and the
+sandbox's nodes booting the version their new user data asks for."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.integration import clusters
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.service]
+
+OLD, NEW = "v1.30.4", "v1.31.1"
+
+
+@pytest.fixture(scope="module")
+def k8s_templates(openstack_cli):
+    """Two Kubernetes templates of the demo project, one minor version apart."""
+    made = []
+
+    def make(tag: str) -> dict:
+        name = f"it-up-{uuid.uuid4().hex[:8]}"
+        template = clusters.parse_json(openstack_cli(
+            "sandbox", "coe", "cluster", "template", "create", name, "--coe", "kubernetes",
+            "--image", clusters.IMAGE, "--external-network", "public", "--flavor",
+            "m1.small", "--master-flavor", "m1.medium", "--network-driver", "flannel",
+            "--master-lb-enabled", "--labels", f"kube_tag={tag}", "-f", "json"))
+        made.append(template["uuid"])
+        return template
+
+    yield make(OLD), make(NEW)
+    for template_uuid in made:
+        openstack_cli("sandbox", "coe", "cluster", "template", "delete", template_uuid,
+                      check=False)
+
+
+def _events(sandbox, cluster_uuid: str) -> list[dict]:
+    response = clusters.rest(sandbox, "GET", f"v1/clusters/{cluster_uuid}/events?limit=100")
+    assert response.status_code == 200, response.text
+    return response.json()["events"]
+
+
+def _stack_parameters(heat, cluster_uuid: str) -> dict[str, dict]:
+    return {name: heat.stacks.get(stack.id).parameters
+            for name, stack in clusters.stacks_of(heat, cluster_uuid).items()}
+
+
+def test_a_kubernetes_cluster_rolls_to_the_next_minor_batch_by_batch(
+        openstack_cli, heat, k8s_templates):
+    old, new = k8s_templates
+    name = clusters.create(openstack_cli, old, "--master-count", "3", "--node-count", "4")
+    cluster = clusters.settle(openstack_cli, name)
+    assert cluster["status"] == "CREATE_COMPLETE", cluster["status_reason"]
+    assert cluster["coe_version"] == OLD
+    version = cluster["version"]
+
+    openstack_cli("sandbox", "coe", "cluster", "upgrade", name, new["uuid"],
+                  "--max-batch-size", "2")
+    cluster = clusters.settle(openstack_cli, name)
+    assert cluster["status"] == "UPDATE_COMPLETE", cluster["status_reason"]
+    assert cluster["cluster_template_id"] == new["uuid"]
+    assert cluster["coe_version"] == NEW
+    assert cluster["labels"]["kube_tag"] == NEW
+    assert cluster["version"] == version + 1  # one operation, one version
+
+    # One event per batch, newest first: masters one at a time, then workers two by two.
+    batches = [e["status_reason"] for e in _events(openstack_cli.sandbox, cluster["uuid"])
+               if e["event_type"] == "cluster.upgrade.batch"][::-1]
+    assert [b.split(" (")[0] for b in batches] == [f"batch {i} of 5" for i in range(1, 6)]
+    assert all("masters of nodegroup default-master" in b for b in batches[:3])
+    assert all("workers of nodegroup default-worker" in b for b in batches[3:])
+    assert all(f"{OLD} -> {NEW}" in b for b in batches)
+
+    # Every stack is settled: its own image and user data are the target's, none listed.
+    for stack_name, parameters in _stack_parameters(heat, cluster["uuid"]).items():
+        assert json.loads(parameters["upgraded_members"]) == [], stack_name
+        assert parameters["upgrade_target"] == "", stack_name
+
+    # Asked again for the same template: nothing to do, nothing changes.
+    again = openstack_cli("sandbox", "coe", "cluster", "upgrade", name, new["uuid"],
+                          check=False)
+    assert again.returncode != 0 and "nothing to upgrade" in again.stderr
+    assert clusters.show(openstack_cli, name)["version"] == version + 1
+
+    # A resize afterwards adds nodes of the new version.
+    openstack_cli("sandbox", "coe", "cluster", "resize", name, "5")
+    cluster = clusters.settle(openstack_cli, name)
+    assert cluster["status"] == "UPDATE_COMPLETE", cluster["status_reason"]
+
+    clusters.delete(openstack_cli, heat, cluster)
