@@ -33,10 +33,13 @@ from typing import Any
 import urllib.parse
 
 from cryptography import x509 as crypto_x509
+from oslo_log import log as logging
 
 from magnum_lite.common import exception, x509
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base
+
+LOG = logging.getLogger(__name__)
 
 #: The name the conductor's client certificates carry (who drained a node, in the COE's log).
 CONDUCTOR_NAME = "magnum-lite-conductor"
@@ -269,15 +272,19 @@ class CoeHttpClient:
             data = json.dumps(body).encode()
             headers["Content-Type"] = content_type
         host, port = self.host, self.port
-        for _ in range(MAX_REDIRECTS + 1):
+        for hop in range(MAX_REDIRECTS + 1):
             response = self._exchange(host, port, method, target, headers, data, what)
+            LOG.debug("%s API of %s:%s: %s %s: %s", self.coe, host, port, method, path,
+                      response.status)
             location = response.headers.get("location")
             if not (self._follow_redirects and response.status in (307, 308) and location):
                 break
             url = urllib.parse.urlsplit(urllib.parse.urljoin(
                 f"https://{host}:{port}{target}", location))
-            if not url.hostname:
-                break
+            if hop == MAX_REDIRECTS or not url.hostname:
+                raise exception.CoeError(coe=self.coe, reason=(
+                    f"{what}: redirected more than {MAX_REDIRECTS} times or nowhere "
+                    f"({location[:100]})"))
             host, port = url.hostname, url.port or self.port
             target = url.path + (f"?{url.query}" if url.query else "")
         if response.status >= 400 and response.status not in allow:

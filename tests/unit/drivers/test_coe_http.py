@@ -48,6 +48,8 @@ class Echo(coe_servers.FakeApi):
             return 200, "plain", None
         if request.path == "/moved":
             return 307, "", {"Location": f"//127.0.0.1:{self.port}/here"}
+        if request.path == "/loop":
+            return 307, "", {"Location": "/loop"}
         return 200, {"path": request.path, "query": request.query, "body": request.body,
                      "subject": request.subject, "not_after": request.not_after}, None
 
@@ -164,6 +166,9 @@ def test_redirects_are_followed_only_when_asked_with_the_headers(ca):
         assert api.request("POST", "/moved", body=[1]).json()["path"] == "/here"
         assert server.requests[-1].headers["authorization"] == "Basic cDpz"
         assert server.requests[-1].body == [1]
+        with pytest.raises(exception.CoeError, match="GET /loop: redirected more than 2 "
+                                                     "times"):
+            api.request("GET", "/loop")
 
 
 def test_one_certificate_per_ca_and_identity_until_half_its_life(ca, monkeypatch):
