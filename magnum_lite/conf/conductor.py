@@ -1,4 +1,5 @@
-"""[conductor] options: the RPC server, its heartbeat, the status reconciler and the hash ring."""
+"""[conductor] options: the RPC server, its heartbeat, the status reconciler, the hash ring
+and its clients of the clusters' COE APIs."""
 
 from oslo_config import cfg
 
@@ -71,6 +72,11 @@ opts = [
     cfg.IntOpt("hash_ring_refresh_interval", default=5, min=1,
                help="Seconds between two reads of the live conductors that share the "
                     "clusters to follow (the consistent hash ring)."),
+    cfg.FloatOpt("coe_api_timeout", default=5.0, min=0.1,
+                 help="Seconds the conductor waits for a cluster's COE API (Kubernetes, "
+                      "Docker, Mesos) to accept a connection, and then for each answer, when "
+                      "it drains nodes for a rolling upgrade; past that the API counts as "
+                      "unreachable for this round and is asked again on the next."),
 ]
 
 

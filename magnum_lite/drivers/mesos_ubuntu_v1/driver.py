@@ -18,7 +18,7 @@ from magnum_lite.common import exception
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.drivers.heat import parameters
-from magnum_lite.drivers.mesos_ubuntu_v1 import userdata
+from magnum_lite.drivers.mesos_ubuntu_v1 import coe, userdata
 
 # The Driver-version config keys and their defaults; labels of the same name override them.
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -110,6 +110,20 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
         except (TypeError, ValueError) as err:
             raise exception.InvalidParameterValue(err=str(err)) from err
         return config
+
+    # -- the COE API ---------------------------------------------------------------------------
+
+    def coe_nodes(self, cluster: Any, cluster_template: Any, *,
+                  credentials: base.CredentialsLoader) -> base.CoeNodes:
+        """The cluster's Mesos agents through the masters' API (coe.py), as a
+        client of the cluster CA.
+
+        :raises exception.NotSupported: a cluster without TLS has no CA to trust it with.
+        """
+        if getattr(cluster_template, "tls_disabled", False):
+            raise exception.NotSupported(
+                operation="draining nodes through the COE API of a cluster without TLS")
+        return coe.MesosNodes(cluster.api_address, credentials)
 
     # -- HeatDriver hooks ------------------------------------------------------------------------
 

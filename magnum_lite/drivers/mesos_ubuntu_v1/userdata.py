@@ -103,6 +103,9 @@ CREDENTIAL_DIRS = (f"{MESOS_DIR}/", f"{CONFIG_DIR}/")
 AGENT_PRINCIPAL = "magnum-agent"
 MARATHON_PRINCIPAL = "marathon"
 ADMIN_PRINCIPAL = "magnum-admin"
+#: The agent attribute naming the node's server (mesos-agent.sh sets it; agents register by
+#: their IP): how magnum-lite finds a node's agent to drain it. No node label may take it.
+NODE_NAME_ATTRIBUTE = "magnum_lite_node"
 # How long a master waits to join the ZooKeeper ensemble, in seconds.
 JOIN_TIMEOUT = 3600
 MIME_BOUNDARY = "==magnum-lite-mesos-ubuntu-v1=="
@@ -187,6 +190,9 @@ def validate_config(config: MesosBootConfig) -> None:
     if not isinstance(config.attributes, dict):
         raise fail("attributes", "must be a dict")
     for key, value in config.attributes.items():
+        if key == NODE_NAME_ATTRIBUTE:
+            raise fail("attributes", f"{key!r} is magnum-lite's own attribute (the node's "
+                                     "server name)")
         for text in (key, value):
             if not _ATTRIBUTE_RE.fullmatch(check_str("attributes", text)):
                 raise fail("attributes", f"{text!r} must be 1-63 letters, digits, '_', '.' "

@@ -19,7 +19,7 @@ from magnum_lite.common import exception
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.drivers.heat import parameters
-from magnum_lite.drivers.swarm_fedora_v2 import userdata
+from magnum_lite.drivers.swarm_fedora_v2 import coe, userdata
 
 ENV = Path(__file__).resolve().parent / "templates" / "env.yaml"
 #: A worker join token of Docker's form for rendering before the swarm exists (previews).
@@ -107,6 +107,20 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
             raise exception.InvalidParameterValue(
                 err=f"labels.docker_version: {settings['docker_version']} is older than "
                     f"{userdata.MIN_DOCKER_MAJOR}.0.0")
+
+    # -- the COE API ---------------------------------------------------------------------------
+
+    def coe_nodes(self, cluster: Any, cluster_template: Any, *,
+                  credentials: base.CredentialsLoader) -> base.CoeNodes:
+        """The cluster's swarm nodes through the managers' Docker API (coe.py), as a
+        client of the cluster CA.
+
+        :raises exception.NotSupported: a cluster without TLS has no CA to trust it with.
+        """
+        if getattr(cluster_template, "tls_disabled", False):
+            raise exception.NotSupported(
+                operation="draining nodes through the COE API of a cluster without TLS")
+        return coe.SwarmNodes(cluster.api_address, credentials)
 
     # -- HeatDriver hooks ------------------------------------------------------------------------
 

@@ -17,6 +17,12 @@ if [ -z "$ZOOKEEPER_URL" ]; then
 fi
 
 my_ip=${MAGNUM_LITE_MY_IP:-$(hostname -I | awk '{print $1}')}
+# The agent registers by its IP; the attribute magnum_lite_node names its server (the host
+# name cloud-init set), by which magnum-lite finds it to drain it (drivers' coe.py).
+node_name=${MAGNUM_LITE_NODE_NAME-$(hostname -s)}
+node_name=$(printf '%s' "$node_name" | tr -c 'A-Za-z0-9_.-' '-')
+[ -n "$node_name" ] || node_name=$my_ip
+attributes="magnum_lite_node:$node_name${AGENT_ATTRIBUTES:+;$AGENT_ATTRIBUTES}"
 ssl="$mesos_etc/ssl"
 install -d -m 0700 "$mesos_etc" "$ssl"
 # Agents hold no CA key: their certificate is their own (masters do not verify it; the
@@ -37,7 +43,7 @@ MESOS_CREDENTIAL=/etc/mesos/agent-credential.json
 MESOS_CONTAINERIZERS=docker,mesos
 MESOS_DOCKER_MESOS_IMAGE=$MESOS_AGENT_IMAGE
 MESOS_SYSTEMD_ENABLE_SUPPORT=false
-MESOS_ATTRIBUTES=$AGENT_ATTRIBUTES
+MESOS_ATTRIBUTES=$attributes
 LIBPROCESS_SSL_ENABLED=true
 LIBPROCESS_SSL_SUPPORT_DOWNGRADE=false
 LIBPROCESS_SSL_CERT_FILE=/etc/mesos/ssl/agent.crt
@@ -45,9 +51,6 @@ LIBPROCESS_SSL_KEY_FILE=/etc/mesos/ssl/agent.key
 LIBPROCESS_SSL_CA_FILE=/etc/mesos/ssl/ca.crt
 LIBPROCESS_SSL_VERIFY_CERT=false
 ENV
-if [ -z "$AGENT_ATTRIBUTES" ]; then
-    sed -i '/^MESOS_ATTRIBUTES=/d' "$mesos_etc/agent.env"
-fi
 
 log "starting mesos-agent $MESOS_VERSION as worker $NODE_INDEX, masters $ZOOKEEPER_URL"
 retry 10 15 docker pull -q "$MESOS_AGENT_IMAGE" >/dev/null

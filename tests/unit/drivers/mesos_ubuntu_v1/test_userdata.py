@@ -316,7 +316,7 @@ def test_a_master_run_again_keeps_its_membership(rendered, tmp_path):
 @pytest.mark.parametrize("index", [0, 1])
 def test_workers_start_an_agent_pointed_at_every_master(rendered, tmp_path, index):
     done, calls, dirs = run_node(tmp_path, rendered["ha-everything", "worker"], index,
-                                 MY_IP="10.0.0.20")
+                                 MY_IP="10.0.0.20", MAGNUM_LITE_NODE_NAME=f"k-1-ng-0-{index}")
     assert done.returncode == 0, done.stdout + done.stderr
     runs = docker_runs(calls)
     assert list(runs) == ["mesos-agent"]
@@ -324,19 +324,28 @@ def test_workers_start_an_agent_pointed_at_every_master(rendered, tmp_path, inde
     env = (dirs["mesos"] / "agent.env").read_text().splitlines()
     for line in ("MESOS_MASTER=zk://10.0.0.5:2181,10.0.0.6:2181,10.0.0.7:2181/mesos",
                  "MESOS_CREDENTIAL=/etc/mesos/agent-credential.json",
-                 "MESOS_CONTAINERIZERS=docker,mesos", "MESOS_ATTRIBUTES=pool:gpu;rack:r1",
+                 "MESOS_CONTAINERIZERS=docker,mesos",
+                 f"MESOS_ATTRIBUTES=magnum_lite_node:k-1-ng-0-{index};pool:gpu;rack:r1",
                  "MESOS_HOSTNAME=10.0.0.20", "LIBPROCESS_SSL_ENABLED=true"):
         assert line in env
     assert (dirs["mesos"] / "ssl" / "agent.crt").exists()
     assert f"worker {index} started" in done.stdout
 
 
-def test_an_agent_without_attributes_sets_none(rendered, tmp_path):
+@pytest.mark.parametrize(("hostname", "attribute"), [
+    ("k8s-abc123-default-worker-0", "k8s-abc123-default-worker-0"),
+    ("odd;name:x", "odd-name-x"),  # never a separator of Mesos' attribute list
+    ("", "10.0.0.5"),
+])
+def test_an_agent_names_its_server_in_an_attribute(rendered, tmp_path, hostname, attribute):
+    """Agents register by IP: magnum-lite finds a node's agent by this attribute (coe.py)."""
     if shutil.which("openssl") is None:
         pytest.skip("needs openssl")
-    done, _, dirs = run_node(tmp_path, rendered["minimal", "worker"], 0)
+    done, _, dirs = run_node(tmp_path, rendered["minimal", "worker"], 0,
+                             MAGNUM_LITE_NODE_NAME=hostname)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "MESOS_ATTRIBUTES" not in (dirs["mesos"] / "agent.env").read_text()
+    env = (dirs["mesos"] / "agent.env").read_text().splitlines()
+    assert f"MESOS_ATTRIBUTES={userdata.NODE_NAME_ATTRIBUTE}:{attribute}" in env
 
 
 @pytest.mark.parametrize("role", ["master", "worker"])
@@ -400,6 +409,7 @@ BAD = [
     ("attributes", {"attributes": {"a:b": "c"}}),
     ("attributes", {"attributes": {"a": "b;c"}}),
     ("attributes", {"attributes": {"a": ""}}),
+    ("attributes", {"attributes": {"magnum_lite_node": "someone-else"}}),
     ("credential_files", {"credential_files": {"/etc/passwd": "x"}}),
     ("credential_files", {"credential_files": {"/etc/mesos/../shadow": "x"}}),
 ]
