@@ -10,8 +10,10 @@ redoing a finished one. Per batch, in phases:
   says nothing movable is left on the batch's nodes;
 - roll: the driver's update in which only the batch's members change (sent once: the
   driver tells a sent update from an unsent one by what the cloud holds);
-- wait: until the COE reports every node of the batch ready at the target version;
-- uncordon, then the batch is recorded as finished with its event, in one transaction.
+- wait: the batch's nodes uncordoned (a node rebuilt under its old name comes back as the
+  cordoned node it was), until the COE reports every one ready at the target version;
+- uncordon again, then the batch is recorded as finished with its event, in one
+  transaction.
 
 After the last batch every node the upgrade is for must be ready at the target (also nodes
 an earlier, failed call moved: a resumed upgrade waits for them); then every stack that
@@ -244,15 +246,42 @@ class Run:
             raise _Failed(f"replacing {', '.join(batch['nodes'])} failed: {reason}",
                           Fault.CLOUD_ERROR)
         if state == drivers_base.BATCH_DONE:
+            # A node rebuilt under its old name joins as the cordoned node it was
+            # (Kubernetes keeps the Node object; Mesos refuses a machine that is down): let
+            # it in now; the wait's end asks again.
+            self._uncordon(batch)
             return self._save(phase=WAIT)
         return False
 
-    def _behind(self, coe: drivers_base.CoeNodes, names: list[str] | None) -> bool:
+    def _uncordon(self, batch: dict) -> bool:
+        coe = self._coe()
+        if coe is None:
+            return True
+        try:
+            coe.uncordon(list(batch["nodes"]))
+        except exception.CoeError as err:
+            LOG.info("Cluster %s: cannot uncordon %s yet: %s", self.cluster.uuid,
+                     ", ".join(batch["nodes"]), err)
+            return False
+        return True
+
+    def _masters(self) -> set[str]:
+        return {name for batch in self.plan.get("batches") or []
+                if batch["role"] == "master" for name in batch["nodes"]}
+
+    def _behind(self, coe: drivers_base.CoeNodes, names: list[str] | None,
+                role: str | None = None) -> bool:
         """Whether some of the nodes `names` (None: every node the COE knows) are not ready
-        at the target version yet; past the node timeout that fails the upgrade."""
+        at the target version yet; past the node timeout that fails the upgrade.
+
+        A COE that lists no masters (Mesos lists its agents) judges a master batch by its
+        API answering at all.
+        """
         wanted = self.plan.get("to_version")
         try:
             nodes = coe.nodes()
+            if role == "master" and not self._masters() & set(nodes):
+                names = []
             behind = [name for name in (sorted(nodes) if names is None else names)
                       if name not in nodes or not nodes[name].ready
                       or not _same_version(nodes[name].version, wanted)]
@@ -275,13 +304,9 @@ class Run:
     def _wait(self, batch: dict, index: int, total: int) -> bool:
         coe = self._coe()
         if coe is not None:
-            if self._behind(coe, list(batch["nodes"])):
+            if self._behind(coe, list(batch["nodes"]), batch["role"]):
                 return False
-            try:
-                coe.uncordon(list(batch["nodes"]))
-            except exception.CoeError as err:
-                LOG.info("Cluster %s: cannot uncordon %s yet: %s", self.cluster.uuid,
-                         ", ".join(batch["nodes"]), err)
+            if not self._uncordon(batch):
                 return False
         seconds = round(_now() - float(self.plan.get("batch_started") or _now()), 1)
         finished = [*self.plan.get("finished", []), {"batch": index, "seconds": seconds}]

@@ -11,7 +11,7 @@ from oslo_utils import uuidutils
 import pytest
 
 from magnum_lite import objects
-from magnum_lite.common import exception, states
+from magnum_lite.common import states
 from magnum_lite.conductor import upgrade
 from magnum_lite.drivers import base
 from magnum_lite.objects import cluster_operation, fields
@@ -368,5 +368,14 @@ def test_versions_compare_as_kubernetes_and_docker_name_them():
     assert upgrade._same_version("anything", None)
 
 
-def test_exception_names_exist():
-    assert issubclass(exception.CoeUnreachable, exception.CoeError)
+def test_a_coe_that_lists_no_masters_judges_a_master_batch_by_its_api(
+        driver, manager, context, admin, make_cluster, template, target, cloud, monkeypatch):
+    """Mesos lists its agents only: its masters' batches wait on the API answering."""
+    agents_only = Coe.nodes
+    monkeypatch.setattr(Coe, "nodes", lambda self: {
+        name: node for name, node in agents_only(self).items() if name.startswith("w")})
+    cluster = _start(context, make_cluster, template, target)
+    _planned(manager, context, cluster)
+    done = _run(admin, cluster.uuid)
+    assert done.status == fields.ClusterStatus.UPDATE_COMPLETE, done.status_reason
+    assert cloud.sent[:3] == [["m0"], ["m1"], ["m2"]]
