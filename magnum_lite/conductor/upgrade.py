@@ -35,7 +35,7 @@ from typing import Any
 from oslo_log import log as logging
 
 from magnum_lite import objects
-from magnum_lite.common import driver_factory, exception, states
+from magnum_lite.common import driver_factory, exception, failpoints, states
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import cluster_operation as operations
@@ -241,6 +241,8 @@ class Run:
         if state == drivers_base.BATCH_UNSENT:
             self.driver.roll_batch(self.context, self._nodegroup(batch), batch, self.target,
                                    credentials=self.credentials)
+            # A fault test stops the conductor here: the batch's update sent, mid-batch.
+            failpoints.hit(f"conductor.upgrade.batch_{self.plan.get('batch', 0)}.sent")
             return False
         if state == drivers_base.BATCH_FAILED:
             raise _Failed(f"replacing {', '.join(batch['nodes'])} failed: {reason}",

@@ -7,9 +7,19 @@ from __future__ import annotations
 import json
 import uuid
 
+from magnum_lite_sandbox import config as sandbox_config
+from magnum_lite_sandbox import magnum as sandbox_magnum
+from magnum_lite_sandbox import processes
 import pytest
 
 from tests.integration import clusters
+from tests.integration.test_cluster_faults import _restart_missing
+from tests.integration.test_conductor_takeover import (
+    _conductor_with,
+    _kill,
+    _reached,
+    _settled_after_restart,
+)
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.service]
 
@@ -90,4 +100,31 @@ def test_a_kubernetes_cluster_rolls_to_the_next_minor_batch_by_batch(
     cluster = clusters.settle(openstack_cli, name)
     assert cluster["status"] == "UPDATE_COMPLETE", cluster["status_reason"]
 
+    clusters.delete(openstack_cli, heat, cluster)
+
+
+@pytest.mark.disruptive  # replaces the sandbox's conductor
+def test_a_conductor_killed_mid_batch_is_followed_from_that_batch_and_none_is_redone(
+        openstack_cli, heat, k8s_templates, tmp_path):
+    old, new = k8s_templates
+    name = clusters.create(openstack_cli, old, "--master-count", "1", "--node-count", "3")
+    cluster = clusters.settle(openstack_cli, name)
+    assert cluster["status"] == "CREATE_COMPLETE", cluster["status_reason"]
+    # Batches: the master, then the three workers one by one; killed once the second
+    # worker's update is sent (batch index 2), before anything of it is recorded.
+    pid = _conductor_with(tmp_path, "conductor.upgrade.batch_2.sent=pause")
+    try:
+        openstack_cli("sandbox", "coe", "cluster", "upgrade", name, new["uuid"])
+        _reached(tmp_path, "conductor.upgrade.batch_2.sent")
+        _kill(pid)
+        cluster = _settled_after_restart(openstack_cli, name)
+    finally:
+        processes.stop(sandbox_config.default_state_dir(), sandbox_magnum.CONDUCTOR)
+        _restart_missing()
+    assert cluster["status"] == "UPDATE_COMPLETE", cluster["status_reason"]
+    assert cluster["coe_version"] == NEW
+    batches = [e["status_reason"].split(" (")[0]
+               for e in _events(openstack_cli.sandbox, cluster["uuid"])
+               if e["event_type"] == "cluster.upgrade.batch"][::-1]
+    assert batches == [f"batch {i} of 4" for i in range(1, 5)]  # each once, in order
     clusters.delete(openstack_cli, heat, cluster)
