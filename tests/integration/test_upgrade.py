@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
+
 from magnum_lite_sandbox import config as sandbox_config
 from magnum_lite_sandbox import magnum as sandbox_magnum
 from magnum_lite_sandbox import processes
-import pytest
-
 from tests.integration import clusters
 from tests.integration.test_cluster_faults import _restart_missing
 from tests.integration.test_conductor_takeover import (
