@@ -155,6 +155,7 @@ class ClusterServers:
         self._reads: dict[str, _StackRead] = {}  # by stack id
         self._servers: dict[str, _ServerRead] = {}  # by server (nested stack) id
         self._boot: dict[str, user_data.BootInfo] = {}  # by cluster stack id, without ids
+        self._searched: set[str] = set()  # cluster stacks whose earlier rotations were sought
         self._faults = faults.Faults(state_dir) if state_dir else None
         self._never_ready: frozenset[str] = frozenset()
         self._credentials: dict[str, x509.KeyPair] = {}  # applied rotations, by cluster uuid
@@ -162,9 +163,15 @@ class ClusterServers:
 
     def sweep(self, heat: Any) -> None:
         """One tagged stack listing; more calls only for clusters whose stacks changed. Then
-        every API's simulated cluster moves on in time (no calls)."""
-        listing = list(heat.stacks.list(tags=names.STACK_TAG))
+        every API's simulated cluster moves on in time (no calls), Heat up or down."""
         self._never_ready = self._faults.never_ready() if self._faults else frozenset()
+        try:
+            self._sweep(heat)
+        finally:
+            self._tick()
+
+    def _sweep(self, heat: Any) -> None:
+        listing = list(heat.stacks.list(tags=names.STACK_TAG))
         groups: dict[str, tuple[Any, list]] = {}
         by_name = {}
         for stack in listing:
@@ -192,9 +199,9 @@ class ClusterServers:
             del self._reads[stack_id]
         for stack_id in [i for i in self._boot if i not in live]:
             del self._boot[stack_id]
+        self._searched &= live
         for server_id in [i for i, r in self._servers.items() if r.owner not in live]:
             del self._servers[server_id]
-        self._tick()
 
     def _tick(self) -> None:
         """Faults changed are shown; time acts on every simulated cluster (boots come up,
@@ -423,10 +430,12 @@ class ClusterServers:
             boot = known.boot if known is not None else user_data.BootInfo(ca=None, env={})
         else:
             boot = self._boot_without_ids(heat, stack)
-        if uuid not in self._credentials:
+        stack_id = attr(stack, "id")
+        if stack_id not in self._searched and uuid not in self._credentials:
             newest = self._newest_credentials(heat, uuid)
             if newest is not None:
                 self._credentials[uuid] = newest
+        self._searched.add(stack_id)
         return boot
 
     def _boot_without_ids(self, heat: Any, stack: Any) -> user_data.BootInfo:

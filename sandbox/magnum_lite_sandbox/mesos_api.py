@@ -59,7 +59,6 @@ DOWN_PATH = "/master/machine/down"
 UP_PATH = "/master/machine/up"
 #: Endpoints of mesos-master's read-write authentication realm (reads included).
 READ_WRITE_PATHS = (SCHEDULE_PATH, STATUS_PATH, DOWN_PATH, UP_PATH)
-_NAMESPACE = uuid.UUID("6f1d2c3b-4a5e-4f60-8b7c-9d0e1f2a3b4c")  # uuid5 of Mesos identities
 _RESOURCES = {"cpus": 2.0, "mem": 3072.0, "disk": 35_000.0, "gpus": 0.0,
               "ports": "[31000-32000]"}
 _NO_RESOURCES = {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
@@ -172,9 +171,10 @@ def marathon_framework(view: MesosView, leader: Node | None = None,
     if leader is None and masters:
         leader = masters[0]
     host = mesos_sim.host(leader) if leader else "localhost"
+    scheduler = uuid.uuid5(mesos_sim.IDENTITIES, view.cluster_uuid)
     return {
         "id": framework_id(view), "name": "marathon",
-        "pid": f"scheduler-{uuid.uuid5(_NAMESPACE, view.cluster_uuid)}@{host}:{MARATHON_PORT}",
+        "pid": f"scheduler-{scheduler}@{host}:{MARATHON_PORT}",
         "hostname": host, "webui_url": f"http://{host}:{MARATHON_PORT}", "user": "root",
         "principal": "marathon", "role": "*", "roles": ["*"], "active": True,
         "connected": True, "recovered": False, "checkpoint": True,

@@ -38,7 +38,7 @@ from magnum_lite_sandbox import boots, cluster_sim, workload
 
 DRAINING, DOWN = "DRAINING", "DOWN"
 APP = "demo"
-_IDS = uuid.UUID("6f1d2c3b-4a5e-4f60-8b7c-9d0e1f2a3b4c")  # uuid5 of Mesos identities
+IDENTITIES = uuid.UUID("6f1d2c3b-4a5e-4f60-8b7c-9d0e1f2a3b4c")  # uuid5 of Mesos identities
 
 
 class MaintenanceError(ValueError):
@@ -56,7 +56,7 @@ class Agent:
 
 
 def master_id(cluster_uuid: str) -> str:
-    return str(uuid.uuid5(_IDS, f"{cluster_uuid}/master"))
+    return str(uuid.uuid5(IDENTITIES, f"{cluster_uuid}/master"))
 
 
 def host(node: cluster_sim.Node) -> str:
@@ -168,7 +168,7 @@ class MesosSim(cluster_sim.ClusterSim):
         return self.view.mesos_version
 
     def replica_name(self, serial: int) -> str:
-        return f"{APP}.{uuid.uuid5(_IDS, f'{self.view.cluster_uuid}/task/{serial}')}"
+        return f"{APP}.{uuid.uuid5(IDENTITIES, f'{self.view.cluster_uuid}/task/{serial}')}"
 
     def mode(self, name: str) -> str:
         node = self.node(name)
