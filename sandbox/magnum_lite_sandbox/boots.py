@@ -3,8 +3,9 @@
 A real node runs what its boot configuration installed. A rolling upgrade rebuilds or replaces
 a node's server with new user data (or a new image): the node goes away for a boot and comes
 back at the version the new user data asks for, to its COE a new node. The sandbox plays that
-from what Heat holds of each server (``cluster_apis``: the user data and image parameters of
-the server's nested stack, as a digest, and the version its node.env asks for):
+from what Heat holds of each server (``cluster_apis``: a digest of the user data and image
+the server booted, as Heat's server update policies decide, and the version its node.env
+asks for):
 
 - a node first seen is up at once, at its version (a cluster that Heat built, or a node a
   resize added, is taken as booted by the time its stacks are at rest);

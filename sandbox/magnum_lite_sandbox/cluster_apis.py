@@ -20,9 +20,14 @@ fails their TLS verification here too.
 Each node runs what its own server's user data installs (``user_data.node_version``: a
 Kubernetes node's kube_tag, a swarm node's docker_version, a Mesos node's mesos_version), not
 master 0's for the whole cluster: a rolling upgrade gives one batch of servers new user data
-(and perhaps a new image) at a time, and those nodes reboot into the new version
+(and perhaps a new image) at a time, and those nodes reboot into what they then boot
 (``boots``), while the API's simulated cluster (``cluster_sim``) keeps their cordons, moves
-their workload and writes the cluster's timeline (``timeline``, under ``state_dir``).
+their workload and writes the cluster's timeline (``timeline``, under ``state_dir``). What a
+server boots after an update follows Heat's OS::Nova::Server (``booted_after``): new user
+data only under its ``user_data_update_policy`` REPLACE or REBUILD (the drivers' node
+template says IGNORE, so a rotation's new user data rebuilds nothing), a new image with the
+user data the server had. Heat updates every server's nested stack of an updated stack, so
+a server stack being updated says nothing by itself: only what it boots does.
 Faults named in the state dir (``faults``) are read each sweep (a stat).
 
 A cluster keeps being served while Heat updates it (a resize or an upgrade batch shows once
@@ -119,12 +124,32 @@ class _StackRead:
 
 @dataclasses.dataclass
 class _ServerRead:
-    """A server's boot configuration: its nested stack's user data and image parameters."""
+    """A server's boot configuration: its nested stack's user data and image parameters,
+    and what the server last booted (``booted``)."""
 
     owner: str                # the top-level stack whose outputs list it
     updated: str | None       # the server stack's updated_time when read
-    boot: user_data.BootInfo
-    digest: str               # of the user data and image: a change is a rebuild
+    boot: user_data.BootInfo  # of the user data it holds now (master 0's: the CA, the COE)
+    booted: tuple[str, str]   # (user data, image) it booted with
+    booted_boot: user_data.BootInfo  # of that user data: the version it runs
+    digest: str               # of `booted`: a change is a rebuild
+
+
+def booted_after(before: tuple[str, str], parameters: dict[str, Any]) -> tuple[str, str]:
+    """The (user data, image) a server boots after an update of its properties, as Heat's
+    OS::Nova::Server applies it: a new user data only under ``user_data_update_policy``
+    REPLACE (a new server) or REBUILD (a rebuild with it), never under IGNORE; a new image
+    rebuilds the server with the user data it had (Nova keeps it), unless
+    ``image_update_policy`` is REPLACE (a new server: the new user data too)."""
+    data = str(parameters.get("user_data") or "")
+    image = str(parameters.get("image") or "")
+    data_policy = str(parameters.get("user_data_update_policy") or "REPLACE").upper()
+    image_policy = str(parameters.get("image_update_policy") or "REBUILD").upper()
+    new_data, new_image = data != before[0], image != before[1]
+    if new_data and data_policy in ("REPLACE", "REBUILD") or \
+            new_image and image_policy == "REPLACE":
+        return data, image
+    return before[0], image
 
 
 @dataclasses.dataclass
@@ -403,18 +428,23 @@ class ClusterServers:
             return
         parameters = attr(detail, "parameters") or {}
         data = str(parameters.get("user_data") or "")
-        image = str(parameters.get("image") or "")
+        boot = user_data.boot_info(data)
+        if cached is None:  # first seen: it booted what it holds
+            booted, booted_boot = (data, str(parameters.get("image") or "")), boot
+        else:
+            booted = booted_after(cached.booted, parameters)
+            booted_boot = boot if booted[0] == data else cached.booted_boot
         self._servers[server_id] = _ServerRead(
-            owner=owner, updated=updated, boot=user_data.boot_info(data),
-            digest=hashlib.sha256(f"{image}\0{data}".encode()).hexdigest()[:32])
+            owner=owner, updated=updated, boot=boot, booted=booted, booted_boot=booted_boot,
+            digest=hashlib.sha256(f"{booted[1]}\0{booted[0]}".encode()).hexdigest()[:32])
 
     def _with_boot(self, node: Node, coe: str) -> Node:
-        """The node with what its server's boot configuration says: the version it installs
-        and the digest whose change is a rebuild."""
+        """The node with what its server booted: the version that installs, and the digest
+        whose change is a rebuild."""
         server = self._servers.get(node.server_id)
         if server is None:
             return node
-        return dataclasses.replace(node, version=user_data.node_version(server.boot, coe),
+        return dataclasses.replace(node, version=user_data.node_version(server.booted_boot, coe),
                                    boot_digest=server.digest)
 
     def _boot_info(self, heat: Any, uuid: str, stack: Any,

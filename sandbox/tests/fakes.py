@@ -193,7 +193,8 @@ def add_cluster(heat, ca=None, *, masters=2, workers=2, lb_fip="127.88.1.2",
                    status=status, outputs=outputs, tags=["magnum-lite"])
     for i in range(masters):
         heat.add_stack(f"srv-m{i}", f"{CLUSTER_STACK}-masters-abc-{i}-server-xyz", {}, {},
-                       parameters={"user_data": user_data or master_user_data(ca)},
+                       parameters={"user_data": user_data or master_user_data(ca),
+                                   **SERVER_PARAMETERS},
                        status="CREATE_COMPLETE", nested=True)
     if workers:
         add_workers(heat, 0, workers, ca=ca)
@@ -212,14 +213,22 @@ def add_workers(heat, chunk, count, status="CREATE_COMPLETE", ca=None, user_data
         if ca is not None or user_data is not None:
             heat.add_stack(f"srv-w{chunk}-{k}", f"{CLUSTER_STACK}-ng-{chunk}-{k}-server-xyz",
                            {}, {}, parameters={"user_data": user_data or master_user_data(
-                               ca, role="worker", index=int(k))},
+                               ca, role="worker", index=int(k)), **SERVER_PARAMETERS},
                            status="CREATE_COMPLETE", nested=True)
 
 
-def set_user_data(heat, server_id, user_data, when="2026-11-21T18:20:00Z", image=None):
-    """A server's nested stack updated in place with new user data (a rebuild)."""
+#: What the drivers' node template gives every server besides its user data
+#: (templates/fragments/node.yaml): a rotation's new user data must not rebuild it.
+SERVER_PARAMETERS = {"image": "ubuntu-22.04", "user_data_update_policy": "IGNORE"}
+
+
+def set_user_data(heat, server_id, user_data, when="2026-11-21T18:20:00Z", image=None,
+                  policy="REBUILD"):
+    """A server's nested stack updated in place with new user data (and perhaps image), and
+    the user_data_update_policy the update gives it (REBUILD: a rebuild with it)."""
     stack = heat.stacks_by_id[server_id]
     stack["parameters"] = {**stack["parameters"], "user_data": user_data,
+                           "user_data_update_policy": policy,
                            **({"image": image} if image else {})}
     stack.update(stack_status="UPDATE_COMPLETE", updated_time=when)
 

@@ -55,11 +55,11 @@ def _nodes(servers) -> dict[str, tuple[bool, str]]:
         return {n.name: (sim.ready(n.name), sim.version(n.name)) for n in sim.view.nodes}
 
 
-def _rebuild(heat, ca, server, kube_version, when="2026-11-21T18:20:00Z"):
+def _rebuild(heat, ca, server, kube_version, when="2026-11-21T18:20:00Z", **how):
     """An upgrade batch: the chunk stack updated so that only this server's user data
-    changes (its nested stack updated in place)."""
+    changes (its nested stack updated in place), with a policy that rebuilds it."""
     set_user_data(heat, server, master_user_data(ca, role="worker", index=1,
-                                                 kube_version=kube_version), when)
+                                                 kube_version=kube_version), when, **how)
     change(heat, "ws-0", "UPDATE_COMPLETE", when=when)
 
 
@@ -121,3 +121,28 @@ def test_a_fault_in_the_state_dir_holds_the_rebuilt_node(heat, ca, servers, cloc
     clock.now += 2.0
     servers.sweep(heat)
     assert _nodes(servers)[WORKER] == (True, "v1.32.0")
+
+
+@pytest.mark.parametrize(("how", "rebuilt", "version"), [
+    # What a rotation does: new user data that servers ignore (the drivers' node template).
+    ({"policy": "IGNORE"}, False, "v1.31.2"),
+    # A new image rebuilds the server, with the user data Nova kept: the old version.
+    ({"policy": "IGNORE", "image": "ubuntu-24.04"}, True, "v1.31.2"),
+    ({"policy": "REPLACE"}, True, "v1.32.0"),
+    ({"policy": "REBUILD", "image": "ubuntu-24.04"}, True, "v1.32.0"),
+])
+def test_what_heat_does_with_new_user_data_follows_the_servers_policy(heat, ca, servers, clock,
+                                                                     how, rebuilt, version):
+    add_cluster(heat, ca, masters=1, workers=2)
+    servers.sweep(heat)
+    _rebuild(heat, ca, "srv-w0-1", "1.32.0", **how)
+    servers.sweep(heat)
+    assert _nodes(servers)[WORKER] == (not rebuilt, "v1.31.2")
+    clock.now += 2.0
+    servers.sweep(heat)
+    assert _nodes(servers)[WORKER] == (True, version)
+    # Heat touches the nested stack again without changing it: nothing more happens.
+    change(heat, "srv-w0-1", "UPDATE_COMPLETE", when="2026-11-21T19:00:00Z")
+    change(heat, "ws-0", "UPDATE_COMPLETE", when="2026-11-21T19:00:00Z")
+    servers.sweep(heat)
+    assert _nodes(servers)[WORKER] == (True, version)
