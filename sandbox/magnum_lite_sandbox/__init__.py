@@ -26,4 +26,8 @@ Shared contract of the pieces (all under the sandbox state directory, default
   Mesos `mesos_api`) on the cluster's simulated floating IPs, which are loopback addresses
   (127.a.b.c), so kubeconfigs and Docker environments from `cluster config` work here.
 - `python -m magnum_lite_sandbox.cloud_api --state-dir DIR`: the cloud API stand-in process.
+- `timeline/<cluster uuid>.jsonl`, appended by the agent: every change of a simulated node's
+  availability, for upgrade tests (`timeline.read(cluster_uuid, state_dir=None)`).
+- `faults.json`, written by `magnum-lite-sandbox fault never-ready NODE | fault clear [NODE]`
+  and read by the agent each sweep (`faults`).
 """

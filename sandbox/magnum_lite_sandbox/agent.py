@@ -22,7 +22,10 @@ its timeout. This agent does what those guests would do, through the same APIs:
 
 Each sweep also lets ``cluster_apis.ClusterServers`` serve every cluster's COE API (the
 masters' kube-apiserver, Docker engine or mesos-master), so the credentials a deployment
-applies reach the API before the deployment is reported.
+applies reach the API before the deployment is reported, and moves the simulated clusters
+on in time: a node whose server got new user data reboots into its new version, replicas
+move, faults from ``magnum-lite-sandbox fault`` apply, and each cluster's timeline (under the
+state dir, see ``timeline``) records it.
 
 It sweeps every ``BUSY_INTERVAL`` seconds while any stack is in progress and backs off to
 ``IDLE_INTERVAL`` when none is, so a stack's time is Heat's. An idle sweep costs Heat two list
@@ -392,7 +395,8 @@ def run(state_dir: str, stop: threading.Event | None = None,
     closed when the loop ends, however it ends.
     """
     stop = stop or threading.Event()
-    servers = servers if servers is not None else cluster_apis.ClusterServers()
+    servers = servers if servers is not None else cluster_apis.ClusterServers(
+        state_dir=state_dir)
     agent: Agent | None = None
     failures = 0
     delay = IDLE_INTERVAL

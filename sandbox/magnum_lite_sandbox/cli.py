@@ -1,6 +1,10 @@
 """magnum-lite-sandbox start|stop|status: one command for the whole sandbox cloud.
 
     magnum-lite-sandbox [--state-dir DIR] start|stop|status|freeze
+    magnum-lite-sandbox [--state-dir DIR] fault never-ready NODE | fault clear [NODE]
+
+`fault` plays a fault for failure tests (see ``faults``): a node whose next boot never comes
+up until cleared.
 
 start is idempotent: what runs is left alone and what is set up is not set up again, so a
 second start returns in a moment. Independent pieces start in parallel, and every wait is a
@@ -25,7 +29,16 @@ import threading
 import time
 from typing import Any
 
-from magnum_lite_sandbox import config, heat, keystone, magnum, processes, services, venv
+from magnum_lite_sandbox import (
+    config,
+    faults,
+    heat,
+    keystone,
+    magnum,
+    processes,
+    services,
+    venv,
+)
 
 # Seconds each readiness poll may take before start gives up on the component.
 READY_TIMEOUT = 120
@@ -300,18 +313,37 @@ def freeze(state_dir: Path) -> int:
     return 0
 
 
+def fault(state_dir: Path, args: list[str]) -> int:
+    """`fault never-ready NODE` holds the node's next boot; `fault clear [NODE]` releases it
+    (or every node). The agent reads the file on its next sweep."""
+    if len(args) == 2 and args[0] == "never-ready":
+        held = faults.never_ready(args[1], state_dir)
+    elif args[:1] == ["clear"] and len(args) <= 2:
+        held = faults.clear(args[1] if len(args) == 2 else None, state_dir)
+    else:
+        out("usage: magnum-lite-sandbox fault never-ready NODE | fault clear [NODE]")
+        return 2
+    say(f"never-ready: {', '.join(held) if held else 'none'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="magnum-lite-sandbox", description=__doc__.split(
         "\n")[0])
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="state directory (default: $MAGNUM_LITE_SANDBOX_DIR or "
                              "~/.local/share/magnum-lite/sandbox)")
-    parser.add_argument("command", choices=("start", "stop", "status", "freeze"))
+    parser.add_argument("command", choices=("start", "stop", "status", "freeze", "fault"))
+    parser.add_argument("args", nargs="*", help="fault: never-ready NODE | clear [NODE]")
     args = parser.parse_args(argv)
     # Output piped into `head` ends quietly, as other command line tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     state_dir = (args.state_dir.expanduser().resolve() if args.state_dir
                  else config.default_state_dir())
+    if args.command == "fault":
+        return fault(state_dir, args.args)
+    if args.args:
+        parser.error(f"{args.command} takes no arguments")
     commands = {"start": start, "stop": stop, "status": status, "freeze": freeze}
     return commands[args.command](state_dir)
 

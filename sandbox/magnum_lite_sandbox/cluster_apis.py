@@ -17,19 +17,36 @@ The API's serving certificate names what master 0's would (``certificate_names``
 addresses served, so an address clients use that a real master's certificate would not name
 fails their TLS verification here too.
 
-A cluster keeps being served while Heat updates it (a resize shows once its stacks are at
-rest again, a rotation as soon as its credentials are applied), and stops being served when
-its stacks are deleted; a cluster with no loopback address is logged once at INFO and not
-served. Heat is asked little: one listing
-of the top-level stacks tagged ``magnum-lite`` per sweep (the clusters, by name
-``<slug>-<cluster uuid>`` and ``<cluster stack>-ng-<nodegroup uuid>-<chunk>``); outputs are
-read (one stack GET each) only for a stack whose (id, status, updated_time) changed and that
-is at rest; a new cluster costs one more GET for its master's user data (and, the first time,
-one deployment listing, for a rotation applied before the agent started).
+Each node runs what its own server's user data installs (``user_data.node_version``: a
+Kubernetes node's kube_tag, a swarm node's docker_version, a Mesos node's mesos_version), not
+master 0's for the whole cluster: a rolling upgrade gives one batch of servers new user data
+(and perhaps a new image) at a time, and those nodes reboot into what they then boot
+(``boots``), while the API's simulated cluster (``cluster_sim``) keeps their cordons, moves
+their workload and writes the cluster's timeline (``timeline``, under ``state_dir``). What a
+server boots after an update follows Heat's OS::Nova::Server (``booted_after``): new user
+data only under its ``user_data_update_policy`` REPLACE or REBUILD (the drivers' node
+template says IGNORE, so a rotation's new user data rebuilds nothing), a new image with the
+user data the server had. Heat updates every server's nested stack of an updated stack, so
+a server stack being updated says nothing by itself: only what it boots does.
+Faults named in the state dir (``faults``) are read each sweep (a stat).
+
+A cluster keeps being served while Heat updates it (a resize or an upgrade batch shows once
+its stacks are at rest again, a rotation as soon as its credentials are applied), and stops
+being served when its stacks are deleted; a cluster with no loopback address is logged once
+at INFO and not served. Heat is asked little: one listing of the top-level stacks tagged
+``magnum-lite`` per sweep (the clusters, by name ``<slug>-<cluster uuid>`` and
+``<cluster stack>-ng-<nodegroup uuid>-<chunk>``); outputs are read (one stack GET each) only
+for a stack whose (id, status, updated_time) changed and that is at rest, and with them the
+user data of that stack's servers (one GET of each server's nested stack, found through the
+cluster stack's ``master_ids`` and the worker stacks' ``node_ids``; parsed again only when
+that stack's updated_time changed); a new cluster also costs, the first time, one
+deployment listing, for a rotation applied before the agent started. An idle sweep makes no
+more calls than the listing.
 """
 
 from collections.abc import Callable
 import dataclasses
+import hashlib
 import logging
 import re
 import threading
@@ -38,7 +55,8 @@ from typing import Any
 
 from magnum_lite.common import x509
 from magnum_lite.drivers.heat import names
-from magnum_lite_sandbox import docker_api, kube_api, mesos_api, user_data
+from magnum_lite_sandbox import docker_api, faults, kube_api, mesos_api, user_data
+from magnum_lite_sandbox.cluster_sim import Node
 from magnum_lite_sandbox.heat_objects import attr, is_not_found
 
 LOG = logging.getLogger("magnum_lite_sandbox.cluster_apis")
@@ -101,6 +119,37 @@ class _StackRead:
     key: tuple
     outputs: dict[str, Any]
     parameters: dict[str, Any]
+    servers_read: bool = False  # the user data of its servers, read since
+
+
+@dataclasses.dataclass
+class _ServerRead:
+    """A server's boot configuration: its nested stack's user data and image parameters,
+    and what the server last booted (``booted``)."""
+
+    owner: str                # the top-level stack whose outputs list it
+    updated: str | None       # the server stack's updated_time when read
+    boot: user_data.BootInfo  # of the user data it holds now (master 0's: the CA, the COE)
+    booted: tuple[str, str]   # (user data, image) it booted with
+    booted_boot: user_data.BootInfo  # of that user data: the version it runs
+    digest: str               # of `booted`: a change is a rebuild
+
+
+def booted_after(before: tuple[str, str], parameters: dict[str, Any]) -> tuple[str, str]:
+    """The (user data, image) a server boots after an update of its properties, as Heat's
+    OS::Nova::Server applies it: a new user data only under ``user_data_update_policy``
+    REPLACE (a new server) or REBUILD (a rebuild with it), never under IGNORE; a new image
+    rebuilds the server with the user data it had (Nova keeps it), unless
+    ``image_update_policy`` is REPLACE (a new server: the new user data too)."""
+    data = str(parameters.get("user_data") or "")
+    image = str(parameters.get("image") or "")
+    data_policy = str(parameters.get("user_data_update_policy") or "REPLACE").upper()
+    image_policy = str(parameters.get("image_update_policy") or "REBUILD").upper()
+    new_data, new_image = data != before[0], image != before[1]
+    if new_data and data_policy in ("REPLACE", "REBUILD") or \
+            new_image and image_policy == "REPLACE":
+        return data, image
+    return before[0], image
 
 
 @dataclasses.dataclass
@@ -108,6 +157,7 @@ class _Cluster:
     stack_id: str
     signature: tuple = ()
     api: kube_api.ClusterAPI | None = None  # or docker_api's, or mesos_api's
+    view: Any = None  # what the API was last given
     hosts: tuple[str, ...] = ()
     retry_at: float = 0.0
     told: set = dataclasses.field(default_factory=set)  # INFO lines already logged
@@ -119,19 +169,33 @@ class ClusterServers:
     def __init__(self, api_factory: Callable[..., Any] = kube_api.ClusterAPI,
                  clock: Callable[[], float] = time.monotonic,
                  docker_factory: Callable[..., Any] = docker_api.DockerAPI,
-                 mesos_factory: Callable[..., Any] = mesos_api.MesosAPI) -> None:
+                 mesos_factory: Callable[..., Any] = mesos_api.MesosAPI,
+                 state_dir: str | None = None) -> None:
         self.api_factory = api_factory
         self.docker_factory = docker_factory
         self.mesos_factory = mesos_factory
         self.clock = clock
+        self.state_dir = state_dir  # the timelines' and the faults file's (None: neither)
         self.clusters: dict[str, _Cluster] = {}  # by cluster uuid
         self._reads: dict[str, _StackRead] = {}  # by stack id
-        self._boot: dict[str, user_data.BootInfo] = {}  # by cluster stack id
+        self._servers: dict[str, _ServerRead] = {}  # by server (nested stack) id
+        self._boot: dict[str, user_data.BootInfo] = {}  # by cluster stack id, without ids
+        self._searched: set[str] = set()  # cluster stacks whose earlier rotations were sought
+        self._faults = faults.Faults(state_dir) if state_dir else None
+        self._never_ready: frozenset[str] = frozenset()
         self._credentials: dict[str, x509.KeyPair] = {}  # applied rotations, by cluster uuid
         self._deployments: list | None = None  # one listing per sweep, when needed
 
     def sweep(self, heat: Any) -> None:
-        """One tagged stack listing; more calls only for clusters whose stacks changed."""
+        """One tagged stack listing; more calls only for clusters whose stacks changed. Then
+        every API's simulated cluster moves on in time (no calls), Heat up or down."""
+        self._never_ready = self._faults.never_ready() if self._faults else frozenset()
+        try:
+            self._sweep(heat)
+        finally:
+            self._tick()
+
+    def _sweep(self, heat: Any) -> None:
         listing = list(heat.stacks.list(tags=names.STACK_TAG))
         groups: dict[str, tuple[Any, list]] = {}
         by_name = {}
@@ -160,6 +224,24 @@ class ClusterServers:
             del self._reads[stack_id]
         for stack_id in [i for i in self._boot if i not in live]:
             del self._boot[stack_id]
+        self._searched &= live
+        for server_id in [i for i, r in self._servers.items() if r.owner not in live]:
+            del self._servers[server_id]
+
+    def _tick(self) -> None:
+        """Faults changed are shown; time acts on every simulated cluster (boots come up,
+        replicas start), so the timeline does not wait for a client's request."""
+        for uuid, cluster in list(self.clusters.items()):
+            if cluster.api is None or cluster.view is None:
+                continue
+            try:
+                if cluster.view.never_ready != self._never_ready:
+                    cluster.view = dataclasses.replace(cluster.view,
+                                                       never_ready=self._never_ready)
+                    cluster.api.set_view(cluster.view)
+                cluster.api.tick()
+            except Exception:  # noqa: BLE001 - one cluster must not stop the others
+                LOG.exception("cluster %s: the simulation failed", uuid)
 
     def apply_credentials(self, cluster_uuid: str, credentials: Any) -> None:
         """What the credentials script does on a master when the CA changed: install it and
@@ -222,13 +304,13 @@ class ClusterServers:
         read = self._read(heat, stack)
         if read is None:
             return
-        cluster.signature = signature
-        nodes = self._masters(stack, read)
+        nodes = self._read_nodes(heat, stack, read, self._masters(stack, read))
         for worker in live:
             worker_read = self._read(heat, worker)
             if worker_read is not None:
-                nodes += _nodes(worker_read.outputs, "node", "worker",
-                                attr(worker, "creation_time"))
+                nodes += self._read_nodes(heat, worker, worker_read, _nodes(
+                    worker_read.outputs, "node", "worker", attr(worker, "creation_time")))
+        cluster.signature = signature
         boot = self._boot_info(heat, uuid, stack, read)
         ca = self._credentials.get(uuid) or boot.ca
         if ca is None:
@@ -236,26 +318,25 @@ class ClusterServers:
                        "(%s): its API is not served", uuid, user_data.CA_CERT_PATH)
             return
         coe = boot.coe
+        nodes = [self._with_boot(n, coe) for n in nodes]
+        common = {"cluster_uuid": uuid, "nodes": tuple(nodes),
+                  "created": attr(stack, "creation_time"), "never_ready": self._never_ready,
+                  "state_dir": self.state_dir}
         view: Any
         if coe == user_data.SWARM_MODE:
             view = docker_api.DockerView(
-                cluster_uuid=uuid, nodes=tuple(nodes),
                 docker_version=boot.env.get("DOCKER_VERSION")
-                or docker_api.DEFAULT_DOCKER_VERSION, created=attr(stack, "creation_time"))
+                or docker_api.DEFAULT_DOCKER_VERSION, **common)
             factory, default_port = self.docker_factory, 2376
         elif coe == user_data.MESOS:
             view = mesos_api.MesosView(
-                cluster_uuid=uuid, nodes=tuple(nodes),
                 mesos_version=boot.env.get("MESOS_VERSION") or mesos_api.DEFAULT_MESOS_VERSION,
-                created=attr(stack, "creation_time"))
+                credentials=boot.credentials, **common)
             factory, default_port = self.mesos_factory, mesos_api.MESOS_PORT
         else:
-            version = boot.env.get("KUBE_VERSION", "")
             view = kube_api.ClusterView(
-                cluster_uuid=uuid, nodes=tuple(nodes),
-                kube_version=f"v{version.lstrip('v')}" if version
-                else kube_api.DEFAULT_KUBE_VERSION,
-                created=attr(stack, "creation_time"))
+                kube_version=user_data.node_version(boot, coe) or kube_api.DEFAULT_KUBE_VERSION,
+                **common)
             factory, default_port = self.api_factory, 6443
         hosts = tuple(api_hosts(read.outputs))
         try:
@@ -277,6 +358,7 @@ class ClusterServers:
         else:
             cluster.api.set_view(view)
             cluster.api.set_ca(ca)
+        cluster.view = view
         cluster.api.set_certificate_names(certificate_names(coe, boot, read.outputs))
         cluster.hosts = hosts
         cluster.api.serve(hosts)
@@ -315,36 +397,93 @@ class ClusterServers:
         return read
 
     @staticmethod
-    def _masters(stack: Any, read: _StackRead) -> list[kube_api.Node]:
+    def _masters(stack: Any, read: _StackRead) -> list[Node]:
         return _nodes(read.outputs, "master", "master", attr(stack, "creation_time"))
+
+    def _read_nodes(self, heat: Any, stack: Any, read: _StackRead,
+                    nodes: list[Node]) -> list[Node]:
+        """The stack's nodes; their servers' user data read once per change of the stack
+        (so an idle sweep reads none), each parsed again only when its own stack changed."""
+        if not read.servers_read:
+            for node in nodes:
+                if node.server_id:
+                    self._read_server(heat, attr(stack, "id"), node.server_id)
+            read.servers_read = True
+        return nodes
+
+    def _read_server(self, heat: Any, owner: str, server_id: str) -> None:
+        """A server's boot configuration: in the sandbox, the parameters of the server's
+        nested stack (its id is the server's); gone: forgotten."""
+        try:
+            detail = heat.stacks.get(server_id, resolve_outputs=False)
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+            self._servers.pop(server_id, None)
+            return
+        updated = attr(detail, "updated_time") or attr(detail, "creation_time")
+        cached = self._servers.get(server_id)
+        if cached is not None and updated is not None and cached.updated == updated:
+            cached.owner = owner
+            return
+        parameters = attr(detail, "parameters") or {}
+        data = str(parameters.get("user_data") or "")
+        boot = user_data.boot_info(data)
+        if cached is None:  # first seen: it booted what it holds
+            booted, booted_boot = (data, str(parameters.get("image") or "")), boot
+        else:
+            booted = booted_after(cached.booted, parameters)
+            booted_boot = boot if booted[0] == data else cached.booted_boot
+        self._servers[server_id] = _ServerRead(
+            owner=owner, updated=updated, boot=boot, booted=booted, booted_boot=booted_boot,
+            digest=hashlib.sha256(f"{booted[1]}\0{booted[0]}".encode()).hexdigest()[:32])
+
+    def _with_boot(self, node: Node, coe: str) -> Node:
+        """The node with what its server booted: the version that installs, and the digest
+        whose change is a rebuild."""
+        server = self._servers.get(node.server_id)
+        if server is None:
+            return node
+        return dataclasses.replace(node, version=user_data.node_version(server.booted_boot, coe),
+                                   boot_digest=server.digest)
 
     def _boot_info(self, heat: Any, uuid: str, stack: Any,
                    read: _StackRead) -> user_data.BootInfo:
         """Master 0's user data as its guest reads it (in the sandbox: the parameter of the
-        server's nested stack), read once per cluster stack; and, the first time, the newest
-        credentials deployment already applied (a rotation before this agent started)."""
+        server's nested stack, read with every server's); for a cluster stack without
+        ``master_ids``, found among its resources, once per stack. The first time, also the
+        newest credentials deployment already applied (a rotation before this agent
+        started)."""
+        server = next((s for s in _ordered(read.outputs.get("master_ids")) if s), None)
+        if server is not None:
+            known = self._servers.get(str(server))
+            boot = known.boot if known is not None else user_data.BootInfo(ca=None, env={})
+        else:
+            boot = self._boot_without_ids(heat, stack)
+        stack_id = attr(stack, "id")
+        if stack_id not in self._searched and uuid not in self._credentials:
+            newest = self._newest_credentials(heat, uuid)
+            if newest is not None:
+                self._credentials[uuid] = newest
+        self._searched.add(stack_id)
+        return boot
+
+    def _boot_without_ids(self, heat: Any, stack: Any) -> user_data.BootInfo:
         stack_id = attr(stack, "id")
         boot = self._boot.get(stack_id)
         if boot is not None and boot.ca is not None:
             return boot
-        server = next((s for s in _ordered(read.outputs.get("master_ids")) if s), None)
-        if server is None:
-            servers = heat.resources.list(stack_id, nested_depth=3,
-                                          filters={"type": "OS::Nova::Server"})
-            ids = sorted((attr(r, "parent_resource") or "", attr(r, "physical_resource_id"))
-                         for r in servers if attr(r, "physical_resource_id"))
-            server = ids[0][1] if ids else None
-        if server is None:
+        servers = heat.resources.list(stack_id, nested_depth=3,
+                                      filters={"type": "OS::Nova::Server"})
+        ids = sorted((attr(r, "parent_resource") or "", attr(r, "physical_resource_id"))
+                     for r in servers if attr(r, "physical_resource_id"))
+        if not ids:
             boot = user_data.BootInfo(ca=None, env={})
         else:
-            detail = heat.stacks.get(server, resolve_outputs=False)
+            detail = heat.stacks.get(ids[0][1], resolve_outputs=False)
             parameters = attr(detail, "parameters") or {}
             boot = user_data.boot_info(str(parameters.get("user_data") or ""))
         self._boot[stack_id] = boot
-        if uuid not in self._credentials:
-            newest = self._newest_credentials(heat, uuid)
-            if newest is not None:
-                self._credentials[uuid] = newest
         return boot
 
     def _newest_credentials(self, heat: Any, uuid: str) -> x509.KeyPair | None:
@@ -373,7 +512,7 @@ def _stack_key(stack: Any) -> tuple:
 
 
 def _nodes(outputs: dict[str, Any], prefix: str, role: str,
-           created: str | None) -> list[kube_api.Node]:
+           created: str | None) -> list[Node]:
     """The servers of a cluster stack (prefix "master") or a worker stack ("node")."""
     names_ = _ordered(outputs.get(f"{prefix}_names"))
     ips = _ordered(outputs.get(f"{prefix}_private_addresses"))
@@ -381,7 +520,7 @@ def _nodes(outputs: dict[str, Any], prefix: str, role: str,
     nodes = []
     for i, name in enumerate(names_):
         if name:
-            nodes.append(kube_api.Node(name=str(name), role=role,
+            nodes.append(Node(name=str(name), role=role,
                                        internal_ip=str(ips[i] or "") if i < len(ips) else "",
                                        server_id=str(ids[i] or "") if i < len(ids) else "",
                                        created=created))

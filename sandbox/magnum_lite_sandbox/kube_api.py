@@ -22,23 +22,30 @@ What it is faithful to, so that clients behave as against a real cluster:
   verify against the cluster CA (another CA's, or the old CA's after a rotation) fails the TLS
   handshake here, where kube-apiserver would finish it and answer 401; OpenSSL offers no
   "verify but continue" mode to Python's ``ssl``. Either way the client is refused;
-- the shapes of ``/version``, ``/api``, ``/api/v1``, ``/apis``, nodes, pods and namespaces
-  (GET, with ``limit``/``continue`` paging and equality label selectors), with every field
-  the client's models require, and the one write a reader needs: creating a
-  ``SelfSubjectReview`` (``kubectl auth whoami``), which shows how a certificate
-  authenticated. Errors are ``Status`` objects: 404 NotFound, 405 MethodNotAllowed for any
-  other write, 400 BadRequest for a ``watch``, which is not supported.
+- the shapes of ``/version``, ``/api``, ``/api/v1``, ``/apis`` (authentication.k8s.io and
+  policy), nodes, pods, namespaces and PodDisruptionBudgets (GET, with ``limit``/``continue``
+  paging, equality label selectors and the field selectors the API server allows, such as
+  ``spec.nodeName``), with every field the client's models require; the writes a drain
+  needs: a node's cordon (PATCH ``spec.unschedulable``) and a pod's eviction (the
+  ``eviction`` subresource, refused with 429 when the PodDisruptionBudget would be broken),
+  whose simulation is ``kube_sim``'s; and creating a ``SelfSubjectReview`` (``kubectl auth
+  whoami``), which shows how a certificate authenticated. Errors are ``Status`` objects: 404
+  NotFound, 405 MethodNotAllowed for any other write, 400 BadRequest for a ``watch``, which
+  is not supported;
+- availability: while no master is up (a single master being rebuilt), connections are
+  dropped unanswered, as a load balancer without members does.
 
-Every authenticated user may read everything (no RBAC): the sandbox checks authentication,
-which is what a CA rotation changes. Nodes are the cluster's servers, all Ready; no pods run.
-A CA switch (``set_ca``) re-issues the serving certificate and drops open connections, as a
-restarted kube-apiserver would, so a kept-alive connection cannot outlive the old CA.
+Every authenticated user may read and write everything (no RBAC): the sandbox checks
+authentication, which is what a CA rotation changes. Nodes are the cluster's servers, each at
+the version its own boot runs (``kube_sim``, ``boots``). A CA switch (``set_ca``) re-issues the
+serving certificate and drops open connections, as a restarted kube-apiserver would, so a
+kept-alive connection cannot outlive the old CA.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 import dataclasses
 import datetime
 import hashlib
@@ -52,11 +59,15 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from typing import Any
 import urllib.parse
 import uuid
 
 from magnum_lite.common import x509
+from magnum_lite_sandbox import cluster_sim, kube_sim
+from magnum_lite_sandbox.cluster_sim import Node
+from magnum_lite_sandbox.kube_sim import heat_time, status
 
 LOG = logging.getLogger("magnum_lite_sandbox.kube_api")
 
@@ -72,36 +83,12 @@ PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 #: Idle keep-alive connections are closed after this many seconds (each holds a thread).
 CONNECTION_TIMEOUT = 30.0
-_NAMESPACE = uuid.UUID("0b3c5a4e-7d7f-4f0e-9a55-3c1d2e8b6f90")  # uuid5 of node identities
-
-
-def _rfc3339(value: str | None) -> str:
-    """Heat's timestamps ("2026-11-21T18:00:00Z" or with microseconds) as Kubernetes writes
-    them: seconds, UTC, "Z"."""
-    if not value:
-        return "1970-01-01T00:00:00Z"
-    try:
-        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return "1970-01-01T00:00:00Z"
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.UTC)
-    return parsed.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+#: The largest request body read (a bigger one is answered 413).
+MAX_BODY = 1 << 20
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclasses.dataclass(frozen=True)
-class Node:
-    """One server of the cluster as its kubelet would register it."""
-
-    name: str
-    role: str                 # "master" or "worker"
-    internal_ip: str = ""
-    server_id: str = ""
-    created: str | None = None  # the Heat timestamp of the stack that made it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,19 +99,11 @@ class ClusterView:
     nodes: tuple[Node, ...] = ()
     kube_version: str = DEFAULT_KUBE_VERSION
     created: str | None = None
+    never_ready: frozenset[str] = frozenset()  # nodes whose boot a fault holds (faults)
+    state_dir: str | None = None  # where the timeline goes (None: nowhere)
 
 
 # -- the shapes ---------------------------------------------------------------------------
-
-def status(code: int, reason: str, message: str, details: dict | None = None) -> dict:
-    """A metav1.Status failure, the body of every error a kube-apiserver returns."""
-    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                            "status": "Failure", "message": message, "reason": reason,
-                            "code": code}
-    if details is not None:
-        body["details"] = details
-    return body
-
 
 def version_info(kube_version: str) -> dict:
     """/version: the fields of version.Info (all required by the client's VersionInfo)."""
@@ -135,73 +114,11 @@ def version_info(kube_version: str) -> dict:
             "goVersion": "go1.22.5", "compiler": "gc", "platform": "linux/amd64"}
 
 
-def node_object(view: ClusterView, node: Node, heartbeat: str) -> dict:
-    """A v1 Node as kubelet registers it and keeps it Ready."""
-    uid = str(uuid.uuid5(_NAMESPACE, f"{view.cluster_uuid}/{node.name}/uid"))
-    labels = {"beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
-              "kubernetes.io/arch": "amd64", "kubernetes.io/hostname": node.name,
-              "kubernetes.io/os": "linux", "magnum.openstack.org/role": node.role}
-    spec: dict[str, Any] = {}
-    if node.role == "master":
-        labels["node-role.kubernetes.io/control-plane"] = ""
-        labels["node.kubernetes.io/exclude-from-external-load-balancers"] = ""
-        spec["taints"] = [{"key": "node-role.kubernetes.io/control-plane",
-                           "effect": "NoSchedule"}]
-    if node.server_id:
-        spec["providerID"] = f"openstack:///{node.server_id}"
-    created = _rfc3339(node.created or view.created)
-
-    def condition(kind: str, value: str, reason: str, message: str) -> dict:
-        return {"type": kind, "status": value, "lastHeartbeatTime": heartbeat,
-                "lastTransitionTime": created, "reason": reason, "message": message}
-
-    resources = {"cpu": "2", "ephemeral-storage": "41186748Ki", "hugepages-2Mi": "0",
-                 "memory": "4005960Ki", "pods": "110"}
-    addresses = ([{"type": "InternalIP", "address": node.internal_ip}]
-                 if node.internal_ip else []) + [{"type": "Hostname", "address": node.name}]
-    system_uuid = node.server_id or str(uuid.uuid5(_NAMESPACE, f"{uid}/system"))
-    return {
-        "kind": "Node", "apiVersion": "v1",
-        "metadata": {"name": node.name, "uid": uid, "resourceVersion": "1",
-                     "creationTimestamp": created, "labels": labels,
-                     "annotations": {"node.alpha.kubernetes.io/ttl": "0",
-                                     "volumes.kubernetes.io/controller-managed-attach-detach":
-                                     "true"}},
-        "spec": spec,
-        "status": {
-            "capacity": resources, "allocatable": resources,
-            "conditions": [
-                condition("MemoryPressure", "False", "KubeletHasSufficientMemory",
-                          "kubelet has sufficient memory available"),
-                condition("DiskPressure", "False", "KubeletHasNoDiskPressure",
-                          "kubelet has no disk pressure"),
-                condition("PIDPressure", "False", "KubeletHasSufficientPID",
-                          "kubelet has sufficient PID available"),
-                condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-            ],
-            "addresses": addresses,
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-            "nodeInfo": {
-                "machineID": uuid.uuid5(_NAMESPACE, f"{uid}/machine").hex,
-                "systemUUID": system_uuid,
-                "bootID": str(uuid.uuid5(_NAMESPACE, f"{uid}/boot")),
-                "kernelVersion": "5.15.0-125-generic",
-                "osImage": "Ubuntu 22.04.5 LTS",
-                "containerRuntimeVersion": "containerd://1.7.22",
-                "kubeletVersion": view.kube_version,
-                "kubeProxyVersion": view.kube_version,
-                "operatingSystem": "linux",
-                "architecture": "amd64",
-            },
-        },
-    }
-
-
 def namespace_object(view: ClusterView, name: str) -> dict:
     return {"kind": "Namespace", "apiVersion": "v1",
-            "metadata": {"name": name, "uid": str(uuid.uuid5(_NAMESPACE,
+            "metadata": {"name": name, "uid": str(uuid.uuid5(kube_sim.IDENTITIES,
                                                              f"{view.cluster_uuid}/ns/{name}")),
-                         "resourceVersion": "1", "creationTimestamp": _rfc3339(view.created),
+                         "resourceVersion": "1", "creationTimestamp": heat_time(view.created),
                          "labels": {"kubernetes.io/metadata.name": name}},
             "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
 
@@ -219,21 +136,35 @@ def self_subject_review(user: str, groups: Iterable[str]) -> dict:
                                     "groups": [*groups, "system:authenticated"]}}}
 
 
-_API_GROUPS = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
-    "name": AUTHN_GROUP, "versions": [{"groupVersion": AUTHN_VERSION, "version": "v1"}],
-    "preferredVersion": {"groupVersion": AUTHN_VERSION, "version": "v1"}}]}
-_AUTHN_RESOURCES = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": AUTHN_VERSION,
-                    "resources": [{"name": "selfsubjectreviews",
-                                   "singularName": "selfsubjectreview", "namespaced": False,
-                                   "kind": "SelfSubjectReview", "verbs": ["create"]}]}
+POLICY_GROUP = "policy"
+POLICY_VERSION = f"{POLICY_GROUP}/v1"
+
+
+def _group(name: str, group_version: str) -> dict:
+    version = {"groupVersion": group_version, "version": group_version.split("/")[1]}
+    return {"name": name, "versions": [version], "preferredVersion": version}
+
+
+_GROUPS = {AUTHN_GROUP: _group(AUTHN_GROUP, AUTHN_VERSION),
+           POLICY_GROUP: _group(POLICY_GROUP, POLICY_VERSION)}
+_API_GROUPS = {"kind": "APIGroupList", "apiVersion": "v1", "groups": list(_GROUPS.values())}
+_GROUP_RESOURCES = {
+    AUTHN_VERSION: [{"name": "selfsubjectreviews", "singularName": "selfsubjectreview",
+                     "namespaced": False, "kind": "SelfSubjectReview", "verbs": ["create"]}],
+    POLICY_VERSION: [{"name": "poddisruptionbudgets", "singularName": "poddisruptionbudget",
+                      "namespaced": True, "kind": "PodDisruptionBudget",
+                      "verbs": ["get", "list"], "shortNames": ["pdb"]}],
+}
 
 _RESOURCES = [
     {"name": "namespaces", "singularName": "namespace", "namespaced": False,
      "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]},
     {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node",
-     "verbs": ["get", "list"], "shortNames": ["no"]},
+     "verbs": ["get", "list", "patch"], "shortNames": ["no"]},
     {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod",
      "verbs": ["get", "list"], "shortNames": ["po"], "categories": ["all"]},
+    {"name": "pods/eviction", "singularName": "", "namespaced": True, "group": POLICY_GROUP,
+     "version": "v1", "kind": "Eviction", "verbs": ["create"]},
 ]
 
 
@@ -274,30 +205,56 @@ def _label_matcher(selector: str) -> Any:
     return matches
 
 
-def _field_matcher(selector: str) -> Any:
-    """Field selectors on ``metadata.name`` (others are refused, as for most resources)."""
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+#: The fields each kind can be selected by (``fieldSelector``), as the API server allows.
+FIELDS: dict[str, dict[str, Any]] = {
+    "NodeList": {"metadata.name": lambda o: o["metadata"]["name"],
+                 "spec.unschedulable": lambda o: o["spec"].get("unschedulable", False)},
+    "PodList": {"metadata.name": lambda o: o["metadata"]["name"],
+                "metadata.namespace": lambda o: o["metadata"]["namespace"],
+                "spec.nodeName": lambda o: o["spec"].get("nodeName"),
+                "spec.restartPolicy": lambda o: o["spec"].get("restartPolicy"),
+                "spec.schedulerName": lambda o: o["spec"].get("schedulerName"),
+                "spec.serviceAccountName": lambda o: o["spec"].get("serviceAccountName"),
+                "status.phase": lambda o: o["status"].get("phase"),
+                "status.podIP": lambda o: o["status"].get("podIP")},
+    "NamespaceList": {"metadata.name": lambda o: o["metadata"]["name"],
+                      "status.phase": lambda o: o["status"].get("phase")},
+    "PodDisruptionBudgetList": {"metadata.name": lambda o: o["metadata"]["name"],
+                                "metadata.namespace": lambda o: o["metadata"]["namespace"]},
+}
+
+
+def _field_matcher(selector: str, fields: dict[str, Any]) -> Any:
+    """Equality field selectors (``f=v``, ``f==v``, ``f!=v``) on the kind's fields; others are
+    refused, as the API server does."""
     terms = []
     for raw in filter(None, (t.strip() for t in selector.split(","))):
         op = "!=" if "!=" in raw else "="
         key, value = raw.split("!=" if op == "!=" else ("==" if "==" in raw else "="), 1)
-        if key.strip() != "metadata.name":
+        if key.strip() not in fields:
             raise BadRequest(f'field label not supported: {key.strip()}')
-        terms.append((op, value.strip()))
+        terms.append((fields[key.strip()], op, value.strip()))
 
     def matches(obj: dict) -> bool:
-        name = obj["metadata"]["name"]
-        return all((name == v) if op == "=" else (name != v) for op, v in terms)
+        return all((_text(get(obj)) == v) == (op == "=") for get, op, v in terms)
     return matches
 
 
-def list_object(kind: str, items: list[dict], query: dict[str, str], version: str) -> dict:
-    """A v1 list of ``items`` filtered by the query's selectors and paged by ``limit`` and
+def list_object(kind: str, items: list[dict], query: dict[str, str], version: str,
+                api_version: str = "v1") -> dict:
+    """A list of ``items`` filtered by the query's selectors and paged by ``limit`` and
     ``continue`` (the token is the offset, opaque to clients)."""
     if query.get("labelSelector"):
         match = _label_matcher(query["labelSelector"])
         items = [i for i in items if match(i["metadata"].get("labels") or {})]
     if query.get("fieldSelector"):
-        match = _field_matcher(query["fieldSelector"])
+        match = _field_matcher(query["fieldSelector"], FIELDS.get(kind, {}))
         items = [i for i in items if match(i)]
     start = 0
     if query.get("continue"):
@@ -318,7 +275,7 @@ def list_object(kind: str, items: list[dict], query: dict[str, str], version: st
                 str(start + count).encode()).decode()
             metadata["remainingItemCount"] = len(items) - count
             items = items[:count]
-    return {"kind": kind, "apiVersion": "v1", "metadata": metadata, "items": items}
+    return {"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": items}
 
 
 # -- the server ---------------------------------------------------------------------------
@@ -356,6 +313,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle(self) -> None:
         api = self.server.api
+        if not api.available():
+            # No master is up: the load balancer in front has no member to pass this to.
+            LOG.debug("cluster %s: no master up, connection from %s dropped",
+                      api.view.cluster_uuid, self.client_address)
+            return
         try:
             self.request.do_handshake()
         except (ssl.SSLError, OSError) as exc:
@@ -386,19 +348,52 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_allowed(self) -> None:
         self._drain()
         if self._authenticated():
-            self._send_json(405, status(405, "MethodNotAllowed", "the server does not allow "
-                                        "this method on the requested resource", {}))
+            self._refuse()
 
-    do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _not_allowed  # noqa: N815
+    def _refuse(self) -> None:
+        """The answer to a method the resource does not allow."""
+        self._send_json(405, status(405, "MethodNotAllowed", "the server does not allow "
+                                    "this method on the requested resource", {}))
 
-    def do_POST(self) -> None:  # noqa: N802
-        """Only a SelfSubjectReview can be created: it tells the caller who it is."""
-        if urllib.parse.urlsplit(self.path).path.rstrip("/") != SELF_SUBJECT_REVIEWS:
-            self._not_allowed()
+    do_OPTIONS = _not_allowed  # noqa: N815
+
+    def _write(self) -> None:
+        """POST, PUT, PATCH, DELETE: what the API accepts (``ClusterAPI.write``), else 405."""
+        body = self._body()
+        if body is None or self._gone():
             return
-        self._drain()
-        if self._authenticated():
-            self._send_json(201, self_subject_review(*self.user))
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+        if not self._write_allowed():
+            return
+        try:
+            result = self.server.api.write(self.command, path, query, self.headers, body,
+                                           self.user)
+        except BadRequest as exc:
+            result = 400, status(400, "BadRequest", str(exc))
+        if result is None:
+            self._refuse()
+        else:
+            self._answer(*result)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = _write  # noqa: N815
+
+    def _write_allowed(self) -> bool:
+        """Whether the caller may write at all (answered here when not)."""
+        return self._authenticated()
+
+    def _body(self) -> bytes | None:
+        """The request body; None (answered 413, connection closed) when too large."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_BODY:
+            self.close_connection = True
+            self._send(413, "text/plain; charset=utf-8", b"request body too large")
+            return None
+        return self.rfile.read(length) if length > 0 else b""
 
     def _drain(self) -> None:
         """Reads the request body, so the kept-alive connection stays in step."""
@@ -406,10 +401,18 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = 0
-        if length > 1 << 20:
+        if length > MAX_BODY:
             self.close_connection = True  # not worth reading: answer, then hang up
         elif length > 0:
             self.rfile.read(length)
+
+    def _gone(self) -> bool:
+        """When the last master went down meanwhile: hang up without an answer, as the load
+        balancer does when the member behind a connection dies."""
+        if self.server.api.available():
+            return False
+        self.close_connection = True
+        return True
 
     def _authenticated(self) -> bool:
         if self.user is None:
@@ -418,6 +421,8 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _dispatch(self) -> None:
+        if self._gone():
+            return
         url = urllib.parse.urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
@@ -427,17 +432,24 @@ class _Handler(BaseHTTPRequestHandler):
             code, body = self.server.api.route(path, query, self.headers.get("Host", ""))
         except BadRequest as exc:
             code, body = 400, status(400, "BadRequest", str(exc))
-        if isinstance(body, str):
+        self._answer(code, body)
+
+    def _answer(self, code: int, body: Any) -> None:
+        """Text as text/plain, None as an empty body, anything else as JSON."""
+        if body is None:
+            self._send(code, None, b"")
+        elif isinstance(body, str):
             self._send(code, "text/plain; charset=utf-8", body.encode())
         else:
             self._send_json(code, body)
 
-    def _send_json(self, code: int, body: dict) -> None:
+    def _send_json(self, code: int, body: Any) -> None:
         self._send(code, "application/json", json.dumps(body).encode())
 
-    def _send(self, code: int, content_type: str, data: bytes) -> None:
+    def _send(self, code: int, content_type: str | None, data: bytes) -> None:
         self.send_response(code, HTTPStatus(code).phrase)
-        self.send_header("Content-Type", content_type)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
@@ -479,18 +491,24 @@ def tls_context(ca: x509.KeyPair, serving: x509.KeyPair) -> ssl.SSLContext:
 
 
 class ClusterAPI:
-    """The API of one cluster: a view, a CA and the addresses it listens on.
+    """The API of one cluster: a view, a CA, the addresses it listens on, and the simulated
+    cluster behind it (``sim``, a ``cluster_sim.ClusterSim``).
 
-    Another COE's API (docker_api) subclasses it for its routes (`route`), its request
-    handler (`handler_class`) and its serving certificate (`_make_context`)."""
+    Another COE's API (docker_api, mesos_api) subclasses it for its routes (`route`,
+    `write`), its request handler (`handler_class`), its simulation (`sim_class`) and its
+    serving certificate (`_make_context`)."""
 
     #: Answers each connection (a BaseHTTPRequestHandler subclass).
     handler_class: type[BaseHTTPRequestHandler] = _Handler
+    #: The simulated cluster behind the API.
+    sim_class: type[cluster_sim.ClusterSim] = kube_sim.KubeSim
     #: What the logs call the API served.
     kind = "Kubernetes API"
 
-    def __init__(self, view: ClusterView, ca: x509.KeyPair, port: int = 6443) -> None:
+    def __init__(self, view: ClusterView, ca: x509.KeyPair, port: int = 6443,
+                 clock: Callable[[], float] = time.time) -> None:
         self.view = view
+        self.sim = self.sim_class(view, clock)
         self.port = port
         self._ca = ca
         self._lock = threading.Lock()
@@ -515,10 +533,20 @@ class ClusterAPI:
             return {host: lst.server_address[1] for host, lst in self._listeners.items()}
 
     def set_view(self, view: ClusterView) -> None:
-        """Show new nodes (or a new version); open connections keep working."""
+        """Show new nodes (or new versions, or faults); open connections keep working."""
         if view != self.view:
             self.view = view
             self._generation += 1
+            self.sim.update(view)
+
+    def tick(self) -> None:
+        """Lets time act on the simulated cluster (boots, starting replicas); the agent
+        calls it every sweep, so the timeline does not wait for a client's request."""
+        self.sim.advance()
+
+    def available(self) -> bool:
+        """Whether a connection gets an answer: some master is up."""
+        return self.sim.available()
 
     def set_ca(self, ca: x509.KeyPair) -> None:
         """Switch to a new cluster CA: a new serving certificate, client certificates checked
@@ -635,14 +663,13 @@ class ClusterAPI:
         self._connections.clear()
 
     # -- routes ----------------------------------------------------------------------------
-    def route(self, path: str, query: dict[str, str], host: str) -> tuple[int, dict | str]:
+    def route(self, path: str, query: dict[str, str], host: str) -> tuple[int, Any]:
         """(HTTP status, JSON body or text) for a GET of ``path``."""
-        view = self.view
-        version = str(self._generation)
+        version = str(self._generation + self.sim.revision)
         if path in ("/healthz", "/livez", "/readyz"):
             return 200, "ok"
         if path == "/version":
-            return 200, version_info(view.kube_version)
+            return 200, version_info(self.sim.api_version())
         if query.get("watch") in ("1", "true"):
             raise BadRequest("watch is not supported by the sandbox API")
         if path == "/api":
@@ -652,42 +679,76 @@ class ClusterAPI:
                                                          f"127.0.0.1:{self.port}"}]}
         if path == "/apis":
             return 200, _API_GROUPS
-        if path == f"/apis/{AUTHN_GROUP}":
-            return 200, {"kind": "APIGroup", "apiVersion": "v1", **_API_GROUPS["groups"][0]}
-        if path == f"/apis/{AUTHN_VERSION}":
-            return 200, _AUTHN_RESOURCES
+        parts = path.strip("/").split("/")
+        if parts[0] == "apis" and len(parts) == 2 and parts[1] in _GROUPS:
+            return 200, {"kind": "APIGroup", "apiVersion": "v1", **_GROUPS[parts[1]]}
+        if parts[0] == "apis" and "/".join(parts[1:3]) in _GROUP_RESOURCES and len(parts) == 3:
+            group_version = "/".join(parts[1:3])
+            return 200, {"kind": "APIResourceList", "apiVersion": "v1",
+                         "groupVersion": group_version,
+                         "resources": _GROUP_RESOURCES[group_version]}
         if path == "/api/v1":
             return 200, {"kind": "APIResourceList", "groupVersion": "v1",
                          "resources": _RESOURCES}
-        parts = path.strip("/").split("/")[2:] if path.startswith("/api/v1/") else None
-        if parts:
-            return self._resource(view, parts, query, version)
-        return 404, status(404, "NotFound", "the server could not find the requested resource",
-                           {})
+        if path.startswith("/api/v1/"):
+            return self._resource(parts[2:], query, version)
+        if path.startswith(f"/apis/{POLICY_VERSION}/"):
+            return self._budgets(parts[3:], query, version)
+        return 404, _no_such_resource()
 
-    def _resource(self, view: ClusterView, parts: list[str], query: dict[str, str],
+    def _resource(self, parts: list[str], query: dict[str, str],
                   version: str) -> tuple[int, dict]:
-        heartbeat = _now()
         if parts[0] == "nodes" and len(parts) <= 2:
-            nodes = [node_object(view, n, heartbeat) for n in view.nodes]
+            nodes = self.sim.nodes(_now())
             if len(parts) == 1:
                 return 200, list_object("NodeList", nodes, query, version)
             return self._one(nodes, "nodes", parts[1])
         if parts[0] == "pods" and len(parts) == 1:
-            return 200, list_object("PodList", [], query, version)
+            return 200, list_object("PodList", self.sim.pods(), query, version)
         if parts[0] == "namespaces":
-            namespaces = [namespace_object(view, n) for n in NAMESPACES]
+            namespaces = [namespace_object(self.view, n) for n in NAMESPACES]
             if len(parts) == 1:
                 return 200, list_object("NamespaceList", namespaces, query, version)
             code, ns = self._one(namespaces, "namespaces", parts[1])
             if code != 200 or len(parts) == 2:
                 return code, ns
+            pods = [p for p in self.sim.pods() if p["metadata"]["namespace"] == parts[1]]
             if parts[2] == "pods" and len(parts) == 3:
-                return 200, list_object("PodList", [], query, version)
+                return 200, list_object("PodList", pods, query, version)
             if parts[2] == "pods" and len(parts) == 4:
-                return self._one([], "pods", parts[3])
-        return 404, status(404, "NotFound", "the server could not find the requested resource",
-                           {})
+                return self._one(pods, "pods", parts[3])
+        return 404, _no_such_resource()
+
+    def _budgets(self, parts: list[str], query: dict[str, str],
+                 version: str) -> tuple[int, dict]:
+        """/apis/policy/v1/[namespaces/{ns}/]poddisruptionbudgets[/{name}]."""
+        namespace = None
+        if len(parts) >= 2 and parts[0] == "namespaces":
+            namespace, parts = parts[1], parts[2:]
+        if not parts or parts[0] != "poddisruptionbudgets" or len(parts) > 2 or \
+                (len(parts) == 2 and namespace is None):
+            return 404, _no_such_resource()
+        budgets = [b for b in [self.sim.budget()]
+                   if namespace is None or b["metadata"]["namespace"] == namespace]
+        if len(parts) == 2:
+            return self._one(budgets, "poddisruptionbudgets.policy", parts[1])
+        return 200, list_object("PodDisruptionBudgetList", budgets, query, version,
+                                POLICY_VERSION)
+
+    def write(self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes,
+              user: tuple[str, tuple[str, ...]] | None) -> tuple[int, Any] | None:
+        """(HTTP status, body) for a write the API accepts; None for 405. Kubernetes: a
+        SelfSubjectReview, a node's cordon (PATCH), a pod's eviction."""
+        parts = path.strip("/").split("/")
+        if method == "POST" and path == SELF_SUBJECT_REVIEWS and user is not None:
+            return 201, self_subject_review(*user)
+        if method == "PATCH" and parts[:3] == ["api", "v1", "nodes"] and len(parts) == 4:
+            return self.sim.patch_node(parts[3], headers.get("Content-Type", ""), body,
+                                       _now())
+        if method == "POST" and parts[:3] == ["api", "v1", "namespaces"] and \
+                len(parts) == 7 and parts[4] == "pods" and parts[6] == "eviction":
+            return self.sim.evict(parts[3], parts[5], body, query.get("dryRun") == "All")
+        return None
 
     @staticmethod
     def _one(objects: list[dict], kind: str, name: str) -> tuple[int, dict]:
@@ -696,6 +757,10 @@ class ClusterAPI:
                 return 200, obj
         return 404, status(404, "NotFound", f'{kind} "{name}" not found',
                            {"name": name, "kind": kind})
+
+
+def _no_such_resource() -> dict:
+    return status(404, "NotFound", "the server could not find the requested resource", {})
 
 
 def servable(address: str | None) -> bool:

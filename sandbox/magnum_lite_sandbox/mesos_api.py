@@ -7,31 +7,45 @@ on the cluster's loopback floating addresses at the cluster stack's ``api_port``
 the cluster's CA, as the masters issue their certificate from the CA in their user data
 (drivers/mesos_ubuntu_v1).
 
-It reuses kube_api's server (listeners, per-connection TLS, CA switches) and answers what a
-reader needs, in Mesos 1.x shapes: ``/master/state`` (``state.json`` too): version, leader
-and leader_info, activated_slaves, ``slaves`` (one per worker server, every one active, its
-hostname the server's private address as the boot configuration sets it) and
-``frameworks`` (Marathon, registered); ``/master/slaves``, ``/master/frameworks``,
-``/master/health`` (200, empty), ``/version`` and ``/master/redirect`` (``/redirect``: 307 to
-the leading master, as any master answers it). As the driver configures mesos-master, the
-read-only endpoints need no authentication and client certificates are not checked; a write
-gets 401 without credentials and 405 with them (the sandbox's API is read-only).
+It reuses kube_api's server (listeners, per-connection TLS, CA switches, no answer while no
+master is up) and answers what a reader and a drain need, in Mesos 1.x shapes:
+``/master/state`` (``state.json`` too): version, leader and leader_info, activated and
+deactivated agents, ``slaves`` (one per registered agent, its hostname the server's private
+address as the boot configuration sets it, its ``version`` its own boot's) and
+``frameworks`` (Marathon, registered, with its tasks); ``/master/slaves``,
+``/master/frameworks``, ``/master/tasks``, ``/master/health`` (200, empty), ``/version``,
+``/master/redirect`` (``/redirect``: 307 to the leading master, as any master answers it),
+and the maintenance primitives: ``/master/maintenance/schedule`` (GET, POST),
+``/master/maintenance/status``, ``POST /master/machine/down`` and ``/master/machine/up``,
+simulated by ``mesos_sim``. As the driver configures mesos-master, the read-only endpoints
+need no authentication and client certificates are not checked; the read-write ones
+(maintenance, and any other write) need HTTP basic authentication with a principal of the
+masters' ``/etc/mesos/credentials.json`` (any credentials when the view knows none), 401
+without; other writes get 405 (the sandbox does not do them).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Callable
 import dataclasses
 import datetime
 import hashlib
+import hmac
 from http import HTTPStatus
 import ipaddress
+import json
 import ssl
+import time
 from typing import Any
 import urllib.parse
 import uuid
 
 from magnum_lite.common import x509
-from magnum_lite_sandbox import kube_api
+from magnum_lite_sandbox import kube_api, mesos_sim
+from magnum_lite_sandbox.cluster_sim import Node
+from magnum_lite_sandbox.kube_sim import heat_time
 
 DEFAULT_MESOS_VERSION = "1.7.1"
 MESOS_PORT = 5050
@@ -39,7 +53,12 @@ AGENT_PORT = 5051
 MARATHON_PORT = 8080
 #: The paths mesos-master answers with a redirect to the leader (``leader_location``).
 REDIRECT_PATHS = ("/master/redirect", "/redirect")
-_NAMESPACE = uuid.UUID("6f1d2c3b-4a5e-4f60-8b7c-9d0e1f2a3b4c")  # uuid5 of Mesos identities
+SCHEDULE_PATH = "/master/maintenance/schedule"
+STATUS_PATH = "/master/maintenance/status"
+DOWN_PATH = "/master/machine/down"
+UP_PATH = "/master/machine/up"
+#: Endpoints of mesos-master's read-write authentication realm (reads included).
+READ_WRITE_PATHS = (SCHEDULE_PATH, STATUS_PATH, DOWN_PATH, UP_PATH)
 _RESOURCES = {"cpus": 2.0, "mem": 3072.0, "disk": 35_000.0, "gpus": 0.0,
               "ports": "[31000-32000]"}
 _NO_RESOURCES = {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
@@ -50,14 +69,18 @@ class MesosView:
     """What the API shows of a Mesos cluster; replaced as a whole when the cluster changes."""
 
     cluster_uuid: str
-    nodes: tuple[kube_api.Node, ...] = ()
+    nodes: tuple[Node, ...] = ()
     mesos_version: str = DEFAULT_MESOS_VERSION
     created: str | None = None
+    never_ready: frozenset[str] = frozenset()  # nodes whose boot a fault holds (faults)
+    state_dir: str | None = None  # where the timeline goes (None: nowhere)
+    #: (principal, secret) of the masters' credentials.json: who may use the writes.
+    credentials: tuple[tuple[str, str], ...] = ()
 
 
 def _epoch(value: str | None) -> float:
     """Heat's timestamps as Mesos' seconds since the epoch (floats)."""
-    stamp = kube_api._rfc3339(value)
+    stamp = heat_time(value)
     parsed = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
     return parsed.replace(tzinfo=datetime.UTC).timestamp()
 
@@ -71,105 +94,130 @@ def _ip_number(address: str) -> int:
 
 
 def master_id(view: MesosView) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"{view.cluster_uuid}/master"))
+    return mesos_sim.master_id(view.cluster_uuid)
 
 
-def _masters(view: MesosView) -> list[kube_api.Node]:
+def _masters(view: MesosView) -> list[Node]:
     return [n for n in view.nodes if n.role == "master"]
 
 
-def _agents(view: MesosView) -> list[kube_api.Node]:
+def _agents(view: MesosView) -> list[Node]:
     return [n for n in view.nodes if n.role != "master"]
 
 
-def _host(node: kube_api.Node) -> str:
-    """The node's Mesos hostname: its private address (MESOS_HOSTNAME), else its name."""
-    return node.internal_ip or node.name
-
-
-def version_info(view: MesosView) -> dict[str, Any]:
+def version_info(view: MesosView, version: str | None = None) -> dict[str, Any]:
     """/version: the build of the running mesos-master."""
-    return {"version": view.mesos_version, "git_tag": view.mesos_version,
-            "git_sha": hashlib.sha1(view.mesos_version.encode()).hexdigest(),
+    version = version or view.mesos_version
+    return {"version": version, "git_tag": version,
+            "git_sha": hashlib.sha1(version.encode()).hexdigest(),
             "build_date": "2019-01-09 00:00:00", "build_time": 1546992000.0,
             "build_user": ""}
 
 
-def leader_info(view: MesosView) -> dict[str, Any] | None:
-    """Master 0 leads (the first master elected when the ensemble formed)."""
+def leader_info(view: MesosView, leader: Node | None = None,
+                version: str | None = None) -> dict[str, Any] | None:
+    """The leading master: `leader` (by default master 0, the first master elected when the
+    ensemble formed)."""
     masters = _masters(view)
-    if not masters:
-        return None
-    host = _host(masters[0])
+    if leader is None:
+        if not masters:
+            return None
+        leader = masters[0]
+    host = mesos_sim.host(leader)
     return {"id": master_id(view), "pid": f"master@{host}:{MESOS_PORT}", "port": MESOS_PORT,
-            "hostname": host, "ip": _ip_number(host), "version": view.mesos_version,
+            "hostname": host, "ip": _ip_number(host), "version": version or view.mesos_version,
             "address": {"hostname": host, "ip": host, "port": MESOS_PORT}}
 
 
-def leader_location(view: MesosView) -> str | None:
+def leader_location(view: MesosView, leader: Node | None = None) -> str | None:
     """Where /master/redirect sends a client: the leading master's base URL, scheme-relative
     (``//host:port``, no path) so that the client keeps the scheme it used (https here), made
     of leader_info's hostname and port as /master/state shows them; None with no leader."""
-    leader = leader_info(view)
-    if leader is None:
+    info = leader_info(view, leader)
+    if info is None:
         return None
-    return f"//{leader['hostname']}:{leader['port']}"
+    return f"//{info['hostname']}:{info['port']}"
 
 
-def agent_object(view: MesosView, index: int, node: kube_api.Node) -> dict[str, Any]:
-    """One registered, active agent as /master/slaves shows it."""
-    host = _host(node)
+def agent_object(view: MesosView, agent_id: str, node: Node, version: str | None = None,
+                 active: bool = True, registered: float | None = None) -> dict[str, Any]:
+    """One registered agent as /master/slaves shows it."""
+    host = mesos_sim.host(node)
     return {
-        "id": f"{master_id(view)}-S{index}",
-        "pid": f"slave(1)@{host}:{AGENT_PORT}",
+        "id": agent_id,
+        "pid": f"slave(1)@{node.internal_ip or host}:{AGENT_PORT}",
         "hostname": host,
         "port": AGENT_PORT,
-        "registered_time": _epoch(node.created or view.created),
+        "registered_time": registered if registered is not None
+        else _epoch(node.created or view.created),
         "resources": dict(_RESOURCES),
         "used_resources": dict(_NO_RESOURCES),
         "offered_resources": dict(_NO_RESOURCES),
         "reserved_resources": {},
         "unreserved_resources": dict(_RESOURCES),
         "attributes": {},
-        "active": True,
-        "deactivated": False,
-        "version": view.mesos_version,
+        "active": active,
+        "deactivated": not active,
+        "version": version or view.mesos_version,
         "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
     }
 
 
-def marathon_framework(view: MesosView) -> dict[str, Any]:
-    """Marathon, registered from master 0 with the principal the driver gives it."""
+def marathon_framework(view: MesosView, leader: Node | None = None,
+                       tasks: tuple[list, list] = ([], [])) -> dict[str, Any]:
+    """Marathon, registered from the leading master with the principal the driver gives it,
+    with its (running, completed) tasks."""
     masters = _masters(view)
-    host = _host(masters[0]) if masters else "localhost"
+    if leader is None and masters:
+        leader = masters[0]
+    host = mesos_sim.host(leader) if leader else "localhost"
+    scheduler = uuid.uuid5(mesos_sim.IDENTITIES, view.cluster_uuid)
     return {
-        "id": f"{master_id(view)}-0000", "name": "marathon",
-        "pid": f"scheduler-{uuid.uuid5(_NAMESPACE, view.cluster_uuid)}@{host}:{MARATHON_PORT}",
+        "id": framework_id(view), "name": "marathon",
+        "pid": f"scheduler-{scheduler}@{host}:{MARATHON_PORT}",
         "hostname": host, "webui_url": f"http://{host}:{MARATHON_PORT}", "user": "root",
         "principal": "marathon", "role": "*", "roles": ["*"], "active": True,
         "connected": True, "recovered": False, "checkpoint": True,
         "failover_timeout": 604800.0, "registered_time": _epoch(view.created),
         "unregistered_time": 0.0, "capabilities": ["PARTITION_AWARE"],
         "resources": dict(_NO_RESOURCES), "used_resources": dict(_NO_RESOURCES),
-        "offered_resources": dict(_NO_RESOURCES), "tasks": [], "unreachable_tasks": [],
-        "completed_tasks": [], "offers": [], "executors": [],
+        "offered_resources": dict(_NO_RESOURCES), "tasks": tasks[0], "unreachable_tasks": [],
+        "completed_tasks": tasks[1], "offers": [], "executors": [],
     }
 
 
-def state(view: MesosView) -> dict[str, Any]:
-    """/master/state as the leading master answers it."""
-    leader = leader_info(view)
-    agents = [agent_object(view, i, n) for i, n in enumerate(_agents(view))]
+def framework_id(view: MesosView) -> str:
+    return f"{master_id(view)}-0000"
+
+
+def state(view: MesosView, sim: mesos_sim.MesosSim | None = None) -> dict[str, Any]:
+    """/master/state as the leading master answers it: what the simulation has, if given;
+    else every worker an active agent at the cluster's version."""
+    if sim is None:
+        leader, version = None, view.mesos_version
+        agents = [agent_object(view, f"{master_id(view)}-S{i}", n)
+                  for i, n in enumerate(_agents(view))]
+        tasks: tuple[list, list] = ([], [])
+    else:
+        with sim.lock:
+            name = sim.leader()
+            leader = sim.node(name) if name else None
+            version = sim.version(name) if name else view.mesos_version
+            agents = [agent_object(view, sim.agent_id(a), n, a.version, a.active,
+                                   a.registered) for n, a in sim.agent_list()]
+            tasks = sim.tasks(framework_id(view))
+    info = leader_info(view, leader, version)
+    active = sum(1 for a in agents if a["active"])
     body: dict[str, Any] = {
-        **version_info(view),
+        **version_info(view, version),
         "id": master_id(view),
         "start_time": _epoch(view.created),
         "elected_time": _epoch(view.created),
-        "activated_slaves": len(agents),
-        "deactivated_slaves": 0,
+        "activated_slaves": active,
+        "deactivated_slaves": len(agents) - active,
         "unreachable_slaves": 0,
         "slaves": agents,
-        "frameworks": [marathon_framework(view)] if leader else [],
+        "frameworks": [marathon_framework(view, leader, tasks)] if info else [],
         "completed_frameworks": [],
         "unregistered_frameworks": [],
         "orphan_tasks": [],
@@ -178,15 +226,28 @@ def state(view: MesosView) -> dict[str, Any]:
                   "authenticate_http_readwrite": "true", "registry": "replicated_log",
                   "quorum": str(len(_masters(view)) // 2 + 1), "work_dir": "/var/lib/mesos"},
     }
-    if leader is not None:
-        body.update(pid=leader["pid"], hostname=leader["hostname"], leader=leader["pid"],
-                    leader_info=leader)
+    if info is not None:
+        body.update(pid=info["pid"], hostname=info["hostname"], leader=info["pid"],
+                    leader_info=info)
     return body
 
 
+def _basic(header: str) -> tuple[str, str] | None:
+    """(principal, secret) of an ``Authorization: Basic`` header."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        principal, sep, secret = base64.b64decode(value.strip(), validate=True).decode(
+        ).partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (principal, secret) if sep else None
+
+
 class _MesosHandler(kube_api._Handler):
-    """kube_api's handler with mesos-master's rules: reads need no credentials, writes
-    need basic authentication and are refused anyway (the sandbox is read-only)."""
+    """kube_api's handler with mesos-master's rules: reads need no credentials but for the
+    read-write realm's endpoints; writes need basic authentication."""
 
     server_version = "Mesos"
 
@@ -194,8 +255,11 @@ class _MesosHandler(kube_api._Handler):
         return True  # --authenticate_http_readonly=false
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if urllib.parse.urlsplit(self.path).path in REDIRECT_PATHS:
+        path = urllib.parse.urlsplit(self.path).path
+        if path in REDIRECT_PATHS:
             self._redirect()
+        elif path.rstrip("/") in READ_WRITE_PATHS and not self._write_allowed():
+            return
         else:
             self._dispatch()  # a path below a redirect path too: 404, so no redirect loop
 
@@ -204,7 +268,10 @@ class _MesosHandler(kube_api._Handler):
     def _redirect(self) -> None:
         """As mesos-master answers on every master, the leader included: 307 with the
         leader's base URL and no body, or 503 while no master leads."""
-        location = leader_location(self.server.api.view)  # type: ignore[arg-type]
+        api: MesosAPI = self.server.api  # type: ignore[assignment]
+        with api.sim.lock:
+            name = api.sim.leader()
+            location = leader_location(api.view, api.sim.node(name) if name else None)
         if location is None:
             self._send(503, "text/plain; charset=utf-8", b"No leader elected")
             return
@@ -213,25 +280,41 @@ class _MesosHandler(kube_api._Handler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    def _write_allowed(self) -> bool:
+        """--authenticate_http_readwrite: a principal of the masters' credentials."""
+        known = self.server.api.view.credentials
+        header = self.headers.get("Authorization") or ""
+        given = _basic(header)
+        if known and not (given and any(hmac.compare_digest(f"{p}:{s}", ":".join(given))
+                                        for p, s in known)) or not known and not header:
+            self._send(401, "text/plain; charset=utf-8", b"Unauthorized")
+            return False
+        return True
+
     def _not_allowed(self) -> None:
         self._drain()
-        if not self.headers.get("Authorization"):
-            self._send(401, "text/plain; charset=utf-8", b"Unauthorized")
-            return
-        self._send(405, "text/plain; charset=utf-8",
-                   b"the sandbox's Mesos master API is read-only")
+        if self._write_allowed():
+            self._refuse()
 
-    do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_POST = _not_allowed  # noqa: N815
+    def _refuse(self) -> None:
+        self._send(405, "text/plain; charset=utf-8",
+                   b"the sandbox's Mesos master API is read-only but for maintenance")
+
+    do_OPTIONS = _not_allowed  # noqa: N815
 
 
 class MesosAPI(kube_api.ClusterAPI):
     """The Mesos master API of one Mesos cluster (see the module docstring)."""
 
     handler_class = _MesosHandler
+    sim_class = mesos_sim.MesosSim
     kind = "Mesos master API"
+    sim: mesos_sim.MesosSim
+    view: MesosView  # type: ignore[assignment]
 
-    def __init__(self, view: MesosView, ca: x509.KeyPair, port: int = MESOS_PORT) -> None:
-        super().__init__(view, ca, port)  # type: ignore[arg-type]
+    def __init__(self, view: MesosView, ca: x509.KeyPair, port: int = MESOS_PORT,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(view, ca, port, clock)  # type: ignore[arg-type]
 
     @staticmethod
     def _make_context(ca: x509.KeyPair, names: tuple[str, ...]) -> ssl.SSLContext:
@@ -245,19 +328,41 @@ class MesosAPI(kube_api.ClusterAPI):
 
     def route(self, path: str, query: dict[str, str], host: str) -> tuple[int, Any]:
         """(HTTP status, JSON body or text) for a GET of `path`."""
-        view: MesosView = self.view  # type: ignore[assignment]
+        view = self.view
         if path == "/master/health":
             return 200, ""
         if path == "/version":
-            return 200, version_info(view)
+            return 200, version_info(view, self.sim.api_version())
         if path in ("/master/state", "/master/state.json", "/state", "/state.json"):
-            return 200, state(view)
+            return 200, state(view, self.sim)
         if path in ("/master/slaves", "/slaves"):
-            return 200, {"slaves": [agent_object(view, i, n)
-                                    for i, n in enumerate(_agents(view))],
-                         "recovered_slaves": []}
+            return 200, {"slaves": state(view, self.sim)["slaves"], "recovered_slaves": []}
         if path in ("/master/frameworks", "/frameworks"):
-            body = state(view)
+            body = state(view, self.sim)
             return 200, {"frameworks": body["frameworks"], "completed_frameworks": [],
                          "unregistered_frameworks": []}
+        if path in ("/master/tasks", "/tasks"):
+            running, completed = self.sim.tasks(framework_id(view))
+            return 200, {"tasks": running + completed}
+        if path == SCHEDULE_PATH:
+            return 200, self.sim.schedule()
+        if path == STATUS_PATH:
+            return 200, self.sim.status()
         return 404, ""
+
+    def write(self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes,
+              user: Any) -> tuple[int, Any] | None:
+        """The maintenance primitives (see the module docstring); 405 for anything else."""
+        actions = {SCHEDULE_PATH: self.sim.update_schedule, DOWN_PATH: self.sim.machines_down,
+                   UP_PATH: self.sim.machines_up}
+        if method != "POST" or path not in actions:
+            return None
+        try:
+            data = json.loads(body or b"")
+        except ValueError as exc:
+            return 400, f"Failed to parse body into JSON: {exc}"
+        try:
+            actions[path](data)
+        except mesos_sim.MaintenanceError as exc:
+            return 400, str(exc)
+        return 200, None

@@ -1,5 +1,5 @@
-"""What a cluster master's guest reads from the files it is given: the cluster CA, node.env
-and the names its API certificate would carry.
+"""What a cluster node's guest reads from the files it is given: the cluster CA, node.env
+(with the COE version it installs) and the names a master's API certificate would carry.
 
 A real master learns its cluster from cloud-init: the user data's cloud-config writes the
 cluster CA (where the COE keeps it: Kubernetes' ``/etc/kubernetes/pki``, a swarm-mode
@@ -10,7 +10,8 @@ content). The sandbox boots no guest, so the cluster APIs (``cluster_apis``) rea
 here, as cloud-init and the scripts would, to serve each cluster with the right COE (``coe_of``:
 told by what only that COE's boot scripts read, never by a line written for the sandbox) and
 CA, and with a serving certificate that names what a real master's would
-(``certificate_names``).
+(``certificate_names``); and every node's, to run it at the version its own boot installs
+(``node_version``), as a rolling upgrade changes one node's user data at a time.
 """
 
 import base64
@@ -53,6 +54,10 @@ SWARM_ENV = "SWARM_PORT"
 #: kubeadm's configuration on a Kubernetes master (k8s_ubuntu_v1): its ClusterConfiguration's
 #: ``apiServer.certSANs`` are the names kubeadm adds to the API server's certificate.
 KUBEADM_INIT_PATH = "/etc/magnum-lite/kubeadm-init.yaml"
+#: The principals and secrets a Mesos master authenticates (its HTTP read-write endpoints).
+MESOS_CREDENTIALS_PATH = "/etc/mesos/credentials.json"
+#: The node.env line with the COE version each COE's boot scripts install.
+VERSION_ENV = {DEFAULT_COE: "KUBE_VERSION", SWARM_MODE: "DOCKER_VERSION", MESOS: MESOS_ENV}
 #: The node.env hosts a swarm manager's or Mesos master's boot script puts in its API
 #: certificate (swarm_fedora_v2's prepare-node.sh, mesos_ubuntu_v1's mesos-master.sh).
 CERTIFICATE_HOSTS = ("CONTROL_PLANE_HOST", "API_PUBLIC_ADDRESS")
@@ -161,25 +166,48 @@ def certificate_names(files: dict[str, str], env: dict[str, str]) -> tuple[str, 
     return tuple(dict.fromkeys(n.strip() for n in names if n and n.strip()))
 
 
+def mesos_credentials(files: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """(principal, secret) pairs of a Mesos master's credentials.json (() when none)."""
+    try:
+        data = json.loads(files.get(MESOS_CREDENTIALS_PATH, "") or "{}")
+    except ValueError:
+        return ()
+    entries = data.get("credentials") if isinstance(data, dict) else None
+    return tuple((str(c["principal"]), str(c.get("secret", "")))
+                 for c in entries if isinstance(c, dict) and c.get("principal")
+                 ) if isinstance(entries, list) else ()
+
+
 @dataclasses.dataclass(frozen=True)
 class BootInfo:
-    """What a master's guest learns from its user data: the cluster CA, node.env, the names
-    its API certificate would carry (`certificate_names`; empty when unknown) and its COE
-    (`coe_of`)."""
+    """What a node's guest learns from its user data: the cluster CA, node.env, the names
+    its API certificate would carry (`certificate_names`; empty when unknown), its COE
+    (`coe_of`) and, on a Mesos master, who may use the read-write HTTP endpoints."""
 
     ca: x509.KeyPair | None
     env: dict[str, str]
     certificate_names: tuple[str, ...] = ()
     coe: str = DEFAULT_COE
+    credentials: tuple[tuple[str, str], ...] = ()
 
 
 def boot_info(user_data: str) -> BootInfo:
-    """The CA, node.env, certificate names and COE of a master's user data (empty, and
-    Kubernetes, when it writes none)."""
+    """The CA, node.env, certificate names, COE and credentials of a node's user data
+    (empty, and Kubernetes, when it writes none)."""
     files = cloud_config_files(user_data)
     env = parse_env(files.get(NODE_ENV_PATH, ""))
     return BootInfo(ca=ca_of(files), env=env, certificate_names=certificate_names(files, env),
-                    coe=coe_of(files, env))
+                    coe=coe_of(files, env), credentials=mesos_credentials(files))
+
+
+def node_version(boot: BootInfo, coe: str) -> str | None:
+    """The COE version the node's boot installs (node.env; the cluster's COE names the line):
+    Kubernetes' as kubelet reports it ("v1.30.4"), Docker's and Mesos' as written; None when
+    the user data does not say."""
+    value = boot.env.get(VERSION_ENV.get(coe, ""), "").strip()
+    if not value:
+        return None
+    return f"v{value.lstrip('v')}" if coe == DEFAULT_COE else value
 
 
 def credentials_ca(credentials: Any) -> x509.KeyPair | None:

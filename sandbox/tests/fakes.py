@@ -80,6 +80,9 @@ class FakeHeat:
         stack = self._lookup(ref)
         outputs = [{"output_key": k, "output_value": v} for k, v in stack["outputs"].items()]
         return SimpleNamespace(id=stack["id"], stack_name=stack["stack_name"],
+                               stack_status=stack["stack_status"],
+                               creation_time=stack["creation_time"],
+                               updated_time=stack["updated_time"],
                                parameters=stack["parameters"],
                                outputs=outputs if resolve_outputs else None)
 
@@ -91,7 +94,8 @@ class FakeHeat:
             return [SimpleNamespace(resource_name="server", resource_type=wanted,
                                     physical_resource_id=s["id"], parent_resource=str(i))
                     for i, s in enumerate(v for v in self.stacks_by_id.values()
-                                          if v["nested"] and "user_data" in v["parameters"])]
+                                          if v["nested"] and "user_data" in v["parameters"]
+                                          and v["id"].startswith("srv-m"))]
         return [SimpleNamespace(resource_name=n, **r)
                 for n, r in self._lookup(ref)["resources"].items()]
 
@@ -150,13 +154,15 @@ CLUSTER_STACK = f"demo-{CLUSTER_UUID}"
 LIST_TAGGED = ("stacks.list", {"tags": "magnum-lite"})
 
 
-def master_user_data(ca, encoding=None, kube_version="1.31.2"):
-    """Master user data in the driver's format: multipart MIME whose text/cloud-config part
-    writes the cluster CA and node.env (plain or base64 content), then the boot scripts."""
+def master_user_data(ca, encoding=None, kube_version="1.31.2", role="master", index=0):
+    """Node user data in the driver's format: multipart MIME whose text/cloud-config part
+    writes node.env and the cluster CA (a master's with its key; plain or base64 content),
+    then the boot scripts."""
     files = [{"path": NODE_ENV_PATH, "permissions": "0644",
-              "content": f"ROLE='master'\nNODE_INDEX='0'\nCLUSTER_UUID='{CLUSTER_UUID}'\n"
+              "content": f"ROLE='{role}'\nNODE_INDEX='{index}'\nCLUSTER_UUID='{CLUSTER_UUID}'\n"
                          f"KUBE_VERSION='{kube_version}'\n"}]
-    for path, pem in ((CA_CERT_PATH, ca.certificate), (CA_KEY_PATH, ca.private_key)):
+    pems = ((CA_CERT_PATH, ca.certificate), (CA_KEY_PATH, ca.private_key))
+    for path, pem in pems if role == "master" else pems[:1]:
         if encoding == "b64":
             files.append({"path": path, "permissions": "0600", "encoding": "b64",
                           "content": base64.b64encode(pem.encode()).decode()})
@@ -187,13 +193,15 @@ def add_cluster(heat, ca=None, *, masters=2, workers=2, lb_fip="127.88.1.2",
                    status=status, outputs=outputs, tags=["magnum-lite"])
     for i in range(masters):
         heat.add_stack(f"srv-m{i}", f"{CLUSTER_STACK}-masters-abc-{i}-server-xyz", {}, {},
-                       parameters={"user_data": user_data or master_user_data(ca)},
+                       parameters={"user_data": user_data or master_user_data(ca),
+                                   **SERVER_PARAMETERS},
                        status="CREATE_COMPLETE", nested=True)
     if workers:
-        add_workers(heat, 0, workers)
+        add_workers(heat, 0, workers, ca=ca)
 
 
-def add_workers(heat, chunk, count, status="CREATE_COMPLETE"):
+def add_workers(heat, chunk, count, status="CREATE_COMPLETE", ca=None, user_data=None):
+    """A worker chunk stack and, with `ca` or `user_data`, its servers' nested stacks."""
     names = {str(i): f"demo-0f6c2a-default-worker-{chunk}-{i}" for i in range(count)}
     heat.add_stack(f"ws-{chunk}", f"{CLUSTER_STACK}-ng-{NG_UUID}-{chunk}", {}, {},
                    status=status, tags=["magnum-lite"], outputs={
@@ -201,6 +209,28 @@ def add_workers(heat, chunk, count, status="CREATE_COMPLETE"):
                        "node_ids": {k: f"srv-w{chunk}-{k}" for k in names},
                        "node_private_addresses": {k: f"10.0.1.{10 + int(k)}" for k in names},
                        "node_floating_addresses": {k: None for k in names}})
+    for k in names:
+        if ca is not None or user_data is not None:
+            heat.add_stack(f"srv-w{chunk}-{k}", f"{CLUSTER_STACK}-ng-{chunk}-{k}-server-xyz",
+                           {}, {}, parameters={"user_data": user_data or master_user_data(
+                               ca, role="worker", index=int(k)), **SERVER_PARAMETERS},
+                           status="CREATE_COMPLETE", nested=True)
+
+
+#: What the drivers' node template gives every server besides its user data
+#: (templates/fragments/node.yaml): a rotation's new user data must not rebuild it.
+SERVER_PARAMETERS = {"image": "ubuntu-22.04", "user_data_update_policy": "IGNORE"}
+
+
+def set_user_data(heat, server_id, user_data, when="2026-11-21T18:20:00Z", image=None,
+                  policy="REBUILD"):
+    """A server's nested stack updated in place with new user data (and perhaps image), and
+    the user_data_update_policy the update gives it (REBUILD: a rebuild with it)."""
+    stack = heat.stacks_by_id[server_id]
+    stack["parameters"] = {**stack["parameters"], "user_data": user_data,
+                           "user_data_update_policy": policy,
+                           **({"image": image} if image else {})}
+    stack.update(stack_status="UPDATE_COMPLETE", updated_time=when)
 
 
 def change(heat, sid, status, when="2026-11-21T18:10:00Z"):
@@ -232,6 +262,9 @@ class RecordingAPI:
 
     def set_certificate_names(self, names):
         self.certificate_names = tuple(names)
+
+    def tick(self):
+        self.ticks = getattr(self, "ticks", 0) + 1
 
     def close(self):
         self.closed = True

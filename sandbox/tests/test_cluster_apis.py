@@ -63,11 +63,14 @@ def test_a_complete_cluster_is_served_with_its_masters_ca(heat, servers, ca, tmp
                for n in nodes)
     assert nodes[0].status.node_info.kubelet_version == "v1.31.2"  # node.env KUBE_VERSION
     assert nodes[2].status.addresses[0].address == "10.0.1.10"
-    # Found with one tagged listing, one GET per stack and one for master 0's user data
-    # (through the master_ids output), plus one deployment listing for earlier rotations.
+    # Found with one tagged listing, one GET per stack and one per server for its user data
+    # (through the master_ids and node_ids outputs), plus one deployment listing for
+    # earlier rotations.
     assert heat.calls == [LIST_TAGGED, ("stacks.get", f"{CLUSTER_STACK}/cs-1"),
+                          ("stacks.get", "srv-m0"), ("stacks.get", "srv-m1"),
                           ("stacks.get", f"{CLUSTER_STACK}-ng-{NG_UUID}-0/ws-0"),
-                          ("stacks.get", "srv-m0"), ("software_deployments.list", {})]
+                          *[("stacks.get", f"srv-w0-{i}") for i in range(3)],
+                          ("software_deployments.list", {})]
 
 
 def test_a_cluster_is_not_served_before_its_stack_completes(heat, recorded, ca):
@@ -87,7 +90,7 @@ def test_an_update_keeps_serving_and_rereads_only_what_changed(heat, recorded, c
     heat.calls.clear()
     # A resize: Heat updates the cluster stack and makes a second worker chunk.
     change(heat, "cs-1", "UPDATE_IN_PROGRESS")
-    add_workers(heat, 1, 2, status="CREATE_IN_PROGRESS")
+    add_workers(heat, 1, 2, status="CREATE_IN_PROGRESS", ca=ca)
     recorded.sweep(heat)
     assert recorded.clusters[CLUSTER_UUID].api is api and not api.closed
     assert [c for c in heat.calls if c[0] == "stacks.get"] == []  # nothing read mid-build
@@ -96,9 +99,12 @@ def test_an_update_keeps_serving_and_rereads_only_what_changed(heat, recorded, c
     change(heat, "ws-1", "CREATE_COMPLETE", when=None)
     heat.calls.clear()
     recorded.sweep(heat)
+    # The two stacks that changed, and their servers (the masters' and the new chunk's);
+    # chunk 0 did not change: neither it nor its servers are read.
     assert [c for c in heat.calls if c[0] == "stacks.get"] == [
-        ("stacks.get", f"{CLUSTER_STACK}/cs-1"),
-        ("stacks.get", f"{CLUSTER_STACK}-ng-{NG_UUID}-1/ws-1")]
+        ("stacks.get", f"{CLUSTER_STACK}/cs-1"), ("stacks.get", "srv-m0"),
+        ("stacks.get", "srv-m1"), ("stacks.get", f"{CLUSTER_STACK}-ng-{NG_UUID}-1/ws-1"),
+        ("stacks.get", "srv-w1-0"), ("stacks.get", "srv-w1-1")]
     assert recorded.clusters[CLUSTER_UUID].api is api
     assert len(api.view.nodes) == 6
 

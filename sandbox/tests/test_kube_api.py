@@ -15,7 +15,7 @@ import pytest
 import urllib3
 
 from magnum_lite.common import x509
-from magnum_lite_sandbox import kube_api
+from magnum_lite_sandbox import kube_api, kube_sim
 
 CLUSTER = "5d3c0b9e-6a8f-4f1e-9c42-1b7d2e3f4a5b"
 MASTERS = ("demo-5d3c0b-master-0", "demo-5d3c0b-master-1", "demo-5d3c0b-master-2")
@@ -108,8 +108,11 @@ def test_version_pods_namespaces_and_selectors(api, ca, tmp_path):
     core = k8s.CoreV1Api(client)
     info = k8s.VersionApi(client).get_code()
     assert (info.git_version, info.major, info.minor) == ("v1.31.2", "1", "31")
-    assert core.list_namespaced_pod("default").items == []
-    assert core.list_pod_for_all_namespaces().items == []
+    pods = core.list_namespaced_pod("default").items
+    assert len(pods) == 3 and {p.metadata.labels["app"] for p in pods} == {"demo"}
+    assert [p.metadata.name for p in core.list_pod_for_all_namespaces().items] == [
+        p.metadata.name for p in pods]
+    assert core.list_namespaced_pod("kube-system").items == []
     assert "kube-system" in [n.metadata.name for n in core.list_namespace().items]
     masters = core.list_node(label_selector="node-role.kubernetes.io/control-plane")
     assert len(masters.items) == len(MASTERS)
@@ -238,7 +241,7 @@ def _required(model) -> set[str]:
 def test_every_field_the_client_requires_is_present(ca):
     """The client's models (pydantic) name their required fields: the node and version
     objects carry every one, so deserialization never falls back to a partial object."""
-    node = kube_api.node_object(_view(), _view().nodes[0], "2026-11-21T18:05:00Z")
+    node = kube_sim.node_object(_view(), _view().nodes[0], "2026-11-21T18:05:00Z")
     assert _required(k8s.V1NodeSystemInfo) <= set(node["status"]["nodeInfo"])
     condition_fields = {"type", "status", "lastHeartbeatTime", "lastTransitionTime", "reason",
                         "message"}

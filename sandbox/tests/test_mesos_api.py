@@ -64,8 +64,9 @@ def _get(api, ca, path: str) -> dict:
 
 
 def test_defaults_and_interface_match_the_kubernetes_api():
-    assert mesos_api.MesosAPI.__init__.__defaults__ == (5050,)
-    for name in ("serve", "set_view", "set_ca", "close", "addresses", "ca_certificate"):
+    assert mesos_api.MesosAPI.__init__.__defaults__[0] == 5050
+    for name in ("serve", "set_view", "set_ca", "close", "addresses", "ca_certificate",
+                 "tick"):
         assert hasattr(mesos_api.MesosAPI, name)
 
 

@@ -91,3 +91,30 @@ def test_unreadable_credentials_raise_without_naming_a_secret(credentials):
 ])
 def test_the_coe_is_what_only_its_boot_scripts_read(files, env, coe):
     assert user_data.coe_of(files, env) == coe
+
+
+def test_each_node_reads_the_version_its_own_boot_installs(ca):
+    """A worker's user data (k8s_ubuntu_v1 renders kube_tag into node.env's KUBE_VERSION)
+    tells that worker's kubelet version, whatever master 0's says."""
+    config = userdata.NodeBootConfig(
+        role="worker", cluster_uuid=CLUSTER_UUID, cluster_name="demo", kube_tag="v1.31.2",
+        network_driver="flannel", pod_network_cidr="10.100.0.0/16",
+        service_cluster_ip_range="10.254.0.0/16", control_plane_endpoint="10.0.0.5:6443",
+        api_public_address="127.88.1.2", join_token="abcdef.0123456789abcdef",
+        certificate_key="0" * 64, master_count=1,
+        credential_files={user_data.CA_CERT_PATH: ca.certificate})
+    text = userdata.render_user_data(config).replace(userdata.NODE_INDEX_PLACEHOLDER, "1")
+    boot = user_data.boot_info(text)
+    assert user_data.node_version(boot, user_data.DEFAULT_COE) == "v1.31.2"
+    docker = user_data.BootInfo(ca=None, env={"DOCKER_VERSION": "27.3.1"})
+    assert user_data.node_version(docker, user_data.SWARM_MODE) == "27.3.1"
+    assert user_data.node_version(docker, user_data.MESOS) is None
+
+
+def test_a_mesos_masters_credentials_are_read():
+    files = {"/etc/mesos/credentials.json": json.dumps({"credentials": [
+        {"principal": "magnum-admin", "secret": "s"}, {"principal": "marathon",
+                                                       "secret": "t"}]})}
+    assert user_data.mesos_credentials(files) == (("magnum-admin", "s"), ("marathon", "t"))
+    assert user_data.mesos_credentials({"/etc/mesos/credentials.json": "not json"}) == ()
+    assert user_data.mesos_credentials({}) == ()
