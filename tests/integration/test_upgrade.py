@@ -5,13 +5,14 @@ sandbox's nodes booting the version their new user data asks for."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
 
 from magnum_lite_sandbox import config as sandbox_config
 from magnum_lite_sandbox import magnum as sandbox_magnum
-from magnum_lite_sandbox import processes
+from magnum_lite_sandbox import processes, timeline
 from tests.integration import clusters
 from tests.integration.test_cluster_faults import _restart_missing
 from tests.integration.test_conductor_takeover import (
@@ -53,6 +54,47 @@ def _events(sandbox, cluster_uuid: str) -> list[dict]:
     return response.json()["events"]
 
 
+def check_timeline(cluster_uuid: str, max_batch_size: int, target: str,
+                   until: float | None = None) -> None:
+    """What the cluster's nodes lived through (the sandbox's timeline, not the service's
+    word): masters one at a time, at most `max_batch_size` workers out of service at once,
+    every node drained before its rebuild, the workload never without a ready replica, and
+    every node at `target` in the end (at `until`, by default now)."""
+    until = time.time() if until is None else until
+    entries = [e for e in timeline.read(cluster_uuid) if e["time"] <= until]
+    start = next(i for i, e in enumerate(entries) if e["event"] == "cordoned")
+    state: dict[str, tuple[bool, bool]] = {}
+    for entry in entries[:start]:
+        state[entry["node"]] = (entry["ready"], entry["schedulable"])
+    drained: set[str] = set()
+    peak = {"master": 0, "worker": 0}
+    for entry in entries[start:]:
+        node, event = entry["node"], entry["event"]
+        if event == "drained":
+            drained.add(node)
+        if event == "down" and entry.get("reason") == "rebuilt":
+            assert node in drained, f"{node} went down before it was drained"
+            drained.discard(node)
+        if event == "removed":
+            state.pop(node, None)
+            continue
+        state[node] = (entry["ready"], entry["schedulable"])
+        assert entry["ready_replicas"] > 0, f"the workload lost every replica at {entry}"
+        out = [n for n, (ready, schedulable) in state.items() if not (ready and schedulable)]
+        for role in peak:
+            peak[role] = max(peak[role], sum(1 for n in out if ("-master-" in n)
+                                             == (role == "master")))
+    assert peak["master"] == 1, peak
+    assert 1 <= peak["worker"] <= max_batch_size, peak
+    versions = {}
+    for entry in entries:
+        if entry["event"] == "removed":
+            versions.pop(entry["node"], None)
+        elif entry.get("version"):
+            versions[entry["node"]] = entry["version"]
+    assert set(versions.values()) == {target}, versions
+
+
 def _stack_parameters(heat, cluster_uuid: str) -> dict[str, dict]:
     return {name: heat.stacks.get(stack.id).parameters
             for name, stack in clusters.stacks_of(heat, cluster_uuid).items()}
@@ -83,6 +125,7 @@ def test_a_kubernetes_cluster_rolls_to_the_next_minor_batch_by_batch(
     assert all("masters of nodegroup default-master" in b for b in batches[:3])
     assert all("workers of nodegroup default-worker" in b for b in batches[3:])
     assert all(f"{OLD} -> {NEW}" in b for b in batches)
+    check_timeline(cluster["uuid"], 2, NEW)
 
     # Every stack is settled: its own image and user data are the target's, none listed.
     for stack_name, parameters in _stack_parameters(heat, cluster["uuid"]).items():
