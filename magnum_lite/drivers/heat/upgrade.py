@@ -27,10 +27,10 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from magnum_lite.common import exception
+from magnum_lite.common import baremetal, exception
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base
-from magnum_lite.drivers.heat import inventory, names, stacks
+from magnum_lite.drivers.heat import inventory, names, parameters, stacks
 from magnum_lite.drivers.heat.parameters import load_credentials
 
 LOG = logging.getLogger(__name__)
@@ -59,10 +59,10 @@ def _json_parameter(value: Any) -> Any:
 
 def _upgraded(stack: Any, key: str) -> list[str]:
     """The stack's members that already run the target named `key`."""
-    parameters = stack.parameters or {}
-    if parameters.get("upgrade_target") != key:
+    values = stack.parameters or {}
+    if values.get("upgrade_target") != key:
         return []
-    return [str(m) for m in _json_parameter(parameters.get("upgraded_members"))]
+    return [str(m) for m in _json_parameter(values.get("upgraded_members"))]
 
 
 def plan(context: Any, cluster: Any, nodegroup_list: list[Any], max_batch_size: int,
@@ -144,9 +144,12 @@ def roll(context: Any, nodegroup: Any, batch: dict[str, Any], target: base.Upgra
                      key=lambda m: (len(m), m))
     image, user_data = _target_values(target, client, nodegroup, batch["role"],
                                       batch["chunk"], credentials)
+    rebuild = parameters.server_type(target.cluster_template, nodegroup) == baremetal.BAREMETAL
     stacks.update_parameters(client, stack.id, {
         "upgraded_members": members, "upgraded_image": image,
         "upgraded_user_data": user_data, "rolling": True, "upgrade_target": target.key,
+        # Ironic nodes are not spare: a baremetal node is rebuilt in place.
+        "upgrade_policy": "REBUILD" if rebuild else "REPLACE",
     }, rollback=False, timeout_minutes=CONF.conductor.update_timeout)
     LOG.info("Cluster %s: replacing %s in stack %s", target.cluster.uuid,
              ", ".join(batch["nodes"]), batch["stack"])
@@ -179,8 +182,7 @@ def settle(context: Any, nodegroup: Any, batch: dict[str, Any], target: base.Upg
     changes), level triggered: UNSENT is never answered; DONE once Heat completed it."""
     client = stacks.client(context)
     stack = _stack(client, batch["stack"])
-    parameters = stack.parameters or {}
-    if parameters.get("upgrade_target") == target.key:
+    if (stack.parameters or {}).get("upgrade_target") == target.key:
         image, user_data = _target_values(target, client, nodegroup, batch["role"],
                                           batch["chunk"], credentials)
         prefix = "master_" if batch["role"] == "master" else ""

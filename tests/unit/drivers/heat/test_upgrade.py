@@ -71,6 +71,7 @@ def test_a_batch_update_moves_only_its_members(cluster, heat):
     assert stack.parameters["upgraded_members"] == ["0", "1"]
     assert stack.parameters["rolling"] is True
     assert stack.parameters["upgraded_image"] == "ubuntu-24.04"
+    assert stack.parameters["upgrade_policy"] == "REPLACE"  # VMs: new servers
     assert [_boots(heat, stack.id, m) for m in "01234"] == [NEW, NEW, OLD, OLD, OLD]
     assert cluster.driver.batch_state(cluster.context, batch, target.key)[0] == \
         base.BATCH_ROLLING
@@ -155,3 +156,17 @@ def test_the_target_s_user_data_is_the_same_each_time_it_is_rendered(cluster):
                                               cluster.masters, base.ClusterCredentials())
     assert first["master_user_data"] == again["master_user_data"]
 
+
+
+def test_baremetal_nodes_are_rebuilt_in_place(context, heat):
+    c = Cluster(context, heat, masters=1, workers=(2,), labels={"kube_tag": OLD},
+                template_labels={"kube_tag": OLD}, template_server_type="bm",
+                template_fixed_network="flat", floating_ip_enabled=False,
+                template_floating_ip_enabled=False)
+    c.built()
+    target = _target(c)
+    target.cluster_template.server_type = "bm"
+    batch = _plan(c)[1]
+    c.driver.roll_batch(c.context, c.workers[0], batch, target, credentials=None)
+    [stack] = c.chunk_stacks(c.workers[0])
+    assert stack.parameters["upgrade_policy"] == "REBUILD"
