@@ -162,7 +162,26 @@ class Run:
         self.operation = operation
         self.credentials = credentials
         self.plan = dict(operation.plan or {})
-        self.target, self.row = target_for(context, cluster, operation.params or {})
+        self._target: tuple[drivers_base.UpgradeTarget, Any] | None = None
+
+    @property
+    def target(self) -> drivers_base.UpgradeTarget:
+        return self._resolved()[0]
+
+    @property
+    def row(self) -> Any:
+        return self._resolved()[1]
+
+    def _resolved(self) -> tuple[drivers_base.UpgradeTarget, Any]:
+        """The target, read once per round; one gone (its template or Driver version
+        deleted, its plugin uninstalled) fails the upgrade instead of stalling it."""
+        if self._target is None:
+            try:
+                self._target = target_for(self.context, self.cluster,
+                                          self.operation.params or {})
+            except (exception.NotFound, exception.NoDriverInstalled) as err:
+                raise _Failed(f"the upgrade's target is gone: {err}", Fault.INVALID) from err
+        return self._target
 
     # -- the round ------------------------------------------------------------------------
 

@@ -19,12 +19,13 @@ from tests.integration.test_conductor_takeover import (
     _conductor_with,
     _kill,
     _reached,
-    _settled_after_restart,
 )
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.service]
 
 OLD, NEW = "v1.30.4", "v1.31.1"
+#: An upgrade replaces every node one batch after another: minutes, not a create's seconds.
+UPGRADE_TIMEOUT = 900.0
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def test_a_kubernetes_cluster_rolls_to_the_next_minor_batch_by_batch(
 
     openstack_cli("sandbox", "coe", "cluster", "upgrade", name, new["uuid"],
                   "--max-batch-size", "2")
-    cluster = clusters.settle(openstack_cli, name)
+    cluster = clusters.settle(openstack_cli, name, UPGRADE_TIMEOUT)
     assert cluster["status"] == "UPDATE_COMPLETE", cluster["status_reason"]
     assert cluster["cluster_template_id"] == new["uuid"]
     assert cluster["coe_version"] == NEW
@@ -160,7 +161,8 @@ def test_a_conductor_killed_mid_batch_is_followed_from_that_batch_and_none_is_re
         openstack_cli("sandbox", "coe", "cluster", "upgrade", name, new["uuid"])
         _reached(tmp_path, "conductor.upgrade.batch_2.sent")
         _kill(pid)
-        cluster = _settled_after_restart(openstack_cli, name)
+        _restart_missing()
+        cluster = clusters.settle(openstack_cli, name, UPGRADE_TIMEOUT)
     finally:
         processes.stop(sandbox_config.default_state_dir(), sandbox_magnum.CONDUCTOR)
         _restart_missing()
@@ -171,3 +173,72 @@ def test_a_conductor_killed_mid_batch_is_followed_from_that_batch_and_none_is_re
                if e["event_type"] == "cluster.upgrade.batch"][::-1]
     assert batches == [f"batch {i} of 4" for i in range(1, 5)]  # each once, in order
     clusters.delete(openstack_cli, heat, cluster)
+
+
+# COE -> (image, network driver, version label, from, to) of the other COEs' upgrades.
+OTHER_COES = {
+    "swarm-mode": ("fedora-40", "docker", "docker_version", "27.3.1", "27.5.1"),
+    "mesos": (clusters.IMAGE, "docker", "mesos_version", "1.7.1", "1.8.1"),
+}
+
+
+def _template(openstack_cli, coe: str, image: str, network_driver: str, label: str,
+              server_type: str = "vm") -> dict:
+    args = ["--coe", coe, "--image", image, "--network-driver", network_driver,
+            "--external-network", "public", "--labels", label, "-f", "json"]
+    if server_type == "bm":
+        args += ["--server-type", "bm", "--fixed-network", "private", "--flavor", "bm.small",
+                 "--master-flavor", "bm.small", "--floating-ip-disabled"]
+    else:
+        args += ["--flavor", "m1.small", "--master-flavor", "m1.medium",
+                 "--master-lb-enabled"]
+    return clusters.parse_json(openstack_cli(
+        "sandbox", "coe", "cluster", "template", "create",
+        f"it-up-{uuid.uuid4().hex[:8]}", *args))
+
+
+def _upgrade_keeps_the_invariants(openstack_cli, heat, old: dict, new: dict, masters: int,
+                                  workers: int, versions: tuple[str, str]) -> None:
+    name = clusters.create(openstack_cli, old, "--master-count", str(masters),
+                           "--node-count", str(workers))
+    cluster = clusters.settle(openstack_cli, name)
+    assert cluster["status"] == "CREATE_COMPLETE", cluster["status_reason"]
+    assert cluster["coe_version"] == versions[0]
+    openstack_cli("sandbox", "coe", "cluster", "upgrade", name, new["uuid"])
+    cluster = clusters.settle(openstack_cli, name, UPGRADE_TIMEOUT)
+    assert cluster["status"] == "UPDATE_COMPLETE", cluster["status_reason"]
+    assert (cluster["cluster_template_id"], cluster["coe_version"]) == (new["uuid"],
+                                                                        versions[1])
+    batches = [e for e in _events(openstack_cli.sandbox, cluster["uuid"])
+               if e["event_type"] == "cluster.upgrade.batch"]
+    assert len(batches) == masters + workers
+    check_timeline(cluster["uuid"], 1, versions[1])
+    clusters.delete(openstack_cli, heat, cluster)
+
+
+@pytest.mark.parametrize("coe", sorted(OTHER_COES))
+def test_swarm_and_mesos_roll_their_managers_one_at_a_time_and_keep_their_tasks(
+        openstack_cli, heat, coe):
+    image, network_driver, label, old_version, new_version = OTHER_COES[coe]
+    old = _template(openstack_cli, coe, image, network_driver, f"{label}={old_version}")
+    new = _template(openstack_cli, coe, image, network_driver, f"{label}={new_version}")
+    try:
+        _upgrade_keeps_the_invariants(openstack_cli, heat, old, new, 3, 2,
+                                      (old_version, new_version))
+    finally:
+        for template in (old, new):
+            openstack_cli("sandbox", "coe", "cluster", "template", "delete",
+                          template["uuid"], check=False)
+
+
+def test_baremetal_nodes_are_rebuilt_in_place_batch_by_batch(openstack_cli, heat):
+    old = _template(openstack_cli, "kubernetes", clusters.IMAGE, "flannel",
+                    f"kube_tag={OLD}", "bm")
+    new = _template(openstack_cli, "kubernetes", clusters.IMAGE, "flannel",
+                    f"kube_tag={NEW}", "bm")
+    try:
+        _upgrade_keeps_the_invariants(openstack_cli, heat, old, new, 1, 2, (OLD, NEW))
+    finally:
+        for template in (old, new):
+            openstack_cli("sandbox", "coe", "cluster", "template", "delete",
+                          template["uuid"], check=False)

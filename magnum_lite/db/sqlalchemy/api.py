@@ -283,8 +283,15 @@ class Connection:
             return row
 
     def _clusters_using_template(self, session: Any, uuid: str) -> int:
-        return session.query(sa.func.count(models.Cluster.id)).filter(
+        """Clusters on the template, and upgrades in flight to it (their clusters move to
+        it when they end)."""
+        clusters = session.query(sa.func.count(models.Cluster.id)).filter(
             models.Cluster.cluster_template_id == uuid).scalar()
+        upgrades = session.query(models.ClusterOperation.params).filter(
+            models.ClusterOperation.kind == "upgrade",
+            models.ClusterOperation.outcome.is_(None)).all()
+        return clusters + sum(1 for (params,) in upgrades
+                              if (params or {}).get("cluster_template_uuid") == uuid)
 
     def destroy_cluster_template(self, uuid: str) -> None:
         with _writer() as session:

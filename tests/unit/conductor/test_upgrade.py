@@ -11,7 +11,7 @@ from oslo_utils import uuidutils
 import pytest
 
 from magnum_lite import objects
-from magnum_lite.common import states
+from magnum_lite.common import exception, states
 from magnum_lite.conductor import upgrade
 from magnum_lite.drivers import base
 from magnum_lite.objects import cluster_operation, fields
@@ -379,3 +379,26 @@ def test_a_coe_that_lists_no_masters_judges_a_master_batch_by_its_api(
     done = _run(admin, cluster.uuid)
     assert done.status == fields.ClusterStatus.UPDATE_COMPLETE, done.status_reason
     assert cloud.sent[:3] == [["m0"], ["m1"], ["m2"]]
+
+
+def test_the_target_template_cannot_go_while_an_upgrade_moves_to_it(
+        driver, manager, context, admin, make_cluster, template, target):
+    cluster = _start(context, make_cluster, template, target)
+    _planned(manager, context, cluster)
+    with pytest.raises(exception.ClusterTemplateReferenced):
+        target.destroy()
+    assert _run(admin, cluster.uuid).status == fields.ClusterStatus.UPDATE_COMPLETE
+    objects.Cluster.get_by_uuid(admin, cluster.uuid)  # now on it: still referenced
+    with pytest.raises(exception.ClusterTemplateReferenced):
+        target.destroy()
+
+
+def test_an_upgrade_whose_target_is_gone_fails_instead_of_stalling(
+        driver, manager, context, admin, make_cluster, template, target):
+    cluster = _start(context, make_cluster, template, target)
+    operation = _planned(manager, context, cluster)
+    operation.update(params={**operation.params,
+                             "cluster_template_uuid": uuidutils.generate_uuid()})
+    failed = _run(admin, cluster.uuid)
+    assert failed.status == fields.ClusterStatus.UPDATE_FAILED
+    assert "the upgrade's target is gone" in failed.status_reason
