@@ -19,6 +19,8 @@ description whenever the API changes):
     * 1.14 - Nodegroup `node_labels` and `node_taints`
     * 1.15 - /v1/drivers, clusters' driver_id/driver_version/version
     * 1.16 - GET /v1/clusters/{id}/events: a cluster's history, newest first (ours)
+    * 1.17 - Upgrade action: `driver_version`, `rollback` and `dry_run`; `dry_run` on cluster
+             create and resize (ours)
 
 Nodegroups' `availability_zone` and `server_type` (ours, not Magnum's) are no microversion of
 their own: added fields break no client, so every 1.9+ nodegroup response shows them.
@@ -60,6 +62,14 @@ broke); no microversion, as each makes the answer Magnum's own:
       server_type, network_driver or cluster_distro, a driver without an enabled version,
       nothing to do (the same template and driver version), a COE version step the driver
       cannot take (Kubernetes: at most one minor version up, never down).
+
+1.17 in detail: the upgrade action takes `driver_version` (an integer version of the
+cluster's driver name, or "latest"; with `cluster_template` the template's driver must be the
+cluster's, without it the cluster keeps its template), `rollback` (back to the template and
+driver version of before the last upgrade that succeeded) and `dry_run` (200 with the plan,
+nothing done); `dry_run` on POST /v1/clusters and the resize action answers 200 with what
+the driver would build or change, nothing stored. Each is refused (400 naming the field)
+below 1.17, as node_labels is below 1.14.
 
 A request without the header gets the minimum version; `latest` gets the maximum.
 """
@@ -115,7 +125,7 @@ class APIVersion:
 
 MIN_VERSION = APIVersion(1, 1)
 # The one place the newest microversion is set.
-MAX_VERSION = APIVersion(1, 16)
+MAX_VERSION = APIVersion(1, 17)
 
 
 class MalformedVersion(exception.Invalid):

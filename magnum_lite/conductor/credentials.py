@@ -248,3 +248,15 @@ def loader(context: Any, cluster: Any, coe: str | None) -> drivers_base.Credenti
             region_name=CONF.heat.region_name)
 
     return load
+
+
+def throwaway(cluster: Any, coe: str | None) -> drivers_base.CredentialsLoader:
+    """What a create's dry run renders the nodes' boot configuration with: CAs made for it
+    and dropped (the user data as large as a real create's), never stored; no trustee (none
+    is made for a cluster that is not)."""
+    def load() -> drivers_base.ClusterCredentials:
+        return drivers_base.ClusterCredentials(
+            cas={kind: x509.generate_ca(f"{kind} CA {cluster.uuid}") for kind in ca_kinds(coe)},
+            region_name=CONF.heat.region_name)
+
+    return load

@@ -13,7 +13,8 @@ cluster's CAs, its trustee and trust) and released when its rows go.
 
 RPC API history: see rpcapi.ConductorAPI (1.1 added nodegroup_uuid and nodes_to_remove to
 cluster_update; 1.2 the certificate and credentials endpoints; 1.3 nodegroup_create and
-nodegroup_delete, run as updates of the cluster).
+nodegroup_delete, run as updates of the cluster; 1.4 cluster_upgrade; 1.5 the dry runs,
+calls answered at once that change nothing: conductor/dry_run.py).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from oslo_utils import strutils
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import driver_factory, encryption, exception, failpoints, states
-from magnum_lite.conductor import credentials, upgrade
+from magnum_lite.conductor import credentials, dry_run, upgrade
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import cluster_operation as operations
@@ -42,7 +43,7 @@ from magnum_lite.objects import fields
 LOG = logging.getLogger(__name__)
 
 # Must match ConductorAPI.RPC_API_VERSION; see the version history there.
-RPC_API_VERSION = "1.4"
+RPC_API_VERSION = "1.5"
 
 # The longest status_reason the conductor writes for an unexpected error.
 MAX_REASON_LENGTH = 500
@@ -557,6 +558,44 @@ class ConductorManager:
         cluster = objects.Cluster.get_by_uuid(ctx, cluster_uuid)
         return credentials.sign(ctx, cluster, csr)
 
+    @messaging.expected_exceptions(exception.MagnumLiteException)
+    def upgrade_dry_run(self, context: Any, cluster_uuid: str, params: dict) -> dict:
+        """The plan of an upgrade with `params` (an upgrade operation's), nothing done (a
+        call). 1.5"""
+        ctx = _conductor_context(context)
+        cluster = objects.Cluster.get_by_uuid(ctx, cluster_uuid)
+        template = objects.ClusterTemplate.get_by_uuid(ctx, cluster.cluster_template_id)
+        return dry_run.upgrade_plan(ctx, _installed_driver(ctx, cluster, template), cluster,
+                                    template, params)
+
+    @messaging.expected_exceptions(exception.MagnumLiteException)
+    def cluster_create_dry_run(self, context: Any, cluster_fields: dict,
+                               nodegroups: list[dict]) -> dict:
+        """What the driver would build for a cluster of `cluster_fields` with `nodegroups`
+        (the rows a create stores), nothing stored (a call). 1.5"""
+        ctx = _conductor_context(context)
+        cluster, groups = dry_run.unsaved_cluster(ctx, cluster_fields, nodegroups)
+        template = objects.ClusterTemplate.get_by_uuid(ctx, cluster.cluster_template_id)
+        return dry_run.create(ctx, _installed_driver(ctx, cluster, template), cluster,
+                              template, groups)
+
+    @messaging.expected_exceptions(exception.MagnumLiteException)
+    def cluster_resize_dry_run(self, context: Any, cluster_uuid: str,
+                               nodegroup_uuid: str | None, node_count: int,
+                               nodes_to_remove: list[str] | None = None) -> dict:
+        """What the driver would change to resize a worker nodegroup (None: the default
+        one), nothing done (a call). 1.5"""
+        ctx = _conductor_context(context)
+        cluster = objects.Cluster.get_by_uuid(ctx, cluster_uuid)
+        nodegroup = _worker_nodegroup(
+            objects.NodeGroup.list_for_clusters(ctx, [cluster_uuid]), nodegroup_uuid)
+        if nodegroup is None:
+            raise exception.NodeGroupNotFound(nodegroup=nodegroup_uuid or "default-worker")
+        template = objects.ClusterTemplate.get_by_uuid(ctx, cluster.cluster_template_id)
+        return dry_run.resize(ctx, _installed_driver(ctx, cluster, template), cluster,
+                              template, nodegroup, node_count,
+                              list(nodes_to_remove) if nodes_to_remove else None)
+
     # -- the work ----------------------------------------------------------------------------
 
     def _create(self, context: Any, work: _Work, create_timeout: int | None) -> None:
@@ -829,3 +868,15 @@ def driver_for(context: Any, cluster: Any, template: Any = None) -> drivers_base
     """The cluster's driver plugin bound to its config, or None when none is installed."""
     plugin, config, _key = plugin_for(context, cluster, template)
     return None if plugin is None else plugin(config)
+
+
+def _installed_driver(context: Any, cluster: Any, template: Any) -> drivers_base.Driver:
+    """The cluster's driver (see driver_for).
+
+    :raises exception.NoDriverInstalled: none is installed (400).
+    """
+    driver = driver_for(context, cluster, template)
+    if driver is None:
+        raise exception.NoDriverInstalled(server_type=template.server_type,
+                                          distro=template.cluster_distro, coe=template.coe)
+    return driver

@@ -45,6 +45,8 @@ class ConductorAPI:
     |    1.2 - sign_certificate (call), rotate_ca_certificate and rotate_credentials (casts).
     |    1.3 - nodegroup_create and nodegroup_delete (casts).
     |    1.4 - cluster_upgrade (cast).
+    |    1.5 - upgrade_dry_run, cluster_create_dry_run and cluster_resize_dry_run (calls:
+    |          what the operation would do, nothing done).
 
     To change the API: add a line above, raise RPC_API_VERSION here and in the manager, and
     prepare the method that changed with the version it needs; a caller checks
@@ -55,7 +57,7 @@ class ConductorAPI:
     that also follows it; with no live conductor known it goes to the topic (any of them).
     """
 
-    RPC_API_VERSION = "1.4"
+    RPC_API_VERSION = "1.5"
 
     def __init__(self, topic: str | None = None) -> None:
         # Nothing touches the transport or the configuration here: an instance may be made at
@@ -86,12 +88,13 @@ class ConductorAPI:
         owner = self._ring.refresh().owner(cluster_uuid)
         return None if owner in (None, NO_OWNER) else owner
 
-    def _prepare(self, version: str, cluster_uuid: str) -> Any:
-        """The client for a cast about `cluster_uuid`, aimed at its owner."""
+    def _prepare(self, version: str, cluster_uuid: str, **options: Any) -> Any:
+        """The client for a cast (or call, with its `timeout` in `options`) about
+        `cluster_uuid`, aimed at its owner."""
         owner = self.owner(cluster_uuid)
         if owner is None:
-            return self.client.prepare(version=version)
-        return self.client.prepare(version=version, server=owner)
+            return self.client.prepare(version=version, **options)
+        return self.client.prepare(version=version, server=owner, **options)
 
     def can_send_version(self, version: str) -> bool:
         """Whether every conductor understands `version` (the `[upgrade_levels]` pin)."""
@@ -189,3 +192,38 @@ class ConductorAPI:
         (the operation's params, written when the API started it)."""
         cctxt = self._prepare("1.4", cluster_uuid)
         cctxt.cast(context, "cluster_upgrade", cluster_uuid=cluster_uuid)
+
+    def check_dry_run_api(self) -> None:
+        """Refuse (ConductorTooOld, 400) a dry run the pinned conductors cannot answer (1.5),
+        before anything else is asked."""
+        if not self.can_send_version("1.5"):
+            raise ConductorTooOld(what="A dry run", version="1.5",
+                                  cap=CONF.upgrade_levels.conductor)
+
+    def upgrade_dry_run(self, context: Any, cluster_uuid: str, params: dict) -> dict:
+        """The plan of an upgrade with `params` (an upgrade operation's), nothing done: a
+        call to the cluster's owner, at most [conductor] rpc_call_timeout."""
+        self.check_dry_run_api()
+        cctxt = self._prepare("1.5", cluster_uuid, timeout=CONF.conductor.rpc_call_timeout)
+        return cctxt.call(context, "upgrade_dry_run", cluster_uuid=cluster_uuid,
+                          params=params)
+
+    def cluster_create_dry_run(self, context: Any, cluster_fields: dict,
+                               nodegroups: list[dict]) -> dict:
+        """What the driver would build for a cluster of `cluster_fields` and `nodegroups`
+        (the rows a create would store), nothing stored: a call to any conductor."""
+        self.check_dry_run_api()
+        cctxt = self.client.prepare(version="1.5", timeout=CONF.conductor.rpc_call_timeout)
+        return cctxt.call(context, "cluster_create_dry_run", cluster_fields=cluster_fields,
+                          nodegroups=nodegroups)
+
+    def cluster_resize_dry_run(self, context: Any, cluster_uuid: str,
+                               nodegroup_uuid: str | None, node_count: int,
+                               nodes_to_remove: list[str] | None = None) -> dict:
+        """What the driver would change to resize the nodegroup (None: the default worker
+        nodegroup), nothing done: a call to the cluster's owner."""
+        self.check_dry_run_api()
+        cctxt = self._prepare("1.5", cluster_uuid, timeout=CONF.conductor.rpc_call_timeout)
+        return cctxt.call(context, "cluster_resize_dry_run", cluster_uuid=cluster_uuid,
+                          nodegroup_uuid=nodegroup_uuid, node_count=node_count,
+                          nodes_to_remove=nodes_to_remove)

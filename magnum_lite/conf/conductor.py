@@ -9,7 +9,7 @@ opts = [
     cfg.StrOpt("topic", default="magnum-lite-conductor", help="RPC topic the conductors serve."),
     cfg.IntOpt("rpc_call_timeout", default=30, min=1,
                help="Seconds the API waits for a conductor's answer to a call (signing a "
-                    "certificate) before it answers 503."),
+                    "certificate, a dry run) before it answers 503."),
     cfg.IntOpt("rpc_workers", default=8, min=1,
                help="Threads that execute RPC requests in one conductor."),
     cfg.IntOpt("heartbeat_interval", default=10, min=1,

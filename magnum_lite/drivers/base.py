@@ -242,6 +242,17 @@ class Driver(driver_factory.Plugin):
         """
         raise exception.NotSupported(operation=f"upgrading with {type(self).__name__}")
 
+    def upgrade_dry_run(self, context: Any, cluster: Any, nodegroups: list[Any],
+                        batches: list[dict[str, Any]]) -> list[Any]:
+        """What the cloud replaces for each of `batches` (the plan `upgrade` made), in their
+        order, changing nothing; shown to the API's caller, so never user data or
+        credentials.
+
+        :raises exception.NotSupported: the plugin cannot say (the plan is still shown).
+        """
+        raise exception.NotSupported(
+            operation=f"previewing an upgrade with {type(self).__name__}")
+
     def roll_batch(self, context: Any, nodegroup: Any, batch: dict[str, Any],
                    target: UpgradeTarget, *, credentials: CredentialsLoader) -> None:
         """Start replacing (or rebuilding) the batch's nodes with the target's; nothing

@@ -186,19 +186,27 @@ def start_create(context: Any, cluster: Cluster, nodegroups: list[dict],
     return ClusterOperation.get(context, row["uuid"])
 
 
+def check_start(context: Any, cluster: Cluster, kind: str) -> ClusterOperation | None:
+    """409 (Conflict) unless an operation of `kind` may start on `cluster` now, writing
+    nothing (`start`, and a dry run that answers as the real request would); the operation
+    in flight it would supersede, or None."""
+    if not states.may_start(kind, cluster.status):
+        raise exception.Conflict(states.refusal(kind, cluster.uuid, cluster.status))
+    current = ClusterOperation.current(context, cluster)
+    if current is not None and not states.rules(kind).supersedes:
+        raise exception.Conflict(states.busy(cluster.uuid, current.kind))
+    return current
+
+
 def start(context: Any, cluster: Cluster, kind: str, event_type: str,
           params: dict | None = None) -> ClusterOperation:
     """Start an operation of `kind` on `cluster` as read by the caller: 409 (Conflict) when
     the table refuses it from the cluster's status, when another operation is in flight
     (a delete supersedes it instead), or when the row changed since it was read."""
     table = states.rules(kind)
-    if not states.may_start(kind, cluster.status):
-        raise exception.Conflict(states.refusal(kind, cluster.uuid, cluster.status))
-    current = ClusterOperation.current(context, cluster)
+    current = check_start(context, cluster, kind)
     superseded = None
     if current is not None:
-        if not table.supersedes:
-            raise exception.Conflict(states.busy(cluster.uuid, current.kind))
         superseded = {"uuid": current.uuid, "outcome": states.Outcome.SUPERSEDED,
                       "finished_at": _now(), "auth_token": None}
     row = _keep_requester(context, _new_row(context, cluster, kind, params, None))

@@ -9,6 +9,7 @@ JSON endpoint that answers every failure with Magnum's error document.
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 import datetime
 import functools
 import inspect
@@ -28,6 +29,15 @@ from magnum_lite.api import errors
 from magnum_lite.common import exception, policy
 
 LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """A method's result with a status of its own instead of the one `expose` declares (a
+    dry run's 200 from an action that otherwise answers 202)."""
+
+    body: Any
+    status: int
 
 
 class APIBase(wtypes.Base):
@@ -236,6 +246,8 @@ def expose(status: int = 200) -> Callable:
                 return _error(500, errors.internal_error_detail(request_id))
             response = pecan.response
             response.status = status
+            if isinstance(result, Answer):
+                response.status, result = result.status, result.body
             if result is None:
                 pecan.request.pecan["content_type"] = None
                 response.content_type = None

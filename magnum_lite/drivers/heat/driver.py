@@ -346,6 +346,11 @@ class HeatDriver(base.Driver, abc.ABC):
         return upgrade.plan(context, cluster, nodegroups, max_batch_size, nodegroup_uuids,
                             target_key)
 
+    def upgrade_dry_run(self, context: Any, cluster: Any, nodegroups: list[Any],
+                        batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Per batch, the servers its stack update replaces: its members' (upgrade.py)."""
+        return upgrade.replaced_servers(context, batches)
+
     def roll_batch(self, context: Any, nodegroup: Any, batch: dict[str, Any],
                    target: base.UpgradeTarget, *, credentials: base.CredentialsLoader
                    ) -> None:

@@ -109,6 +109,44 @@ def plan(context: Any, cluster: Any, nodegroup_list: list[Any], max_batch_size: 
     return batches
 
 
+#: The ResourceGroup holding a batch's members, and the stack outputs naming their servers.
+_GROUPS = {"master": ("masters", "master_names", "master_ids"),
+           "worker": ("nodes", "node_names", "node_ids")}
+
+
+def replaced_servers(context: Any, batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per batch, in order: its stack, the ResourceGroup and the member servers (name and
+    Nova id) whose update replaces them, read from each stack's outputs once; nothing else
+    in the stack changes (every node template resolves a non-member to what it had).
+
+    Listing the members is the whole answer: a Heat preview_update would need the target's
+    rendered user data, which a dry run does not make.
+
+    :raises exception.CloudError: a batch's stack is gone.
+    """
+    client = stacks.client(context)
+    outputs: dict[str, dict[str, Any]] = {}
+    answer = []
+    for batch in batches:
+        group, names_key, ids_key = _GROUPS[batch["role"]]
+        if batch["stack"] not in outputs:
+            outputs[batch["stack"]] = stacks.outputs_of(_stack(client, batch["stack"]))
+        found = outputs[batch["stack"]]
+        server_names, server_ids = found.get(names_key) or {}, found.get(ids_key) or {}
+        answer.append({"stack": batch["stack"], "resource_group": group, "servers": [
+            {"member": member, "name": _by_member(server_names, member),
+             "id": _by_member(server_ids, member)} for member in batch["members"]]})
+    return answer
+
+
+def _by_member(mapping: Any, member: str) -> Any:
+    """A ResourceGroup attribute's value for one member (a map, or a list by index)."""
+    if isinstance(mapping, dict):
+        return mapping.get(member)
+    index = int(member)
+    return mapping[index] if 0 <= index < len(mapping or []) else None
+
+
 def _target_values(target: base.UpgradeTarget, client: Any, nodegroup: Any, role: str,
                    chunk: int | None, credentials: base.CredentialsLoader | None
                    ) -> tuple[str, str]:

@@ -35,7 +35,7 @@ MEMBER_B = identity(project=PROJECT_B, user="user-b")
 
 
 class CastRecorder:
-    """Stands in for rpcapi.ConductorAPI: records every cast, in order."""
+    """Stands in for rpcapi.ConductorAPI: records every cast (and call), in order."""
 
     calls: list[tuple[str, dict]] = []
     fail = False
@@ -101,6 +101,47 @@ class CastRecorder:
 
     def cluster_upgrade(self, context: Any, cluster_uuid: str) -> None:
         self._record("cluster_upgrade", context, cluster_uuid=cluster_uuid)
+
+    # RPC 1.5: the dry runs (calls).
+    #: Conductors pinned below 1.5 ([upgrade_levels] conductor = 1.4).
+    pinned_to_1_4 = False
+
+    def check_dry_run_api(self) -> None:
+        if CastRecorder.pinned_to_1_4:
+            from magnum_lite.conductor import rpcapi
+
+            raise rpcapi.ConductorTooOld(what="A dry run", version="1.5", cap="1.4")
+
+    def _answer(self, method: str, context: Any, **kwargs: Any) -> dict:
+        """Recorded, then answered as a conductor answers (its endpoint, in process, on the
+        same database and the installed plugins; an error it expects reaches the caller as
+        itself, as the RPC server hands it back)."""
+        import oslo_messaging as messaging
+
+        from magnum_lite.conductor import manager
+
+        self.check_dry_run_api()
+        self._record(method, context, **kwargs)
+        try:
+            return getattr(manager.ConductorManager("api-tests"), method)(context, **kwargs)
+        except messaging.ExpectedException as err:
+            raise err.exc_info[1] from None
+
+    def upgrade_dry_run(self, context: Any, cluster_uuid: str, params: dict) -> dict:
+        return self._answer("upgrade_dry_run", context, cluster_uuid=cluster_uuid,
+                            params=params)
+
+    def cluster_create_dry_run(self, context: Any, cluster_fields: dict,
+                               nodegroups: list[dict]) -> dict:
+        return self._answer("cluster_create_dry_run", context,
+                            cluster_fields=cluster_fields, nodegroups=nodegroups)
+
+    def cluster_resize_dry_run(self, context: Any, cluster_uuid: str,
+                               nodegroup_uuid: str | None, node_count: int,
+                               nodes_to_remove: list[str] | None = None) -> dict:
+        return self._answer("cluster_resize_dry_run", context, cluster_uuid=cluster_uuid,
+                            nodegroup_uuid=nodegroup_uuid, node_count=node_count,
+                            nodes_to_remove=nodes_to_remove)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +230,7 @@ def casts(monkeypatch):
     monkeypatch.setattr(CastRecorder, "fail", False)
     monkeypatch.setattr(CastRecorder, "pinned_to_1_1", False)
     monkeypatch.setattr(CastRecorder, "pinned_to_1_3", False)
+    monkeypatch.setattr(CastRecorder, "pinned_to_1_4", False)
     return CastRecorder.calls
 
 

@@ -41,6 +41,8 @@ class FakeDriver(base.Driver):
     operations_seen: list[Any] = []
     # The ClusterCredentials each create/rotate_ca_certificate got from its loader, in order.
     given: list[base.ClusterCredentials] = []
+    # What create_dry_run and update_dry_run answer (None: {}).
+    preview: dict | None = None
     _lock = threading.Lock()
 
     @classmethod
@@ -60,6 +62,7 @@ class FakeDriver(base.Driver):
         cls.on_get_status = None
         cls.operations_seen = []  # the operation each get_status was called for
         cls.given = []
+        cls.preview = None
 
     @classmethod
     def get_default_config(cls) -> dict[str, Any]:
@@ -83,7 +86,11 @@ class FakeDriver(base.Driver):
 
     def create_dry_run(self, context, cluster, cluster_template, nodegroups, *,
                        credentials=None):
-        return {}
+        given = credentials() if credentials is not None else None
+        self._act("create_dry_run", base.ClusterState(), cluster=cluster.uuid,
+                  nodegroups=sorted((ng.name, ng.node_count) for ng in nodegroups),
+                  ca_kinds=sorted(given.cas) if given else None)
+        return self.preview if self.preview is not None else {}
 
     def create(self, context, cluster, cluster_template, nodegroups, timeout, *,
                credentials=None):
@@ -98,7 +105,36 @@ class FakeDriver(base.Driver):
 
     def update_dry_run(self, context, cluster, cluster_template, nodegroup, node_count,
                        nodes_to_remove=None, *, credentials=None):
-        return {}
+        self._act("update_dry_run", base.ClusterState(), cluster=cluster.uuid,
+                  nodegroup=nodegroup.uuid, node_count=node_count,
+                  nodes_to_remove=nodes_to_remove)
+        return self.preview if self.preview is not None else {}
+
+    # -- rolling upgrade: a plan of the nodegroups' nodes, named "<nodegroup>-<i>" --------
+
+    def coe_version(self, cluster, cluster_template):
+        return (cluster.labels or {}).get("kube_tag")
+
+    def upgrade(self, context, cluster, nodegroups, *, max_batch_size, nodegroup_uuids,
+                target_key):
+        """Masters one at a time, then each worker nodegroup in batches of max_batch_size."""
+        batches = []
+        for ng in sorted(nodegroups, key=lambda n: (n.role != fields.NodeGroupRole.MASTER,
+                                                    not n.is_default, n.name)):
+            if nodegroup_uuids and ng.uuid not in nodegroup_uuids:
+                continue
+            size = 1 if ng.role == fields.NodeGroupRole.MASTER else max_batch_size
+            names = [f"{ng.name}-{i}" for i in range(ng.node_count or 0)]
+            batches += [{"nodegroup": ng.uuid, "nodegroup_name": ng.name, "role": ng.role,
+                         "nodes": names[start:start + size]}
+                        for start in range(0, len(names), size)]
+        return batches
+
+    def upgrade_dry_run(self, context, cluster, nodegroups, batches):
+        self._act("upgrade_dry_run", base.ClusterState(), cluster=cluster.uuid,
+                  batches=len(batches))
+        return [{"stack": f"fake-{batch['nodegroup_name']}", "servers": batch["nodes"]}
+                for batch in batches]
 
     def update(self, context, cluster, cluster_template, nodegroup, node_count,
                nodes_to_remove=None, rollback=False, *, credentials=None):

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from oslo_log import log as logging
-import oslo_messaging as messaging
 import pecan
 
 from magnum_lite import objects
@@ -22,8 +20,6 @@ from magnum_lite.api.controllers.v1 import cluster_shared, collection, types
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import exception, policy, states
 from magnum_lite.objects import fields
-
-LOG = logging.getLogger(__name__)
 
 RESOURCE = "certificates"
 #: `?ca_cert_type=` values and the CA each names (Magnum's names; none: the cluster CA).
@@ -143,19 +139,9 @@ class CertificatesController(base.RestController):
             raise types.invalid("cluster_uuid", str(err)) from err
         _ident, csr = parse_sign_request(data)
         _check_ca(cluster, "cluster_uuid")
-        rpcapi = pecan.request.rpcapi
-        try:
-            pem = rpcapi.sign_certificate(context, cluster_uuid=cluster.uuid, csr=csr)
-        except exception.MagnumLiteException:
-            raise
-        except messaging.MessagingTimeout as err:
-            raise exception.ServiceUnavailable(
-                what="The conductor", reason="it did not answer in time") from err
-        except Exception as err:
-            LOG.exception("Cluster %s: cannot have a certificate signed", cluster.uuid)
-            raise exception.ServiceUnavailable(
-                what="The conductor", reason=f"it could not be reached: "
-                                             f"{type(err).__name__}") from err
+        pem = cluster_shared.call_conductor(f"Cluster {cluster.uuid}: a certificate signing",
+                                            "sign_certificate", context,
+                                            cluster_uuid=cluster.uuid, csr=csr)
         return _document(cluster, pem, csr=csr)
 
     @base.expose(status=202)

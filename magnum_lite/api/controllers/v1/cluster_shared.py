@@ -1,7 +1,8 @@
 """What the cluster resource shares with the resources below it (nodegroups, certificates,
 credentials) and with its actions' helpers (cluster_upgrade): its policy target, the start of
-an operation, the cast that hands it to the conductor, the node limit, the labels shown against
-the template's, the lookup of one of its nodegroups and the driver version a template pins a
+an operation (and the check a dry run makes instead), the cast that hands it to the
+conductor, the call that asks it and waits, the node limit, the labels shown against the
+template's, the lookup of one of its nodegroups and the driver version a template pins a
 cluster to. One module, so that those controllers import it rather than each other.
 """
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import oslo_messaging as messaging
 from oslo_utils import uuidutils
 import pecan
 
 from magnum_lite import objects
+from magnum_lite.api import versions
 from magnum_lite.api.controllers.v1 import types
 from magnum_lite.common import exception, states
 from magnum_lite.objects import cluster_operation
@@ -22,6 +25,29 @@ LOG = logging.getLogger(__name__)
 
 # At most this many workers in a cluster or nodegroup (Magnum has no limit; more is a typo).
 MAX_NODE_COUNT = 1000
+# The microversion of the upgrade's driver_version, rollback and dry_run, and of dry_run on
+# cluster create and resize.
+DRY_RUN_VERSION = "1.17"
+
+
+def check_newer_fields(data: dict, names: tuple[str, ...]) -> None:
+    """400 naming the first of `names` the body gives (not null) below DRY_RUN_VERSION, as
+    nodegroups answer for node_labels below 1.14: a field of a newer version than the
+    request's."""
+    given = sorted(name for name in names if data.get(name) is not None)
+    if given and not versions.at_least(DRY_RUN_VERSION):
+        raise types.invalid(given[0], f"needs API version {DRY_RUN_VERSION} or newer.")
+
+
+def pop_dry_run(data: Any) -> bool:
+    """The `dry_run` of a request body (1.17+), taken out of it: a create or resize then
+    answers what it would do, doing nothing. A body that is no object is left to its parser
+    to refuse."""
+    if not isinstance(data, dict) or "dry_run" not in data:
+        return False
+    check_newer_fields(data, ("dry_run",))
+    value = data.pop("dry_run")
+    return value is not None and types.check_bool("dry_run", value)
 
 
 def labels_diff(parent: dict | None, labels: dict | None) -> tuple[dict, dict, dict]:
@@ -75,6 +101,30 @@ def start_update(context: Any, cluster: objects.Cluster, event_type: str,
     unless it may start now (another operation runs, or the status refuses it); one more
     version, with its event and its operation record."""
     cluster_operation.start(context, cluster, kind, event_type, params)
+
+
+def check_start(context: Any, cluster: objects.Cluster, kind: str) -> None:
+    """409 when an operation of `kind` could not start now, writing nothing: a dry run
+    answers as the request itself would."""
+    cluster_operation.check_start(context, cluster, kind)
+
+
+def call_conductor(what: str, method: str, context: Any, **kwargs: Any) -> Any:
+    """An RPC call (the API waits for the answer): the conductor's own refusals with their
+    status (400, 404, 409, 502 ...); 503 when it cannot be reached or does not answer in
+    time. `what` names the request in the log."""
+    try:
+        return getattr(pecan.request.rpcapi, method)(context, **kwargs)
+    except exception.MagnumLiteException:
+        raise
+    except messaging.MessagingTimeout as err:
+        raise exception.ServiceUnavailable(
+            what="The conductor", reason="it did not answer in time") from err
+    except Exception as err:
+        LOG.exception("%s: the conductor could not be asked", what)
+        raise exception.ServiceUnavailable(
+            what="The conductor", reason=f"it could not be reached: "
+                                         f"{type(err).__name__}") from err
 
 
 def cast_or_fail(context: Any, cluster: objects.Cluster, method: str, failed_status: str,

@@ -29,10 +29,13 @@ from magnum_lite.api.controllers import base, link
 from magnum_lite.api.controllers.v1 import cluster_upgrade, collection, patch, types
 from magnum_lite.api.controllers.v1.cluster_shared import (
     MAX_NODE_COUNT,
+    call_conductor,
     cast_or_fail,
+    check_start,
     find_nodegroup,
     labels_diff,
     pinned_driver,
+    pop_dry_run,
     start_update,
     target,
 )
@@ -373,15 +376,28 @@ class ClusterActionsController(base.RestController):
     @versions.requires("1.7", what="the cluster resize action")
     def resize(self, ident: str) -> dict:
         """Resize a worker nodegroup (the default one unless `nodegroup` names another) to
-        `node_count` nodes, removing `nodes_to_remove` first; 202 with the uuid. The cluster
+        `node_count` nodes, removing `nodes_to_remove` first; 202 with the uuid. With
+        `dry_run` (1.17+): 200 with what the driver would change, nothing done. The cluster
         is looked up (404) and the policy checked (403) before the body is read."""
         context = base.context()
         base.see_all_projects(context, "cluster:update_all_projects")
         cluster = objects.Cluster.get(context, ident)
         policy.authorize(context, "cluster:resize", target(cluster))
-        node_count, nodes_to_remove, ng_ident = parse_resize(base.request_json())
+        data = base.request_json()
+        dry_run = pop_dry_run(data)
+        node_count, nodes_to_remove, ng_ident = parse_resize(data)
         nodegroup = _resize_nodegroup(context, cluster, ng_ident)
         _check_resize(nodegroup, node_count, nodes_to_remove)
+        if dry_run:
+            check_start(context, cluster, states.Kind.RESIZE)
+            pecan.request.rpcapi.check_dry_run_api()
+            answer = call_conductor(f"Cluster {cluster.uuid}: a resize's dry run",
+                                    "cluster_resize_dry_run", context,
+                                    cluster_uuid=cluster.uuid, nodegroup_uuid=nodegroup.uuid,
+                                    node_count=node_count, nodes_to_remove=nodes_to_remove)
+            return base.Answer({"uuid": cluster.uuid, "dry_run": True,
+                                "nodegroup_uuid": nodegroup.uuid, "node_count": node_count,
+                                "nodes_to_remove": nodes_to_remove, **answer}, 200)
         # The default worker nodegroup travels as None, which every conductor understands.
         extra: dict[str, Any] = {}
         if not (nodegroup.is_default and nodegroup.role != fields.NodeGroupRole.MASTER):
@@ -402,14 +418,23 @@ class ClusterActionsController(base.RestController):
     @versions.requires("1.8", what="the cluster upgrade action")
     def upgrade(self, ident: str) -> dict:
         """Upgrade the cluster (or one nodegroup) to `cluster_template` and the driver version
-        it pins to, `max_batch_size` nodes at a time; 202 with the uuid. The cluster is
-        looked up (404) and the policy checked (403) before the body is read."""
+        it pins to (or, 1.17+, `driver_version`; or `rollback`), `max_batch_size` nodes at a
+        time; 202 with the uuid. With `dry_run` (1.17+): 200 with the plan, nothing done.
+        The cluster is looked up (404) and the policy checked (403) before the body is
+        read."""
         context = base.context()
         base.see_all_projects(context, "cluster:update_all_projects")
         cluster = objects.Cluster.get(context, ident)
         policy.authorize(context, "cluster:upgrade", target(cluster))
-        params = cluster_upgrade.params(context, cluster,
-                                        cluster_upgrade.parse(base.request_json()))
+        request = cluster_upgrade.parse(base.request_json())
+        params = cluster_upgrade.params(context, cluster, request)
+        if request.dry_run:
+            check_start(context, cluster, states.Kind.UPGRADE)
+            pecan.request.rpcapi.check_dry_run_api()
+            plan = call_conductor(f"Cluster {cluster.uuid}: an upgrade's dry run",
+                                  "upgrade_dry_run", context, cluster_uuid=cluster.uuid,
+                                  params=params)
+            return base.Answer(cluster_upgrade.plan_document(cluster, params, plan), 200)
         # Conductors pinned to an RPC version without upgrades refuse it now, before
         # anything changes.
         pecan.request.rpcapi.check_upgrade_api()
@@ -498,12 +523,11 @@ class ClustersController(base.RestController):
               failed_status: str, **kwargs: Any) -> None:
         cast_or_fail(context, cluster, method, failed_status, **kwargs)
 
-    @base.expose(status=202)
-    def post(self) -> dict:
-        """Create a cluster; 202 with its uuid. The conductor builds it."""
-        context = base.context()
-        policy.authorize(context, "cluster:create")
-        values = types.parse_object(Cluster, base.request_json())
+    def _new_cluster(self, context: Any, data: Any
+                     ) -> tuple[objects.Cluster, list[dict], dict]:
+        """The cluster a create body asks for (not stored), its two default nodegroups' rows
+        and the values it was made of, after every refusal (400, 403 quota, 404 keypair)."""
+        values = types.parse_object(Cluster, data)
         if values["node_count"] == 0 and not versions.at_least("1.10"):
             raise types.invalid("node_count", "0 needs API version 1.10 or newer.")
         template = self._template(context, values["cluster_template_id"])
@@ -560,6 +584,40 @@ class ClustersController(base.RestController):
              "flavor_id": values.get("flavor_id")},
         ]
         _check_with_driver(driver, cluster, template, master_count, node_count, nodegroups)
+        return cluster, nodegroups, values
+
+    @staticmethod
+    def _create_dry_run(context: Any, cluster: objects.Cluster, nodegroups: list[dict]
+                        ) -> dict:
+        """What a conductor's driver would build for the cluster, with the cluster's pinning
+        and nodegroups as the create would store them."""
+        pecan.request.rpcapi.check_dry_run_api()
+        answer = call_conductor("A cluster create's dry run", "cluster_create_dry_run",
+                                context, nodegroups=nodegroups, cluster_fields={
+                                    name: getattr(cluster, name)
+                                    for name in cluster.obj_what_changed()})
+        shown = ("name", "role", "node_count", "flavor_id", "image_id")
+        return {"name": cluster.name, "dry_run": True,
+                "cluster_template_id": cluster.cluster_template_id,
+                "driver_id": cluster.driver_id if cluster.obj_attr_is_set("driver_id")
+                else None,
+                "driver_version": cluster.driver_version
+                if cluster.obj_attr_is_set("driver_version") else None,
+                "nodegroups": [{name: ng[name] for name in shown} for ng in nodegroups],
+                **answer}
+
+    @base.expose(status=202)
+    def post(self) -> dict:
+        """Create a cluster; 202 with its uuid. The conductor builds it. With `dry_run`
+        (1.17+): 200 with what the driver would build, nothing stored (no cluster, no
+        operation, no quota used; the quota is still checked, as for the create itself)."""
+        context = base.context()
+        policy.authorize(context, "cluster:create")
+        data = base.request_json()
+        dry_run = pop_dry_run(data)
+        cluster, nodegroups, values = self._new_cluster(context, data)
+        if dry_run:
+            return base.Answer(self._create_dry_run(context, cluster, nodegroups), 200)
         cluster_operation.start_create(context, cluster, nodegroups, params={
             "create_timeout": values["create_timeout"]})
         self._cast(context, cluster, "cluster_create", fields.ClusterStatus.CREATE_FAILED,

@@ -121,6 +121,41 @@ def test_a_failed_batch_update_says_heat_s_reason(cluster, heat):
     assert "No valid host was found" in reason
 
 
+def test_a_dry_run_lists_each_batch_s_member_servers_and_changes_nothing(cluster, heat):
+    plan = _plan(cluster, size=2)
+    heat.calls.clear()
+    replaces = cluster.driver.upgrade_dry_run(cluster.context, cluster.cluster,
+                                              cluster.nodegroups, plan)
+    masters = heat.outputs(cluster.cluster_stack_name)
+    [chunk] = cluster.chunk_stacks(cluster.workers[0])
+    workers = heat.outputs(chunk.id)
+    assert [(r["stack"], r["resource_group"], [s["member"] for s in r["servers"]])
+            for r in replaces] == [
+        (cluster.cluster_stack_name, "masters", ["0"]),
+        (cluster.cluster_stack_name, "masters", ["1"]),
+        (cluster.cluster_stack_name, "masters", ["2"]),
+        (chunk.name, "nodes", ["0", "1"]), (chunk.name, "nodes", ["2", "3"]),
+        (chunk.name, "nodes", ["4"])]
+    assert replaces[1]["servers"] == [{"member": "1", "name": masters["master_names"]["1"],
+                                       "id": masters["master_ids"]["1"]}]
+    assert replaces[4]["servers"] == [
+        {"member": m, "name": workers["node_names"][m], "id": workers["node_ids"][m]}
+        for m in ("2", "3")]
+    assert [s["name"] for r in replaces for s in r["servers"]] == [
+        n for b in plan for n in b["nodes"]]
+    # Each stack read once, nothing written.
+    assert sorted(method for method, _target, _extra in heat.calls) == ["stacks.get"] * 2
+
+
+def test_a_dry_run_of_a_batch_whose_stack_is_gone_is_a_cloud_error(cluster, heat):
+    from magnum_lite.common import exception
+
+    batch = {**_plan(cluster)[3], "stack": "gone"}
+    with pytest.raises(exception.CloudError, match="the stack gone is gone"):
+        cluster.driver.upgrade_dry_run(cluster.context, cluster.cluster, cluster.nodegroups,
+                                       [batch])
+
+
 def test_settling_makes_the_target_the_stack_s_own_without_moving_a_node(cluster, heat):
     ng = cluster.workers[0]
     target = _target(cluster)

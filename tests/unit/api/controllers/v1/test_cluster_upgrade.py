@@ -234,7 +234,7 @@ BAD_BODIES = [
      "max_batch_size"),
     ("empty nodegroup", {"cluster_template": "k8s-new", "nodegroup": ""}, "nodegroup"),
     ("number nodegroup", {"cluster_template": "k8s-new", "nodegroup": 3}, "nodegroup"),
-    ("unknown field", {"cluster_template": "k8s-new", "rollback": True}, "rollback"),
+    ("unknown field", {"cluster_template": "k8s-new", "force": True}, "force"),
 ]
 
 
@@ -512,3 +512,327 @@ def test_the_target_template_s_version_wins_over_the_cluster_s_label(member, kub
     assert _cluster(kube["uuid"]).labels["kube_tag"] == "v1.30.1"
     _template(member, "kube-1.32", **UBUNTU, labels={"kube_tag": "v1.32.0"})
     _refused(member, db, casts, "k1", {"cluster_template": "kube-1.32"}, 400)
+
+
+# -- 1.17: driver_version, rollback, dry_run --------------------------------------------------
+
+V1_16 = {"OpenStack-API-Version": "container-infra 1.16"}
+
+
+def _succeed(uuid: str) -> None:
+    """End the cluster's upgrade as the conductor does when its last batch is done: the
+    cluster on the target's template and driver version."""
+    from magnum_lite.objects import cluster_operation
+
+    params = _operation(uuid).params
+    cluster_operation.finish(_admin(), uuid, "upgrade", "UPDATE_COMPLETE", "upgraded",
+                             operation_uuid=_cluster(uuid).operation_uuid,
+                             cluster_template_id=params["cluster_template_uuid"],
+                             driver_id=params["driver_id"],
+                             driver_version=params["driver_version"])
+
+
+def test_a_driver_version_of_the_cluster_s_driver_is_a_target(member, admin, pinned, casts):
+    v1 = _cluster(pinned["uuid"])
+    v2 = _new_driver_version(admin, "prod")
+    _new_driver_version(admin, "prod", flavor="m1.large")  # version 3
+    _upgrade(member, "p1", {"driver_version": 2, "max_batch_size": 2}, status=202)
+    assert _operation(pinned["uuid"]).params == {
+        "cluster_template_uuid": pinned["template"]["uuid"], "driver_id": v2["uuid"],
+        "driver_version": 2, "max_batch_size": 2, "nodegroup_uuid": None,
+        "from_cluster_template_uuid": pinned["template"]["uuid"],
+        "from_driver_id": v1.driver_id, "from_driver_version": 1}
+    assert casts == [("cluster_upgrade", {"cluster_uuid": pinned["uuid"]})]
+
+
+@pytest.mark.parametrize("latest", ["latest", "LATEST"])
+def test_latest_is_the_latest_enabled_version(member, admin, pinned, casts, latest):
+    v2 = _new_driver_version(admin, "prod")
+    _disable(admin, "prod")  # version 3, disabled
+    _upgrade(member, "p1", {"driver_version": latest}, status=202)
+    params = _operation(pinned["uuid"]).params
+    assert (params["driver_id"], params["driver_version"]) == (v2["uuid"], 2)
+    assert params["cluster_template_uuid"] == pinned["template"]["uuid"]
+
+
+def test_a_driver_version_with_a_template_of_the_same_driver(member, admin, pinned, casts):
+    v2 = _new_driver_version(admin, "prod")
+    _new_driver_version(admin, "prod", flavor="m1.large")  # version 3
+    other = _template(member, "k8s-prod-new", driver="prod", labels={"kube_tag": "v1.30.2"})
+    _upgrade(member, "p1", {"cluster_template": "k8s-prod-new", "driver_version": "2"},
+             status=202)
+    params = _operation(pinned["uuid"]).params
+    assert (params["cluster_template_uuid"], params["driver_id"], params["driver_version"]) \
+        == (other["uuid"], v2["uuid"], 2)
+
+
+def test_a_template_of_another_driver_with_a_driver_version_is_a_400(member, admin, pinned,
+                                                                     casts, db):
+    admin.post("/v1/drivers", {"name": "other", "plugin_name": "every_coe"}, headers=V1_15,
+               status=201)
+    _new_driver_version(admin, "other")
+    _template(member, "k8s-other", driver="other")
+    error = _refused(member, db, casts, "p1", {"cluster_template": "k8s-other",
+                                               "driver_version": 2}, 400)
+    assert error["detail"].startswith("driver_version:")
+    assert "'prod'" in error["detail"] and "'other'" in error["detail"]
+
+
+@pytest.mark.parametrize(("version", "says"), [(7, "has no version 7 (its versions: 1, 2, 3)"),
+                                               (3, "version 3 of driver 'prod' is disabled")])
+def test_an_unknown_or_disabled_driver_version_is_a_400(member, admin, pinned, casts, db,
+                                                        version, says):
+    _new_driver_version(admin, "prod")
+    _disable(admin, "prod")  # version 3
+    error = _refused(member, db, casts, "p1", {"driver_version": version}, 400)
+    assert error["detail"].startswith("driver_version:") and says in error["detail"]
+
+
+def test_a_driver_with_no_enabled_version_has_no_latest(member, admin, pinned, casts, db):
+    _only_disabled("prod")
+    error = _refused(member, db, casts, "p1", {"driver_version": "latest"}, 400)
+    assert error["detail"] == "driver_version: driver 'prod' has no enabled version."
+
+
+def test_the_driver_version_the_cluster_runs_is_nothing_to_do(member, pinned, casts, db):
+    for body in ({"driver_version": 1}, {"driver_version": "latest"}):
+        error = _refused(member, db, casts, "p1", body, 400)
+        assert error["detail"].startswith("driver_version:")
+        assert "nothing to upgrade" in error["detail"]
+
+
+@pytest.mark.parametrize("value", [0, -1, "two", 1.5, True, [2], {"v": 2}, ""])
+def test_a_bad_driver_version_is_a_400(member, pinned, casts, db, value):
+    error = _refused(member, db, casts, "p1", {"driver_version": value}, 400)
+    assert error["detail"].startswith("driver_version:"), error["detail"]
+
+
+def test_without_a_template_a_driver_version_or_a_rollback_the_template_is_required(
+        member, cluster, casts, db):
+    for body in ({}, {"max_batch_size": 2}, {"rollback": False}, {"dry_run": True}):
+        error = _refused(member, db, casts, "c1", body, 400)
+        assert error["detail"] == ("cluster_template: this field is required unless "
+                                   "driver_version or rollback is given.")
+
+
+@pytest.mark.parametrize("version", ["1.8", "1.16"])
+@pytest.mark.parametrize(("field", "value"), [("driver_version", 2), ("rollback", True),
+                                              ("dry_run", True), ("dry_run", False)])
+def test_the_1_17_fields_below_1_17_are_a_400_naming_them(member, cluster, newer, casts, db,
+                                                          version, field, value):
+    headers = {"OpenStack-API-Version": f"container-infra {version}"}
+    error = _refused(member, db, casts, "c1", {"cluster_template": "k8s-new", field: value},
+                     400, headers=headers)
+    assert error["detail"] == f"{field}: needs API version 1.17 or newer."
+
+
+def test_below_1_17_the_new_fields_may_be_null(member, cluster, newer, casts):
+    _upgrade(member, "c1", {"cluster_template": "k8s-new", "driver_version": None,
+                            "rollback": None, "dry_run": None}, status=202, headers=V1_16)
+    assert casts == [("cluster_upgrade", {"cluster_uuid": cluster["uuid"]})]
+
+
+# rollback
+
+
+def test_a_rollback_goes_back_to_the_template_and_driver_before_the_last_upgrade(
+        member, admin, pinned, casts):
+    v1 = _cluster(pinned["uuid"])
+    v2 = _new_driver_version(admin, "prod")
+    newer = _template(member, "k8s-prod-new", driver="prod", labels={"kube_tag": "v1.30.2"})
+    _upgrade(member, "p1", {"cluster_template": "k8s-prod-new", "max_batch_size": 3},
+             status=202)
+    _succeed(pinned["uuid"])
+    casts.clear()
+    _upgrade(member, "p1", {"rollback": True}, status=202)
+    assert _operation(pinned["uuid"]).params == {
+        "cluster_template_uuid": pinned["template"]["uuid"], "driver_id": v1.driver_id,
+        "driver_version": 1, "max_batch_size": 3, "nodegroup_uuid": None,
+        "from_cluster_template_uuid": newer["uuid"], "from_driver_id": v2["uuid"],
+        "from_driver_version": 2, "rollback": True}
+    assert casts == [("cluster_upgrade", {"cluster_uuid": pinned["uuid"]})]
+    # Rolling back the rollback goes forward again, batches as the body says.
+    _succeed(pinned["uuid"])
+    _upgrade(member, "p1", {"rollback": "true", "max_batch_size": 5}, status=202)
+    params = _operation(pinned["uuid"]).params
+    assert (params["cluster_template_uuid"], params["driver_version"],
+            params["max_batch_size"]) == (newer["uuid"], 2, 5)
+
+
+def test_a_rollback_of_a_nodegroup_s_upgrade_is_of_that_nodegroup(member, admin, pinned,
+                                                                  casts):
+    _new_driver_version(admin, "prod")
+    _upgrade(member, "p1", {"driver_version": 2, "nodegroup": "default-worker"}, status=202)
+    _succeed(pinned["uuid"])
+    _upgrade(member, "p1", {"rollback": True}, status=202)
+    worker = _nodegroups(pinned["uuid"])["default-worker"]
+    params = _operation(pinned["uuid"]).params
+    assert (params["nodegroup_uuid"], params["driver_version"]) == (worker.uuid, 1)
+
+
+def test_a_rollback_may_go_back_to_a_driver_version_disabled_since(member, admin, pinned,
+                                                                   casts):
+    """The escape hatch: version 1 is disabled after the upgrade, the rollback still goes
+    there (a new cluster could not be pinned to it)."""
+    v1 = _cluster(pinned["uuid"]).driver_id
+    _new_driver_version(admin, "prod")
+    _upgrade(member, "p1", {"driver_version": 2}, status=202)
+    _succeed(pinned["uuid"])
+    from magnum_lite.db.sqlalchemy import api as db_api
+    from magnum_lite.db.sqlalchemy import models
+
+    with db_api._writer() as session:
+        session.query(models.Driver).filter(models.Driver.uuid == v1).update(
+            {"enabled": False})
+    _upgrade(member, "p1", {"rollback": True}, status=202)
+    assert _operation(pinned["uuid"]).params["driver_id"] == v1
+
+
+def test_a_rollback_skips_the_coe_s_version_rule(member, kube, casts):
+    """kubeadm goes up only; a rollback returns to what the cluster ran."""
+    _template(member, "kube-1.31", **UBUNTU, labels={"kube_tag": "v1.31.0"})
+    _upgrade(member, "k1", {"cluster_template": "kube-1.31"}, status=202)
+    _succeed(kube["uuid"])
+    _upgrade(member, "k1", {"rollback": True}, status=202)
+    assert _operation(kube["uuid"]).params["cluster_template_uuid"] == kube["template"]["uuid"]
+
+
+def test_a_rollback_without_an_upgrade_that_succeeded_is_a_400(member, cluster, newer, casts,
+                                                               db):
+    error = _refused(member, db, casts, "c1", {"rollback": True}, 400)
+    assert error["detail"].startswith("rollback:") and "no upgrade" in error["detail"]
+    _upgrade(member, "c1", {"cluster_template": "k8s-new"}, status=202)
+    record_status(cluster["uuid"], "UPDATE_FAILED", "a batch failed")
+    casts.clear()
+    error = _refused(member, db, casts, "c1", {"rollback": True}, 400)
+    assert error["detail"].startswith("rollback:") and "no upgrade" in error["detail"]
+
+
+@pytest.mark.parametrize(("field", "value"), [("cluster_template", "k8s-new"),
+                                              ("driver_version", 2)])
+def test_a_rollback_takes_no_target(member, cluster, newer, casts, db, field, value):
+    error = _refused(member, db, casts, "c1", {"rollback": True, field: value}, 400)
+    assert error["detail"].startswith(f"{field}: a rollback goes back")
+
+
+def test_a_rollback_to_a_deleted_template_is_a_400(member, cluster, newer, casts, db):
+    _upgrade(member, "c1", {"cluster_template": "k8s-new"}, status=202)
+    _succeed(cluster["uuid"])
+    casts.clear()
+    member.delete(f"{TEMPLATES}/k8s", status=204)  # no cluster uses it now
+    error = _refused(member, db, casts, "c1", {"rollback": True}, 400)
+    assert error["detail"].startswith("rollback:") and "is gone" in error["detail"]
+
+
+def test_a_rollback_while_an_operation_runs_is_a_409(member, cluster, newer, casts, db):
+    _upgrade(member, "c1", {"cluster_template": "k8s-new"}, status=202)
+    _succeed(cluster["uuid"])
+    _upgrade(member, "c1", {"cluster_template": "k8s"}, status=202)  # running
+    casts.clear()
+    _refused(member, db, casts, "c1", {"rollback": True}, 409)
+
+
+# dry_run
+
+
+def test_an_upgrade_s_dry_run_answers_200_with_the_plan_and_changes_nothing(
+        member, cluster, newer, casts, db):
+    before = db_snapshot(db)
+    response = _upgrade(member, "c1", {"cluster_template": "k8s-new", "max_batch_size": 2,
+                                       "dry_run": True}, status=200)
+    assert db_snapshot(db) == before
+    params = {
+        "cluster_template_uuid": newer["uuid"], "driver_id": None, "driver_version": None,
+        "max_batch_size": 2, "nodegroup_uuid": None,
+        "from_cluster_template_uuid": cluster["cluster_template_id"], "from_driver_id": None,
+        "from_driver_version": None}
+    assert casts == [("upgrade_dry_run", {"cluster_uuid": cluster["uuid"], "params": params})]
+    groups = _nodegroups(cluster["uuid"])
+    master, worker = groups["default-master"], groups["default-worker"]
+
+    def node(name):
+        return {"name": name, "from": "v1.30.1", "to": "v1.31.0"}
+
+    assert response.json == {
+        "uuid": cluster["uuid"], "dry_run": True, "rollback": False,
+        "from": {"cluster_template_id": cluster["cluster_template_id"], "driver_id": None,
+                 "driver_version": None},
+        "to": {"cluster_template_id": newer["uuid"], "driver_id": None,
+               "driver_version": None},
+        "max_batch_size": 2, "nodegroup_uuid": None,
+        "from_version": "v1.30.1", "to_version": "v1.31.0",
+        "batches": [
+            {"nodegroup": master.uuid, "nodegroup_name": "default-master", "role": "master",
+             "nodes": [node("default-master-0")]},
+            {"nodegroup": worker.uuid, "nodegroup_name": "default-worker", "role": "worker",
+             "nodes": [node("default-worker-0"), node("default-worker-1")]}],
+        "replaces": [{"stack": "fake-default-master", "servers": ["default-master-0"]},
+                     {"stack": "fake-default-worker",
+                      "servers": ["default-worker-0", "default-worker-1"]}]}
+
+
+def test_a_rollback_s_dry_run(member, admin, pinned, casts, db):
+    _new_driver_version(admin, "prod")
+    _upgrade(member, "p1", {"driver_version": 2}, status=202)
+    _succeed(pinned["uuid"])
+    casts.clear()
+    before = db_snapshot(db)
+    plan = _upgrade(member, "p1", {"rollback": True, "dry_run": True}, status=200).json
+    assert db_snapshot(db) == before
+    assert (plan["rollback"], plan["from"]["driver_version"], plan["to"]["driver_version"]) \
+        == (True, 2, 1)
+    assert [name for name, _ in casts] == ["upgrade_dry_run"]
+
+
+def test_a_dry_run_makes_every_refusal_of_the_upgrade(member, cluster, newer, casts, db):
+    _template(member, "swarm", coe="swarm-mode", labels={})
+    for body, status in (({"cluster_template": "nope"}, 404),
+                         ({"cluster_template": "swarm"}, 400),
+                         ({"cluster_template": "k8s"}, 400),
+                         ({"rollback": True}, 400),
+                         ({"cluster_template": "k8s-new", "dry_run": "maybe"}, 400)):
+        _refused(member, db, casts, "c1", {"dry_run": True, **body}, status)
+
+
+def test_a_dry_run_while_an_operation_runs_is_the_upgrade_s_409(member, cluster, newer,
+                                                                casts, db):
+    member.post(f"{URL}/c1/actions/resize", {"node_count": 3}, status=202)
+    casts.clear()
+    error = _refused(member, db, casts, "c1", {"cluster_template": "k8s-new",
+                                               "dry_run": True}, 409)
+    assert "UPDATE_IN_PROGRESS" in error["detail"]
+
+
+def test_a_dry_run_needs_conductors_of_rpc_1_5(member, cluster, newer, casts, db,
+                                              monkeypatch):
+    monkeypatch.setattr(CastRecorder, "pinned_to_1_4", True)
+    error = _refused(member, db, casts, "c1", {"cluster_template": "k8s-new",
+                                               "dry_run": True}, 400)
+    assert "1.5" in error["detail"] and "[upgrade_levels] conductor" in error["detail"]
+
+
+@pytest.mark.parametrize(("raised", "status"), [
+    ("cloud", 502), ("refused", 400), ("timeout", 503), ("down", 503)])
+def test_a_dry_run_answers_the_conductor_s_errors(member, cluster, newer, casts, db,
+                                                  monkeypatch, raised, status):
+    import oslo_messaging as messaging
+
+    from magnum_lite.common import exception
+
+    error = {"cloud": exception.CloudError(service="Heat", reason="the stack is gone"),
+             "refused": exception.NotSupported(operation="upgrading with this plugin"),
+             "timeout": messaging.MessagingTimeout("no answer"),
+             "down": RuntimeError("message bus down")}[raised]
+
+    def fail(self, context, **kwargs):
+        raise error
+
+    monkeypatch.setattr(CastRecorder, "upgrade_dry_run", fail)
+    before = db_snapshot(db)
+    entry = error_of(_upgrade(member, "c1", {"cluster_template": "k8s-new", "dry_run": True},
+                              status=status))
+    assert db_snapshot(db) == before
+    if raised == "cloud":
+        assert "the stack is gone" in entry["detail"]
+    after = _cluster(cluster["uuid"])
+    assert after.status == "CREATE_COMPLETE"  # a dry run fails nothing
