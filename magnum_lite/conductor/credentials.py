@@ -245,7 +245,9 @@ def loader(context: Any, cluster: Any, coe: str | None) -> drivers_base.Credenti
             given = dataclasses.replace(given, trust_id=None)
         return drivers_base.ClusterCredentials(
             cas=cas, trustee=given, auth_url=trustee.auth_url() if given else None,
-            region_name=CONF.heat.region_name)
+            region_name=CONF.heat.region_name,
+            join_token=encryption.decrypt(cluster.join_token) if cluster.join_token
+            else None)
 
     return load
 

@@ -72,9 +72,12 @@ def conf_text(state_dir: Path, data: dict[str, Any], db_url: str, transport_url:
         "cloud": {"validate_resources": validate_resources},
         # Faster status sync than the production defaults, so the tests and the status-sync
         # benchmark (benchmarks/README.md) see a cluster finish within a second of Heat.
+        # A simulated node boots in seconds: an upgrade's node that is not back within a
+        # minute is one a fault test holds down.
         "conductor": {"reconcile_interval": 0.1, "reconcile_backoff_base": 0.2,
                       "reconcile_backoff_max": 0.3,
-                      "max_listings_per_project_per_second": 10},
+                      "max_listings_per_project_per_second": 10,
+                      "upgrade_node_timeout": 60, "upgrade_drain_timeout": 40},
         "glance": {"region_name": region},
         "nova": {"region_name": region},
         "neutron": {"region_name": region},

@@ -155,7 +155,9 @@ def agent_object(view: MesosView, agent_id: str, node: Node, version: str | None
         "offered_resources": dict(_NO_RESOURCES),
         "reserved_resources": {},
         "unreserved_resources": dict(_RESOURCES),
-        "attributes": {},
+        # mesos-agent.sh adds the node's short host name (its server name) as an attribute:
+        # the agent's hostname is its address, which a conductor cannot map to a server.
+        "attributes": {"magnum_lite_node": node.name},
         "active": active,
         "deactivated": not active,
         "version": version or view.mesos_version,

@@ -37,7 +37,7 @@ COE = "Mesos"
 #: The agent attribute that names the node's server (set by boot/mesos-agent.sh).
 NODE_ATTRIBUTE = userdata.NODE_NAME_ATTRIBUTE
 #: How long a draining machine's tasks get before it is taken down anyway.
-DRAIN_GRACE = 600
+DRAIN_GRACE = 300
 #: The unavailability a window announces (an estimate; Mesos never acts on it).
 WINDOW = 3600
 #: Task states of a task that runs or is about to.

@@ -15,6 +15,7 @@ import secrets
 from typing import Any
 
 from magnum_lite.common import exception
+from magnum_lite.conf import CONF
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.drivers.heat import parameters
@@ -123,7 +124,10 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
         if getattr(cluster_template, "tls_disabled", False):
             raise exception.NotSupported(
                 operation="draining nodes through the COE API of a cluster without TLS")
-        return coe.MesosNodes(cluster.api_address, credentials)
+        # Half the drain's time for frameworks to move their tasks (Marathon moves nothing
+        # on an inverse offer); then the machine goes down and they are rescheduled.
+        return coe.MesosNodes(cluster.api_address, credentials,
+                              drain_grace=CONF.conductor.upgrade_drain_timeout / 2)
 
     # -- HeatDriver hooks ------------------------------------------------------------------------
 
