@@ -34,12 +34,8 @@ def k8s_templates(openstack_cli):
     made = []
 
     def make(tag: str) -> dict:
-        name = f"it-up-{uuid.uuid4().hex[:8]}"
-        template = clusters.parse_json(openstack_cli(
-            "sandbox", "coe", "cluster", "template", "create", name, "--coe", "kubernetes",
-            "--image", clusters.IMAGE, "--external-network", "public", "--flavor",
-            "m1.small", "--master-flavor", "m1.medium", "--network-driver", "flannel",
-            "--master-lb-enabled", "--labels", f"kube_tag={tag}", "-f", "json"))
+        template = _template(openstack_cli, "kubernetes", clusters.IMAGE, "flannel",
+                             f"kube_tag={tag}")
         made.append(template["uuid"])
         return template
 

@@ -150,6 +150,24 @@ class HeatDriver(base.Driver, abc.ABC):
         """The most nodes one chunk stack holds under the configured Heat limit."""
         return chunks.nodes_per_stack(CONF.heat_driver.max_resources_per_stack)
 
+    def coe_client(self, cluster: Any, credentials: base.CredentialsLoader) -> base.CoeNodes:
+        """The plugin's client of the cluster's COE API (its coe.py).
+
+        :raises exception.NotSupported: the plugin has none.
+        """
+        return super().coe_nodes(cluster, None, credentials=credentials)
+
+    def coe_nodes(self, cluster: Any, cluster_template: Any, *,
+                  credentials: base.CredentialsLoader) -> base.CoeNodes:
+        """The cluster's nodes through its COE API, as a client of the cluster CA.
+
+        :raises exception.NotSupported: a cluster without TLS has no CA to trust it with.
+        """
+        if getattr(cluster_template, "tls_disabled", False):
+            raise exception.NotSupported(
+                operation="draining nodes through the COE API of a cluster without TLS")
+        return self.coe_client(cluster, credentials)
+
     # -- stack parameters (see parameters.py) --------------------------------------------------
 
     def _labels(self, cluster: Any, cluster_template: Any) -> dict[str, str]:

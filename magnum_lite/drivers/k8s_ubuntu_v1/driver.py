@@ -143,16 +143,8 @@ class K8sUbuntuV1(heat_driver.HeatDriver):
 
     # -- the COE API ---------------------------------------------------------------------------
 
-    def coe_nodes(self, cluster: Any, cluster_template: Any, *,
-                  credentials: base.CredentialsLoader) -> base.CoeNodes:
-        """The cluster's Kubernetes nodes through its API server (coe.py), as a
-        client of the cluster CA.
-
-        :raises exception.NotSupported: a cluster without TLS has no CA to trust it with.
-        """
-        if getattr(cluster_template, "tls_disabled", False):
-            raise exception.NotSupported(
-                operation="draining nodes through the COE API of a cluster without TLS")
+    def coe_client(self, cluster: Any, credentials: base.CredentialsLoader) -> base.CoeNodes:
+        """The cluster's Kubernetes nodes through its API server (coe.py)."""
         return coe.KubernetesNodes(cluster.api_address, credentials)
 
     # -- HeatDriver hooks ------------------------------------------------------------------------

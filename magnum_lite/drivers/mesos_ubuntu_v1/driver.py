@@ -114,16 +114,8 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
 
     # -- the COE API ---------------------------------------------------------------------------
 
-    def coe_nodes(self, cluster: Any, cluster_template: Any, *,
-                  credentials: base.CredentialsLoader) -> base.CoeNodes:
-        """The cluster's Mesos agents through the masters' API (coe.py), as a
-        client of the cluster CA.
-
-        :raises exception.NotSupported: a cluster without TLS has no CA to trust it with.
-        """
-        if getattr(cluster_template, "tls_disabled", False):
-            raise exception.NotSupported(
-                operation="draining nodes through the COE API of a cluster without TLS")
+    def coe_client(self, cluster: Any, credentials: base.CredentialsLoader) -> base.CoeNodes:
+        """The cluster's Mesos agents through the masters' API (coe.py)."""
         # Half the drain's time for frameworks to move their tasks (Marathon moves nothing
         # on an inverse offer); then the machine goes down and they are rescheduled.
         return coe.MesosNodes(cluster.api_address, credentials,

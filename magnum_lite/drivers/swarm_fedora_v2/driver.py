@@ -110,16 +110,8 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
 
     # -- the COE API ---------------------------------------------------------------------------
 
-    def coe_nodes(self, cluster: Any, cluster_template: Any, *,
-                  credentials: base.CredentialsLoader) -> base.CoeNodes:
-        """The cluster's swarm nodes through the managers' Docker API (coe.py), as a
-        client of the cluster CA.
-
-        :raises exception.NotSupported: a cluster without TLS has no CA to trust it with.
-        """
-        if getattr(cluster_template, "tls_disabled", False):
-            raise exception.NotSupported(
-                operation="draining nodes through the COE API of a cluster without TLS")
+    def coe_client(self, cluster: Any, credentials: base.CredentialsLoader) -> base.CoeNodes:
+        """The cluster's swarm nodes through the managers' Docker API (coe.py)."""
         return coe.SwarmNodes(cluster.api_address, credentials)
 
     # -- HeatDriver hooks ------------------------------------------------------------------------

@@ -44,6 +44,21 @@ def template(db, context) -> objects.ClusterTemplate:
     return template
 
 
+#: The Kubernetes versions of `template` (labelled by the upgrade tests) and of `target`.
+OLD_KUBE, NEW_KUBE = "v1.30.4", "v1.31.1"
+
+
+@pytest.fixture
+def target(db, context, template) -> objects.ClusterTemplate:
+    """The template an upgrade moves to: the next Kubernetes minor, another image."""
+    new = objects.ClusterTemplate(
+        context, project_id=template.project_id, user_id=template.user_id, name="k8s-new",
+        image_id="ubuntu-image-2", coe="kubernetes", server_type="vm", cluster_distro="ubuntu",
+        labels={"kube_tag": NEW_KUBE})
+    new.create()
+    return new
+
+
 @pytest.fixture
 def make_cluster(db, context, template) -> Callable[..., objects.Cluster]:
     """Make a cluster of `template` (CREATE_IN_PROGRESS unless told) with its nodegroups."""

@@ -15,9 +15,10 @@ from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conf import CONF
 from magnum_lite.objects import fields
 from tests.unit.api.conftest import db_snapshot
+from tests.unit.conductor.conftest import NEW_KUBE, OLD_KUBE
 from tests.unit.drivers import fake_plugin
 
-OLD, NEW = "v1.30.4", "v1.31.1"
+OLD, NEW = OLD_KUBE, NEW_KUBE
 Status = fields.ClusterStatus
 
 
@@ -25,16 +26,6 @@ Status = fields.ClusterStatus
 def endpoints() -> conductor_manager.ConductorManager:
     """The manager's endpoints, unstarted: a call is answered in the caller's thread."""
     return conductor_manager.ConductorManager("dry-run-host")
-
-
-@pytest.fixture
-def target(db, context, template) -> objects.ClusterTemplate:
-    new = objects.ClusterTemplate(
-        context, project_id=template.project_id, user_id=template.user_id, name="k8s-new",
-        image_id="ubuntu-image-2", coe="kubernetes", server_type="vm", cluster_distro="ubuntu",
-        labels={"kube_tag": NEW})
-    new.create()
-    return new
 
 
 @pytest.fixture

@@ -11,14 +11,16 @@ from oslo_utils import uuidutils
 import pytest
 
 from magnum_lite import objects
+from magnum_lite.common import context as ml_context
 from magnum_lite.common import exception, states
 from magnum_lite.conductor import upgrade
 from magnum_lite.drivers import base
 from magnum_lite.objects import cluster_operation, fields
 from tests.unit.conductor import helpers
+from tests.unit.conductor.conftest import NEW_KUBE, OLD_KUBE
 from tests.unit.drivers import fake_plugin
 
-OLD, NEW = "v1.30.4", "v1.31.1"
+OLD, NEW = OLD_KUBE, NEW_KUBE
 
 
 class Cloud:
@@ -133,18 +135,7 @@ def driver(fake_driver, cloud, template):
 
 
 @pytest.fixture
-def target(db, context, template) -> objects.ClusterTemplate:
-    new = objects.ClusterTemplate(
-        context, project_id=template.project_id, user_id=template.user_id, name="k8s-new",
-        image_id="ubuntu-image-2", coe="kubernetes", server_type="vm", cluster_distro="ubuntu",
-        labels={"kube_tag": NEW})
-    new.create()
-    return new
-
-
-@pytest.fixture
 def admin():
-    from magnum_lite.common import context as ml_context
     admin = ml_context.get_admin_context()
     admin.all_projects = True
     return admin
@@ -153,6 +144,11 @@ def admin():
 def _start(context, make_cluster, template, target, max_batch_size=2, **labels):
     cluster = make_cluster(status=fields.ClusterStatus.CREATE_COMPLETE,
                            labels={"kube_tag": OLD, **labels})
+    return _upgrade(context, cluster, template, target, max_batch_size)
+
+
+def _upgrade(context, cluster, template, target, max_batch_size):
+    """Start the upgrade operation as the API does (its params), without the cast."""
     cluster_operation.start(context, cluster, states.Kind.UPGRADE, "cluster.upgrade", {
         "cluster_template_uuid": target.uuid, "driver_id": None, "driver_version": None,
         "max_batch_size": max_batch_size, "nodegroup_uuid": None,
@@ -309,10 +305,7 @@ def test_a_node_that_never_comes_back_fails_the_upgrade_naming_it_and_a_new_call
 
 
 def _start_again(context, cluster, template, target):
-    cluster_operation.start(context, cluster, states.Kind.UPGRADE, "cluster.upgrade", {
-        "cluster_template_uuid": target.uuid, "max_batch_size": 2,
-        "from_cluster_template_uuid": template.uuid})
-    return objects.Cluster.get_by_uuid(context, cluster.uuid)
+    return _upgrade(context, cluster, template, target, 2)
 
 
 def test_a_new_owner_resumes_at_the_batch_in_progress_and_redoes_none(
