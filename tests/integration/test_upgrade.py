@@ -108,6 +108,13 @@ def _stack_parameters(heat, cluster_uuid: str) -> dict[str, dict]:
             for name, stack in clusters.stacks_of(heat, cluster_uuid).items()}
 
 
+def _heat_state(heat, cluster_uuid: str) -> dict[str, tuple]:
+    """Each stack's status, last update and parameters: what any change in Heat moves."""
+    return {name: (got.stack_status, got.updated_time, got.parameters)
+            for name, stack in clusters.stacks_of(heat, cluster_uuid).items()
+            for got in [heat.stacks.get(stack.id)]}
+
+
 def test_a_kubernetes_cluster_rolls_to_the_next_minor_batch_by_batch(
         openstack_cli, heat, k8s_templates):
     old, new = k8s_templates
@@ -116,6 +123,24 @@ def test_a_kubernetes_cluster_rolls_to_the_next_minor_batch_by_batch(
     assert cluster["status"] == "CREATE_COMPLETE", cluster["status_reason"]
     assert cluster["coe_version"] == OLD
     version = cluster["version"]
+
+    # A dry run answers the plan and changes nothing, in the database or in Heat.
+    before = (clusters.show(openstack_cli, name), _events(openstack_cli.sandbox,
+                                                          cluster["uuid"]),
+              _heat_state(heat, cluster["uuid"]))
+    answer = clusters.rest(openstack_cli.sandbox, "POST",
+                           f"v1/clusters/{cluster['uuid']}/actions/upgrade",
+                           json={"cluster_template": new["uuid"], "max_batch_size": 2,
+                                 "dry_run": True})
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()
+    assert (plan["from_version"], plan["to_version"]) == (OLD, NEW)
+    assert [len(b["nodes"]) for b in plan["batches"]] == [1, 1, 1, 2, 2]
+    assert all(n["from"] == OLD and n["to"] == NEW for b in plan["batches"]
+               for n in b["nodes"])
+    assert (clusters.show(openstack_cli, name), _events(openstack_cli.sandbox,
+                                                        cluster["uuid"]),
+            _heat_state(heat, cluster["uuid"])) == before
 
     openstack_cli("sandbox", "coe", "cluster", "upgrade", name, new["uuid"],
                   "--max-batch-size", "2")
