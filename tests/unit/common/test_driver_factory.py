@@ -119,6 +119,7 @@ def test_a_driver_is_bound_to_its_config_or_the_default():
 
 def test_a_plugin_says_no_version_and_allows_any_upgrade_step_unless_it_knows_better():
     plugin = fake_plugin.FakeDriver({"flavor": "m1.small"})
-    assert plugin.coe_version(object(), object()) is None
+    # The base's answer (the fake plugin says the kube_tag label of the cluster it is given).
+    assert driver_factory.Plugin.coe_version(plugin, object(), object()) is None
     for step in ((None, None), ("1.0", "9.0"), ("2.0", "1.0")):
         assert fake_plugin.FakeDriver.check_upgrade(*step) is None
