@@ -95,8 +95,8 @@ def new_plan(context: Any, driver: drivers_base.Driver, cluster: Any, nodegroups
                              nodegroup_uuids=nodegroup_uuids, target_key=target.key)
     return {
         "target_key": target.key,
-        "from_version": _version_of(driver, cluster, template),
-        "to_version": _version_of(target.builder, target.cluster, target.cluster_template),
+        "from_version": driver.coe_version(cluster, template),
+        "to_version": target.builder.coe_version(target.cluster, target.cluster_template),
         "batches": batches,
         "batch": 0,
         "phase": DRAIN if batches else VERIFY,
@@ -108,12 +108,6 @@ def new_plan(context: Any, driver: drivers_base.Driver, cluster: Any, nodegroups
         "since": _now(),
         "finished": [],
     }
-
-
-def _version_of(driver: Any, cluster: Any, template: Any) -> str | None:
-    """The COE version a driver (bound to its config) gives the cluster on `template`."""
-    version = getattr(driver, "coe_version", None)
-    return version(cluster, template) if version is not None else None
 
 
 def _same_version(reported: str | None, wanted: str | None) -> bool:
@@ -128,6 +122,8 @@ def _same_version(reported: str | None, wanted: str | None) -> bool:
 
 
 class _Failed(Exception):
+    """Why the run cannot go on: the upgrade ends in UPDATE_FAILED with `fault`."""
+
     def __init__(self, reason: str, fault: str) -> None:
         super().__init__(reason)
         self.reason = reason
