@@ -8,12 +8,10 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import json
-from types import SimpleNamespace
 import urllib.parse
 
 import pytest
 
-from magnum_lite.common import x509
 from magnum_lite_sandbox import docker_api, swarm_sim, timeline
 from magnum_lite_sandbox.cluster_sim import Node
 from test_docker_api import _client_pair, _context
@@ -32,25 +30,10 @@ def _nodes(digests: dict[str, str] | None = None,
                  for i, name in enumerate((MANAGER, *WORKERS)))
 
 
-@pytest.fixture(scope="module")
-def ca() -> x509.KeyPair:
-    return x509.generate_ca("swarm")
-
-
 @pytest.fixture
-def clock():
-    return SimpleNamespace(now=1_800_000_000.0)
-
-
-@pytest.fixture
-def api(ca, clock, tmp_path, monkeypatch):
-    monkeypatch.setenv("MAGNUM_LITE_SANDBOX_BOOT_SECONDS", "2")
-    view = docker_api.DockerView(CLUSTER, _nodes(), "26.1.4", "2026-11-21T18:00:00Z",
-                                 state_dir=str(tmp_path))
-    server = docker_api.DockerAPI(view, ca, port=0, clock=lambda: clock.now)
-    server.serve(["127.0.0.1"])
-    yield server
-    server.close()
+def api(serve, tmp_path):
+    return serve(docker_api.DockerAPI, docker_api.DockerView(
+        CLUSTER, _nodes(), "26.1.4", "2026-11-21T18:00:00Z", state_dir=str(tmp_path)))
 
 
 def call(api, ca, method: str, path: str, body=None) -> tuple[int, object]:

@@ -11,7 +11,6 @@ import http.client
 import json
 import ssl
 import tempfile
-from types import SimpleNamespace
 
 import kubernetes.client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -35,25 +34,11 @@ def _nodes(versions: dict[str, str] | None = None, digests: dict[str, str] | Non
                       digests.get(name, f"boot-{name}-1")) for i, name in enumerate(names))
 
 
-@pytest.fixture(scope="module")
-def ca() -> x509.KeyPair:
-    return x509.generate_ca("kubernetes")
-
-
 @pytest.fixture
-def clock():
-    return SimpleNamespace(now=1_800_000_000.0)
-
-
-@pytest.fixture
-def api(ca, clock, tmp_path, monkeypatch):
-    monkeypatch.setenv("MAGNUM_LITE_SANDBOX_BOOT_SECONDS", "2")
-    view = kube_api.ClusterView(CLUSTER, _nodes({WORKERS[2]: "v1.31.2"}), "v1.30.4",
-                                "2026-11-21T18:00:00Z", state_dir=str(tmp_path))
-    server = kube_api.ClusterAPI(view, ca, port=0, clock=lambda: clock.now)
-    server.serve(["127.0.0.1"])
-    yield server
-    server.close()
+def api(serve, tmp_path):
+    return serve(kube_api.ClusterAPI, kube_api.ClusterView(
+        CLUSTER, _nodes({WORKERS[2]: "v1.31.2"}), "v1.30.4", "2026-11-21T18:00:00Z",
+        state_dir=str(tmp_path)))
 
 
 @functools.cache

@@ -10,11 +10,9 @@ import dataclasses
 import http.client
 import json
 import ssl
-from types import SimpleNamespace
 
 import pytest
 
-from magnum_lite.common import x509
 from magnum_lite_sandbox import mesos_api, timeline
 from magnum_lite_sandbox.cluster_sim import Node
 
@@ -38,25 +36,11 @@ def machine(i: int) -> dict:
     return {"hostname": f"10.0.0.{11 + i}", "ip": f"10.0.0.{11 + i}"}
 
 
-@pytest.fixture(scope="module")
-def ca() -> x509.KeyPair:
-    return x509.generate_ca("mesos")
-
-
 @pytest.fixture
-def clock():
-    return SimpleNamespace(now=1_800_000_000.0)
-
-
-@pytest.fixture
-def api(ca, clock, tmp_path, monkeypatch):
-    monkeypatch.setenv("MAGNUM_LITE_SANDBOX_BOOT_SECONDS", "2")
-    view = mesos_api.MesosView(CLUSTER, _nodes(), "1.7.1", "2026-11-21T18:00:00Z",
-                               state_dir=str(tmp_path), credentials=(ADMIN,))
-    server = mesos_api.MesosAPI(view, ca, port=0, clock=lambda: clock.now)
-    server.serve(["127.0.0.1"])
-    yield server
-    server.close()
+def api(serve, tmp_path):
+    return serve(mesos_api.MesosAPI, mesos_api.MesosView(
+        CLUSTER, _nodes(), "1.7.1", "2026-11-21T18:00:00Z", state_dir=str(tmp_path),
+        credentials=(ADMIN,)))
 
 
 def call(api, ca, method: str, path: str, body=None, auth=ADMIN) -> tuple[int, object]:
