@@ -109,9 +109,8 @@ def upgrade_plan(context: Any, driver: drivers_base.Driver, cluster: Any, templa
     upgrade starts (upgrade.new_plan): the COE versions from and to, the batches in order
     with each node's from and to, and what the cloud replaces per batch (None when the
     driver cannot say)."""
-    target, _row = upgrade.target_for(context, cluster, params)
     nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster.uuid])
-    plan = upgrade.new_plan(context, driver, cluster, nodegroups, template, target, params)
+    plan = upgrade.new_plan(context, driver, cluster, nodegroups, template, params)
     try:
         replaces = driver.upgrade_dry_run(context, cluster, nodegroups, plan["batches"])
     except exception.NotSupported:

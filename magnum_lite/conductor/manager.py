@@ -724,11 +724,9 @@ class ConductorManager:
         if driver is None:
             return
         params = work.operation.params or {}
-        target, _row = upgrade.target_for(context, cluster, params)
         nodegroups = objects.NodeGroup.list_for_clusters(context, [work.cluster_uuid])
         self._advance(context, work, Step.CLOUD_REQUESTED)
-        plan = upgrade.new_plan(context, driver, cluster, nodegroups, template, target,
-                                params)
+        plan = upgrade.new_plan(context, driver, cluster, nodegroups, template, params)
         LOG.info("Cluster %s: upgrading %s -> %s in %d batches (at most %s nodes at once)",
                  work.cluster_uuid, plan["from_version"], plan["to_version"],
                  len(plan["batches"]), params.get("max_batch_size"))

@@ -86,9 +86,13 @@ def target_for(context: Any, cluster: Any, params: dict) -> tuple[
 
 
 def new_plan(context: Any, driver: drivers_base.Driver, cluster: Any, nodegroups: list[Any],
-             template: Any, target: drivers_base.UpgradeTarget, params: dict
-             ) -> dict[str, Any]:
-    """The plan kept on the operation: the driver's batches and where the run stands."""
+             template: Any, params: dict) -> dict[str, Any]:
+    """The plan kept on the operation: the driver's batches (to the target `params` name)
+    and where the run stands.
+
+    :raises exception.MagnumLiteException: the target is gone (see target_for).
+    """
+    target, _row = target_for(context, cluster, params)
     nodegroup_uuids = [params["nodegroup_uuid"]] if params.get("nodegroup_uuid") else None
     batches = driver.upgrade(context, cluster, nodegroups,
                              max_batch_size=int(params.get("max_batch_size") or 1),

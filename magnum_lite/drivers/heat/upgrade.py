@@ -35,16 +35,26 @@ from magnum_lite.drivers.heat.parameters import load_credentials
 
 LOG = logging.getLogger(__name__)
 
-#: What `batch_state` and `settled_state` answer.
+#: What `batch_state` and `settle` answer.
 UNSENT, ROLLING, DONE, FAILED = (base.BATCH_UNSENT, base.BATCH_ROLLING, base.BATCH_DONE,
                                  base.BATCH_FAILED)
 
 
+def _in_order(members: Any) -> list[str]:
+    """ResourceGroup member names ("0", "1", ... "10") in index order."""
+    return sorted((str(m) for m in members), key=lambda m: (len(m), m))
+
+
 def _members(mapping: Any) -> list[str]:
-    """A ResourceGroup attribute map's member names in index order."""
+    """A ResourceGroup attribute's member names (a map, or a list by index) in order."""
     if isinstance(mapping, dict):
-        return sorted((str(k) for k in mapping), key=lambda k: (len(k), k))
+        return _in_order(mapping)
     return [str(i) for i in range(len(mapping or []))]
+
+
+#: The ResourceGroup holding a batch's members, and the stack outputs naming their servers.
+_GROUPS = {"master": ("masters", "master_names", "master_ids"),
+           "worker": ("nodes", "node_names", "node_ids")}
 
 
 def _json_parameter(value: Any) -> Any:
@@ -80,11 +90,11 @@ def plan(context: Any, cluster: Any, nodegroup_list: list[Any], max_batch_size: 
     batches: list[dict[str, Any]] = []
 
     def add(nodegroup: Any, role: str, summary: stacks.StackSummary, chunk: int | None,
-            names_key: str, size: int) -> None:
+            size: int) -> None:
         stack = stacks.get_stack(client, summary.id)
         if stack is None:
             return
-        node_names = stacks.outputs_of(stack).get(names_key) or {}
+        node_names = stacks.outputs_of(stack).get(_GROUPS[role][1]) or {}
         done = set(_upgraded(stack, key))
         todo = [m for m in _members(node_names) if m not in done]
         for start in range(0, len(todo), size):
@@ -92,26 +102,20 @@ def plan(context: Any, cluster: Any, nodegroup_list: list[Any], max_batch_size: 
             batches.append({
                 "nodegroup": nodegroup.uuid, "nodegroup_name": nodegroup.name, "role": role,
                 "stack": summary.name, "chunk": chunk, "members": members,
-                "nodes": [node_names[m] if isinstance(node_names, dict)
-                          else node_names[int(m)] for m in members],
+                "nodes": [_by_member(node_names, m) for m in members],
             })
 
     if wanted is None or masters.uuid in wanted:
         cluster_stack = listing.get(names.cluster_stack_name(cluster))
         if cluster_stack is None:
             raise inventory.cluster_stack_gone(cluster)
-        add(masters, "master", cluster_stack, None, "master_names", 1)
+        add(masters, "master", cluster_stack, None, 1)
     for ng in sorted(workers, key=lambda n: (not n.is_default, n.name)):
         if wanted is not None and ng.uuid not in wanted:
             continue
         for chunk, summary in sorted(inventory.chunk_stacks(cluster, ng, listing).items()):
-            add(ng, "worker", summary, chunk, "node_names", max_batch_size)
+            add(ng, "worker", summary, chunk, max_batch_size)
     return batches
-
-
-#: The ResourceGroup holding a batch's members, and the stack outputs naming their servers.
-_GROUPS = {"master": ("masters", "master_names", "master_ids"),
-           "worker": ("nodes", "node_names", "node_ids")}
 
 
 def replaced_servers(context: Any, batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -178,8 +182,7 @@ def roll(context: Any, nodegroup: Any, batch: dict[str, Any], target: base.Upgra
     """Send the update that replaces the batch's members with the target's nodes."""
     client = stacks.client(context)
     stack = _stack(client, batch["stack"])
-    members = sorted(set(_upgraded(stack, target.key)) | set(batch["members"]),
-                     key=lambda m: (len(m), m))
+    members = _in_order(set(_upgraded(stack, target.key)) | set(batch["members"]))
     image, user_data = _target_values(target, client, nodegroup, batch["role"],
                                       batch["chunk"], credentials)
     rebuild = parameters.server_type(target.cluster_template, nodegroup) == baremetal.BAREMETAL
