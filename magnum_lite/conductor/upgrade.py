@@ -35,7 +35,7 @@ from typing import Any
 from oslo_log import log as logging
 
 from magnum_lite import objects
-from magnum_lite.common import driver_factory, exception, failpoints, states
+from magnum_lite.common import driver_factory, exception, failpoints, states, upgrade_params
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import cluster_operation as operations
@@ -45,7 +45,7 @@ LOG = logging.getLogger(__name__)
 Status = states.Status
 Fault = states.Fault
 
-DRAIN, ROLL, WAIT, VERIFY, SETTLE = "drain", "roll", "wait", "verify", "settle"
+DRAIN, ROLL, WAIT, VERIFY, SETTLE = upgrade_params.PHASES
 #: How many phases one call of `advance` may pass (a drain done at once goes on to roll).
 MAX_STEPS_PER_ROUND = 4
 
@@ -63,7 +63,8 @@ def _target_key(template_uuid: str, driver_id: str | None, labels: dict) -> str:
 
 def target_for(context: Any, cluster: Any, params: dict) -> tuple[
         drivers_base.UpgradeTarget, Any]:
-    """(the upgrade's target, the target Driver row or None) from its parameters.
+    """(the upgrade's target, the target Driver row or None) from its parameters; for a
+    rollback that undoes an upgrade which did not finish, with that upgrade's target.
 
     :raises exception.MagnumLiteException: the template or Driver version is gone, or no
         plugin serves it.
@@ -80,9 +81,14 @@ def target_for(context: Any, cluster: Any, params: dict) -> tuple[
     view = cluster.obj_clone()
     view.labels = labels
     view.cluster_template_id = template.uuid
+    undone = None
+    if params.get("undo_key"):
+        undone, _undone_row = target_for(context, cluster, {
+            "cluster_template_uuid": params["from_cluster_template_uuid"],
+            "driver_id": params.get("from_driver_id")})
     return drivers_base.UpgradeTarget(plugin(config), view, template,
                                       _target_key(template.uuid, params.get("driver_id"),
-                                                  labels)), row
+                                                  labels), undone), row
 
 
 def new_plan(context: Any, driver: drivers_base.Driver, cluster: Any, nodegroups: list[Any],
@@ -90,16 +96,26 @@ def new_plan(context: Any, driver: drivers_base.Driver, cluster: Any, nodegroups
     """The plan kept on the operation: the driver's batches (to the target `params` name)
     and where the run stands.
 
+    A rollback goes workers first, masters last (a kubelet must never be newer than its
+    API server); one that undoes an upgrade which did not finish (`undo_key`, the target
+    key of that upgrade's plan) takes back only the nodes that upgrade moved.
+
     :raises exception.MagnumLiteException: the target is gone (see target_for).
     """
     target, _row = target_for(context, cluster, params)
     nodegroup_uuids = [params["nodegroup_uuid"]] if params.get("nodegroup_uuid") else None
+    undo = params.get("undo_key")
     batches = driver.upgrade(context, cluster, nodegroups,
                              max_batch_size=int(params.get("max_batch_size") or 1),
-                             nodegroup_uuids=nodegroup_uuids, target_key=target.key)
+                             nodegroup_uuids=nodegroup_uuids, target_key=target.key,
+                             undo_key=undo)
+    if params.get("rollback"):
+        batches = ([b for b in batches if b["role"] != "master"]
+                   + [b for b in batches if b["role"] == "master"])
     return {
         "target_key": target.key,
-        "from_version": driver.coe_version(cluster, template),
+        "from_version": params.get("undo_version") if undo else driver.coe_version(
+            cluster, template),
         "to_version": target.builder.coe_version(target.cluster, target.cluster_template),
         "batches": batches,
         "batch": 0,
@@ -206,6 +222,9 @@ class Run:
 
     def _step(self) -> bool:
         phase = self.plan.get("phase")
+        params = self.operation.params or {}
+        if params.get("cancel") and not params.get("rollback") and phase in (DRAIN, VERIFY):
+            return self._cancel(params)
         if phase == SETTLE:
             return self._settle()
         if phase == VERIFY:
@@ -360,7 +379,50 @@ class Run:
         self.plan["phase"] = None
         return True
 
+    def _cancel(self, params: dict) -> bool:
+        """A rollback asked while the upgrade ran (the API records it on the operation):
+        at this batch boundary the same operation turns into the rollback that takes back
+        the nodes moved so far, batch by batch. Nodes of the batch whose drain had begun
+        are uncordoned first (nothing of theirs was replaced)."""
+        batches = self.plan.get("batches") or []
+        index = int(self.plan.get("batch", 0))
+        if (self.plan.get("phase") == DRAIN and index < len(batches)
+                and not self._uncordon(batches[index])):
+            return False
+        cancel = params["cancel"]
+        rollback = {**upgrade_params.rollback_of(params, self.plan, cancel.get("max_batch_size")),
+                    "cancelled": cancel}
+        try:
+            plan = new_plan(self.context, self.driver, self.cluster, self.nodegroups,
+                            self.template, rollback)
+        except (exception.NotFound, exception.NoDriverInstalled) as err:
+            raise _Failed(f"the rollback's target is gone: {err}", Fault.INVALID) from err
+        moved = sorted({name for batch in plan["batches"] for name in batch["nodes"]})
+        reason = (f"rollback asked: the upgrade to {self.plan.get('to_version')} stopped "
+                  f"after {index} of {len(batches)} batches; taking back "
+                  f"{', '.join(moved) or 'no node'} to {plan['to_version']} in "
+                  f"{len(plan['batches'])} batches")
+        LOG.info("Cluster %s: %s", self.cluster.uuid, reason)
+        self.operation = self.operation.update(
+            expected={"revision": self.operation.revision},
+            event=self._event("cluster.upgrade.rollback", reason, cancel),
+            params=rollback, plan=plan)
+        self.plan = plan
+        self._target = None
+        return True
+
     # -- records --------------------------------------------------------------------------
+
+    def _event(self, event_type: str, reason: str, by: dict | None = None) -> dict:
+        """An event of the upgrade: by the operation's requester, or by `by` (the user
+        and request that asked for it)."""
+        op = self.operation
+        by = by or {}
+        return {"cluster_id": self.cluster.uuid, "cluster_version": self.cluster.version,
+                "event_type": event_type, "status": self.cluster.status,
+                "status_reason": reason, "project_id": op.project_id,
+                "user_id": by.get("user_id") or op.user_id,
+                "request_id": by.get("request_id") or op.request_id}
 
     def _save(self, event: str | None = None, **changes: Any) -> bool:
         """Write the plan's progress, guarded by the operation's revision (of two
@@ -368,13 +430,7 @@ class Run:
         plan = {**self.plan, **changes, "since": _now()}
         event_row = None
         if event is not None:
-            op = self.operation
-            event_row = {"cluster_id": self.cluster.uuid,
-                         "cluster_version": self.cluster.version,
-                         "event_type": "cluster.upgrade.batch",
-                         "status": self.cluster.status, "status_reason": event,
-                         "project_id": op.project_id, "user_id": op.user_id,
-                         "request_id": op.request_id}
+            event_row = self._event("cluster.upgrade.batch", event)
         self.operation = self.operation.update(
             expected={"revision": self.operation.revision}, event=event_row, plan=plan)
         self.plan = plan
@@ -401,9 +457,9 @@ class Run:
         if row is not None:
             changes.update(driver_id=row.uuid, driver_version=row.version)
         batches = len(self.plan.get("batches") or [])
+        done = "rolled back" if (self.operation.params or {}).get("rollback") else "upgraded"
         operations.finish(self.context, self.cluster.uuid, states.Kind.UPGRADE,
-                          Status.UPDATE_COMPLETE,
-                          f"upgraded to {version} ({batches} batches)",
+                          Status.UPDATE_COMPLETE, f"{done} to {version} ({batches} batches)",
                           operation_uuid=self.operation.uuid, **changes)
         LOG.info("Cluster %s: upgrade to %s complete", self.cluster.uuid, version)
 

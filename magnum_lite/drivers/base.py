@@ -95,12 +95,15 @@ class UpgradeTarget:
     """Where a rolling upgrade goes: `builder` is the plugin bound to the target Driver
     version's config, `cluster` the cluster as it will be (the target template's id and
     labels), `cluster_template` the target template, `key` a short name of that target
-    the driver keeps in the cloud to tell nodes already moved there."""
+    the driver keeps in the cloud to tell nodes already moved there. A rollback of an
+    upgrade that did not finish has that upgrade's target as `undone` (what the nodes it
+    moved run)."""
 
     builder: Any
     cluster: Any
     cluster_template: Any
     key: str
+    undone: UpgradeTarget | None = None
 
 
 #: Where a batch of a rolling upgrade is in the cloud (Driver.batch_state).
@@ -233,10 +236,12 @@ class Driver(driver_factory.Plugin):
 
     def upgrade(self, context: Any, cluster: Any, nodegroups: list[Any], *,
                 max_batch_size: int, nodegroup_uuids: list[str] | None,
-                target_key: str) -> list[dict[str, Any]]:
+                target_key: str, undo_key: str | None = None) -> list[dict[str, Any]]:
         """The plan: batches in order, masters one at a time first, then each worker
         nodegroup (all, or those of `nodegroup_uuids`) in batches of `max_batch_size`,
-        leaving out nodes that already run the target `target_key` (a resume).
+        leaving out nodes that already run the target `target_key` (a resume). With
+        `undo_key` (a rollback of an upgrade to that target that did not finish): only the
+        nodes that upgrade moved.
 
         :raises exception.NotSupported: the plugin cannot upgrade clusters.
         """

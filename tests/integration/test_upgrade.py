@@ -331,9 +331,51 @@ def _cluster_counts(sandbox, name: str) -> dict[int, int]:
     return {v["version"]: v["cluster_count"] for v in answer.json()["drivers"]}
 
 
+def _worker_ids(heat, cluster_uuid: str) -> dict[str, str]:
+    """Worker server name -> its Nova id (a replaced server gets a new one)."""
+    ids = {}
+    for name, stack in clusters.stacks_of(heat, cluster_uuid).items():
+        if "-ng-" in name:
+            out = clusters.outputs(heat, stack.id)
+            for index, server in (out.get("node_names") or {}).items():
+                ids[server] = out["node_ids"][index]
+    return ids
+
+
+def _cancelled_midway(openstack_cli, heat, cluster: dict, cluster_name: str) -> None:
+    """Upgrade to driver version 2, and ask for the rollback as soon as the master's batch
+    is done: the upgrade stops after the batch in progress and takes back what it moved,
+    in one operation; the last worker, never moved, keeps its server."""
+    sandbox = openstack_cli.sandbox
+    last_worker = sorted(clusters.worker_servers(heat, cluster["uuid"]))[-1]
+    server_before = _worker_ids(heat, cluster["uuid"])[last_worker]
+    answer = clusters.rest(sandbox, "POST", f"v1/clusters/{cluster['uuid']}/actions/upgrade",
+                           json={"driver_version": 2, "max_batch_size": 1})
+    assert answer.status_code == 202, answer.text
+    deadline = time.monotonic() + UPGRADE_TIMEOUT
+    while not any(e["event_type"] == "cluster.upgrade.batch"
+                  for e in _events(sandbox, cluster["uuid"])):
+        assert time.monotonic() < deadline, "the master's batch never finished"
+        time.sleep(1)
+    answer = clusters.rest(sandbox, "POST", f"v1/clusters/{cluster['uuid']}/actions/upgrade",
+                           json={"rollback": True})
+    assert answer.status_code == 202, answer.text
+    cancelled = clusters.settle(openstack_cli, cluster_name, UPGRADE_TIMEOUT)
+    assert cancelled["status"] == "UPDATE_COMPLETE", cancelled["status_reason"]
+    assert cancelled["status_reason"].startswith(f"rolled back to {OLD}")
+    assert (cancelled["driver_version"], cancelled["coe_version"]) == (1, OLD)
+    assert cancelled["version"] == cluster["version"] + 1  # one operation
+    assert _worker_ids(heat, cluster["uuid"])[last_worker] == server_before
+    reasons = [e["status_reason"] for e in _events(sandbox, cluster["uuid"])
+               if e["event_type"] == "cluster.upgrade.rollback"]
+    assert any("taking back" in r for r in reasons), reasons
+    assert last_worker not in next(r for r in reasons if "taking back" in r)
+
+
 def test_a_driver_version_upgrade_then_its_rollback(openstack_cli, heat):
     """The seeds' flow: an operator publishes a driver version with a new COE version, a
-    cluster moves to it (driver_version), then goes back (rollback)."""
+    cluster moves to it (driver_version) but is called back midway (a rollback while it
+    runs), moves to it again, then goes back (rollback)."""
     sandbox = openstack_cli.sandbox
     name = f"it-drv-{uuid.uuid4().hex[:8]}"
     answer = clusters.rest(sandbox, "POST", "v1/drivers", user="admin", json={
@@ -356,6 +398,9 @@ def test_a_driver_version_upgrade_then_its_rollback(openstack_cli, heat):
         answer = clusters.rest(sandbox, "PATCH", f"v1/drivers/{name}", user="admin", json=[
             {"op": "replace", "path": "/config/kube_tag", "value": NEW}])
         assert answer.status_code == 200 and answer.json()["version"] == 2, answer.text
+        _cancelled_midway(openstack_cli, heat, cluster, cluster_name)
+        assert _cluster_counts(sandbox, name) == {1: 1, 2: 0}
+
         answer = clusters.rest(sandbox, "POST",
                                f"v1/clusters/{cluster['uuid']}/actions/upgrade",
                                json={"driver_version": 2, "max_batch_size": 1})

@@ -359,10 +359,10 @@ class HeatDriver(base.Driver, abc.ABC):
 
     def upgrade(self, context: Any, cluster: Any, nodegroups: list[Any], *,
                 max_batch_size: int, nodegroup_uuids: list[str] | None,
-                target_key: str) -> list[dict[str, Any]]:
+                target_key: str, undo_key: str | None = None) -> list[dict[str, Any]]:
         """Batches of ResourceGroup members: masters one by one, then workers per chunk."""
         return upgrade.plan(context, cluster, nodegroups, max_batch_size, nodegroup_uuids,
-                            target_key)
+                            target_key, undo_key)
 
     def upgrade_dry_run(self, context: Any, cluster: Any, nodegroups: list[Any],
                         batches: list[dict[str, Any]]) -> list[dict[str, Any]]:

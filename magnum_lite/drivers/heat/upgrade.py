@@ -16,6 +16,12 @@ and rotations see a plain stack of the new version.
 target): members listed for another target are planned again, so an upgrade to a new
 target after a failed one never leaves a node at the abandoned version.
 
+A rollback of an upgrade that did not finish (cancelled, or failed) *undoes* its target:
+only the members listed for it go back, batch by batch, and stacks that list none are left
+alone (they run what the cluster ran). Before its first batch such a stack is *rebased*
+(no server changes, `rolling` false): the undone target's image becomes the stack's own,
+and its other members are listed as already running the rollback's target.
+
 Each step is level triggered and reads Heat before it writes: asking again after a lost
 answer or a conductor's death sends nothing twice.
 """
@@ -75,11 +81,25 @@ def _upgraded(stack: Any, key: str) -> list[str]:
     return [str(m) for m in _json_parameter(values.get("upgraded_members"))]
 
 
+def _to_move(stack: Any, members: list[str], key: str, undo: str | None) -> list[str]:
+    """The members of `stack` still to move to the target `key`: those not listed for it;
+    when undoing the target `undo`, only those still listed for that one (a stack that
+    lists none runs what the cluster ran)."""
+    target = (stack.parameters or {}).get("upgrade_target") or ""
+    if undo is not None and target != key:
+        listed = set(_upgraded(stack, undo))
+        return [m for m in members if m in listed]
+    done = set(_upgraded(stack, key))
+    return [m for m in members if m not in done]
+
+
 def plan(context: Any, cluster: Any, nodegroup_list: list[Any], max_batch_size: int,
-         nodegroup_uuids: list[str] | None, key: str) -> list[dict[str, Any]]:
+         nodegroup_uuids: list[str] | None, key: str, undo: str | None = None
+         ) -> list[dict[str, Any]]:
     """The batches, in order: masters one at a time, then each worker nodegroup's nodes in
     batches of at most `max_batch_size` (a batch never spans two chunk stacks). Members
-    that already run the target `key` are left out (an upgrade asked again resumes).
+    that already run the target `key` are left out (an upgrade asked again resumes); when
+    `undo` names the target of an upgrade that did not finish, only its members are in.
 
     :raises exception.CloudError: the cluster stack is gone.
     """
@@ -95,14 +115,14 @@ def plan(context: Any, cluster: Any, nodegroup_list: list[Any], max_batch_size: 
         if stack is None:
             return
         node_names = stacks.outputs_of(stack).get(_GROUPS[role][1]) or {}
-        done = set(_upgraded(stack, key))
-        todo = [m for m in _members(node_names) if m not in done]
+        todo = _to_move(stack, _members(node_names), key, undo)
         for start in range(0, len(todo), size):
             members = todo[start:start + size]
             batches.append({
                 "nodegroup": nodegroup.uuid, "nodegroup_name": nodegroup.name, "role": role,
                 "stack": summary.name, "chunk": chunk, "members": members,
                 "nodes": [_by_member(node_names, m) for m in members],
+                **({"undo": undo} if undo is not None else {}),
             })
 
     if wanted is None or masters.uuid in wanted:
@@ -177,11 +197,50 @@ def _stack(client: Any, name: str) -> Any:
     return stack
 
 
+def _rebase(client: Any, stack: Any, nodegroup: Any, batch: dict[str, Any],
+            target: base.UpgradeTarget, credentials: base.CredentialsLoader | None) -> None:
+    """Make the undone target the stack's own and list its other members as running the
+    rollback's `target`, changing no server (with `rolling` false a member whose user data
+    changes keeps its server, and each member's image resolves to what it had). Each
+    member the undone upgrade moved then changes when its batch lists it again."""
+    if target.undone is None:
+        raise exception.CloudError(service="Heat", reason=f"stack {batch['stack']} runs an "
+                                                          f"upgrade the rollback cannot name")
+    values = stack.parameters or {}
+    prefix = "master_" if batch["role"] == "master" else ""
+    moved = set(_upgraded(stack, batch["undo"]))
+    names_key = _GROUPS[batch["role"]][1]
+    others = [m for m in _members(stacks.outputs_of(stack).get(names_key) or {})
+              if m not in moved]
+    undone_image, undone_user_data = _target_values(target.undone, client, nodegroup,
+                                                    batch["role"], batch["chunk"],
+                                                    credentials)
+    image, user_data = _target_values(target, client, nodegroup, batch["role"],
+                                      batch["chunk"], credentials)
+    stacks.update_parameters(client, stack.id, {
+        f"{prefix}image": values.get("upgraded_image") or undone_image,
+        f"{prefix}user_data": undone_user_data,
+        "upgraded_image": values.get(f"{prefix}image") or image,
+        "upgraded_user_data": user_data, "upgraded_members": others, "rolling": False,
+        "upgrade_target": target.key,
+    }, rollback=False, timeout_minutes=CONF.conductor.update_timeout)
+    LOG.info("Cluster %s: stack %s rebased to take back members %s", target.cluster.uuid,
+             batch["stack"], ", ".join(sorted(moved)))
+
+
 def roll(context: Any, nodegroup: Any, batch: dict[str, Any], target: base.UpgradeTarget,
          credentials: base.CredentialsLoader | None) -> None:
-    """Send the update that replaces the batch's members with the target's nodes."""
+    """Send the update that replaces the batch's members with the target's nodes (first
+    the rebase of a stack whose upgrade a rollback undoes); nothing while the stack is
+    still updating."""
     client = stacks.client(context)
     stack = _stack(client, batch["stack"])
+    if _updating(stack):
+        return
+    undo = batch.get("undo")
+    if undo is not None and (stack.parameters or {}).get("upgrade_target") == undo:
+        _rebase(client, stack, nodegroup, batch, target, credentials)
+        return
     members = _in_order(set(_upgraded(stack, target.key)) | set(batch["members"]))
     image, user_data = _target_values(target, client, nodegroup, batch["role"],
                                       batch["chunk"], credentials)
@@ -196,9 +255,17 @@ def roll(context: Any, nodegroup: Any, batch: dict[str, Any], target: base.Upgra
              ", ".join(batch["nodes"]), batch["stack"])
 
 
+def _summary(stack: Any) -> stacks.StackSummary:
+    return stacks.StackSummary(stack.id, stack.stack_name, stack.stack_status,
+                               stack.stack_status_reason or "")
+
+
+def _updating(stack: Any) -> bool:
+    return _summary(stack).in_progress
+
+
 def _stack_state(client: Any, stack: Any) -> tuple[str, str | None]:
-    summary = stacks.StackSummary(stack.id, stack.stack_name, stack.stack_status,
-                                  stack.stack_status_reason or "")
+    summary = _summary(stack)
     if summary.in_progress:
         return ROLLING, None
     if summary.failed:
@@ -209,11 +276,12 @@ def _stack_state(client: Any, stack: Any) -> tuple[str, str | None]:
 
 def batch_state(context: Any, batch: dict[str, Any], key: str) -> tuple[str, str | None]:
     """Where the batch's update is in Heat: UNSENT (its members are not listed for the
-    target: send it), ROLLING, DONE or FAILED (with Heat's reason)."""
+    target: send it), ROLLING (also while an update before it, a rebase, still runs), DONE
+    or FAILED (with Heat's reason)."""
     client = stacks.client(context)
     stack = _stack(client, batch["stack"])
     if not set(batch["members"]) <= set(_upgraded(stack, key)):
-        return UNSENT, None
+        return (ROLLING, None) if _updating(stack) else (UNSENT, None)
     return _stack_state(client, stack)
 
 

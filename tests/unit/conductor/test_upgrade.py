@@ -12,7 +12,7 @@ import pytest
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import exception, states
+from magnum_lite.common import exception, states, upgrade_params
 from magnum_lite.conductor import upgrade
 from magnum_lite.drivers import base
 from magnum_lite.objects import cluster_operation, fields
@@ -30,8 +30,10 @@ class Cloud:
         self.nodes = {f"m{i}": OLD for i in range(masters)}
         self.nodes.update({f"w{i}": OLD for i in range(workers)})
         self.masters, self.workers = masters, workers
+        self.keys: dict[str, str] = {}  # node -> the target key it was moved to
         self.sent: list[list[str]] = []  # each batch update, in order
         self.rolling: dict[str, int] = {}  # node -> checks until its update completes
+        self.incoming: dict[str, tuple[str, str]] = {}  # node -> (key, version) it gets
         self.down: set[str] = set()  # replaced, not back yet
         self.cordoned: set[str] = set()
         self.drain_refusals = 0  # drains answered "not yet" (a PodDisruptionBudget)
@@ -75,41 +77,51 @@ class UpgradingDriver(fake_plugin.FakeDriver):
         return (cluster.labels or {}).get("kube_tag", OLD)
 
     def upgrade(self, context, cluster, nodegroups, *, max_batch_size, nodegroup_uuids,
-                target_key):
+                target_key, undo_key=None):
+        """The nodes not moved to `target_key` yet (with `undo_key`: those moved to it)."""
         masters = next(ng for ng in nodegroups if ng.role == "master")
         workers = next(ng for ng in nodegroups if ng.role == "worker")
-        done = {n for n, v in self.cloud.nodes.items() if v == NEW}
-        names = [f"m{i}" for i in range(self.cloud.masters) if f"m{i}" not in done]
+
+        def todo(name: str) -> bool:
+            if undo_key is not None:
+                return self.cloud.keys.get(name) == undo_key
+            return self.cloud.keys.get(name) != target_key
+
+        names = [f"m{i}" for i in range(self.cloud.masters) if todo(f"m{i}")]
         batches = [{"nodegroup": masters.uuid, "nodegroup_name": masters.name,
                     "role": "master", "nodes": [n], "stack": "cluster"} for n in names]
-        todo = [f"w{i}" for i in range(self.cloud.workers) if f"w{i}" not in done]
-        for start in range(0, len(todo), max_batch_size):
+        left = [f"w{i}" for i in range(self.cloud.workers) if todo(f"w{i}")]
+        for start in range(0, len(left), max_batch_size):
             batches.append({"nodegroup": workers.uuid, "nodegroup_name": workers.name,
-                            "role": "worker", "nodes": todo[start:start + max_batch_size],
+                            "role": "worker", "nodes": left[start:start + max_batch_size],
                             "stack": "workers"})
         return batches
 
     def roll_batch(self, context, nodegroup, batch, target, *, credentials):
         assert set(batch["nodes"]) <= self.cloud.cordoned, "replaced before it was drained"
+        version = target.builder.coe_version(target.cluster, target.cluster_template)
         self.cloud.sent.append(list(batch["nodes"]))
         for name in batch["nodes"]:
             self.cloud.rolling[name] = 1
+            self.cloud.incoming[name] = (target.key, version)
             self.cloud.down.add(name)
         self.cloud._peak()
 
     def batch_state(self, context, batch, target_key):
-        if not all(n in self.cloud.rolling or self.cloud.nodes[n] == NEW
+        c = self.cloud
+        if not all(c.keys.get(n) == target_key or c.incoming.get(n, ("",))[0] == target_key
                    for n in batch["nodes"]):
             return base.BATCH_UNSENT, None
-        pending = [n for n in batch["nodes"] if self.cloud.rolling.get(n, 0) > 0]
+        pending = [n for n in batch["nodes"] if c.rolling.get(n, 0) > 0]
         for name in pending:
-            self.cloud.rolling[name] -= 1
+            c.rolling[name] -= 1
         if pending:
             return base.BATCH_ROLLING, None
         for name in batch["nodes"]:
-            self.cloud.nodes[name] = NEW
-            if name not in self.cloud.never_ready:
-                self.cloud.down.discard(name)
+            if name in c.incoming:
+                c.keys[name], c.nodes[name] = c.incoming.pop(name)
+            if name not in c.never_ready:
+                c.down.discard(name)
         return base.BATCH_DONE, None
 
     def settle_upgrade(self, context, nodegroup, batch, target, *, credentials):
@@ -395,3 +407,100 @@ def test_an_upgrade_whose_target_is_gone_fails_instead_of_stalling(
     failed = _run(admin, cluster.uuid)
     assert failed.status == fields.ClusterStatus.UPDATE_FAILED
     assert "the upgrade's target is gone" in failed.status_reason
+
+
+# -- rollback of an upgrade that did not finish ------------------------------------------------
+
+def _ask_rollback(context, cluster_uuid) -> bool:
+    """A rollback asked while the upgrade runs, recorded as the API records it."""
+    from magnum_lite.api.controllers.v1 import cluster_upgrade
+
+    cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
+    return cluster_upgrade.cancel(context, cluster,
+                                  cluster_upgrade.UpgradeRequest(None, None, None,
+                                                                 rollback=True))
+
+
+def test_a_rollback_asked_mid_upgrade_stops_after_the_batch_and_takes_back_what_moved(
+        driver, manager, context, admin, make_cluster, template, target, cloud):
+    cluster = _start(context, make_cluster, template, target, max_batch_size=2)
+    version = cluster.version
+    operation = _planned(manager, context, cluster)
+    while len(cloud.sent) < 4:  # the first worker batch is sent
+        _round(admin, cluster.uuid)
+    assert _ask_rollback(context, cluster.uuid)
+    done = _run(admin, cluster.uuid)
+    assert done.status == fields.ClusterStatus.UPDATE_COMPLETE, done.status_reason
+    assert done.status_reason == f"rolled back to {OLD} (4 batches)"
+    # The batch in progress finished; w2 and w3 were never touched; then workers first,
+    # masters last, each taken back once.
+    assert cloud.sent == [["m0"], ["m1"], ["m2"], ["w0", "w1"],
+                          ["w0", "w1"], ["m0"], ["m1"], ["m2"]]
+    assert set(cloud.nodes.values()) == {OLD}
+    assert cloud.unavailable_peak == 2 and cloud.cordoned == set()
+    # One operation, one version; the cluster keeps its template and labels.
+    assert done.version == version
+    assert done.cluster_template_id == template.uuid
+    assert done.labels == {"kube_tag": OLD}
+    assert done.coe_version == OLD
+    events = [(e.event_type, e.status_reason) for e in
+              objects.ClusterEvent.list(admin, cluster.uuid)
+              if e.event_type.startswith("cluster.upgrade.")]
+    kinds = [kind for kind, _ in events]
+    # Asked during the 4th batch, which finishes; then the rollback starts.
+    assert kinds == ["cluster.upgrade.batch"] * 3 + ["cluster.upgrade.rollback",
+                                                     "cluster.upgrade.batch",
+                                                     "cluster.upgrade.rollback"] + [
+        "cluster.upgrade.batch"] * 4
+    assert "stopped after 4 of 5 batches; taking back m0, m1, m2, w0, w1" in events[5][1]
+    assert f"w0, w1 {NEW} -> {OLD}" in events[6][1]
+    finished = helpers.operation_of(context, cluster.uuid)
+    assert finished.uuid == operation.uuid
+    assert finished.params["rollback"] is True and finished.params["cancelled"]
+    assert finished.outcome == states.Outcome.SUCCEEDED
+
+
+def test_a_rollback_asked_while_a_batch_drains_lets_it_go_and_replaces_nothing(
+        driver, manager, context, admin, make_cluster, template, target, cloud):
+    cluster = _start(context, make_cluster, template, target)
+    _planned(manager, context, cluster)
+    cloud.drain_refusals = 10
+    _round(admin, cluster.uuid)
+    assert cloud.cordoned == {"m0"} and cloud.sent == []
+    assert _ask_rollback(context, cluster.uuid)
+    done = _run(admin, cluster.uuid)
+    assert done.status == fields.ClusterStatus.UPDATE_COMPLETE, done.status_reason
+    assert cloud.sent == [] and cloud.cordoned == set()
+    assert done.cluster_template_id == template.uuid
+
+
+def test_a_rollback_of_a_failed_upgrade_takes_back_only_the_nodes_it_moved(
+        driver, manager, context, admin, make_cluster, template, target, cloud, monkeypatch,
+        config):
+    config.set_override("upgrade_node_timeout", 60, group="conductor")
+    cluster = _start(context, make_cluster, template, target)
+    _planned(manager, context, cluster)
+    cloud.never_ready.add("w0")
+    clock = [upgrade._now()]
+    monkeypatch.setattr(upgrade, "_now", lambda: clock[0])
+    for _ in range(40):
+        _round(admin, cluster.uuid)
+        clock[0] += 5
+        if objects.Cluster.get_by_uuid(admin, cluster.uuid).status != \
+                fields.ClusterStatus.UPDATE_IN_PROGRESS:
+            break
+    failed_op = helpers.operation_of(context, cluster.uuid)
+    assert failed_op.outcome == states.Outcome.FAILED
+    cloud.never_ready.clear()
+    params = upgrade_params.rollback_of(failed_op.params, failed_op.plan)
+    cluster_operation.start(context, objects.Cluster.get_by_uuid(admin, cluster.uuid),
+                            states.Kind.UPGRADE, "cluster.upgrade", params)
+    operation = _planned(manager, context, cluster)
+    assert [b["nodes"] for b in operation.plan["batches"]] == [
+        ["w0", "w1"], ["m0"], ["m1"], ["m2"]]
+    assert (operation.plan["from_version"], operation.plan["to_version"]) == (NEW, OLD)
+    done = _run(admin, cluster.uuid)
+    assert done.status == fields.ClusterStatus.UPDATE_COMPLETE, done.status_reason
+    assert set(cloud.nodes.values()) == {OLD}
+    assert cloud.sent[-4:] == [["w0", "w1"], ["m0"], ["m1"], ["m2"]]
+    assert ["w2", "w3"] not in cloud.sent  # never moved, never taken back

@@ -116,7 +116,7 @@ class FakeDriver(base.Driver):
         return (cluster.labels or {}).get("kube_tag")
 
     def upgrade(self, context, cluster, nodegroups, *, max_batch_size, nodegroup_uuids,
-                target_key):
+                target_key, undo_key=None):
         """Masters one at a time, then each worker nodegroup in batches of max_batch_size."""
         batches = []
         for ng in sorted(nodegroups, key=lambda n: (n.role != fields.NodeGroupRole.MASTER,

@@ -35,7 +35,7 @@ from magnum_lite.api.controllers.v1.cluster_shared import (
     pinned_driver,
 )
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import driver_factory, exception, states
+from magnum_lite.common import driver_factory, exception, states, upgrade_params
 
 # The fields of an upgrade request (Magnum's ClusterUpgradeRequest), and ours from 1.17.
 FIELDS = ("cluster_template", "max_batch_size", "nodegroup")
@@ -291,12 +291,29 @@ def _same_target(cluster: objects.Cluster, target: objects.ClusterTemplate,
 
 
 def last_upgrade(context: Any, cluster: objects.Cluster) -> objects.ClusterOperation | None:
-    """The cluster's last upgrade that succeeded (a rollback is one too), or None."""
+    """The cluster's last upgrade that succeeded or failed (a rollback is one too), or
+    None."""
     for operation in reversed(objects.ClusterOperation.list(context, cluster.uuid)):
-        if (operation.kind == states.Kind.UPGRADE
-                and operation.outcome == states.Outcome.SUCCEEDED):
+        if operation.kind == states.Kind.UPGRADE and operation.outcome in (
+                states.Outcome.SUCCEEDED, states.Outcome.FAILED):
             return operation
     return None
+
+
+def _undo_params(cluster: objects.Cluster, failed: objects.ClusterOperation,
+                 request: UpgradeRequest) -> dict:
+    """A rollback of an upgrade that failed: back to what the cluster ran before it (still
+    the cluster's recorded template and driver version), taking back only the nodes it
+    moved, with its batching unless the body gives a batch size. 400 naming `rollback`
+    when it failed before it planned anything (nothing moved)."""
+    plan = failed.plan or {}
+    if not plan.get("target_key"):
+        raise types.invalid("rollback", f"the last upgrade of cluster {cluster.uuid} failed "
+                                        f"before it moved any node: nothing to roll back.")
+    if request.nodegroup is not None:
+        raise types.invalid("nodegroup", "a rollback of an upgrade that did not finish "
+                                         "takes back what it moved: it takes no nodegroup.")
+    return upgrade_params.rollback_of(failed.params or {}, plan, request.max_batch_size)
 
 
 def _rollback_params(context: Any, cluster: objects.Cluster, request: UpgradeRequest) -> dict:
@@ -311,8 +328,10 @@ def _rollback_params(context: Any, cluster: objects.Cluster, request: UpgradeReq
     """
     last = last_upgrade(context, cluster)
     if last is None:
-        raise types.invalid("rollback", f"cluster {cluster.uuid} has no upgrade that "
-                                        f"succeeded: there is nothing to roll back.")
+        raise types.invalid("rollback", f"cluster {cluster.uuid} has no upgrade: there is "
+                                        f"nothing to roll back.")
+    if last.outcome == states.Outcome.FAILED:
+        return _undo_params(cluster, last, request)
     before = last.params or {}
     admin = ml_context.get_admin_context()
     try:
@@ -348,6 +367,44 @@ def _rollback_params(context: Any, cluster: objects.Cluster, request: UpgradeReq
                                         f"back.")
     batch = request.max_batch_size or before.get("max_batch_size") or DEFAULT_MAX_BATCH_SIZE
     return {**_params(cluster, target, driver, batch, nodegroup), "rollback": True}
+
+
+def cancel(context: Any, cluster: objects.Cluster, request: UpgradeRequest) -> bool:
+    """A rollback asked while an upgrade of the cluster runs: recorded on the running
+    operation, whose conductor stops after the batch in progress and takes back what it
+    moved (conductor/upgrade.py); True when recorded (or already asked). False when no
+    upgrade runs (the rollback is an operation of its own). 409 when a rollback already
+    runs or the upgrade is settling (it moved every node: roll back once it completes); 400
+    naming `nodegroup` (a rollback takes back the running upgrade's scope)."""
+    for _attempt in range(3):
+        running = objects.ClusterOperation.current(context, cluster)
+        if running is None or running.kind != states.Kind.UPGRADE:
+            return False
+        values = running.params or {}
+        if values.get("rollback"):
+            raise exception.Conflict(f"Cluster {cluster.uuid} is already rolling back.")
+        if request.nodegroup is not None:
+            raise types.invalid("nodegroup", "a rollback of a running upgrade takes back what "
+                                             "that upgrade moves: it takes no nodegroup.")
+        if values.get("cancel"):
+            return True
+        if (running.plan or {}).get("phase") == upgrade_params.SETTLE:
+            raise exception.Conflict(f"The upgrade of cluster {cluster.uuid} moved every "
+                                     f"node and is finishing: roll back once it completes.")
+        asked = {"user_id": getattr(context, "user_id", None),
+                 "request_id": getattr(context, "request_id", None),
+                 "max_batch_size": request.max_batch_size}
+        event = {**cluster.event_values(context, "cluster.upgrade.rollback"),
+                 "status_reason": "rollback asked while the upgrade runs: it stops after "
+                                  "the batch in progress and takes back what it moved"}
+        try:
+            running.update(expected={"revision": running.revision}, event=event,
+                           params={**values, "cancel": asked})
+        except exception.ConcurrentUpdate:
+            continue  # the conductor moved the upgrade on meanwhile: read it again
+        return True
+    raise exception.Conflict(f"The upgrade of cluster {cluster.uuid} is changing too fast "
+                             f"to record the rollback: ask again.")
 
 
 def params(context: Any, cluster: objects.Cluster, request: UpgradeRequest) -> dict:

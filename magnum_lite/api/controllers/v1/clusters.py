@@ -427,6 +427,9 @@ class ClusterActionsController(base.RestController):
         cluster = objects.Cluster.get(context, ident)
         policy.authorize(context, "cluster:upgrade", target(cluster))
         request = cluster_upgrade.parse(base.request_json())
+        if (request.rollback and not request.dry_run
+                and cluster_upgrade.cancel(context, cluster, request)):
+            return {"uuid": cluster.uuid}
         params = cluster_upgrade.params(context, cluster, request)
         if request.dry_run:
             check_start(context, cluster, states.Kind.UPGRADE)

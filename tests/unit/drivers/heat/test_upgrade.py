@@ -3,6 +3,8 @@ batches, updates in which only a batch's members boot the target, resumes, and s
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from magnum_lite.drivers import base
@@ -29,9 +31,9 @@ def cluster(context, heat):
     return c
 
 
-def _plan(c, size=2, key="target-1", nodegroups=None):
+def _plan(c, size=2, key="target-1", nodegroups=None, undo=None):
     return c.driver.upgrade(c.context, c.cluster, c.nodegroups, max_batch_size=size,
-                            nodegroup_uuids=nodegroups, target_key=key)
+                            nodegroup_uuids=nodegroups, target_key=key, undo_key=undo)
 
 
 def _boots(heat, stack, member, group=None):
@@ -107,6 +109,47 @@ def test_asked_again_the_plan_leaves_out_nodes_already_at_the_target(cluster, he
     # Another target plans every node anew.
     assert [b["members"] for b in _plan(cluster, key="another")][3:] == [
         ["0", "1"], ["2", "3"], ["4"]]
+
+
+def test_a_rollback_of_an_unfinished_upgrade_takes_back_only_its_members(cluster, heat):
+    """Workers 0 and 1 moved, then the upgrade stopped: the rollback rebases the stack
+    (no member boots anything else), then moves those two back; masters and the other
+    workers are never touched."""
+    ng = cluster.workers[0]
+    [stack] = cluster.chunk_stacks(ng)
+    old_image = stack.parameters["image"]
+    cluster.driver.roll_batch(cluster.context, ng, _plan(cluster)[3], _target(cluster),
+                              credentials=None)
+    heat.complete(stack.id)
+    back = dataclasses.replace(_target(cluster, key="back", tag=OLD, image=old_image),
+                               undone=_target(cluster))
+    undo = _plan(cluster, key=back.key, undo="target-1")
+    assert [(b["role"], b["members"]) for b in undo] == [("worker", ["0", "1"])]
+    cluster.driver.roll_batch(cluster.context, ng, undo[0], back, credentials=None)
+    assert (stack.parameters["upgrade_target"], stack.parameters["rolling"]) == ("back", False)
+    assert stack.parameters["upgraded_members"] == ["2", "3", "4"]
+    assert (stack.parameters["image"], stack.parameters["upgraded_image"]) == (
+        "ubuntu-24.04", old_image)
+    assert [_boots(heat, stack.id, m) for m in "01234"] == [NEW, NEW, OLD, OLD, OLD]
+    # The batch's own update waits for the rebase, then lists its members.
+    assert cluster.driver.batch_state(cluster.context, undo[0], back.key)[0] == \
+        base.BATCH_ROLLING
+    heat.complete(stack.id)
+    assert cluster.driver.batch_state(cluster.context, undo[0], back.key)[0] == \
+        base.BATCH_UNSENT
+    cluster.driver.roll_batch(cluster.context, ng, undo[0], back, credentials=None)
+    assert stack.parameters["upgraded_members"] == ["0", "1", "2", "3", "4"]
+    assert stack.parameters["rolling"] is True
+    assert [_boots(heat, stack.id, m) for m in "01234"] == [OLD] * 5
+    heat.complete(stack.id)
+    assert cluster.driver.batch_state(cluster.context, undo[0], back.key) == (
+        base.BATCH_DONE, None)
+    assert _plan(cluster, key=back.key, undo="target-1") == []  # asked again: nothing left
+    assert cluster.driver.settle_upgrade(cluster.context, ng, undo[0], back,
+                                         credentials=None)[0] == base.BATCH_ROLLING
+    assert (stack.parameters["image"], stack.parameters["upgraded_members"]) == (
+        old_image, [])
+    assert not heat.stack(cluster.cluster_stack_name).in_progress  # masters untouched
 
 
 def test_a_failed_batch_update_says_heat_s_reason(cluster, heat):

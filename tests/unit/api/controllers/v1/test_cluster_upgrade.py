@@ -697,15 +697,95 @@ def test_a_rollback_skips_the_coe_s_version_rule(member, kube, casts):
     assert _operation(kube["uuid"]).params["cluster_template_uuid"] == kube["template"]["uuid"]
 
 
-def test_a_rollback_without_an_upgrade_that_succeeded_is_a_400(member, cluster, newer, casts,
-                                                               db):
+def test_a_rollback_without_an_upgrade_that_moved_a_node_is_a_400(member, cluster, newer,
+                                                                   casts, db):
     error = _refused(member, db, casts, "c1", {"rollback": True}, 400)
     assert error["detail"].startswith("rollback:") and "no upgrade" in error["detail"]
     _upgrade(member, "c1", {"cluster_template": "k8s-new"}, status=202)
-    record_status(cluster["uuid"], "UPDATE_FAILED", "a batch failed")
+    record_status(cluster["uuid"], "UPDATE_FAILED", "a batch failed")  # before its plan
     casts.clear()
     error = _refused(member, db, casts, "c1", {"rollback": True}, 400)
-    assert error["detail"].startswith("rollback:") and "no upgrade" in error["detail"]
+    assert error["detail"].startswith("rollback:") and "before it moved any node" in \
+        error["detail"]
+
+
+def _planned(uuid: str, phase: str = "drain") -> objects.ClusterOperation:
+    """The running upgrade of cluster `uuid` with a plan, as its conductor writes it."""
+    operation = _operation(uuid)
+    return operation.update(plan={"target_key": "k-new", "to_version": "v1.31.0",
+                                  "from_version": "v1.30.1", "batches": [], "batch": 0,
+                                  "phase": phase})
+
+
+def test_a_rollback_of_a_failed_upgrade_takes_back_what_it_moved(member, cluster, newer,
+                                                                  casts):
+    _upgrade(member, "c1", {"cluster_template": "k8s-new", "max_batch_size": 2}, status=202)
+    _planned(cluster["uuid"])
+    record_status(cluster["uuid"], "UPDATE_FAILED", "node w2 is not back healthy")
+    casts.clear()
+    _upgrade(member, "c1", {"rollback": True}, status=202)
+    assert [name for name, _ in casts] == ["cluster_upgrade"]
+    params = _operation(cluster["uuid"]).params
+    assert params == {
+        "cluster_template_uuid": cluster["cluster_template_id"], "driver_id": None,
+        "driver_version": None, "max_batch_size": 2, "nodegroup_uuid": None,
+        "from_cluster_template_uuid": newer["uuid"], "from_driver_id": None,
+        "from_driver_version": None, "rollback": True, "undo_key": "k-new",
+        "undo_version": "v1.31.0"}
+
+
+def test_a_rollback_of_a_failed_upgrade_takes_no_nodegroup(member, cluster, newer, casts,
+                                                           db):
+    _upgrade(member, "c1", {"cluster_template": "k8s-new"}, status=202)
+    _planned(cluster["uuid"])
+    record_status(cluster["uuid"], "UPDATE_FAILED", "a batch failed")
+    casts.clear()
+    error = _refused(member, db, casts, "c1", {"rollback": True, "nodegroup": "default-worker"},
+                     400)
+    assert error["detail"].startswith("nodegroup:")
+
+
+def test_a_rollback_asked_while_an_upgrade_runs_is_recorded_on_it(member, cluster, newer,
+                                                                   casts):
+    """The cancel: the running upgrade stops after its batch in progress and takes back
+    what it moved (the conductor's part is in tests/unit/conductor/test_upgrade.py)."""
+    _upgrade(member, "c1", {"cluster_template": "k8s-new"}, status=202)
+    running = _planned(cluster["uuid"])
+    version = _cluster(cluster["uuid"]).version
+    casts.clear()
+    assert _upgrade(member, "c1", {"rollback": True, "max_batch_size": 3},
+                    status=202).json == {"uuid": cluster["uuid"]}
+    assert casts == []  # the upgrade's own conductor follows it
+    after = _cluster(cluster["uuid"])
+    assert (after.operation_uuid, after.version, after.status) == (
+        running.uuid, version, "UPDATE_IN_PROGRESS")
+    asked = _operation(cluster["uuid"]).params["cancel"]
+    assert asked["max_batch_size"] == 3 and asked["user_id"]
+    events = objects.ClusterEvent.list(_admin(), cluster["uuid"])
+    assert events[-1].event_type == "cluster.upgrade.rollback"
+    assert "stops after the batch in progress" in events[-1].status_reason
+    # Asked again: the same answer, nothing more recorded.
+    revision = _operation(cluster["uuid"]).revision
+    _upgrade(member, "c1", {"rollback": True}, status=202)
+    assert _operation(cluster["uuid"]).revision == revision
+
+
+def test_a_rollback_of_a_running_upgrade_takes_no_nodegroup(member, cluster, newer, casts,
+                                                            db):
+    _upgrade(member, "c1", {"cluster_template": "k8s-new"}, status=202)
+    _planned(cluster["uuid"])
+    casts.clear()
+    error = _refused(member, db, casts, "c1", {"rollback": True, "nodegroup": "default-worker"},
+                     400)
+    assert error["detail"].startswith("nodegroup:")
+
+
+def test_a_rollback_of_a_settling_upgrade_is_a_409(member, cluster, newer, casts, db):
+    _upgrade(member, "c1", {"cluster_template": "k8s-new"}, status=202)
+    _planned(cluster["uuid"], phase="settle")
+    casts.clear()
+    error = _refused(member, db, casts, "c1", {"rollback": True}, 409)
+    assert "roll back once it completes" in error["detail"]
 
 
 @pytest.mark.parametrize(("field", "value"), [("cluster_template", "k8s-new"),
@@ -724,12 +804,18 @@ def test_a_rollback_to_a_deleted_template_is_a_400(member, cluster, newer, casts
     assert error["detail"].startswith("rollback:") and "is gone" in error["detail"]
 
 
-def test_a_rollback_while_an_operation_runs_is_a_409(member, cluster, newer, casts, db):
+def test_a_rollback_while_another_operation_or_a_rollback_runs_is_a_409(member, cluster,
+                                                                         newer, casts, db):
     _upgrade(member, "c1", {"cluster_template": "k8s-new"}, status=202)
     _succeed(cluster["uuid"])
-    _upgrade(member, "c1", {"cluster_template": "k8s"}, status=202)  # running
+    member.post(f"{URL}/c1/actions/resize", {"node_count": 3}, status=202)
     casts.clear()
     _refused(member, db, casts, "c1", {"rollback": True}, 409)
+    record_status(cluster["uuid"], "UPDATE_COMPLETE")
+    _upgrade(member, "c1", {"rollback": True}, status=202)  # a rollback running
+    casts.clear()
+    error = _refused(member, db, casts, "c1", {"rollback": True}, 409)
+    assert "already rolling back" in error["detail"]
 
 
 # dry_run
