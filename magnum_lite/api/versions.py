@@ -21,6 +21,7 @@ description whenever the API changes):
     * 1.16 - GET /v1/clusters/{id}/events: a cluster's history, newest first (ours)
     * 1.17 - Upgrade action: `driver_version`, `rollback` and `dry_run`; `dry_run` on cluster
              create and resize (ours)
+    * 1.18 - Cluster list filters `driver`, `driver_version` and `project_id` (ours)
 
 Nodegroups' `availability_zone` and `server_type` (ours, not Magnum's) are no microversion of
 their own: added fields break no client, so every 1.9+ nodegroup response shows them.
@@ -70,6 +71,14 @@ driver version of before the last upgrade that succeeded) and `dry_run` (200 wit
 nothing done); `dry_run` on POST /v1/clusters and the resize action answers 200 with what
 the driver would build or change, nothing stored. Each is refused (400 naming the field)
 below 1.17, as node_labels is below 1.14.
+
+1.18 in detail: GET /v1/clusters (and /detail) takes `driver` (a driver's name: its clusters,
+whichever version they run), `driver_version` (an integer) and `project_id`; an admin lists
+every project's clusters (as at every version) and narrows them to one project with
+`project_id`, anyone else may name only their own project (403). "Which clusters still run
+version 2 of k8s_ubuntu_v1": `?driver=k8s_ubuntu_v1&driver_version=2`. A filter that is not
+a string or not an integer (driver_version) is refused with 400 naming it; each is refused
+(400 naming it) below 1.18.
 
 A request without the header gets the minimum version; `latest` gets the maximum.
 """
@@ -125,7 +134,7 @@ class APIVersion:
 
 MIN_VERSION = APIVersion(1, 1)
 # The one place the newest microversion is set.
-MAX_VERSION = APIVersion(1, 17)
+MAX_VERSION = APIVersion(1, 18)
 
 
 class MalformedVersion(exception.Invalid):

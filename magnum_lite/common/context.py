@@ -43,6 +43,12 @@ class RequestContext(context.RequestContext):
         kwargs.setdefault("service_catalog", values.get("service_catalog"))
         return super().from_dict(values, **kwargs)
 
+    def redacted_copy(self, **kwargs: Any) -> RequestContext:
+        """A copy without the token and catalog (what a notifier sends along). Unlike
+        oslo.context's, it does not become the thread's current context."""
+        kwargs.setdefault("overwrite", False)
+        return super().redacted_copy(**kwargs)
+
     def to_policy_values(self) -> Any:
         values = super().to_policy_values()
         values["is_admin"] = self.is_admin

@@ -29,6 +29,8 @@ CONTROL_EXCHANGE = "magnum_lite"
 EMBEDDED_TRANSPORT_URL = "fake://"
 # Exceptions a conductor may send back from an RPC `call` and the client re-raises as is.
 ALLOWED_REMOTE_EXMODS = ["magnum_lite.common.exception"]
+# oslo.messaging's option group of the notifier.
+NOTIFICATIONS_GROUP = "oslo_messaging_notifications"
 
 messaging.set_transport_defaults(control_exchange=CONTROL_EXCHANGE)
 
@@ -49,6 +51,17 @@ def _register_transport_opts(conf: cfg.ConfigOpts) -> cfg.Opt:
             conf.register_opts(wanted)
             return next(opt for opt in wanted if opt.name == "transport_url")
     raise RuntimeError("oslo.messaging lists no transport_url option")
+
+
+def register_notification_opts(conf: cfg.ConfigOpts) -> None:
+    """Register oslo.messaging's `[oslo_messaging_notifications]` options (driver,
+    transport_url, topics, retry) from its own list, before reading them (it registers them
+    only when it makes a notifier; the config generator lists them under its namespace)."""
+    for group, opts in messaging_opts.list_opts():
+        if getattr(group, "name", group) == NOTIFICATIONS_GROUP:
+            conf.register_opts(opts, group=NOTIFICATIONS_GROUP)
+            return
+    raise RuntimeError(f"oslo.messaging lists no [{NOTIFICATIONS_GROUP}] options")
 
 
 def configured_transport_url(conf: cfg.ConfigOpts = CONF) -> str | None:
@@ -77,14 +90,14 @@ def missing_transport_message(binary: str) -> str:
             "for both, or run magnum-lite-all, which holds both in one process.")
 
 
-def _get(kind: str, factory: Any) -> Any:
+def _get(kind: str, factory: Any, url: str | None = None) -> Any:
     pid = os.getpid()
     with _LOCK:
         cached = _TRANSPORTS.get(kind)
         if cached is not None and cached[0] == pid:
             return cached[1]
         # A transport inherited through fork() is left alone: its connections are the parent's.
-        url = configured_transport_url() or EMBEDDED_TRANSPORT_URL
+        url = url or configured_transport_url() or EMBEDDED_TRANSPORT_URL
         transport = factory(CONF, url=url, allowed_remote_exmods=ALLOWED_REMOTE_EXMODS)
         _TRANSPORTS[kind] = (pid, transport)
         LOG.debug("Created the %s transport (%s) in process %d", kind,
@@ -98,8 +111,11 @@ def get_transport() -> messaging.Transport:
 
 
 def get_notification_transport() -> messaging.Transport:
-    """This process's notification transport (falls back to the RPC transport's URL)."""
-    return _get("notification", messaging.get_notification_transport)
+    """This process's notification transport: `[oslo_messaging_notifications]
+    transport_url`, or the RPC transport's URL when that is not set."""
+    register_notification_opts(CONF)
+    return _get("notification", messaging.get_notification_transport,
+                CONF[NOTIFICATIONS_GROUP].transport_url)
 
 
 def cleanup() -> None:
@@ -123,8 +139,9 @@ class RequestContextSerializer(messaging.Serializer):
     def deserialize_entity(self, context: Any, entity: Any) -> Any:
         return entity if self._base is None else self._base.deserialize_entity(context, entity)
 
-    def serialize_context(self, context: ml_context.RequestContext) -> dict:
-        return context.to_dict()
+    def serialize_context(self, context: ml_context.RequestContext | dict | None) -> dict:
+        # A notifier hands over {} for a context it could not redact (or None).
+        return context.to_dict() if hasattr(context, "to_dict") else dict(context or {})
 
     def deserialize_context(self, context: dict) -> ml_context.RequestContext:
         # overwrite=False: the dispatcher thread must not keep a stale context in its store.

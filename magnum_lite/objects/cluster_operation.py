@@ -6,7 +6,8 @@ reconciler) are the only writers of a cluster's status for an operation: each is
 transaction of the cluster row's compare-and-swap, the operation row (the cluster names its
 operation in flight in `operation_uuid`, so at most one runs per cluster on every database)
 and the event (an audit log, never read for control); then `_notify`, the one hook where
-start/end/error notifications will be sent. `version` counts operations: +1 at start only.
+start/end/error notifications are sent (common/notifications.py). `version` counts
+operations: +1 at start only.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from typing import Any
 
 from oslo_utils import timeutils, uuidutils
 
-from magnum_lite.common import encryption, exception, states
+from magnum_lite.common import context as ml_context
+from magnum_lite.common import encryption, exception, notifications, states
 from magnum_lite.conf import CONF
 from magnum_lite.db import api as dbapi
 from magnum_lite.objects import base, fields
 from magnum_lite.objects.cluster import INTERNAL_WRITE_ATTEMPTS, Cluster
+from magnum_lite.objects.cluster_template import ClusterTemplate
+from magnum_lite.objects.driver import Driver
+from magnum_lite.objects.nodegroup import NodeGroup
 
 LOG = logging.getLogger(__name__)
 
@@ -159,11 +164,78 @@ def _keep_requester(context: Any, row: dict) -> dict:
     return row
 
 
-def _notify(context: Any, phase: str, cluster: Any, operation: dict) -> None:
-    """The one place where an operation's start/end/error notification will be sent (CADF
-    through oslo.messaging's notifier, a later issue); for now a log line."""
+def _notify(context: Any, phase: str, cluster: Any, operation: dict,
+            facts: dict | None = None) -> None:
+    """The one place where an operation's start/end/error notification is sent (CADF
+    through oslo.messaging's notifier: common/notifications.py), after its transaction.
+    `operation` holds the record's fields the caller wrote (the rest is read here);
+    `facts` what _facts read before the write (a delete's end removes the rows)."""
     LOG.debug("Cluster %s: %s %s %s", cluster.uuid, operation.get("kind"), phase,
               operation.get("outcome") or "")
+    if not notifications.enabled():
+        return
+    try:
+        facts = facts or _facts(cluster)
+        record = _operation_fields(operation.get("uuid"))
+        operation = {**record, **{k: v for k, v in operation.items() if k != "auth_token"}}
+        if phase == notifications.Phase.ERROR:
+            operation["reason"] = cluster.status_reason
+        payload = notifications.build_payload(
+            phase, initiator=_initiator(context, operation), cluster=_fields(cluster),
+            operation=operation, nodegroups=facts["nodegroups"], template=facts["template"],
+            driver_name=facts["driver"])
+    except Exception:
+        LOG.exception("Cluster %s: the %s notification of its %s could not be built",
+                      cluster.uuid, phase, operation.get("kind"))
+        return
+    notifications.send(context, phase, operation["kind"], payload)
+
+
+def _fields(obj: Any) -> dict:
+    """The fields set on an object (build_payload picks the ones it tells)."""
+    return {name: getattr(obj, name) for name in obj.fields if obj.obj_attr_is_set(name)}
+
+
+def _facts(cluster: Any) -> dict | None:
+    """What the notifications of the cluster's operations tell besides the cluster row: its
+    nodegroups, template and driver name. None while notifications are off (nothing read)."""
+    if not notifications.enabled():
+        return None
+    admin = ml_context.get_admin_context()
+    facts: dict[str, Any] = {"nodegroups": [], "template": None, "driver": None}
+    try:
+        facts["nodegroups"] = [_fields(ng) for ng in
+                               NodeGroup.list_for_clusters(admin, [cluster.uuid])]
+        if cluster.cluster_template_id:
+            facts["template"] = _fields(ClusterTemplate.get_by_uuid(
+                admin, cluster.cluster_template_id))
+        if cluster.driver_id:
+            facts["driver"] = Driver.get_by_uuid(admin, cluster.driver_id).name
+    except exception.NotFound as err:
+        # Told as far as it is known: a missing row leaves its fields out.
+        LOG.info("Cluster %s: its notification leaves out what is gone: %s", cluster.uuid,
+                 err)
+    return facts
+
+
+def _operation_fields(uuid: str | None) -> dict:
+    if uuid is None:
+        return {}
+    try:
+        return _fields(ClusterOperation.get(None, uuid))
+    except exception.ClusterOperationNotFound:
+        return {}
+
+
+def _initiator(context: Any, operation: dict) -> dict:
+    """Who asked for the operation: its requester, with the project (and domain) they asked
+    from when `context` is theirs (the API's, or the conductor's working for it); the
+    cluster's project otherwise (a reconciler ends it)."""
+    user = operation.get("user_id") or getattr(context, "user_id", None)
+    if user and getattr(context, "user_id", None) == user and context.project_id:
+        return {"user_id": user, "project_id": context.project_id,
+                "domain_id": getattr(context, "project_domain_id", None)}
+    return {"user_id": user, "project_id": operation.get("project_id")}
 
 
 # -- start (the API) -------------------------------------------------------------------------
@@ -313,6 +385,7 @@ def finish(context: Any, cluster_uuid: str, kind: str, status: str, reason: str 
             op_update = {"uuid": operation_uuid, **(op_update or {}),
                          "expected": {"owner": owner}}
         ended = op_update is not None and outcome is not None
+        facts = _facts(cluster) if ended else None
         event = (cluster.event_values(context, event_type or table.event_type)
                  if previous != status else None)
         try:
@@ -330,7 +403,7 @@ def finish(context: Any, cluster_uuid: str, kind: str, status: str, reason: str 
         if ended:
             _notify(context, "end" if outcome == states.Outcome.SUCCEEDED else "error",
                     cluster, {"kind": kind, **{k: v for k, v in op_update.items()
-                                               if k != "expected"}})
+                                               if k != "expected"}}, facts)
         LOG.info("Cluster %s: %s (%s)", cluster_uuid, status, cluster.status_reason)
         return cluster
     raise exception.ConcurrentUpdate(resource="Cluster", uuid=cluster_uuid)

@@ -9,6 +9,7 @@ idempotently; it never stops the services themselves (other projects may use the
 from __future__ import annotations
 
 from collections.abc import Callable
+import json
 import os
 from pathlib import Path
 import shutil
@@ -20,6 +21,8 @@ from magnum_lite_sandbox import config
 
 POSTGRES_PORT = 5432
 RABBIT_PORT = 5672
+# Notifications a queue of the sandbox's vhost keeps while nothing consumes them.
+NOTIFICATIONS_KEPT = 10000
 APT_PACKAGES = {"postgresql": "postgresql", "rabbitmq": "rabbitmq-server"}
 
 
@@ -184,6 +187,11 @@ def ensure_vhost(password: str, log: Path) -> str:
     elif _rabbitmqctl(["authenticate_user", user, password]).returncode != 0:
         _check(_rabbitmqctl(["change_password", user, password]), log)
     _check(_rabbitmqctl(["set_permissions", "-p", vhost, user, ".*", ".*", ".*"]), log)
+    # magnum-lite's notifications (and Heat's, where on) fill the queues oslo.messaging
+    # declares for them while nothing consumes them: keep only the newest.
+    _check(_rabbitmqctl(["set_policy", "-p", vhost, "--apply-to", "queues",
+                         "notifications-bounded", r"^notifications\.",
+                         json.dumps({"max-length": NOTIFICATIONS_KEPT})]), log)
     return f"rabbit://{user}:{password}@127.0.0.1:{RABBIT_PORT}/{vhost}"
 
 

@@ -423,3 +423,19 @@ def test_start_exits_2_when_services_are_missing(monkeypatch, tmp_path, capsys):
     assert cli.main(["--state-dir", str(tmp_path), "start"]) == 2
     assert "cannot start: the sandbox needs postgresql" in capsys.readouterr().out
     assert (tmp_path / "sandbox.json").exists()
+
+
+def test_magnum_conf_sends_notifications_on_the_bus(tmp_path):
+    """magnum-lite in the sandbox emits its operations' notifications as in devstack:
+    messagingv2, read through oslo.messaging's own options."""
+    from magnum_lite.common import rpc
+
+    path = tmp_path / "magnum-lite.conf"
+    path.write_text(magnum.conf_text(tmp_path, config.build(tmp_path), DB, TRANSPORT))
+    conf = cfg.ConfigOpts()
+    rpc.register_notification_opts(conf)
+    conf([f"--config-file={path}"], project="magnum-lite", default_config_files=[],
+         default_config_dirs=[])
+    assert conf.oslo_messaging_notifications.driver == ["messagingv2"]
+    # The RPC vhost carries them too.
+    assert conf.oslo_messaging_notifications.transport_url is None

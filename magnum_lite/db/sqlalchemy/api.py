@@ -302,8 +302,9 @@ class Connection:
                 raise exception.ClusterTemplateNotFound(clustertemplate=uuid)
 
     # ------------------------------------------------------------------ clusters
+    # Column filters; besides, `driver_name` keeps the clusters of any version of that driver.
     CLUSTER_FILTERS = ("name", "status", "cluster_template_id", "project_id", "keypair",
-                       "driver_id", "health_status")
+                       "driver_id", "driver_version", "health_status")
 
     def get_cluster_list(self, context: Any, filters: dict | None = None,
                          limit: int | None = None, marker: str | None = None,
@@ -311,6 +312,11 @@ class Connection:
         with _reader() as session:
             query = _filter_by_project(context, session.query(models.Cluster), models.Cluster)
             query = _apply_filters(query, models.Cluster, filters, self.CLUSTER_FILTERS)
+            if (filters or {}).get("driver_name") is not None:
+                # Every version of that driver, soft-deleted ones too (their clusters stay).
+                versions = sa.select(models.Driver.uuid).where(
+                    models.Driver.name == filters["driver_name"])
+                query = query.filter(models.Cluster.driver_id.in_(versions))
             return _paginate(session, query, models.Cluster, limit, marker, sort_key, sort_dir)
 
     def create_cluster(self, values: dict) -> models.Cluster:
