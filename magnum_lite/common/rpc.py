@@ -53,13 +53,21 @@ def _register_transport_opts(conf: cfg.ConfigOpts) -> cfg.Opt:
     raise RuntimeError("oslo.messaging lists no transport_url option")
 
 
+#: How often a notification is retried while the broker does not take it.
+NOTIFICATION_RETRIES = 3
+
+
 def register_notification_opts(conf: cfg.ConfigOpts) -> None:
     """Register oslo.messaging's `[oslo_messaging_notifications]` options (driver,
     transport_url, topics, retry) from its own list, before reading them (it registers them
-    only when it makes a notifier; the config generator lists them under its namespace)."""
+    only when it makes a notifier; the config generator lists them under its namespace).
+
+    `retry` defaults to NOTIFICATION_RETRIES instead of oslo's -1 (for ever): a broker that
+    is down must not hold a request or a conductor thread; a lost notification is logged."""
     for group, opts in messaging_opts.list_opts():
         if getattr(group, "name", group) == NOTIFICATIONS_GROUP:
             conf.register_opts(opts, group=NOTIFICATIONS_GROUP)
+            conf.set_default("retry", NOTIFICATION_RETRIES, group=NOTIFICATIONS_GROUP)
             return
     raise RuntimeError(f"oslo.messaging lists no [{NOTIFICATIONS_GROUP}] options")
 

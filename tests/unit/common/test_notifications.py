@@ -175,3 +175,12 @@ def test_the_token_is_not_sent_with_the_context(context, sent):
     (ctxt, message, _prio, _retry), = _impl_test.NOTIFICATIONS
     assert "secret-token" not in json.dumps(ctxt) + json.dumps(message)
     assert (ctxt["user"], ctxt["project_id"], ctxt["request_id"]) == ("u1", "p1", "req-1")
+
+
+def test_a_broker_that_is_down_is_retried_a_few_times_not_for_ever():
+    """oslo.messaging retries a notification for ever by default, which would hold the
+    request or conductor thread that sends it."""
+    from magnum_lite.common import rpc
+    from magnum_lite.conf import CONF
+
+    assert CONF.oslo_messaging_notifications.retry == rpc.NOTIFICATION_RETRIES > 0
