@@ -60,14 +60,10 @@ NOTIFICATION_RETRIES = 3
 def register_notification_opts(conf: cfg.ConfigOpts) -> None:
     """Register oslo.messaging's `[oslo_messaging_notifications]` options (driver,
     transport_url, topics, retry) from its own list, before reading them (it registers them
-    only when it makes a notifier; the config generator lists them under its namespace).
-
-    `retry` defaults to NOTIFICATION_RETRIES instead of oslo's -1 (for ever): a broker that
-    is down must not hold a request or a conductor thread; a lost notification is logged."""
+    only when it makes a notifier; the config generator lists them under its namespace)."""
     for group, opts in messaging_opts.list_opts():
         if getattr(group, "name", group) == NOTIFICATIONS_GROUP:
             conf.register_opts(opts, group=NOTIFICATIONS_GROUP)
-            conf.set_default("retry", NOTIFICATION_RETRIES, group=NOTIFICATIONS_GROUP)
             return
     raise RuntimeError(f"oslo.messaging lists no [{NOTIFICATIONS_GROUP}] options")
 
@@ -166,7 +162,15 @@ def get_serializer(entities: messaging.Serializer) -> RequestContextSerializer:
 def get_notifier(publisher: str, entities: messaging.Serializer,
                  host: str | None = None) -> messaging.Notifier:
     """A notifier publishing as `<publisher>.<host>` (a no-op unless a driver is configured);
-    `entities` as for get_serializer."""
+    `entities` as for get_serializer.
+
+    `[oslo_messaging_notifications] retry` below 0 (oslo's default: for ever) counts as
+    NOTIFICATION_RETRIES: a broker that is down must not hold a request or a conductor
+    thread; a notification it never takes is logged."""
+    register_notification_opts(CONF)
+    retry = CONF[NOTIFICATIONS_GROUP].retry
     return messaging.Notifier(get_notification_transport(),
                               publisher_id=f"{publisher}.{host or CONF.host}",
-                              serializer=get_serializer(entities))
+                              serializer=get_serializer(entities),
+                              retry=retry if retry is not None and retry >= 0
+                              else NOTIFICATION_RETRIES)
