@@ -24,7 +24,7 @@ import pytest
 
 from magnum_lite_sandbox import config as sandbox_config
 from magnum_lite_sandbox import processes
-from tests.integration import clusters
+from tests.integration import clusters, upgrades
 
 # From nothing the start builds a venv (about a minute) and may apt-get install the services.
 START_TIMEOUT = 900
@@ -116,3 +116,19 @@ def make_template(openstack_cli) -> Iterator[Callable[..., dict]]:
                       check=False)
 
 
+@pytest.fixture(scope="module")
+def k8s_templates(openstack_cli):
+    """Two Kubernetes templates of the demo project, one minor version apart (the upgrade
+    tests')."""
+    made = []
+
+    def make(tag: str) -> dict:
+        made_now = upgrades.template(openstack_cli, "kubernetes", clusters.IMAGE, "flannel",
+                            f"kube_tag={tag}")
+        made.append(made_now["uuid"])
+        return made_now
+
+    yield make(upgrades.OLD), make(upgrades.NEW)
+    for template_uuid in made:
+        openstack_cli("sandbox", "coe", "cluster", "template", "delete", template_uuid,
+                      check=False)
