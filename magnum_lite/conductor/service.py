@@ -1,5 +1,6 @@
-"""The conductor as a service: the RPC server, its endpoints, the heartbeat and the status
-reconciler (each a futurist periodic task in a thread of its own: common/periodic.py)."""
+"""The conductor as a service: the RPC server, its endpoints, the heartbeat, the status
+reconciler and the health monitor (each a futurist periodic task in a thread of its own:
+common/periodic.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import oslo_messaging as messaging
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import periodic, rpc
+from magnum_lite.conductor import health, membership, rpcapi
 from magnum_lite.conductor import manager as conductor_manager
-from magnum_lite.conductor import membership, rpcapi
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.conf import CONF
 
@@ -39,12 +40,14 @@ class ConductorService:
 
     def __init__(self, host: str | None = None,
                  manager: conductor_manager.ConductorManager | None = None,
-                 reconciler: conductor_reconciler.Reconciler | None = None) -> None:
+                 reconciler: conductor_reconciler.Reconciler | None = None,
+                 monitor: health.HealthMonitor | None = None) -> None:
         self.host = host or CONF.host
         self.manager = manager or conductor_manager.ConductorManager(
             self.host, workers=CONF.conductor.rpc_workers)
         self.reconciler = reconciler or conductor_reconciler.Reconciler(
             self.host, manager=self.manager)
+        self.monitor = monitor or health.HealthMonitor(self.host, ring=self.reconciler.ring)
         self._rpcserver: messaging.MessageHandlingServer | None = None
         self._heartbeats: periodic.PeriodicThread | None = None
         self._heartbeat_errors = periodic.ErrorReport(
@@ -73,6 +76,7 @@ class ConductorService:
         self._heartbeats = periodic.PeriodicThread("conductor-heartbeat", [heartbeat])
         self._heartbeats.start()
         self.reconciler.start()
+        self.monitor.start()
         LOG.info("Conductor %s serving topic %s (RPC API %s)", self.host, CONF.conductor.topic,
                  self.manager.RPC_API_VERSION)
 
@@ -99,6 +103,7 @@ class ConductorService:
         began = time.monotonic()
         self.membership.stop()  # out of the tooz group first: the others take over at once
         self.reconciler.signal_stop()  # no new rounds; it is joined with the heartbeat
+        self.monitor.signal_stop()
         waiter = None
         if self._rpcserver is not None:
             self._rpcserver.stop()  # no new messages from here on
@@ -126,4 +131,5 @@ class ConductorService:
         if self._heartbeats is not None:
             self._heartbeats.stop(HEARTBEAT_JOIN)
         self.reconciler.stop(max(0.0, end - time.monotonic()))
+        self.monitor.stop(max(0.0, end - time.monotonic()))
         return not left

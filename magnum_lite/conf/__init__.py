@@ -9,6 +9,7 @@ from magnum_lite.conf import (
     coordination,
     database,
     default,
+    health,
     heat_driver,
     keystone_auth,
     quotas,
@@ -19,8 +20,8 @@ from magnum_lite.conf import (
 
 CONF = cfg.CONF
 
-MODULES = (default, api, cloud, conductor, coordination, database, heat_driver, keystone_auth,
-           quotas, trust, upgrade_levels, x509)
+MODULES = (default, api, cloud, conductor, coordination, database, health, heat_driver,
+           keystone_auth, quotas, trust, upgrade_levels, x509)
 
 for _module in MODULES:
     _module.register_opts(CONF)

@@ -65,8 +65,20 @@ class NodeHealth:
     reason: str | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class CoeHealth:
+    """What a cluster's COE says of itself, for the health monitor: `api` is "ok" or why
+    the API is not healthy (it answered, with a failure); `nodes` every node it knows;
+    `lists_masters` False for a COE whose node list has no masters (Mesos lists agents)."""
+
+    api: str
+    nodes: dict[str, NodeHealth]
+    lists_masters: bool = True
+
+
 class CoeNodes(abc.ABC):
-    """A cluster's nodes through its COE API, for a rolling upgrade's drain and its wait.
+    """A cluster's nodes through its COE API, for a rolling upgrade's drain and its wait,
+    and the health monitor.
 
     Every call is one short round of requests (no waiting inside): the conductor calls
     again on its next round until `drain` says done or its own deadline passes. Failures to
@@ -88,6 +100,11 @@ class CoeNodes(abc.ABC):
     @abc.abstractmethod
     def uncordon(self, names: list[str]) -> None:
         """Let the nodes take work again (Mesos: the machines up, the window removed)."""
+
+    def health(self) -> CoeHealth:
+        """The COE's health: by default its node list answering is its API's health (a
+        client overrides this with the COE's own health endpoint)."""
+        return CoeHealth("ok", self.nodes())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,6 +302,15 @@ class Driver(driver_factory.Plugin):
         """
         raise exception.NotSupported(
             operation=f"draining nodes through the COE API of {type(self).__name__}")
+
+    def get_monitor(self, cluster: Any, cluster_template: Any, *,
+                    credentials: CredentialsLoader) -> CoeNodes:
+        """What the health monitor asks (`health()`): the COE client by default.
+
+        :raises exception.NotSupported: the plugin cannot say (the cluster's health stays
+            unset).
+        """
+        return self.coe_nodes(cluster, cluster_template, credentials=credentials)
 
     @abc.abstractmethod
     def rotate_ca_certificate(self, context: Any, cluster: Any, cluster_template: Any,

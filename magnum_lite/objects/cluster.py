@@ -194,6 +194,14 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
                 continue
         raise exception.ConcurrentUpdate(resource="Cluster", uuid=uuid)
 
+    @classmethod
+    def set_health(cls, uuid: str, status: str, reason: dict, event: dict | None = None
+                   ) -> bool:
+        """Record a health finding (with its `event`) on a cluster in a *_COMPLETE status
+        with no operation in flight, without a new revision or version; False when it is
+        gone or in an operation (its operation judges it)."""
+        return cls.dbapi.update_cluster_health(uuid, status, reason, event)
+
     def event_values(self, context: Any, event_type: str) -> dict:
         """The row of an event with the cluster's status as set on this object."""
         return {"cluster_id": self.uuid, "cluster_version": self.version,

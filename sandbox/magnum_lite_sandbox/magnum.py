@@ -78,6 +78,9 @@ def conf_text(state_dir: Path, data: dict[str, Any], db_url: str, transport_url:
                       "reconcile_backoff_max": 0.3,
                       "max_listings_per_project_per_second": 10,
                       "upgrade_node_timeout": 60, "upgrade_drain_timeout": 40},
+        # Health checks every 2 s (Magnum's are 60 s apart, ours 10 by default): the
+        # sandbox's health and healing tests wait for a couple of intervals.
+        "health": {"interval": 2},
         # Operations' start/end/error notifications (CADF, Magnum's event types) on the
         # sandbox's vhost, as devstack sends them: an accounting consumer can bind a queue
         # to the control exchange's notifications.* (the vhost bounds the default queue).

@@ -389,6 +389,24 @@ class Connection:
                                       exception.ClusterNotFound(cluster=uuid), "Cluster",
                                       transition)
 
+    def update_cluster_health(self, uuid: str, status: str, reason: dict,
+                              event: dict | None = None) -> bool:
+        """The health monitor's write of a cluster in a *_COMPLETE status with no operation
+        in flight: `health_status` and `health_status_reason` (and `event`, in the same
+        transaction), without a new revision, so that a finding never fails a user's
+        compare-and-swap (a user's write carries only the fields it changed). False when
+        the cluster is gone or in an operation."""
+        with _writer() as session:
+            count = session.query(models.Cluster).filter(
+                models.Cluster.uuid == uuid, models.Cluster.operation_uuid.is_(None),
+                models.Cluster.status.like("%\\_COMPLETE", escape="\\"),
+                models.Cluster.status != "DELETE_COMPLETE").update(
+                {"health_status": status, "health_status_reason": reason},
+                synchronize_session=False)
+            if count and event is not None:
+                session.add(self._event_row(event))
+            return bool(count)
+
     def destroy_cluster(self, uuid: str, expected_revision: int | None = None,
                         **transition: dict | None) -> None:
         """Delete a cluster with its nodegroups and key pairs (if the row is still at

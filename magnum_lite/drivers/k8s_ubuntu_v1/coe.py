@@ -141,3 +141,11 @@ class KubernetesNodes(base.CoeNodes):
     def uncordon(self, names: list[str]) -> None:
         for name in names:
             self._set_unschedulable(name, False)
+
+    def health(self) -> base.CoeHealth:
+        """The API server's own readiness (`/readyz`: "ok", or the checks that fail), then
+        every node's Ready condition."""
+        answer = self._api.request("GET", "/readyz", allow=range(400, 600))
+        text = answer.body.decode(errors="replace").strip() if answer.body else ""
+        api = "ok" if answer.status == 200 else f"{answer.status}: {text[:200] or 'not ready'}"
+        return base.CoeHealth(api, self.nodes())

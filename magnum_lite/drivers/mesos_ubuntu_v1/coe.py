@@ -214,3 +214,7 @@ class MesosNodes(base.CoeNodes):
                     windows.append({**window, "machine_ids": kept})
             self._post_schedule(windows)
         self._post_machines("/master/machine/up", wanted & down)
+
+    def health(self) -> base.CoeHealth:
+        """The leading master answering, and its agents (Mesos lists no masters)."""
+        return base.CoeHealth("ok", self.nodes(), lists_masters=False)
