@@ -22,6 +22,7 @@ description whenever the API changes):
     * 1.17 - Upgrade action: `driver_version`, `rollback` and `dry_run`; `dry_run` on cluster
              create and resize (ours)
     * 1.18 - Cluster list filters `driver`, `driver_version` and `project_id` (ours)
+    * 1.19 - POST /v1/clusters/{id}/actions/repair: replace unhealthy nodes (ours)
 
 Nodegroups' `availability_zone` and `server_type` (ours, not Magnum's) are no microversion of
 their own: added fields break no client, so every 1.9+ nodegroup response shows them.
@@ -67,9 +68,11 @@ broke); no microversion, as each makes the answer Magnum's own:
 1.17 in detail: the upgrade action takes `driver_version` (an integer version of the
 cluster's driver name, or "latest"; with `cluster_template` the template's driver must be the
 cluster's, without it the cluster keeps its template), `rollback` (back to the template and
-driver version of before the last upgrade that succeeded) and `dry_run` (200 with the plan,
-nothing done); `dry_run` on POST /v1/clusters and the resize action answers 200 with what
-the driver would build or change, nothing stored. Each is refused (400 naming the field)
+driver version of before the last upgrade: while that upgrade runs, it stops after the
+batch in progress and takes back what it moved, in the same operation; after it failed,
+only the nodes it moved go back) and `dry_run` (200 with the plan, nothing done);
+`dry_run` on POST /v1/clusters and the resize action answers 200 with what the driver
+would build or change, nothing stored. Each is refused (400 naming the field)
 below 1.17, as node_labels is below 1.14.
 
 1.18 in detail: GET /v1/clusters (and /detail) takes `driver` (a driver's name: its clusters,
@@ -79,6 +82,14 @@ every project's clusters (as at every version) and narrows them to one project w
 version 2 of k8s_ubuntu_v1": `?driver=k8s_ubuntu_v1&driver_version=2`. A filter that is not
 a string or not an integer (driver_version) is refused with 400 naming it; each is refused
 (400 naming it) below 1.18.
+
+1.19 in detail: POST /v1/clusters/{id}/actions/repair replaces nodes through the cloud (a
+new server for a VM, baremetal rebuilt in place), one stack update each, and answers 202
+with {"uuid": ...}. The body's `nodes` (server names or ids) default to the nodes the
+health monitor shows not ready (`health_status_reason`); a node shown ready is refused
+unless `force` is true, an unknown node too (400 naming `nodes`); a cluster in another
+operation is a 409. The cluster is UPDATE_IN_PROGRESS while it runs, its version goes up
+once, and each node replaced is an event (cluster.repair.node).
 
 A request without the header gets the minimum version; `latest` gets the maximum.
 """
@@ -134,7 +145,7 @@ class APIVersion:
 
 MIN_VERSION = APIVersion(1, 1)
 # The one place the newest microversion is set.
-MAX_VERSION = APIVersion(1, 18)
+MAX_VERSION = APIVersion(1, 19)
 
 
 class MalformedVersion(exception.Invalid):

@@ -54,7 +54,7 @@ Status = ClusterStatus
 
 
 class Kind:
-    """What an operation does. (repair comes with its issue.)"""
+    """What an operation does."""
 
     CREATE = "create"
     RESIZE = "resize"
@@ -63,10 +63,11 @@ class Kind:
     CA_ROTATION = "ca_rotation"
     CREDENTIALS_ROTATION = "credentials_rotation"
     UPGRADE = "upgrade"
+    REPAIR = "repair"  # unhealthy nodes replaced (auto-healing, or asked by a user)
     DELETE = "delete"
 
     ALL = (CREATE, RESIZE, NODEGROUP_CREATE, NODEGROUP_DELETE, CA_ROTATION,
-           CREDENTIALS_ROTATION, UPGRADE, DELETE)
+           CREDENTIALS_ROTATION, UPGRADE, REPAIR, DELETE)
 
 
 class Step:
@@ -179,6 +180,7 @@ TABLE: dict[str, Rules] = {
     Kind.CA_ROTATION: _update_like(Kind.CA_ROTATION),
     Kind.CREDENTIALS_ROTATION: _update_like(Kind.CREDENTIALS_ROTATION),
     Kind.UPGRADE: _update_like(Kind.UPGRADE, "cluster.upgrade", "upgrade_timeout"),
+    Kind.REPAIR: _update_like(Kind.REPAIR, "cluster.repair", "repair_timeout"),
     Kind.DELETE: Rules(Kind.DELETE, _DELETABLE, Status.DELETE_IN_PROGRESS, frozenset(),
                        frozenset({Status.DELETE_COMPLETE}), frozenset({Status.DELETE_FAILED}),
                        Status.DELETE_FAILED, "cluster.delete", "delete_timeout",
@@ -192,7 +194,7 @@ NEEDS_REQUESTER = frozenset({Kind.CREATE, Kind.CREDENTIALS_ROTATION})
 
 #: Kinds that update the cluster stack itself (a resize or a nodegroup leaves it as it was).
 TOUCHES_CLUSTER_STACK = frozenset({Kind.CREATE, Kind.CA_ROTATION, Kind.CREDENTIALS_ROTATION,
-                                   Kind.UPGRADE, Kind.DELETE})
+                                   Kind.UPGRADE, Kind.REPAIR, Kind.DELETE})
 
 
 def rules(kind: str) -> Rules:

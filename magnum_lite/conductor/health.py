@@ -14,12 +14,12 @@ written only when it changed, with an event `cluster.health` in the same transac
 without a new cluster `version` (a change of health is no operation). An API that cannot be
 reached, or answers with a failure, is UNKNOWN with the cause.
 
-`observe` hands each finding to the healer (conductor/healing.py), which decides on repairs.
+The healer (conductor/healing.py) reviews each finding before it is recorded (it may add
+why healing holds back) and starts the repairs it decides on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import concurrent.futures
 import dataclasses
 import threading
@@ -130,15 +130,14 @@ def _complete(status: str | None) -> bool:
 
 
 class HealthMonitor:
-    """The health checks of one conductor (`host`), a periodic task of their own. `observe`
-    (finding, cluster) is called after each check (the healer)."""
+    """The health checks of one conductor (`host`), a periodic task of their own; `healer`
+    (conductor/healing.py) reviews each finding and acts on it."""
 
     def __init__(self, host: str, ring: hashring.ConductorRing | None = None,
-                 observe: Callable[[Any, Finding], None] | None = None,
-                 workers: int | None = None) -> None:
+                 healer: Any = None, workers: int | None = None) -> None:
         self.host = host
         self.ring = ring or hashring.ConductorRing(host)
-        self._observe = observe
+        self._healer = healer
         self._workers = workers
         self._lock = threading.Lock()
         self._checking: set[str] = set()
@@ -250,13 +249,17 @@ class HealthMonitor:
                                                                 self._driver_rows)
             if plugin is None:
                 return
-            finding = check(plugin(config), cluster, template,
+            driver = plugin(config)
+            finding = check(driver, cluster, template,
                             credentials.loader(context, cluster, template.coe))
             if finding is None:
                 return
+            repair: list[str] = []
+            if self._healer is not None:
+                finding, repair = self._healer.review(driver, cluster, template, finding)
             record(cluster, finding)
-            if self._observe is not None:
-                self._observe(cluster, finding)
+            if repair:
+                self._healer.act(cluster, repair, finding)
         except Exception:
             LOG.exception("Cluster %s: its health check failed", cluster.uuid)
         finally:

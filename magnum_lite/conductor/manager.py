@@ -14,7 +14,8 @@ cluster's CAs, its trustee and trust) and released when its rows go.
 RPC API history: see rpcapi.ConductorAPI (1.1 added nodegroup_uuid and nodes_to_remove to
 cluster_update; 1.2 the certificate and credentials endpoints; 1.3 nodegroup_create and
 nodegroup_delete, run as updates of the cluster; 1.4 cluster_upgrade; 1.5 the dry runs,
-calls answered at once that change nothing: conductor/dry_run.py).
+calls answered at once that change nothing: conductor/dry_run.py; 1.6 repair_plan and
+cluster_repair: conductor/repair.py).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from oslo_utils import strutils
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import driver_factory, encryption, exception, failpoints, states
-from magnum_lite.conductor import credentials, dry_run, upgrade
+from magnum_lite.conductor import credentials, dry_run, repair, upgrade
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import cluster_operation as operations
@@ -43,7 +44,7 @@ from magnum_lite.objects import fields
 LOG = logging.getLogger(__name__)
 
 # Must match ConductorAPI.RPC_API_VERSION; see the version history there.
-RPC_API_VERSION = "1.5"
+RPC_API_VERSION = "1.6"
 
 # The longest status_reason the conductor writes for an unexpected error.
 MAX_REASON_LENGTH = 500
@@ -502,6 +503,23 @@ class ConductorManager:
         the background). 1.4"""
         self._spawn(context, Kind.UPGRADE, cluster_uuid, self._upgrade)
 
+    @messaging.expected_exceptions(exception.ServiceUnavailable)
+    def cluster_repair(self, context: Any, cluster_uuid: str) -> None:
+        """Replace the nodes the cluster's repair operation names (in the background). The
+        healer calls it too. 1.6"""
+        self._spawn(context, Kind.REPAIR, cluster_uuid, self._repair)
+
+    @messaging.expected_exceptions(exception.MagnumLiteException)
+    def repair_plan(self, context: Any, cluster_uuid: str, nodes: list[str]) -> list[dict]:
+        """The driver's repairs of `nodes`, nothing done (a call: the API checks the nodes
+        with it before it starts the repair). 1.6"""
+        ctx = _conductor_context(context)
+        cluster = objects.Cluster.get_by_uuid(ctx, cluster_uuid)
+        template = objects.ClusterTemplate.get_by_uuid(ctx, cluster.cluster_template_id)
+        nodegroups = objects.NodeGroup.list_for_clusters(ctx, [cluster_uuid])
+        return _installed_driver(ctx, cluster, template).plan_repair(ctx, cluster, nodegroups,
+                                                                    nodes)
+
     def take_over(self, operation: Any) -> None:
         """Drive again, from its recorded parameters, an operation its owner left at a step
         it drives (queued, or cut off before the cloud's answer was recorded): the conductor
@@ -535,6 +553,8 @@ class ConductorManager:
             self._spawn(context, kind, uuid, self._rotate, "ca", retake=True)
         elif kind == Kind.UPGRADE and params.get("cluster_template_uuid"):
             self._spawn(context, kind, uuid, self._upgrade, retake=True)
+        elif kind == Kind.REPAIR and params.get("nodes"):
+            self._spawn(context, kind, uuid, self._repair, retake=True)
         elif kind == Kind.CREDENTIALS_ROTATION and context.auth_token:
             self._spawn(context, kind, uuid, self._rotate, "trustee", retake=True)
         else:
@@ -730,6 +750,22 @@ class ConductorManager:
         LOG.info("Cluster %s: upgrading %s -> %s in %d batches (at most %s nodes at once)",
                  work.cluster_uuid, plan["from_version"], plan["to_version"],
                  len(plan["batches"]), params.get("max_batch_size"))
+        self._write(work, plan=plan, step=Step.FOLLOWING)
+
+    def _repair(self, context: Any, work: _Work) -> None:
+        """Plan the repair (the driver's, kept on the operation) and hand it to the
+        reconciler, which runs it (conductor/repair.py)."""
+        cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)
+        template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
+        driver = self._driver_for(context, cluster, template, work)
+        if driver is None:
+            return
+        params = work.operation.params or {}
+        nodegroups = objects.NodeGroup.list_for_clusters(context, [work.cluster_uuid])
+        self._advance(context, work, Step.CLOUD_REQUESTED)
+        plan = repair.new_plan(context, driver, cluster, nodegroups, params)
+        LOG.info("Cluster %s: repairing %s (%s)", work.cluster_uuid,
+                 ", ".join(params.get("nodes") or []), params.get("cause"))
         self._write(work, plan=plan, step=Step.FOLLOWING)
 
     def _delete(self, context: Any, work: _Work) -> None:

@@ -57,7 +57,7 @@ from oslo_utils import strutils, timeutils
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import exception, periodic, states, trustee
-from magnum_lite.conductor import credentials, hashring, upgrade
+from magnum_lite.conductor import credentials, hashring, repair, upgrade
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
@@ -424,6 +424,9 @@ class Reconciler:
                 if item.operation.kind == states.Kind.UPGRADE:
                     self._checked(item, self._run_upgrade(driver, item))
                     continue
+                if item.operation.kind == states.Kind.REPAIR:
+                    self._checked(item, self._run_repair(driver, item))
+                    continue
                 try:
                     context = poll_context(item.cluster)
                     state = driver.get_status(
@@ -462,6 +465,21 @@ class Reconciler:
             return False
         except Exception as err:
             LOG.debug("Cluster %s: cannot go on with its upgrade: %s: %s",
+                      item.cluster.uuid, type(err).__name__, err)
+            return self._record_error(item, err)
+
+    def _run_repair(self, driver: drivers_base.Driver, item: _Item) -> bool:
+        """One round of a repair (conductor/repair.py records its own progress); True when
+        it moved."""
+        context = poll_context(item.cluster)
+        try:
+            return repair.Run(context, driver, item.cluster, item.template, item.operation,
+                              credentials.loader(context, item.cluster,
+                                                 item.template.coe)).advance()
+        except exception.ClusterNotFound:
+            return False
+        except Exception as err:
+            LOG.debug("Cluster %s: cannot go on with its repair: %s: %s",
                       item.cluster.uuid, type(err).__name__, err)
             return self._record_error(item, err)
 

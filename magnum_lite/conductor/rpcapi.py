@@ -47,6 +47,7 @@ class ConductorAPI:
     |    1.4 - cluster_upgrade (cast).
     |    1.5 - upgrade_dry_run, cluster_create_dry_run and cluster_resize_dry_run (calls:
     |          what the operation would do, nothing done).
+    |    1.6 - repair_plan (call) and cluster_repair (cast).
 
     To change the API: add a line above, raise RPC_API_VERSION here and in the manager, and
     prepare the method that changed with the version it needs; a caller checks
@@ -57,7 +58,7 @@ class ConductorAPI:
     that also follows it; with no live conductor known it goes to the topic (any of them).
     """
 
-    RPC_API_VERSION = "1.5"
+    RPC_API_VERSION = "1.6"
 
     def __init__(self, topic: str | None = None) -> None:
         # Nothing touches the transport or the configuration here: an instance may be made at
@@ -227,3 +228,22 @@ class ConductorAPI:
         return cctxt.call(context, "cluster_resize_dry_run", cluster_uuid=cluster_uuid,
                           nodegroup_uuid=nodegroup_uuid, node_count=node_count,
                           nodes_to_remove=nodes_to_remove)
+
+    def check_repair_api(self) -> None:
+        """Refuse (ConductorTooOld, 400) a repair the pinned conductors cannot do (1.6),
+        before anything changes."""
+        if not self.can_send_version("1.6"):
+            raise ConductorTooOld(what="Repairing a cluster", version="1.6",
+                                  cap=CONF.upgrade_levels.conductor)
+
+    def repair_plan(self, context: Any, cluster_uuid: str, nodes: list[str]) -> list[dict]:
+        """The repairs of `nodes` (server names or ids) as the driver plans them, nothing
+        done: a call to the cluster's owner (an unknown node is its 400)."""
+        self.check_repair_api()
+        cctxt = self._prepare("1.6", cluster_uuid, timeout=CONF.conductor.rpc_call_timeout)
+        return cctxt.call(context, "repair_plan", cluster_uuid=cluster_uuid, nodes=nodes)
+
+    def cluster_repair(self, context: Any, cluster_uuid: str) -> None:
+        """Ask a conductor to replace the nodes the cluster's repair operation names."""
+        cctxt = self._prepare("1.6", cluster_uuid)
+        cctxt.cast(context, "cluster_repair", cluster_uuid=cluster_uuid)

@@ -14,7 +14,7 @@ import oslo_messaging as messaging
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import periodic, rpc
-from magnum_lite.conductor import health, membership, rpcapi
+from magnum_lite.conductor import healing, health, membership, rpcapi
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.conf import CONF
@@ -47,7 +47,9 @@ class ConductorService:
             self.host, workers=CONF.conductor.rpc_workers)
         self.reconciler = reconciler or conductor_reconciler.Reconciler(
             self.host, manager=self.manager)
-        self.monitor = monitor or health.HealthMonitor(self.host, ring=self.reconciler.ring)
+        self.monitor = monitor or health.HealthMonitor(
+            self.host, ring=self.reconciler.ring,
+            healer=healing.Healer(self.manager.cluster_repair))
         self._rpcserver: messaging.MessageHandlingServer | None = None
         self._heartbeats: periodic.PeriodicThread | None = None
         self._heartbeat_errors = periodic.ErrorReport(

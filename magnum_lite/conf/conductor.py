@@ -56,6 +56,13 @@ opts = [
                help="Minutes a rolling upgrade (or its rollback) may take in all, every batch "
                     "included; then it fails in UPDATE_FAILED and a new upgrade call "
                     "resumes it."),
+    cfg.IntOpt("repair_timeout", default=60, min=1,
+               help="Minutes a repair (unhealthy nodes replaced, by auto-healing or asked "
+                    "for) may take in all; then it fails in UPDATE_FAILED."),
+    cfg.IntOpt("repair_drain_timeout", default=60, min=0,
+               help="Seconds a repair tries to drain a node it replaces through the COE "
+                    "API (a node that is down rarely lets its pods go); then it replaces "
+                    "the node anyway."),
     cfg.IntOpt("upgrade_drain_timeout", default=600, min=1,
                help="Seconds a rolling upgrade waits for a batch's nodes to be drained "
                     "through the COE API (PodDisruptionBudgets may hold pods back); then "

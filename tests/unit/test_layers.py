@@ -34,8 +34,10 @@ SANDBOX_PACKAGE = "magnum_lite_sandbox"
 # Controllers may share these helper modules, and nothing else of each other. cluster_shared
 # holds what the cluster resource and the resources below it (nodegroups, certificates,
 # credentials) have in common: the policy target, the operation start, the cast, the limits.
-# cluster_upgrade is no controller: the upgrade action's body and checks, which clusters serves.
-SHARED_CONTROLLER_MODULES = {"types", "collection", "patch", "cluster_shared", "cluster_upgrade"}
+# cluster_upgrade and cluster_repair are no controllers: the upgrade and repair actions'
+# bodies and checks, which clusters serves.
+SHARED_CONTROLLER_MODULES = {"types", "collection", "patch", "cluster_shared", "cluster_upgrade",
+                             "cluster_repair"}
 
 # Imports that still break a rule: (importing module, imported module) -> why, until when.
 KNOWN: dict[tuple[str, str], str] = {}

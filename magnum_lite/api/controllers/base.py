@@ -95,10 +95,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def request_json() -> Any:
-    """The request body, decoded as JSON; 400 when it is empty, not UTF-8 or not JSON."""
+def request_json(allow_empty: bool = False) -> Any:
+    """The request body, decoded as JSON; 400 when it is empty (None with `allow_empty`),
+    not UTF-8 or not JSON."""
     body = pecan.request.body
     if not body or not body.strip():
+        if allow_empty:
+            return None
         raise exception.InvalidParameterValue(err="The request body is empty; expected JSON.")
     try:
         text = body.decode("utf-8")

@@ -118,6 +118,14 @@ rules = [
                     "when cluster:update_all_projects allows it).",
         operations=[{"path": ITEM + "/actions/upgrade", "method": "POST"}],
     ),
+    policy.DocumentedRuleDefault(
+        name=CLUSTER % "repair",
+        check_str=base.RULE_ADMIN_OR_PROJECT_MEMBER,
+        scope_types=base.PROJECT_SCOPE,
+        description="Replace unhealthy nodes of a cluster (an admin may repair any "
+                    "project's cluster when cluster:update_all_projects allows it).",
+        operations=[{"path": ITEM + "/actions/repair", "method": "POST"}],
+    ),
 ]
 
 

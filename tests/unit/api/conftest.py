@@ -112,7 +112,7 @@ class CastRecorder:
 
             raise rpcapi.ConductorTooOld(what="A dry run", version="1.5", cap="1.4")
 
-    def _answer(self, method: str, context: Any, **kwargs: Any) -> dict:
+    def _answer(self, method: str, context: Any, **kwargs: Any) -> Any:
         """Recorded, then answered as a conductor answers (its endpoint, in process, on the
         same database and the installed plugins; an error it expects reaches the caller as
         itself, as the RPC server hands it back)."""
@@ -120,7 +120,6 @@ class CastRecorder:
 
         from magnum_lite.conductor import manager
 
-        self.check_dry_run_api()
         self._record(method, context, **kwargs)
         try:
             return getattr(manager.ConductorManager("api-tests"), method)(context, **kwargs)
@@ -128,20 +127,41 @@ class CastRecorder:
             raise err.exc_info[1] from None
 
     def upgrade_dry_run(self, context: Any, cluster_uuid: str, params: dict) -> dict:
+        self.check_dry_run_api()
         return self._answer("upgrade_dry_run", context, cluster_uuid=cluster_uuid,
                             params=params)
 
     def cluster_create_dry_run(self, context: Any, cluster_fields: dict,
                                nodegroups: list[dict]) -> dict:
+        self.check_dry_run_api()
         return self._answer("cluster_create_dry_run", context,
                             cluster_fields=cluster_fields, nodegroups=nodegroups)
 
     def cluster_resize_dry_run(self, context: Any, cluster_uuid: str,
                                nodegroup_uuid: str | None, node_count: int,
                                nodes_to_remove: list[str] | None = None) -> dict:
+        self.check_dry_run_api()
         return self._answer("cluster_resize_dry_run", context, cluster_uuid=cluster_uuid,
                             nodegroup_uuid=nodegroup_uuid, node_count=node_count,
                             nodes_to_remove=nodes_to_remove)
+
+
+    # RPC 1.6: the repair's plan (a call) and its cast.
+    #: Conductors pinned below 1.6 ([upgrade_levels] conductor = 1.5).
+    pinned_to_1_5 = False
+
+    def check_repair_api(self) -> None:
+        if CastRecorder.pinned_to_1_5:
+            from magnum_lite.conductor import rpcapi
+
+            raise rpcapi.ConductorTooOld(what="Repairing a cluster", version="1.6", cap="1.5")
+
+    def repair_plan(self, context: Any, cluster_uuid: str, nodes: list[str]) -> list[dict]:
+        self.check_repair_api()
+        return self._answer("repair_plan", context, cluster_uuid=cluster_uuid, nodes=nodes)
+
+    def cluster_repair(self, context: Any, cluster_uuid: str) -> None:
+        self._record("cluster_repair", context, cluster_uuid=cluster_uuid)
 
 
 @dataclasses.dataclass(frozen=True)

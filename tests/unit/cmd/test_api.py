@@ -42,10 +42,14 @@ def test_every_option_is_a_gunicorn_setting(config):
 
 
 def _run(binary, home):
+    """The binary with an empty configuration file (a machine's /etc/magnum-lite, such as
+    devstack writes, is not read then)."""
     env = dict(os.environ, HOME=str(home))
     env.pop("MAGNUM_LITE_ALL_ROLE", None)
-    return subprocess.run([str(BIN / binary)], env=env, capture_output=True, text=True,
-                          timeout=60, cwd=home)
+    empty = home / "empty.conf"
+    empty.write_text("")
+    return subprocess.run([str(BIN / binary), "--config-file", str(empty)], env=env,
+                          capture_output=True, text=True, timeout=60, cwd=home)
 
 
 def test_api_refuses_to_start_without_a_transport_url(tmp_path):

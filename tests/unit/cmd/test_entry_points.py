@@ -52,9 +52,12 @@ def test_wsgi_application_reads_the_file_from_the_environment_not_argv(tmp_path)
 
 
 def test_wsgi_application_refuses_to_load_without_a_transport_url(tmp_path):
+    empty = tmp_path / "empty.conf"  # not the machine's /etc/magnum-lite (devstack's)
+    empty.write_text("")
     done = subprocess.run(
         [sys.executable, "-c", "from magnum_lite.api import wsgi"],
-        env=dict(os.environ, HOME=str(tmp_path)), capture_output=True, text=True, timeout=60)
+        env=dict(os.environ, HOME=str(tmp_path), MAGNUM_LITE_CONFIG_FILE=str(empty)),
+        capture_output=True, text=True, timeout=60)
     output = done.stdout + done.stderr  # oslo.log's excepthook may log it to stdout
     assert done.returncode != 0
     assert "transport_url is not set" in output

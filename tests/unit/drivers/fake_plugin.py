@@ -136,6 +136,23 @@ class FakeDriver(base.Driver):
         return [{"stack": f"fake-{batch['nodegroup_name']}", "servers": batch["nodes"]}
                 for batch in batches]
 
+    # -- repair: the nodes "<nodegroup>-<i>", one repair per nodegroup ----------------------
+
+    def plan_repair(self, context, cluster, nodegroups, nodes):
+        """One repair per nodegroup holding some of `nodes`; an unknown one is refused."""
+        known = {f"{ng.name}-{i}": ng for ng in nodegroups for i in range(ng.node_count or 0)}
+        unknown = [n for n in nodes if n not in known]
+        if unknown:
+            raise exception.InvalidParameterValue(
+                err=f"nodes: cluster {cluster.uuid} has no node {', '.join(unknown)}.")
+        repairs = {}
+        for name in nodes:
+            ng = known[name]
+            repairs.setdefault(ng.uuid, {"nodegroup": ng.uuid, "role": ng.role,
+                                         "stack": f"fake-{ng.name}", "nodes": []})
+            repairs[ng.uuid]["nodes"].append(name)
+        return list(repairs.values())
+
     def update(self, context, cluster, cluster_template, nodegroup, node_count,
                nodes_to_remove=None, rollback=False, *, credentials=None):
         state = self.update_state or base.ClusterState(

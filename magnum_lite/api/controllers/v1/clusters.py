@@ -26,7 +26,13 @@ from wsme import types as wtypes
 from magnum_lite import objects
 from magnum_lite.api import versions
 from magnum_lite.api.controllers import base, link
-from magnum_lite.api.controllers.v1 import cluster_upgrade, collection, patch, types
+from magnum_lite.api.controllers.v1 import (
+    cluster_repair,
+    cluster_upgrade,
+    collection,
+    patch,
+    types,
+)
 from magnum_lite.api.controllers.v1.cluster_shared import (
     MAX_NODE_COUNT,
     call_conductor,
@@ -401,9 +407,10 @@ def _list_filters(context: Any) -> tuple[dict, dict]:
 
 
 class ClusterActionsController(base.RestController):
-    """/v1/clusters/{id}/actions/...: Magnum's cluster actions (resize, upgrade)."""
+    """/v1/clusters/{id}/actions/...: Magnum's cluster actions (resize, upgrade), and
+    ours (repair)."""
 
-    _custom_actions = {"resize": ["POST"], "upgrade": ["POST"]}
+    _custom_actions = {"resize": ["POST"], "upgrade": ["POST"], "repair": ["POST"]}
 
     @base.expose(status=202)
     @versions.requires("1.7", what="the cluster resize action")
@@ -477,6 +484,30 @@ class ClusterActionsController(base.RestController):
         start_update(context, cluster, "cluster.upgrade", kind=states.Kind.UPGRADE,
                      params=params)
         cast_or_fail(context, cluster, "cluster_upgrade", fields.ClusterStatus.UPDATE_FAILED)
+        return {"uuid": cluster.uuid}
+
+
+    @base.expose(status=202)
+    @versions.requires("1.19", what="the cluster repair action")
+    def repair(self, ident: str) -> dict:
+        """Replace the cluster's unhealthy nodes (or those `nodes` names); 202 with the
+        uuid. The cluster is looked up (404) and the policy checked (403) before the body;
+        the conductor checks the nodes exist (400) before anything is stored."""
+        context = base.context()
+        base.see_all_projects(context, "cluster:update_all_projects")
+        cluster = objects.Cluster.get(context, ident)
+        policy.authorize(context, "cluster:repair", target(cluster))
+        request = cluster_repair.parse(base.request_json(allow_empty=True))
+        nodes = cluster_repair.nodes_to_repair(cluster, request)
+        check_start(context, cluster, states.Kind.REPAIR)
+        pecan.request.rpcapi.check_repair_api()
+        plan = call_conductor(f"Cluster {cluster.uuid}: a repair's plan", "repair_plan",
+                              context, cluster_uuid=cluster.uuid, nodes=nodes)
+        names = [name for repair in plan for name in repair.get("nodes") or []]
+        start_update(context, cluster, "cluster.repair", kind=states.Kind.REPAIR,
+                     params={"nodes": names or nodes, "cause": "asked for",
+                             "force": request.force})
+        cast_or_fail(context, cluster, "cluster_repair", fields.ClusterStatus.UPDATE_FAILED)
         return {"uuid": cluster.uuid}
 
 

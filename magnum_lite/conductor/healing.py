@@ -1,0 +1,190 @@
+"""Auto-healing: the health monitor's findings turned into repairs, safely (DESIGN.md §9).
+
+A cluster heals itself when its labels (the template's, the cluster's over them) say
+`auto_healing_enabled=true` (Magnum's label). A node the COE shows not ready for longer than
+`auto_healing_grace` seconds (default 300) is replaced by a repair operation
+(conductor/repair.py), with these rules:
+
+- never while the cluster is in another operation (the monitor only checks clusters in a
+  *_COMPLETE status with none in flight, and the repair starts through the operation table);
+- at most `auto_healing_max_parallel` nodes (default 1) per repair;
+- no healing at all when more than `auto_healing_max_unhealthy` of the nodes (default 40 %)
+  are unhealthy at once: that is a network partition or a cloud outage, not broken nodes; the
+  health_status_reason says so (`"healing"`);
+- a master is replaced only when the masters' quorum survives without it;
+- a node whose repair failed twice (since its last repair that worked) is left alone, and
+  the reason says so.
+
+How long each node has been unhealthy is kept by the conductor that checks the cluster: a
+conductor that takes the cluster over starts its grace anew (it only ever delays a repair).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import threading
+import time
+from typing import Any
+
+from oslo_log import log as logging
+from oslo_utils import strutils
+
+from magnum_lite import objects
+from magnum_lite.common import context as ml_context
+from magnum_lite.common import exception, states
+from magnum_lite.conductor import health
+from magnum_lite.drivers import base as drivers_base
+from magnum_lite.objects import cluster_operation as operations
+from magnum_lite.objects import fields
+
+LOG = logging.getLogger(__name__)
+
+ENABLED_LABEL = "auto_healing_enabled"
+GRACE_LABEL = "auto_healing_grace"
+MAX_PARALLEL_LABEL = "auto_healing_max_parallel"
+MAX_UNHEALTHY_LABEL = "auto_healing_max_unhealthy"
+DEFAULT_GRACE = 300.0
+DEFAULT_MAX_PARALLEL = 1
+DEFAULT_MAX_UNHEALTHY = 40.0  # percent of the nodes
+#: Failed repairs of one node after which it is left alone.
+MAX_FAILED_REPAIRS = 2
+#: The key of health_status_reason that says why healing holds back.
+REASON_KEY = "healing"
+
+
+def _number(labels: dict, name: str, default: float) -> float:
+    try:
+        return float(str(labels.get(name, default)).strip().rstrip("%"))
+    except ValueError:
+        return default
+
+
+def settings(labels: dict) -> tuple[bool, float, int, float]:
+    """(enabled, grace seconds, max parallel, max unhealthy percent) from the labels; a
+    value that is no number counts as its default."""
+    enabled = strutils.bool_from_string(labels.get(ENABLED_LABEL, "false"), default=False)
+    return (enabled, max(0.0, _number(labels, GRACE_LABEL, DEFAULT_GRACE)),
+            max(1, int(_number(labels, MAX_PARALLEL_LABEL, DEFAULT_MAX_PARALLEL))),
+            _number(labels, MAX_UNHEALTHY_LABEL, DEFAULT_MAX_UNHEALTHY))
+
+
+def failed_repairs(context: Any, cluster_uuid: str) -> dict[str, int]:
+    """Per node, the repairs of it that failed since its last one that worked."""
+    counts: dict[str, int] = {}
+    for operation in objects.ClusterOperation.list(context, cluster_uuid, in_flight=False):
+        if operation.kind != states.Kind.REPAIR:
+            continue
+        for name in (operation.params or {}).get("nodes") or []:
+            if operation.outcome == states.Outcome.FAILED:
+                counts[name] = counts.get(name, 0) + 1
+            elif operation.outcome == states.Outcome.SUCCEEDED:
+                counts.pop(name, None)
+    return counts
+
+
+class Healer:
+    """The auto-healing of one conductor: `review` each finding before it is recorded (it
+    may add why healing holds back), then `act` on it."""
+
+    def __init__(self, start_repair: Callable[[Any, str], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        # start_repair(context, cluster_uuid): run the repair operation just started.
+        self._start_repair = start_repair
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._since: dict[str, dict[str, float]] = {}  # cluster -> node -> first seen
+
+    def review(self, driver: drivers_base.Driver, cluster: Any, template: Any,
+               finding: health.Finding) -> tuple[health.Finding, list[str]]:
+        """The finding to record (with `"healing"` in its reason when healing holds back)
+        and the nodes to repair now (none unless auto-healing is on)."""
+        now = self._clock()
+        with self._lock:
+            seen = self._since.setdefault(cluster.uuid, {})
+            for name in list(seen):
+                if name not in finding.unhealthy:
+                    del seen[name]
+            for name in finding.unhealthy:
+                seen.setdefault(name, now)
+            if not finding.unhealthy:
+                self._since.pop(cluster.uuid, None)
+            since = dict(seen)
+        labels = {**(template.labels or {}), **(cluster.labels or {})}
+        enabled, grace, max_parallel, max_unhealthy = settings(labels)
+        if not enabled or finding.status != fields.ClusterHealthStatus.UNHEALTHY:
+            return finding, []
+        total = max(len(finding.nodes), 1)
+        if len(finding.unhealthy) * 100.0 > max_unhealthy * total:
+            return _held(finding, f"held back: {len(finding.unhealthy)} of {total} nodes "
+                                  f"are unhealthy, more than {max_unhealthy:g} %: a network "
+                                  f"partition or a cloud outage, not broken nodes"), []
+        due = sorted((t, n) for n, t in since.items() if now - t >= grace)
+        if not due:
+            return finding, []
+        context = ml_context.get_admin_context()
+        failed = failed_repairs(context, cluster.uuid)
+        given_up = sorted(n for _t, n in due if failed.get(n, 0) >= MAX_FAILED_REPAIRS)
+        candidates = [n for _t, n in due if n not in given_up]
+        held = None
+        if given_up:
+            held = (f"left alone: {', '.join(given_up)} failed to heal "
+                    f"{MAX_FAILED_REPAIRS} times")
+        chosen = self._quorum_safe(driver, context, cluster, finding, candidates)
+        kept = [n for n in candidates if n not in chosen]
+        if kept:
+            held = "; ".join(filter(None, [held, f"{', '.join(kept)} not replaced: the "
+                                                 f"masters' quorum would not survive"]))
+        chosen = chosen[:max_parallel]
+        if held:
+            finding = _held(finding, held)
+        return finding, chosen
+
+    @staticmethod
+    def _quorum_safe(driver: drivers_base.Driver, context: Any, cluster: Any,
+                     finding: health.Finding, candidates: list[str]) -> list[str]:
+        """The candidates whose repair keeps the masters' quorum: a master goes only while
+        a majority of the masters is ready without it (the roles come from the driver's
+        plan of every unhealthy node)."""
+        if not candidates:
+            return []
+        nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster.uuid])
+        try:
+            plan = driver.plan_repair(context, cluster, nodegroups, sorted(finding.unhealthy))
+        except exception.MagnumLiteException as err:
+            LOG.info("Cluster %s: cannot plan the repair of %s: %s", cluster.uuid,
+                     ", ".join(candidates), err)
+            return []
+        masters_down = {n for r in plan if r.get("role") == "master" for n in r["nodes"]}
+        masters = finding.masters
+        ready_masters = masters - len(masters_down)
+        quorum = masters // 2 + 1
+        return [n for n in candidates if n not in masters_down or ready_masters >= quorum]
+
+    def act(self, cluster: Any, nodes: list[str], finding: health.Finding) -> bool:
+        """Start the repair of `nodes` (an operation like any other: 409-like refusals mean
+        the cluster moved on, and nothing happens); True when started."""
+        if not nodes:
+            return False
+        cause = "; ".join(f"{n}: {finding.unhealthy.get(n, 'not ready')}" for n in nodes)
+        context = ml_context.RequestContext(project_id=cluster.project_id,
+                                            user_id=cluster.user_id, is_admin=True,
+                                            all_projects=True)
+        try:
+            current = objects.Cluster.get_by_uuid(context, cluster.uuid)
+            operations.start(context, current, states.Kind.REPAIR, "cluster.repair",
+                             {"nodes": nodes, "cause": f"auto-healing: {cause}"[:500],
+                              "auto": True})
+        except (exception.Conflict, exception.ConcurrentUpdate, exception.ClusterNotFound):
+            return False
+        LOG.warning("Cluster %s: auto-healing replaces %s (%s)", cluster.uuid,
+                    ", ".join(nodes), cause)
+        with self._lock:
+            self._since.pop(cluster.uuid, None)
+        self._start_repair(context, cluster.uuid)
+        return True
+
+
+def _held(finding: health.Finding, why: str) -> health.Finding:
+    """The finding with why healing holds back in its reason."""
+    return health.Finding(finding.status, {**finding.reason, REASON_KEY: why},
+                          finding.unhealthy, finding.nodes, finding.masters, finding.workers)
