@@ -35,8 +35,9 @@ def read(state_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]
     except (FileNotFoundError, ValueError):
         return []
     found = data.get("servers") if isinstance(data, dict) else None
-    return [s for s in found if isinstance(s, dict) and s.get("id")] \
-        if isinstance(found, list) else []
+    return (
+        [s for s in found if isinstance(s, dict) and s.get("id")] if isinstance(found, list) else []
+    )
 
 
 def write(servers: Iterable[dict[str, Any]], state_dir: str | os.PathLike[str]) -> None:
@@ -44,8 +45,7 @@ def write(servers: Iterable[dict[str, Any]], state_dir: str | os.PathLike[str]) 
     target = path(state_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps({"servers": list(servers)}, sort_keys=True) + "\n",
-                   encoding="utf-8")
+    tmp.write_text(json.dumps({"servers": list(servers)}, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, target)  # a reader never sees half a file
 
 

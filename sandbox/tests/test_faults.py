@@ -41,9 +41,18 @@ MASTER, WORKER, OTHER = NAMES
 
 def _nodes(ids: dict[str, str] | None = None, version: str = "v1.30.4") -> tuple[Node, ...]:
     ids = ids or {}
-    return tuple(Node(name, "master" if name == MASTER else "worker", f"10.0.0.{10 + i}",
-                      ids.get(name, f"srv-{i}"), "2026-11-21T18:00:00Z", version, "boot-1")
-                 for i, name in enumerate(NAMES))
+    return tuple(
+        Node(
+            name,
+            "master" if name == MASTER else "worker",
+            f"10.0.0.{10 + i}",
+            ids.get(name, f"srv-{i}"),
+            "2026-11-21T18:00:00Z",
+            version,
+            "boot-1",
+        )
+        for i, name in enumerate(NAMES)
+    )
 
 
 def _stop(api, *server_ids: str) -> None:
@@ -55,8 +64,9 @@ def _https(api, ca, path: str, pair=None) -> tuple[int, dict]:
     context = ssl.create_default_context(cadata=ca.certificate)
     if pair is not None:
         context = _context(ca, pair)
-    conn = http.client.HTTPSConnection("127.0.0.1", api.addresses["127.0.0.1"],
-                                       context=context, timeout=10)
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", api.addresses["127.0.0.1"], context=context, timeout=10
+    )
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
@@ -67,15 +77,21 @@ def _https(api, ca, path: str, pair=None) -> tuple[int, dict]:
 
 # -- Kubernetes ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def kube(serve, tmp_path):
-    return serve(kube_api.ClusterAPI, kube_api.ClusterView(
-        CLUSTER, _nodes(), "v1.30.4", "2026-11-21T18:00:00Z", state_dir=str(tmp_path)))
+    return serve(
+        kube_api.ClusterAPI,
+        kube_api.ClusterView(
+            CLUSTER, _nodes(), "v1.30.4", "2026-11-21T18:00:00Z", state_dir=str(tmp_path)
+        ),
+    )
 
 
 def _kube_node(api, ca, name: str) -> dict:
-    conn = http.client.HTTPSConnection("127.0.0.1", api.addresses["127.0.0.1"],
-                                       context=_context(ca, _admin(ca)), timeout=10)
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", api.addresses["127.0.0.1"], context=_context(ca, _admin(ca)), timeout=10
+    )
     try:
         conn.request("GET", f"/api/v1/nodes/{name}")
         resp = conn.getresponse()
@@ -97,11 +113,16 @@ def test_a_stopped_kubernetes_node_is_unknown_until_started(kube, ca, clock, tmp
     ready = _ready(node)
     # What the node lifecycle controller writes once kubelet stopped posting.
     assert (ready["status"], ready["reason"], ready["message"]) == (
-        "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
+        "Unknown",
+        "NodeStatusUnknown",
+        "Kubelet stopped posting node status.",
+    )
     taints = {(t["key"], t["effect"]) for t in node["spec"]["taints"]}
-    assert taints == {(kube_sim.UNREACHABLE_TAINT, "NoSchedule"),
-                      (kube_sim.UNREACHABLE_TAINT, "NoExecute"),
-                      (kube_sim.SHUTDOWN_TAINT, "NoSchedule")}
+    assert taints == {
+        (kube_sim.UNREACHABLE_TAINT, "NoSchedule"),
+        (kube_sim.UNREACHABLE_TAINT, "NoExecute"),
+        (kube_sim.SHUTDOWN_TAINT, "NoSchedule"),
+    }
     assert _ready(_kube_node(kube, ca, OTHER))["status"] == "True"
     clock.now += 60  # stays down for as long as it is stopped
     kube.tick()
@@ -116,10 +137,16 @@ def test_a_stopped_kubernetes_node_is_unknown_until_started(kube, ca, clock, tmp
     # The same Node object, rebooted.
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
     assert after["status"]["nodeInfo"]["bootID"] != before["status"]["nodeInfo"]["bootID"]
-    changes = [(e["event"], e["reason"], e["ready"]) for e in timeline.read(CLUSTER, tmp_path)
-               if e["node"] == WORKER and e["event"] in ("up", "down")]
-    assert changes == [("up", "registered", True), ("down", "stopped", False),
-                       ("up", "started", True)]
+    changes = [
+        (e["event"], e["reason"], e["ready"])
+        for e in timeline.read(CLUSTER, tmp_path)
+        if e["node"] == WORKER and e["event"] in ("up", "down")
+    ]
+    assert changes == [
+        ("up", "registered", True),
+        ("down", "stopped", False),
+        ("up", "started", True),
+    ]
 
 
 def test_a_restarted_kubernetes_node_keeps_its_cordon(kube, ca, clock):
@@ -149,10 +176,18 @@ def test_a_server_put_in_a_stopped_ones_place_comes_up_healthy(kube, ca, clock):
 
 # -- Swarm and Mesos ----------------------------------------------------------------------
 
+
 def test_a_stopped_swarm_node_is_down_until_started(serve, ca, clock, tmp_path):
-    api = serve(docker_api.DockerAPI, docker_api.DockerView(
-        CLUSTER, _nodes(version="26.1.4"), "26.1.4", "2026-11-21T18:00:00Z",
-        state_dir=str(tmp_path)))
+    api = serve(
+        docker_api.DockerAPI,
+        docker_api.DockerView(
+            CLUSTER,
+            _nodes(version="26.1.4"),
+            "26.1.4",
+            "2026-11-21T18:00:00Z",
+            state_dir=str(tmp_path),
+        ),
+    )
     pair = _client_pair(ca)
 
     def state() -> str:
@@ -170,9 +205,16 @@ def test_a_stopped_swarm_node_is_down_until_started(serve, ca, clock, tmp_path):
 
 
 def test_a_stopped_mesos_agent_is_inactive_then_unreachable(serve, ca, clock, tmp_path):
-    api = serve(mesos_api.MesosAPI, mesos_api.MesosView(
-        CLUSTER, _nodes(version="1.7.1"), "1.7.1", "2026-11-21T18:00:00Z",
-        state_dir=str(tmp_path)))
+    api = serve(
+        mesos_api.MesosAPI,
+        mesos_api.MesosView(
+            CLUSTER,
+            _nodes(version="1.7.1"),
+            "1.7.1",
+            "2026-11-21T18:00:00Z",
+            state_dir=str(tmp_path),
+        ),
+    )
 
     def agents() -> dict[str, dict]:
         code, body = _https(api, ca, "/master/slaves")
@@ -190,8 +232,11 @@ def test_a_stopped_mesos_agent_is_inactive_then_unreachable(serve, ca, clock, tm
     api.tick()
     assert "10.0.0.11" not in agents() and "10.0.0.12" in agents()
     code, state = _https(api, ca, "/master/state")
-    assert (state["activated_slaves"], state["deactivated_slaves"],
-            state["unreachable_slaves"]) == (1, 0, 1)
+    assert (
+        state["activated_slaves"],
+        state["deactivated_slaves"],
+        state["unreachable_slaves"],
+    ) == (1, 0, 1)
     _stop(api)
     clock.now += 2
     api.tick()
@@ -200,6 +245,7 @@ def test_a_stopped_mesos_agent_is_inactive_then_unreachable(serve, ca, clock, tm
 
 
 # -- unreachable --------------------------------------------------------------------------
+
 
 def test_an_unreachable_api_refuses_connections_until_reachable(kube, ca):
     port = kube.addresses["127.0.0.1"]
@@ -216,23 +262,27 @@ def test_an_unreachable_api_refuses_connections_until_reachable(kube, ca):
 
 # -- the agent: faults from the state dir, servers to it ----------------------------------
 
+
 @pytest.fixture
 def agent_servers(clock, tmp_path, monkeypatch):
     monkeypatch.setenv("MAGNUM_LITE_SANDBOX_BOOT_SECONDS", "2")
     factory = functools.partial(kube_api.ClusterAPI, clock=lambda: clock.now)
-    with closing(cluster_apis.ClusterServers(api_factory=factory,
-                                             state_dir=str(tmp_path))) as made:
+    with closing(cluster_apis.ClusterServers(api_factory=factory, state_dir=str(tmp_path))) as made:
         yield made
 
 
-def test_the_agent_lists_servers_and_plays_the_faults_of_the_state_dir(agent_servers, ca,
-                                                                       clock, tmp_path):
+def test_the_agent_lists_servers_and_plays_the_faults_of_the_state_dir(
+    agent_servers, ca, clock, tmp_path
+):
     heat = FakeHeat()
     add_cluster(heat, ca, masters=1, workers=2)
     agent_servers.sweep(heat)
     listed = servers.read(tmp_path)
     assert [(s["id"], s["role"]) for s in listed] == [
-        ("srv-m0", "master"), ("srv-w0-0", "worker"), ("srv-w0-1", "worker")]
+        ("srv-m0", "master"),
+        ("srv-w0-0", "worker"),
+        ("srv-w0-1", "worker"),
+    ]
     assert {s["cluster_uuid"] for s in listed} == {CLUSTER_UUID}
     worker = listed[1]["name"]
     assert faults.stop(worker, tmp_path) == {"srv-w0-0": worker}
@@ -257,17 +307,27 @@ def test_the_agent_lists_servers_and_plays_the_faults_of_the_state_dir(agent_ser
 
 # -- the files and the CLI ----------------------------------------------------------------
 
+
 def _listing(tmp_path, *extra: dict) -> list[dict]:
-    made = [{"id": f"srv-{i}", "name": name, "cluster_uuid": CLUSTER, "project_id": PROJECT,
-             "role": "master" if name == MASTER else "worker", "internal_ip": f"10.0.0.{10 + i}",
-             "created": "2026-11-21T18:00:00Z", "image": "ubuntu-22.04", "flavor": "m1.small"}
-            for i, name in enumerate(NAMES)]
+    made = [
+        {
+            "id": f"srv-{i}",
+            "name": name,
+            "cluster_uuid": CLUSTER,
+            "project_id": PROJECT,
+            "role": "master" if name == MASTER else "worker",
+            "internal_ip": f"10.0.0.{10 + i}",
+            "created": "2026-11-21T18:00:00Z",
+            "image": "ubuntu-22.04",
+            "flavor": "m1.small",
+        }
+        for i, name in enumerate(NAMES)
+    ]
     servers.write([*made, *extra], tmp_path)
     return made
 
 
-def test_the_cli_stops_a_server_by_name_and_refuses_an_unknown_or_ambiguous_one(tmp_path,
-                                                                               capsys):
+def test_the_cli_stops_a_server_by_name_and_refuses_an_unknown_or_ambiguous_one(tmp_path, capsys):
     _listing(tmp_path, {"id": "srv-9", "name": OTHER, "project_id": PROJECT})
     assert cli.main(["--state-dir", str(tmp_path), "fault", "stop", WORKER]) == 0
     assert f"stopped: {WORKER} (srv-1)" in capsys.readouterr().out
@@ -289,14 +349,18 @@ def test_the_cli_stops_a_server_by_name_and_refuses_an_unknown_or_ambiguous_one(
 
 # -- Nova ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def compute(tmp_path):
     return webtest.TestApp(nova.NovaApp(store.Store(lb_delay=0, state_dir=str(tmp_path))))
 
 
 def _as(project: str, admin: bool = False) -> dict:
-    return {"X-Project-Id": project, "X-User-Id": "u1",
-            "X-Roles": "admin,member" if admin else "member"}
+    return {
+        "X-Project-Id": project,
+        "X-User-Id": "u1",
+        "X-Roles": "admin,member" if admin else "member",
+    }
 
 
 def test_nova_lists_the_simulated_servers_of_the_project(compute, tmp_path):
@@ -305,34 +369,47 @@ def test_nova_lists_the_simulated_servers_of_the_project(compute, tmp_path):
     assert [s["name"] for s in body["servers"]] == list(NAMES)
     assert set(body["servers"][0]) == {"id", "name", "links"}
     detail = compute.get("/v2.1/servers/detail", headers=_as(PROJECT)).json["servers"]
-    assert {(s["status"], s["OS-EXT-STS:vm_state"], s["OS-EXT-STS:power_state"])
-            for s in detail} == {("ACTIVE", "active", 1)}
+    assert {
+        (s["status"], s["OS-EXT-STS:vm_state"], s["OS-EXT-STS:power_state"]) for s in detail
+    } == {("ACTIVE", "active", 1)}
     assert detail[1]["addresses"]["private"][0]["addr"] == "10.0.0.11"
     assert detail[1]["tenant_id"] == PROJECT
-    assert compute.get("/v2.1/servers/srv-x", headers=_as(PROJECT), status=404).json[
-        "itemNotFound"]["message"] == "Instance srv-x could not be found."
+    assert (
+        compute.get("/v2.1/servers/srv-x", headers=_as(PROJECT), status=404).json["itemNotFound"][
+            "message"
+        ]
+        == "Instance srv-x could not be found."
+    )
     everyone = compute.get("/v2.1/servers?all_tenants=1", headers=_as("admin-p", admin=True))
     assert len(everyone.json["servers"]) == 4
 
 
-def test_nova_shows_a_stopped_server_shutoff_and_its_actions_stop_and_start(compute,
-                                                                           tmp_path):
+def test_nova_shows_a_stopped_server_shutoff_and_its_actions_stop_and_start(compute, tmp_path):
     _listing(tmp_path)
     faults.stop(WORKER, tmp_path)
     shown = compute.get("/v2.1/servers/srv-1", headers=_as(PROJECT)).json["server"]
-    assert (shown["status"], shown["OS-EXT-STS:vm_state"], shown["OS-EXT-STS:power_state"],
-            shown["OS-EXT-STS:task_state"]) == ("SHUTOFF", "stopped", 4, None)
+    assert (
+        shown["status"],
+        shown["OS-EXT-STS:vm_state"],
+        shown["OS-EXT-STS:power_state"],
+        shown["OS-EXT-STS:task_state"],
+    ) == ("SHUTOFF", "stopped", 4, None)
     shutoff = compute.get("/v2.1/servers/detail?status=SHUTOFF", headers=_as(PROJECT))
     assert [s["id"] for s in shutoff.json["servers"]] == ["srv-1"]
-    refused = compute.post_json("/v2.1/servers/srv-1/action", {"os-stop": None},
-                                headers=_as(PROJECT), status=409).json
+    refused = compute.post_json(
+        "/v2.1/servers/srv-1/action", {"os-stop": None}, headers=_as(PROJECT), status=409
+    ).json
     assert refused["conflictingRequest"]["message"] == (
-        "Cannot 'stop' instance srv-1 while it is in vm_state stopped")
-    compute.post_json("/v2.1/servers/srv-1/action", {"os-start": None}, headers=_as(PROJECT),
-                      status=202)
+        "Cannot 'stop' instance srv-1 while it is in vm_state stopped"
+    )
+    compute.post_json(
+        "/v2.1/servers/srv-1/action", {"os-start": None}, headers=_as(PROJECT), status=202
+    )
     assert faults.Faults(tmp_path).active().stopped == frozenset()
-    compute.post_json("/v2.1/servers/srv-2/action", {"os-stop": None}, headers=_as(PROJECT),
-                      status=202)
+    compute.post_json(
+        "/v2.1/servers/srv-2/action", {"os-stop": None}, headers=_as(PROJECT), status=202
+    )
     assert faults.Faults(tmp_path).active().stopped == {"srv-2"}
-    compute.post_json("/v2.1/servers/srv-2/action", {"os-reboot": None},
-                      headers=_as(PROJECT), status=400)
+    compute.post_json(
+        "/v2.1/servers/srv-2/action", {"os-reboot": None}, headers=_as(PROJECT), status=400
+    )
