@@ -16,7 +16,7 @@ import ssl
 import pytest
 import webtest
 
-from fakes import CLUSTER_UUID, FakeHeat, add_cluster
+from fakes import CLUSTER_UUID, FakeHeat, add_cluster, change
 from magnum_lite_sandbox import (
     cli,
     cluster_apis,
@@ -413,3 +413,33 @@ def test_nova_shows_a_stopped_server_shutoff_and_its_actions_stop_and_start(comp
     compute.post_json(
         "/v2.1/servers/srv-2/action", {"os-reboot": None}, headers=_as(PROJECT), status=400
     )
+
+
+def test_a_server_heat_replaces_while_stopped_comes_up_healthy(agent_servers, ca, clock, tmp_path):
+    heat = FakeHeat()
+    add_cluster(heat, ca, masters=1, workers=2)
+    agent_servers.sweep(heat)
+    worker = servers.read(tmp_path)[1]["name"]
+    faults.stop(worker, tmp_path)
+    agent_servers.sweep(heat)
+    sim = agent_servers.clusters[CLUSTER_UUID].api.sim
+    assert not sim.ready(worker)
+    # Mark unhealthy and a stack update: Heat replaces the member with a new server.
+    old = heat.stacks_by_id["srv-w0-0"]
+    heat.add_stack(
+        "srv-w0-0-new",
+        old["stack_name"] + "-new",
+        {},
+        {},
+        parameters=dict(old["parameters"]),
+        status="CREATE_COMPLETE",
+        nested=True,
+    )
+    heat.stacks_by_id["ws-0"]["outputs"]["node_ids"]["0"] = "srv-w0-0-new"
+    change(heat, "ws-0", "UPDATE_COMPLETE")
+    agent_servers.sweep(heat)
+    clock.now += 2
+    agent_servers.sweep(heat)
+    assert sim.ready(worker)
+    assert faults.Faults(tmp_path).active().stopped == {"srv-w0-0"}  # the old server's
+    assert [s["id"] for s in servers.read(tmp_path) if s["name"] == worker] == ["srv-w0-0-new"]
