@@ -28,6 +28,9 @@ Shared contract of the pieces (all under the sandbox state directory, default
 - `python -m magnum_lite_sandbox.cloud_api --state-dir DIR`: the cloud API stand-in process.
 - `timeline/<cluster uuid>.jsonl`, appended by the agent: every change of a simulated node's
   availability, for upgrade tests (`timeline.read(cluster_uuid, state_dir=None)`).
-- `faults.json`, written by `magnum-lite-sandbox fault never-ready NODE | fault clear [NODE]`
-  and read by the agent each sweep (`faults`).
+- `faults.json`, written by `magnum-lite-sandbox fault never-ready|clear|stop|start|
+  unreachable|reachable ...` and Nova's os-stop/os-start, read by the agent each sweep and by
+  the Nova stand-in (`faults`).
+- `servers.json`, written by the agent: every cluster's simulated servers, for the Nova
+  stand-in's server list and `fault stop NODE` (`servers`).
 """

@@ -14,6 +14,10 @@ asks for):
   version, as a new generation; until then it runs (and reports) the old one;
 - a boot held by a fault (``faults``: never-ready) does not come up; released, it comes up
   one boot time later;
+- a node whose server a fault stopped (``faults``: stopped, by server id) goes down at once
+  (a boot in progress stops with it); started, it comes up one boot time later as the same
+  node (same generation, one more restart) unless it was being rebuilt. A server Heat puts
+  in its place (a new id) is not stopped;
 - a node whose server left the stacks is removed.
 
 ``Boots`` returns each change (up, down, removed), with when it happened, for the COE API
@@ -70,6 +74,9 @@ class NodeBoot:
     up_at: float | None = None       # when it comes up (pushed back while held)
     target: str | None = None        # the version it boots into
     held: bool = False               # held by a never-ready fault
+    stopped: bool = False            # its server is shut off (a stop fault)
+    restarting: bool = False         # the boot in progress is a restart, not a rebuild
+    restarts: int = 0                # restarts of this generation (a new boot ID each)
 
     @property
     def ready(self) -> bool:
@@ -81,7 +88,7 @@ class Change:
     name: str
     event: str      # "up", "down" or "removed"
     time: float
-    reason: str     # "registered", "rebuilt", "never-ready", "removed"
+    reason: str     # "registered", "rebuilt", "never-ready", "stopped", "started", "removed"
     version: str | None = None  # what the node runs after the change (before, if removed)
 
 
@@ -118,7 +125,7 @@ class Boots:
                     changes.append(Change(guest.name, "down", now, "rebuilt", boot.version))
                 boot.up_at = now + self.seconds()
                 boot.target = guest.version
-                boot.held = False
+                boot.held = boot.stopped = boot.restarting = False
             elif boot.ready and boot.version is None:
                 boot.version = boot.target = guest.version  # learnt, not changed
             boot.server_id = guest.server_id or boot.server_id
@@ -128,10 +135,15 @@ class Boots:
             changes.append(Change(name, "removed", now, "removed", gone.version))
         return changes
 
-    def advance(self, now: float, held: Collection[str] = ()) -> list[Change]:
-        """Boots due by `now` come up, except those held (see the module docstring)."""
+    def advance(self, now: float, held: Collection[str] = (),
+                stopped: Collection[str] = ()) -> list[Change]:
+        """Boots due by `now` come up, except those held; servers stopped go down and those
+        started again boot (see the module docstring)."""
         changes = []
         for boot in self.nodes.values():
+            if self._power(boot, now, bool(boot.server_id) and boot.server_id in stopped,
+                           changes):
+                continue
             if boot.ready or boot.up_at is None or now < boot.up_at:
                 continue
             if boot.name in held:
@@ -142,8 +154,28 @@ class Boots:
                 boot.up_at = now + self.seconds()
                 continue
             up = boot.up_at
-            boot.version = boot.target if boot.target is not None else boot.version
-            boot.generation += 1
-            boot.up_since, boot.down_since, boot.up_at, boot.held = up, None, None, False
-            changes.append(Change(boot.name, "up", up, "rebuilt", boot.version))
+            if boot.restarting:
+                boot.restarts += 1
+                reason = "started"
+            else:
+                boot.version = boot.target if boot.target is not None else boot.version
+                boot.generation += 1
+                boot.restarts = 0
+                reason = "rebuilt"
+            boot.up_since, boot.down_since, boot.up_at = up, None, None
+            boot.held = boot.restarting = False
+            changes.append(Change(boot.name, "up", up, reason, boot.version))
         return sorted(changes, key=lambda c: c.time)
+
+    def _power(self, boot: NodeBoot, now: float, off: bool, changes: list[Change]) -> bool:
+        """A stop or start of the node's server; True while it is off."""
+        if off and not boot.stopped:
+            boot.stopped, boot.held = True, False
+            if boot.ready:
+                boot.down_since, boot.restarting = now, True
+                changes.append(Change(boot.name, "down", now, "stopped", boot.version))
+            boot.up_at = None
+        elif boot.stopped and not off:
+            boot.stopped = False
+            boot.up_at = now + self.seconds()
+        return boot.stopped

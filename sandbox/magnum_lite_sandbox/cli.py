@@ -2,9 +2,13 @@
 
     magnum-lite-sandbox [--state-dir DIR] start|stop|status|freeze
     magnum-lite-sandbox [--state-dir DIR] fault never-ready NODE | fault clear [NODE]
+    magnum-lite-sandbox [--state-dir DIR] fault stop NODE | fault start [NODE]
+    magnum-lite-sandbox [--state-dir DIR] fault unreachable CLUSTER | fault reachable [CLUSTER]
 
-`fault` plays a fault for failure tests (see ``faults``): a node whose next boot never comes
-up until cleared.
+`fault` plays a fault for failure tests and demos (see ``faults``): a node whose next boot
+never comes up until cleared; a node's server shut off (Nova SHUTOFF, the node down in its
+COE) until started; a cluster's COE API refusing connections until reachable again. NODE is
+a server name (or a server id), CLUSTER a cluster uuid.
 
 start is idempotent: what runs is left alone and what is set up is not set up again, so a
 second start returns in a moment. Independent pieces start in parallel, and every wait is a
@@ -313,17 +317,38 @@ def freeze(state_dir: Path) -> int:
     return 0
 
 
+FAULT_USAGE = ("usage: magnum-lite-sandbox fault never-ready NODE | clear [NODE] | stop NODE | "
+               "start [NODE] | unreachable CLUSTER | reachable [CLUSTER]")
+
+
 def fault(state_dir: Path, args: list[str]) -> int:
-    """`fault never-ready NODE` holds the node's next boot; `fault clear [NODE]` releases it
-    (or every node). The agent reads the file on its next sweep."""
-    if len(args) == 2 and args[0] == "never-ready":
-        held = faults.never_ready(args[1], state_dir)
-    elif args[:1] == ["clear"] and len(args) <= 2:
-        held = faults.clear(args[1] if len(args) == 2 else None, state_dir)
-    else:
-        out("usage: magnum-lite-sandbox fault never-ready NODE | fault clear [NODE]")
+    """Names a fault in the state dir (or lifts it); the agent plays it on its next sweep.
+    A node to stop is looked up among the servers the agent last saw (1 if unknown)."""
+    verb, rest = (args[0], args[1:]) if args else ("", [])
+    one = rest[0] if rest else None
+    needs_one = verb in ("never-ready", "stop", "unreachable")
+    if verb not in ("never-ready", "clear", "stop", "start", "unreachable", "reachable") \
+            or len(rest) > 1 or needs_one and one is None:
+        out(FAULT_USAGE)
         return 2
-    say(f"never-ready: {', '.join(held) if held else 'none'}")
+    if verb in ("never-ready", "clear"):
+        held = faults.never_ready(one, state_dir) if verb == "never-ready" else \
+            faults.clear(one, state_dir)
+        say(f"never-ready: {', '.join(held) if held else 'none'}")
+    elif verb in ("stop", "start"):
+        try:
+            stopped = faults.stop(one, state_dir) if verb == "stop" else \
+                faults.start(one, state_dir)
+        except (LookupError, ValueError) as exc:
+            say(f"cannot stop {one}: {exc.args[0]}")
+            return 1
+        shown = [f"{name or '?'} ({sid})" for sid, name in sorted(stopped.items(),
+                                                                  key=lambda i: i[1])]
+        say(f"stopped: {', '.join(shown) if shown else 'none'}")
+    else:
+        cut = faults.unreachable(one, state_dir) if verb == "unreachable" else \
+            faults.reachable(one, state_dir)
+        say(f"unreachable: {', '.join(cut) if cut else 'none'}")
     return 0
 
 
@@ -334,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="state directory (default: $MAGNUM_LITE_SANDBOX_DIR or "
                              "~/.local/share/magnum-lite/sandbox)")
     parser.add_argument("command", choices=("start", "stop", "status", "freeze", "fault"))
-    parser.add_argument("args", nargs="*", help="fault: never-ready NODE | clear [NODE]")
+    parser.add_argument("args", nargs="*", help="fault: never-ready NODE | clear [NODE] | "
+                        "stop NODE | start [NODE] | unreachable CLUSTER | reachable [CLUSTER]")
     args = parser.parse_args(argv)
     # Output piped into `head` ends quietly, as other command line tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)

@@ -28,7 +28,11 @@ data only under its ``user_data_update_policy`` REPLACE or REBUILD (the drivers'
 template says IGNORE, so a rotation's new user data rebuilds nothing), a new image with the
 user data the server had. Heat updates every server's nested stack of an updated stack, so
 a server stack being updated says nothing by itself: only what it boots does.
-Faults named in the state dir (``faults``) are read each sweep (a stat).
+Faults named in the state dir (``faults``) are read each sweep (a stat): nodes whose boot is
+held, servers shut off (by server id: a server Heat puts in a stopped one's place boots), and
+clusters whose API refuses connections (its listeners closed while the fault lasts). The
+servers of every cluster served are written to the state dir (``servers``) when they change,
+for the Nova stand-in to list and for ``fault stop NODE`` to find a node's server by name.
 
 A cluster keeps being served while Heat updates it (a resize or an upgrade batch shows once
 its stacks are at rest again, a rotation as soon as its credentials are applied), and stops
@@ -55,7 +59,7 @@ from typing import Any
 
 from magnum_lite.common import x509
 from magnum_lite.drivers.heat import names
-from magnum_lite_sandbox import docker_api, faults, kube_api, mesos_api, user_data
+from magnum_lite_sandbox import docker_api, faults, kube_api, mesos_api, servers, user_data
 from magnum_lite_sandbox.cluster_sim import Node
 from magnum_lite_sandbox.heat_objects import attr, is_not_found
 
@@ -133,6 +137,7 @@ class _ServerRead:
     booted: tuple[str, str]   # (user data, image) it booted with
     booted_boot: user_data.BootInfo  # of that user data: the version it runs
     digest: str               # of `booted`: a change is a rebuild
+    flavor: str = ""          # its flavor parameter, for Nova's listing
 
 
 def booted_after(before: tuple[str, str], parameters: dict[str, Any]) -> tuple[str, str]:
@@ -160,6 +165,7 @@ class _Cluster:
     view: Any = None  # what the API was last given
     hosts: tuple[str, ...] = ()
     retry_at: float = 0.0
+    project_id: str = ""  # the stacks' project: whose servers Nova lists them as
     told: set = dataclasses.field(default_factory=set)  # INFO lines already logged
 
 
@@ -182,18 +188,20 @@ class ClusterServers:
         self._boot: dict[str, user_data.BootInfo] = {}  # by cluster stack id, without ids
         self._searched: set[str] = set()  # cluster stacks whose earlier rotations were sought
         self._faults = faults.Faults(state_dir) if state_dir else None
-        self._never_ready: frozenset[str] = frozenset()
+        self._active = faults.Active()
+        self._listed: list[dict] | None = None  # the servers last written
         self._credentials: dict[str, x509.KeyPair] = {}  # applied rotations, by cluster uuid
         self._deployments: list | None = None  # one listing per sweep, when needed
 
     def sweep(self, heat: Any) -> None:
         """One tagged stack listing; more calls only for clusters whose stacks changed. Then
         every API's simulated cluster moves on in time (no calls), Heat up or down."""
-        self._never_ready = self._faults.never_ready() if self._faults else frozenset()
+        self._active = self._faults.active() if self._faults else faults.Active()
         try:
             self._sweep(heat)
         finally:
             self._tick()
+            self._write_servers()
 
     def _sweep(self, heat: Any) -> None:
         listing = list(heat.stacks.list(tags=names.STACK_TAG))
@@ -235,13 +243,40 @@ class ClusterServers:
             if cluster.api is None or cluster.view is None:
                 continue
             try:
-                if cluster.view.never_ready != self._never_ready:
+                active = self._active
+                if (cluster.view.never_ready, cluster.view.stopped) != (active.never_ready,
+                                                                        active.stopped):
                     cluster.view = dataclasses.replace(cluster.view,
-                                                       never_ready=self._never_ready)
+                                                       never_ready=active.never_ready,
+                                                       stopped=active.stopped)
                     cluster.api.set_view(cluster.view)
+                cluster.api.set_reachable(uuid not in active.unreachable)
                 cluster.api.tick()
             except Exception:  # noqa: BLE001 - one cluster must not stop the others
                 LOG.exception("cluster %s: the simulation failed", uuid)
+
+    def _write_servers(self) -> None:
+        """The servers of every cluster served, to the state dir, when they changed."""
+        if not self.state_dir:
+            return
+        listed = []
+        for uuid, cluster in self.clusters.items():
+            for node in cluster.view.nodes if cluster.view is not None else ():
+                if not node.server_id:
+                    continue
+                known = self._servers.get(node.server_id)
+                listed.append({"id": node.server_id, "name": node.name, "cluster_uuid": uuid,
+                               "project_id": cluster.project_id, "role": node.role,
+                               "internal_ip": node.internal_ip, "created": node.created,
+                               "image": known.booted[1] if known else "",
+                               "flavor": known.flavor if known else ""})
+        if listed != self._listed:
+            try:
+                servers.write(listed, self.state_dir)
+            except OSError as exc:
+                LOG.warning("cannot write the servers file: %s", exc)
+                return
+            self._listed = listed
 
     def apply_credentials(self, cluster_uuid: str, credentials: Any) -> None:
         """What the credentials script does on a master when the CA changed: install it and
@@ -297,7 +332,8 @@ class ClusterServers:
                 if not str(attr(w, "stack_status", "")).startswith("DELETE")]
         signature = tuple(_stack_key(s) for s in [stack, *live])
         if cluster is None:
-            cluster = self.clusters[uuid] = _Cluster(stack_id=attr(stack, "id"))
+            cluster = self.clusters[uuid] = _Cluster(stack_id=attr(stack, "id"),
+                                                     project_id=_project(stack))
         elif cluster.signature == signature:
             self._retry_listen(uuid, cluster)
             return
@@ -320,7 +356,8 @@ class ClusterServers:
         coe = boot.coe
         nodes = [self._with_boot(n, coe) for n in nodes]
         common = {"cluster_uuid": uuid, "nodes": tuple(nodes),
-                  "created": attr(stack, "creation_time"), "never_ready": self._never_ready,
+                  "created": attr(stack, "creation_time"),
+                  "never_ready": self._active.never_ready, "stopped": self._active.stopped,
                   "state_dir": self.state_dir}
         view: Any
         if coe == user_data.SWARM_MODE:
@@ -361,6 +398,7 @@ class ClusterServers:
         cluster.view = view
         cluster.api.set_certificate_names(certificate_names(coe, boot, read.outputs))
         cluster.hosts = hosts
+        cluster.api.set_reachable(uuid not in self._active.unreachable)
         cluster.api.serve(hosts)
         cluster.retry_at = self.clock() + LISTEN_RETRY
 
@@ -436,7 +474,8 @@ class ClusterServers:
             booted_boot = boot if booted[0] == data else cached.booted_boot
         self._servers[server_id] = _ServerRead(
             owner=owner, updated=updated, boot=boot, booted=booted, booted_boot=booted_boot,
-            digest=hashlib.sha256(f"{booted[1]}\0{booted[0]}".encode()).hexdigest()[:32])
+            digest=hashlib.sha256(f"{booted[1]}\0{booted[0]}".encode()).hexdigest()[:32],
+            flavor=str(parameters.get("flavor") or ""))
 
     def _with_boot(self, node: Node, coe: str) -> Node:
         """The node with what its server booted: the version that installs, and the digest
@@ -504,6 +543,20 @@ class ClusterServers:
             if ca is not None:  # a master's
                 return ca
         return None
+
+
+def _project(stack: Any) -> str:
+    """The stack's project: Heat lists it only to a global listing, but every stack's
+    self link names it (``.../v1/<project>/stacks/<name>/<id>``)."""
+    project = attr(stack, "project")
+    if project:
+        return str(project)
+    for link in attr(stack, "links") or []:
+        href = link.get("href", "") if isinstance(link, dict) else ""
+        parts = href.split("/stacks/")[0].rstrip("/").split("/")
+        if len(parts) > 1 and parts[-2] == "v1":
+            return parts[-1]
+    return ""
 
 
 def _stack_key(stack: Any) -> tuple:

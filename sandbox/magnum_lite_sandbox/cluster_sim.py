@@ -173,7 +173,8 @@ class ClusterSim:
 
     def _advance(self, now: float) -> None:
         self.now = max(self.now, now)
-        self._apply(self.boots.advance(self.now, getattr(self.view, "never_ready", ())))
+        self._apply(self.boots.advance(self.now, getattr(self.view, "never_ready", ()),
+                                       getattr(self.view, "stopped", ())))
         for event in self.workload.sync(self.now, self.alive(), self.eligible(),
                                         self.lost_reason):
             self._replica_event(event)

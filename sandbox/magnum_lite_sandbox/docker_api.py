@@ -51,6 +51,7 @@ class DockerView:
     docker_version: str = DEFAULT_DOCKER_VERSION
     created: str | None = None
     never_ready: frozenset[str] = frozenset()  # nodes whose boot a fault holds (faults)
+    stopped: frozenset[str] = frozenset()  # server ids a fault shut off (faults)
     state_dir: str | None = None  # where the timeline goes (None: nowhere)
 
 

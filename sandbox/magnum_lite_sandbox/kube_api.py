@@ -33,7 +33,9 @@ What it is faithful to, so that clients behave as against a real cluster:
   NotFound, 405 MethodNotAllowed for any other write, 400 BadRequest for a ``watch``, which
   is not supported;
 - availability: while no master is up (a single master being rebuilt), connections are
-  dropped unanswered, as a load balancer without members does.
+  dropped unanswered, as a load balancer without members does; while a fault makes the API
+  unreachable (``set_reachable``, ``faults``), nothing listens: connections are refused, as
+  by a master whose API server is down.
 
 Every authenticated user may read and write everything (no RBAC): the sandbox checks
 authentication, which is what a CA rotation changes. Nodes are the cluster's servers, each at
@@ -100,6 +102,7 @@ class ClusterView:
     kube_version: str = DEFAULT_KUBE_VERSION
     created: str | None = None
     never_ready: frozenset[str] = frozenset()  # nodes whose boot a fault holds (faults)
+    stopped: frozenset[str] = frozenset()  # server ids a fault shut off (faults)
     state_dir: str | None = None  # where the timeline goes (None: nowhere)
 
 
@@ -516,6 +519,8 @@ class ClusterAPI:
         self._threads: dict[str, threading.Thread] = {}
         self._connections: set[Any] = set()
         self._closed = False
+        self._reachable = True
+        self._hosts: tuple[str, ...] = ()  # where the API is asked to listen
         self._generation = 1
         self._names: tuple[str, ...] = ()  # from the boot configuration; () = served hosts
         self._sans: tuple[str, ...] | None = None  # what the serving certificate names
@@ -580,12 +585,30 @@ class ClusterAPI:
             self._names, self.context = wanted, context
             self._sans = sans if hosts else None
 
+    def set_reachable(self, reachable: bool) -> None:
+        """Unreachable: stop listening and drop every connection, so that clients are
+        refused (ECONNREFUSED) as by a master whose API server is down; reachable again:
+        listen where ``serve`` last asked. The simulated cluster goes on meanwhile."""
+        with self._lock:
+            if reachable == self._reachable or self._closed:
+                return
+            self._reachable = reachable
+            if not reachable:
+                self._stop_listeners()
+                self._drop_connections()
+        LOG.info("cluster %s: the %s is %s", self.view.cluster_uuid, self.kind,
+                 "reachable again" if reachable else "unreachable (a fault)")
+        if reachable:
+            self.serve(self._hosts)
+
     def serve(self, hosts: Iterable[str]) -> dict[str, int]:
         """Listen on exactly these hosts (others are closed); returns what is bound. A host
-        that cannot be bound (in use, not local) is logged and left out, to retry later."""
+        that cannot be bound (in use, not local) is logged and left out, to retry later.
+        While unreachable, the hosts are only remembered."""
         wanted = list(dict.fromkeys(hosts))
         with self._lock:
-            if self._closed:
+            self._hosts = tuple(wanted)
+            if self._closed or not self._reachable:
                 return {}
             for host in [h for h in self._listeners if h not in wanted]:
                 self._stop_listener(host)
@@ -615,12 +638,7 @@ class ClusterAPI:
         """Stop listening and drop every connection (the cluster is gone, or the agent)."""
         with self._lock:
             self._closed = True
-            stoppers = [threading.Thread(target=self._stop_listener, args=(host,))
-                        for host in list(self._listeners)]
-            for stopper in stoppers:  # each waits up to a poll interval: wait for all at once
-                stopper.start()
-            for stopper in stoppers:
-                stopper.join()
+            self._stop_listeners()
             self._drop_connections()
 
     # -- internals -------------------------------------------------------------------------
@@ -631,6 +649,14 @@ class ClusterAPI:
         serving = x509.issue_certificate(ca, "kube-apiserver",
                                          sans=list(names) + list(SERVICE_NAMES), server=True)
         return tls_context(ca, serving)
+
+    def _stop_listeners(self) -> None:
+        stoppers = [threading.Thread(target=self._stop_listener, args=(host,))
+                    for host in list(self._listeners)]
+        for stopper in stoppers:  # each waits up to a poll interval: wait for all at once
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
 
     def _stop_listener(self, host: str) -> None:
         listener = self._listeners[host]

@@ -9,7 +9,10 @@ What a drain needs a cluster to be, with the shapes and answers of kube-apiserve
   object (new uid, creationTimestamp, bootID), schedulable, as a replacement registers. A
   cordon (``spec.unschedulable``, with the ``node.kubernetes.io/unschedulable`` taint) is
   set and cleared by a PATCH (merge, strategic merge or JSON patch), and lasts as long as the
-  node's boot;
+  node's boot. A node whose server is stopped (``faults``) is NotReady the same way, with
+  the ``node.cloudprovider.kubernetes.io/shutdown`` taint the cloud provider's node
+  lifecycle controller adds for a shut-off instance; started again, it is the same Node
+  object (uid, cordon kept) with a new bootID;
 - a workload: a Deployment-like set of ``replica_count`` (3) pods ``demo-<hash>-<id>`` in
   namespace ``default``, label ``app=demo``, placed on Ready, schedulable workers (the
   masters carry the control-plane taint), and a PodDisruptionBudget ``demo`` (policy/v1,
@@ -53,6 +56,7 @@ IMAGE_ID = ("registry.k8s.io/pause@sha256:"
 MIN_AVAILABLE = 2
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+SHUTDOWN_TAINT = "node.cloudprovider.kubernetes.io/shutdown"
 CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane"
 #: Media types a PATCH may use (kube-apiserver's list, in its order).
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
@@ -111,6 +115,8 @@ class NodeLook:
     registered: str | None = None     # this generation's creationTimestamp (None: Heat's)
     down_since: str | None = None
     resource_version: str = "1"
+    shutdown: bool = False            # its server is shut off
+    restarts: int = 0                 # restarts of this Node object (each a new bootID)
 
 
 def node_object(view: Any, node: Node, heartbeat: str, look: NodeLook | None = None) -> dict:
@@ -137,6 +143,8 @@ def node_object(view: Any, node: Node, heartbeat: str, look: NodeLook | None = N
     if not look.ready:
         taints += [{"key": UNREACHABLE_TAINT, "effect": effect, "timeAdded": look.down_since}
                    for effect in ("NoSchedule", "NoExecute")]
+    if look.shutdown:
+        taints.append({"key": SHUTDOWN_TAINT, "effect": "NoSchedule"})
     if taints:
         spec["taints"] = taints
     created = look.registered or heat_time(node.created or view.created)
@@ -179,7 +187,8 @@ def node_object(view: Any, node: Node, heartbeat: str, look: NodeLook | None = N
             "nodeInfo": {
                 "machineID": uuid.uuid5(IDENTITIES, f"{uid}/machine").hex,
                 "systemUUID": system_uuid,
-                "bootID": str(uuid.uuid5(IDENTITIES, f"{uid}/boot")),
+                "bootID": str(uuid.uuid5(IDENTITIES, f"{uid}/boot" if not look.restarts
+                                         else f"{uid}/boot/{look.restarts}")),
                 "kernelVersion": "5.15.0-125-generic",
                 "osImage": "Ubuntu 22.04.5 LTS",
                 "containerRuntimeVersion": "containerd://1.7.22",
@@ -217,7 +226,8 @@ class KubeSim(cluster_sim.ClusterSim):
         return name not in self.cordoned
 
     def on_change(self, change: boots.Change) -> str | None:
-        if change.event != "down":  # a new Node object, or none: no cordon
+        if change.event != "down" and change.reason != "started":
+            # A new Node object, or none: no cordon (a restarted one keeps its own).
             self.cordoned.pop(change.name, None)
             self.drained.discard(change.name)
         return change.event
@@ -240,7 +250,8 @@ class KubeSim(cluster_sim.ClusterSim):
             registered=cluster_sim.stamp(boot.up_since) if boot and boot.generation else None,
             down_since=cluster_sim.stamp(boot.down_since)
             if boot and boot.down_since is not None else None,
-            resource_version=str(self.touched.get(name, 1)))
+            resource_version=str(self.touched.get(name, 1)),
+            shutdown=bool(boot and boot.stopped), restarts=boot.restarts if boot else 0)
 
     def nodes(self, heartbeat: str) -> list[dict]:
         """Every Node object, as of now."""

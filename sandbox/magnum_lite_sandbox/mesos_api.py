@@ -73,6 +73,7 @@ class MesosView:
     mesos_version: str = DEFAULT_MESOS_VERSION
     created: str | None = None
     never_ready: frozenset[str] = frozenset()  # nodes whose boot a fault holds (faults)
+    stopped: frozenset[str] = frozenset()  # server ids a fault shut off (faults)
     state_dir: str | None = None  # where the timeline goes (None: nowhere)
     #: (principal, secret) of the masters' credentials.json: who may use the writes.
     credentials: tuple[tuple[str, str], ...] = ()
@@ -200,6 +201,7 @@ def state(view: MesosView, sim: mesos_sim.MesosSim | None = None) -> dict[str, A
         agents = [agent_object(view, f"{master_id(view)}-S{i}", n)
                   for i, n in enumerate(_agents(view))]
         tasks: tuple[list, list] = ([], [])
+        unreachable = 0
     else:
         with sim.lock:
             name = sim.leader()
@@ -208,6 +210,7 @@ def state(view: MesosView, sim: mesos_sim.MesosSim | None = None) -> dict[str, A
             agents = [agent_object(view, sim.agent_id(a), n, a.version, a.active,
                                    a.registered) for n, a in sim.agent_list()]
             tasks = sim.tasks(framework_id(view))
+            unreachable = sim.unreachable
     info = leader_info(view, leader, version)
     active = sum(1 for a in agents if a["active"])
     body: dict[str, Any] = {
@@ -217,7 +220,7 @@ def state(view: MesosView, sim: mesos_sim.MesosSim | None = None) -> dict[str, A
         "elected_time": _epoch(view.created),
         "activated_slaves": active,
         "deactivated_slaves": len(agents) - active,
-        "unreachable_slaves": 0,
+        "unreachable_slaves": unreachable,
         "slaves": agents,
         "frameworks": [marathon_framework(view, leader, tasks)] if info else [],
         "completed_frameworks": [],

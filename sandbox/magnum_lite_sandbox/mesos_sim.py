@@ -5,7 +5,11 @@ What a drain needs a Mesos cluster to be, with mesos-master's maintenance primit
 - agents: one per worker server (``cluster_sim``), registered with the version its own boot
   runs (``version``). While its server is rebuilt (``boots``) the agent is disconnected
   (``active`` false); the new boot registers a new agent (a new agent ID, as a rebuilt
-  machine's empty work directory makes it);
+  machine's empty work directory makes it, and a rebooted one's new boot ID). An agent
+  inactive for ``unreachable_seconds`` (75: ``--agent_ping_timeout`` 15 s times
+  ``--max_agent_ping_timeouts`` 5, mesos-master's defaults), e.g. one whose server was
+  stopped (``faults``), is marked unreachable: gone from the agents, counted in
+  ``unreachable_slaves``;
 - maintenance: ``POST /master/maintenance/schedule`` replaces the schedule (windows of
   ``machine_ids`` {hostname, ip} with an ``unavailability``); a machine entering it is
   DRAINING (no new tasks go there), one leaving it while DRAINING is UP again.
@@ -53,6 +57,7 @@ class Agent:
     registered: float
     version: str
     active: bool = True
+    inactive_since: float | None = None
 
 
 def master_id(cluster_uuid: str) -> str:
@@ -154,6 +159,8 @@ class MesosSim(cluster_sim.ClusterSim):
     """Agents, maintenance and Marathon's tasks (see the module docstring)."""
 
     replica_word = "task"
+    #: Seconds an agent stays inactive before the master marks it unreachable.
+    unreachable_seconds = 75.0
 
     def __init__(self, view: Any, clock: Callable[[], float] = time.time) -> None:
         self.agents: dict[str, Agent] = {}       # by node name
@@ -161,6 +168,7 @@ class MesosSim(cluster_sim.ClusterSim):
         self.windows: list[dict] = []
         self.shown: dict[tuple[str, str], dict] = {}  # machine IDs as posted
         self.agent_seq = 0
+        self.unreachable = 0  # agents marked unreachable
         super().__init__(view, clock)
 
     # -- ClusterSim --------------------------------------------------------------------------
@@ -195,13 +203,20 @@ class MesosSim(cluster_sim.ClusterSim):
             agent = self.agents.get(change.name)
             if agent is None or not agent.active:
                 return None  # no agent to lose (e.g. its machine is DOWN)
-            agent.active = False
+            agent.active, agent.inactive_since = False, change.time
             return change.event
         if self.mode(change.name) == DOWN:
             self.agents.pop(change.name, None)
             return None  # refused: an agent on a DOWN machine may not register
         self._register(change.name, change.time)
         return change.event
+
+    def settle(self) -> None:
+        for name, agent in list(self.agents.items()):
+            if agent.inactive_since is not None and \
+                    self.now - agent.inactive_since >= self.unreachable_seconds:
+                del self.agents[name]  # its tasks were lost when it went inactive
+                self.unreachable += 1
 
     # -- agents ----------------------------------------------------------------------------
     def _register(self, name: str, when: float) -> None:

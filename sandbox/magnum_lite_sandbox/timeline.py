@@ -12,7 +12,8 @@ append one JSON object per change to ``<state dir>/timeline/<cluster uuid>.jsonl
 - ``ready_replicas``: how many of the cluster's workload replicas (Kubernetes pods, Swarm or
   Marathon tasks) are running and ready after it;
 - events: ``up`` / ``down`` (``reason``: ``registered`` when first seen, ``rebuilt`` for a
-  new boot, ``never-ready`` for a boot held by a fault, ``maintenance`` for a Mesos machine
+  new boot, ``never-ready`` for a boot held by a fault, ``stopped`` / ``started`` for a
+  server a fault shut off and started again, ``maintenance`` for a Mesos machine
   brought down or up), ``removed`` (its server left the stacks), ``cordoned`` /
   ``uncordoned`` / ``drained`` (Kubernetes cordon, Swarm availability pause / active /
   drain, a Mesos machine entering or leaving a maintenance window; on Kubernetes ``drained``

@@ -245,6 +245,7 @@ class RecordingAPI:
         self.hosts: tuple = ()
         self.certificate_names: tuple = ()
         self.closed = False
+        self.reachable = True
 
     @property
     def addresses(self):
@@ -265,6 +266,9 @@ class RecordingAPI:
 
     def tick(self):
         self.ticks = getattr(self, "ticks", 0) + 1
+
+    def set_reachable(self, reachable):
+        self.reachable = reachable
 
     def close(self):
         self.closed = True

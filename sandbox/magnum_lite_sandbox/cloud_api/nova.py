@@ -1,4 +1,9 @@
-"""Nova v2.1: flavors (with extra specs), per-user keypairs, and an empty server list.
+"""Nova v2.1: flavors (with extra specs), per-user keypairs, and the simulated servers.
+
+Servers are the ones Heat's simulation holds, as the guest agent lists them in the state dir
+(``servers``): read only, ACTIVE, or SHUTOFF while a fault stops them (``faults``), which
+the ``os-stop`` and ``os-start`` actions set and clear as Nova's would (202, and 409 when the
+server is already in that state); a stop is played by the agent on its next sweep.
 
 Bodies follow the request's microversion where the fields magnum-lite and the CLI use change:
 keypair `type` (2.2), keypair create/delete status codes (2.2), flavor `description` (2.55),
@@ -18,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from oslo_utils import strutils
 import webob
 
+from magnum_lite_sandbox import faults, servers
 from magnum_lite_sandbox.cloud_api import base
 from magnum_lite_sandbox.cloud_api.store import Store
 
@@ -31,6 +37,10 @@ _KEYPAIR_NAME = re.compile(r"^[a-zA-Z0-9 _.@-]{1,255}$")
 _VERSION_HEADER = "OpenStack-API-Version"
 _LEGACY_VERSION_HEADER = "X-OpenStack-Nova-API-Version"
 _COLLECTIONS = ("flavors", "os-keypairs", "servers")
+#: (status, OS-EXT-STS:vm_state, OS-EXT-STS:power_state) of a running and a stopped server
+#: (power states: 1 RUNNING, 4 SHUTDOWN).
+_RUNNING = ("ACTIVE", "active", 1)
+_SHUTOFF = ("SHUTOFF", "stopped", 4)
 
 
 def _fmt(version: tuple[int, int]) -> str:
@@ -106,6 +116,7 @@ class NovaApp(base.ServiceApp):
         ("GET", r"/v2\.1/servers", "list_servers"),
         ("GET", r"/v2\.1/servers/detail", "list_servers"),
         ("GET", r"/v2\.1/servers/(?P<server_id>[^/]+)", "show_server"),
+        ("POST", r"/v2\.1/servers/(?P<server_id>[^/]+)/action", "server_action"),
     ]
 
     public_paths = frozenset({"/", "/v2.1"})
@@ -113,6 +124,8 @@ class NovaApp(base.ServiceApp):
     def __init__(self, store: Store) -> None:
         super().__init__()
         self.store = store
+        self._servers = servers.Servers(store.state_dir)
+        self._faults = faults.Faults(store.state_dir) if store.state_dir else None
 
     def normalize_path(self, path: str) -> str:
         # Old catalogs put the project id after the version (.../v2.1/%(project_id)s).
@@ -351,12 +364,131 @@ class NovaApp(base.ServiceApp):
                 raise base.ApiError(404, f"Keypair {name} not found for user {user_id}")
         return base.empty_response(204 if requested_version(req) >= (2, 2) else 202)
 
-    # Servers: the sandbox has none outside Heat's simulation.
+    # Servers: Heat's simulated ones, as the agent lists them.
+
+    def _visible(self, who: base.Identity, all_projects: bool = False) -> list[dict]:
+        """The caller's servers (every project's for an admin asking all_tenants)."""
+        with self.store.lock:
+            known = self._servers.list()
+        return [s for s in known if s.get("project_id") == who.project_id
+                or who.is_admin and all_projects]
+
+    def _find(self, who: base.Identity, server_id: str) -> dict:
+        found = next((s for s in self._visible(who, all_projects=True)
+                      if s["id"] == server_id), None)
+        if found is None:
+            raise base.ApiError(404, f"Instance {server_id} could not be found.")
+        return found
+
+    def _state(self, server: dict) -> tuple[str, str, int]:
+        stopped = self._faults.active().stopped if self._faults else frozenset()
+        return _SHUTOFF if server["id"] in stopped else _RUNNING
+
+    def _server(self, req: webob.Request, server: dict, detail: bool) -> dict:
+        sid = server["id"]
+        links = [{"rel": "self", "href": f"{req.host_url}/v2.1/servers/{sid}"},
+                 {"rel": "bookmark", "href": f"{req.host_url}/servers/{sid}"}]
+        body: dict[str, Any] = {"id": sid, "name": server.get("name", ""), "links": links}
+        if not detail:
+            return body
+        status, vm_state, power_state = self._state(server)
+        created = _nova_time(server.get("created"))
+        ip = server.get("internal_ip") or ""
+        mac = "fa:16:3e:" + ":".join(hashlib.sha256(sid.encode()).hexdigest()[i:i + 2]
+                                      for i in (0, 2, 4))
+        image = server.get("image") or ""
+        body.update({
+            "status": status, "tenant_id": server.get("project_id", ""), "user_id": "",
+            "metadata": {}, "created": created, "updated": created,
+            "hostId": hashlib.sha224(f"{server.get('project_id', '')}sandbox".encode())
+            .hexdigest(),
+            "addresses": {"private": [{"version": 4, "addr": ip, "OS-EXT-IPS:type": "fixed",
+                                       "OS-EXT-IPS-MAC:mac_addr": mac}]} if ip else {},
+            "image": {"id": image, "links": []} if image else "",
+            "flavor": self._server_flavor(req, server.get("flavor") or ""),
+            "accessIPv4": "", "accessIPv6": "", "progress": 0, "key_name": None,
+            "config_drive": "", "OS-DCF:diskConfig": "MANUAL",
+            "OS-EXT-AZ:availability_zone": "nova", "OS-SRV-USG:launched_at": created,
+            "OS-SRV-USG:terminated_at": None, "OS-EXT-STS:task_state": None,
+            "OS-EXT-STS:vm_state": vm_state, "OS-EXT-STS:power_state": power_state,
+            "os-extended-volumes:volumes_attached": [],
+            "security_groups": [{"name": "default"}]})
+        return body
+
+    def _server_flavor(self, req: webob.Request, ref: str) -> dict:
+        """The server's flavor: a link before 2.47, its description from 2.47 on."""
+        flavor = self.store.flavors.get(ref) or next(
+            (f for f in self.store.flavors.values() if f["name"] == ref), None)
+        if requested_version(req) < (2, 47):
+            return {"id": flavor["id"] if flavor else ref, "links": []}
+        if flavor is None:
+            return {"original_name": ref, "vcpus": 0, "ram": 0, "disk": 0, "ephemeral": 0,
+                    "swap": 0, "extra_specs": {}}
+        return {"original_name": flavor["name"], "vcpus": flavor["vcpus"],
+                "ram": flavor["ram"], "disk": flavor["disk"],
+                "ephemeral": flavor["ephemeral"], "swap": flavor["swap"],
+                "extra_specs": dict(flavor["extra_specs"])}
 
     def list_servers(self, req: webob.Request, who: base.Identity) -> webob.Response:
         requested_version(req)
-        return base.json_response({"servers": []})
+        detail = req.path.rstrip("/").endswith("/detail")
+        params = req.GET
+        all_projects = strutils.bool_from_string(params.get("all_tenants", "0"))
+        if all_projects and not who.is_admin:
+            all_projects = False  # Nova's policy: a non-admin's all_tenants is ignored
+        found = self._visible(who, all_projects)
+        if "name" in params:
+            try:
+                pattern = re.compile(params["name"])
+            except re.error:
+                pattern = re.compile(re.escape(params["name"]))
+            found = [s for s in found if pattern.search(s.get("name", ""))]
+        if "status" in params:
+            found = [s for s in found if self._state(s)[0] == params["status"].upper()]
+        limit = base.parse_limit(params.get("limit"), MAX_LIMIT, MAX_LIMIT)
+        chunk, _ = base.page(found, params.get("marker"), limit)
+        return base.json_response({"servers": [self._server(req, s, detail) for s in chunk]})
 
     def show_server(self, req: webob.Request, who: base.Identity,
                     server_id: str) -> webob.Response:
-        raise base.ApiError(404, f"Instance {server_id} could not be found.")
+        requested_version(req)
+        return base.json_response({"server": self._server(req, self._find(who, server_id),
+                                                          detail=True)})
+
+    def server_action(self, req: webob.Request, who: base.Identity,
+                      server_id: str) -> webob.Response:
+        """os-stop and os-start: the server is shut off or started (by the agent, on its
+        next sweep); 409 when it already is."""
+        requested_version(req)
+        try:
+            data = req.json
+        except ValueError as e:
+            raise base.ApiError(400, "Malformed request body") from e
+        action = next(iter(data), None) if isinstance(data, dict) and len(data) == 1 else None
+        if action not in ("os-stop", "os-start"):
+            raise base.ApiError(400, f"There is no such action: {action}" if action else
+                                "Malformed request body")
+        server = self._find(who, server_id)
+        _, vm_state, _ = self._state(server)
+        wanted = "stopped" if action == "os-stop" else "active"
+        if vm_state == wanted:
+            raise base.ApiError(409, f"Cannot '{action[3:]}' instance {server_id} while it is "
+                                     f"in vm_state {vm_state}")
+        if action == "os-stop":
+            faults.stop_server(server_id, server.get("name", ""), self.store.state_dir)
+        else:
+            faults.start_server(server_id, self.store.state_dir)
+        return base.empty_response(202)
+
+
+def _nova_time(value: str | None) -> str:
+    """Heat's timestamps as Nova writes a server's: seconds, UTC, "Z"."""
+    if not value:
+        return "1970-01-01T00:00:00Z"
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return "1970-01-01T00:00:00Z"
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

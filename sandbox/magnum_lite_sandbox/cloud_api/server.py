@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     sandbox = config.load(state_dir) or {}
     endpoints = {**config.CLOUD_API, **sandbox.get("cloud_api", {})}
     auth = None if args.no_auth else auth_settings(sandbox)
-    server = CloudApiServer(build_apps(Store(lb_delay=args.lb_delay), auth), endpoints)
+    server = CloudApiServer(build_apps(Store(lb_delay=args.lb_delay,
+                                                  state_dir=str(state_dir)), auth), endpoints)
 
     try:
         server.start()

@@ -70,9 +70,12 @@ def derived_id(*parts: str) -> str:
 class Store:
     """All objects of the stand-in cloud, keyed by id (insertion order is list order)."""
 
-    def __init__(self, lb_delay: float = 1.0) -> None:
+    def __init__(self, lb_delay: float = 1.0, state_dir: str | None = None) -> None:
         self.lock = threading.RLock()
         self.lb_delay = lb_delay  # seconds an Octavia load balancer stays PENDING_*
+        # The simulated servers (the agent's ``servers`` file) and the faults that stop
+        # them (``faults``) live in the state dir; None: Nova has no servers.
+        self.state_dir = state_dir
         self.images: dict[str, dict] = {}
         self.flavors: dict[str, dict] = {}
         self.keypairs: dict[tuple[str, str], dict] = {}  # (user id, name) -> keypair
