@@ -201,6 +201,11 @@ def test_cluster_upgrade(cloud):
                      "--dry-run", "{json,shell,table,value,yaml}"):
         assert argument in helped.stdout, argument
 
+    # The command `openstack` runs is ours, not python-magnumclient's of the same name.
+    done = cloud.run_openstack("--debug", "coe", "cluster", "upgrade", "no-such-cluster", "t")
+    assert "command: coe cluster upgrade -> magnum_lite_osc.upgrade.UpgradeCluster" in \
+        done.stderr
+
     _template(cloud, "up-k8s")
     _template(cloud, "up-k8s-next", "--labels", "kube_tag=v1.31.1")
     cluster = _failed_cluster(cloud, "up1", "up-k8s")
