@@ -97,7 +97,10 @@ def test_a_driver_version_upgrade_planned_run_and_rolled_back_with_the_cli(opens
                      "--rollback", "--dry-run")
         assert plan["rollback"] is True
         assert (plan["from"]["driver_version"], plan["to"]["driver_version"]) == (2, 1)
-        openstack_cli("sandbox", "coe", "cluster", "upgrade", cluster_name, "--rollback")
+        # With -f, the API's answer instead of python-magnumclient's line.
+        accepted = openstack_cli("sandbox", "coe", "cluster", "upgrade", cluster_name,
+                                 "--rollback", "-f", "value", "-c", "uuid")
+        assert accepted.stdout.strip() == cluster["uuid"]
         cluster = clusters.settle(openstack_cli, cluster_name, UPGRADE_TIMEOUT)
         assert cluster["status"] == "UPDATE_COMPLETE", cluster["status_reason"]
         assert (cluster["driver_version"], cluster["coe_version"]) == (1, OLD)
