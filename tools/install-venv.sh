@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv (if missing) and install magnum-lite editable with its database drivers, the
-# sandbox cloud (its own distribution, sandbox/) editable, and the test requirements, pinned by
+# sandbox cloud (its own distribution, sandbox/) and the openstack CLI plugin (osc/) editable,
+# and the test requirements, pinned by
 # upper-constraints.txt. Skips the install when nothing it depends on
 # changed since the last one (a stamp file in .venv records what was installed).
 set -euo pipefail
@@ -16,9 +17,9 @@ fi
 
 stamp="$VENV/.magnum-lite-installed"
 wanted=$(cat setup.cfg pyproject.toml sandbox/setup.cfg sandbox/pyproject.toml \
-    test-requirements.txt upper-constraints.txt | sha256sum)
+    osc/setup.cfg osc/pyproject.toml test-requirements.txt upper-constraints.txt | sha256sum)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] \
-        && "$VENV/bin/python" -c "import magnum_lite, magnum_lite_sandbox, pytest, psycopg2, pymysql" 2>/dev/null; then
+        && "$VENV/bin/python" -c "import magnum_lite, magnum_lite_sandbox, magnum_lite_osc, pytest, psycopg2, pymysql" 2>/dev/null; then
     echo "install-venv: $VENV is up to date"
     exit 0
 fi
@@ -26,6 +27,6 @@ fi
 echo "install-venv: installing into $VENV (a few minutes the first time; progress below)"
 t0=$SECONDS
 tools/pip-install.sh "$VENV" "$VENV/install-venv.log" -c upper-constraints.txt \
-    -e '.[postgresql,mysql]' -e ./sandbox -r test-requirements.txt
+    -e '.[postgresql,mysql]' -e ./sandbox -e ./osc -r test-requirements.txt
 echo "$wanted" > "$stamp"
 echo "install-venv: installed in $((SECONDS - t0)) s"

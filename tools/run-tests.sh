@@ -39,7 +39,7 @@ run_pytest() {
 if [ $# -gt 0 ]; then
     echo "run-tests: ruff"
     lint=0
-    .venv/bin/ruff check magnum_lite sandbox tests benchmarks tools || lint=$?
+    .venv/bin/ruff check magnum_lite sandbox osc tests benchmarks tools || lint=$?
     echo "run-tests: pytest $*"
     tests=0
     run_pytest "$@" || tests=$?
@@ -92,7 +92,7 @@ trap cleanup EXIT
 t=$SECONDS
 echo "run-tests: ruff"
 code=0
-.venv/bin/ruff check magnum_lite sandbox tests benchmarks tools || code=$?
+.venv/bin/ruff check magnum_lite sandbox osc tests benchmarks tools || code=$?
 tier "ruff" "$code" "$t"
 t=$SECONDS
 echo "run-tests: pytest tests/unit sandbox/tests"

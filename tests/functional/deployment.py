@@ -192,16 +192,20 @@ class Deployment:
         self.processes.clear()
         return codes
 
-    def openstack(self, *args: str, parse_json: bool = True) -> object:
-        """Run the real `openstack` CLI against this deployment without Keystone."""
+    def run_openstack(self, *args: str) -> subprocess.CompletedProcess:
+        """Run the real `openstack` CLI against this deployment without Keystone, whatever
+        its exit code."""
         env = dict(self.env, OS_AUTH_TYPE="none", OS_ENDPOINT=self.endpoint + "/v1")
         for key in list(env):
             if key.startswith("OS_") and key not in ("OS_AUTH_TYPE", "OS_ENDPOINT"):
                 env.pop(key)
-        cmd = [str(BIN / "openstack"), *args]
-        if parse_json:
-            cmd += ["-f", "json"]
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run([str(BIN / "openstack"), *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    def openstack(self, *args: str, parse_json: bool = True) -> object:
+        """Run the real `openstack` CLI against this deployment without Keystone; fail unless
+        it exits 0."""
+        done = self.run_openstack(*args, *(["-f", "json"] if parse_json else []))
         if done.returncode != 0:
             raise AssertionError(f"{' '.join(args)} exited {done.returncode}:\n{done.stderr}")
         if not parse_json:
