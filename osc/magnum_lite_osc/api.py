@@ -25,6 +25,7 @@ DRIVERS = "1.15"
 EVENTS = "1.16"
 UPGRADE = "1.8"
 UPGRADE_BY_DRIVER_VERSION = "1.17"
+REPAIR = "1.19"
 
 
 def _as_tuple(version: str) -> tuple[int, ...]:

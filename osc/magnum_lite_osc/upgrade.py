@@ -3,8 +3,8 @@
 python-magnumclient's form keeps working as it did: `CLUSTER TEMPLATE [--max-batch-size N]
 [--nodegroup NG]`, the same request at the same microversion, the same line printed. From
 microversion 1.17 the template may be left out for `--driver-version N|latest` (a version of
-the cluster's driver), replaced by `--rollback` (back to before the last upgrade that
-succeeded), and any of them may be a `--dry-run` (the plan is shown, nothing is done).
+the cluster's driver), replaced by `--rollback` (back to before the last upgrade; while that
+upgrade runs, it stops after its batch in progress and takes back what it moved), and any of them may be a `--dry-run` (the plan is shown, nothing is done).
 
 This command replaces python-magnumclient's of the same name: it is registered in the
 `openstack.extension` group, which the `openstack` shell loads after every API's group.
@@ -69,7 +69,9 @@ class UpgradeCluster(command.ShowOne):
                                  "be the cluster's")
         target.add_argument("--rollback", action="store_true", default=False,
                             help="Go back to the template and driver version of before the "
-                                 "cluster's last upgrade that succeeded")
+                                 "cluster's last upgrade (an upgrade still running stops "
+                                 "after its batch in progress and takes back what it "
+                                 "moved)")
         parser.add_argument("--dry-run", action="store_true", default=False,
                             help="Show the plan (batches, each node's from and to) and do "
                                  "nothing")

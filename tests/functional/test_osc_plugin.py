@@ -266,3 +266,31 @@ def test_cluster_upgrade(cloud):
     error = _fails(cloud, "coe", "cluster", "upgrade", "no-such-cluster", "up-k8s-next")
     assert error.startswith("Cluster no-such-cluster could not be found (HTTP 404)"), error
 
+
+
+def test_cluster_repair(cloud):
+    """`coe cluster repair`: its arguments, and its requests reaching the API's checks (a
+    cluster there never has a health finding, and CREATE_FAILED starts no repair)."""
+    helped = cloud.run_openstack("coe", "cluster", "repair", "--help")
+    assert helped.returncode == 0
+    for argument in ("<cluster>", "--node", "--force", "{json,shell,table,value,yaml}"):
+        assert argument in helped.stdout, argument
+    _template(cloud, "rp-k8s")
+    cluster = _failed_cluster(cloud, "rp1", "rp-k8s")
+    # No node named and none shown unhealthy: the API says to name them.
+    error = _fails(cloud, "coe", "cluster", "repair", "rp1")
+    assert error.startswith(f"nodes: cluster {cluster['uuid']} has no node its health "
+                            f"check shows unhealthy"), error
+    assert "(HTTP 400)" in error
+    # Named (and forced): the body reaches the operation table, which refuses a
+    # CREATE_FAILED cluster.
+    error = _fails(cloud, "coe", "cluster", "repair", "rp1", "--node", "rp1-node-0",
+                   "--node", "rp1-node-1", "--force")
+    assert NOT_STARTABLE in error and "(HTTP 409)" in error, error
+    error = _fails(cloud, "coe", "cluster", "repair", "no-such-cluster", "--node", "x")
+    assert "no-such-cluster" in error and "(HTTP 404)" in error
+    # The repair needs 1.19: an older explicit version is refused before asking.
+    error = _fails(cloud, "--os-container-infra-api-version", "1.18", "coe", "cluster",
+                   "repair", "rp1")
+    assert ("`openstack coe cluster repair` needs container-infra API version 1.19 or "
+            "newer") in error, error
