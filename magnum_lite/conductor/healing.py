@@ -8,9 +8,9 @@ A cluster heals itself when its labels (the template's, the cluster's over them)
 - never while the cluster is in another operation (the monitor only checks clusters in a
   *_COMPLETE status with none in flight, and the repair starts through the operation table);
 - at most `auto_healing_max_parallel` nodes (default 1) per repair;
-- no healing at all when more than `auto_healing_max_unhealthy` of the nodes (default 40 %)
-  are unhealthy at once: that is a network partition or a cloud outage, not broken nodes; the
-  health_status_reason says so (`"healing"`);
+- no healing at all when more than `auto_healing_max_unhealthy` of the workers, or of the
+  masters (default 40 %), are unhealthy at once: that is a network partition or a cloud
+  outage, not broken nodes; the health_status_reason says so (`"healing"`);
 - a master is replaced only when the masters' quorum survives without it;
 - a node whose repair failed twice (since its last repair that worked) is left alone, and
   the reason says so.
@@ -111,54 +111,52 @@ class Healer:
             since = dict(seen)
         labels = {**(template.labels or {}), **(cluster.labels or {})}
         enabled, grace, max_parallel, max_unhealthy = settings(labels)
-        if not enabled or finding.status != fields.ClusterHealthStatus.UNHEALTHY:
-            return finding, []
-        total = max(len(finding.nodes), 1)
-        if len(finding.unhealthy) * 100.0 > max_unhealthy * total:
-            return _held(finding, f"held back: {len(finding.unhealthy)} of {total} nodes "
-                                  f"are unhealthy, more than {max_unhealthy:g} %: a network "
-                                  f"partition or a cloud outage, not broken nodes"), []
-        due = sorted((t, n) for n, t in since.items() if now - t >= grace)
-        if not due:
+        if (not enabled or finding.status != fields.ClusterHealthStatus.UNHEALTHY
+                or not finding.unhealthy):
             return finding, []
         context = ml_context.get_admin_context()
-        failed = failed_repairs(context, cluster.uuid)
-        given_up = sorted(n for _t, n in due if failed.get(n, 0) >= MAX_FAILED_REPAIRS)
-        candidates = [n for _t, n in due if n not in given_up]
-        held = None
+        roles = self._roles(driver, context, cluster, finding)
+        if roles is None:
+            return _held(finding, "held back: the cloud cannot say which nodes these are"), []
+        down = {role: sorted(n for n, r in roles.items() if r == role)
+                for role in ("master", "worker")}
+        for role, total in (("worker", finding.workers), ("master", finding.masters)):
+            if total and len(down[role]) * 100.0 > max_unhealthy * total:
+                return _held(finding, f"held back: {len(down[role])} of {total} {role}s are "
+                                      f"unhealthy, more than {max_unhealthy:g} %: a network "
+                                      f"partition or a cloud outage, not broken nodes"), []
+        due = [n for t, n in sorted((t, n) for n, t in since.items()) if now - t >= grace]
+        failed = failed_repairs(context, cluster.uuid) if due else {}
+        given_up = sorted(n for n in due if failed.get(n, 0) >= MAX_FAILED_REPAIRS)
+        why = []
         if given_up:
-            held = (f"left alone: {', '.join(given_up)} failed to heal "
-                    f"{MAX_FAILED_REPAIRS} times")
-        chosen = self._quorum_safe(driver, context, cluster, finding, candidates)
-        kept = [n for n in candidates if n not in chosen]
+            why.append(f"left alone: {', '.join(given_up)} failed to heal "
+                       f"{MAX_FAILED_REPAIRS} times")
+        # A master goes only while a majority of the masters is ready without it.
+        quorum_kept = finding.masters - len(down["master"]) >= finding.masters // 2 + 1
+        kept = [n for n in due if roles.get(n) == "master" and not quorum_kept]
         if kept:
-            held = "; ".join(filter(None, [held, f"{', '.join(kept)} not replaced: the "
-                                                 f"masters' quorum would not survive"]))
-        chosen = chosen[:max_parallel]
-        if held:
-            finding = _held(finding, held)
+            why.append(f"{', '.join(kept)} not replaced: the masters' quorum would not "
+                       f"survive")
+        chosen = [n for n in due if n not in given_up and n not in kept][:max_parallel]
+        if why:
+            finding = _held(finding, "; ".join(why))
         return finding, chosen
 
     @staticmethod
-    def _quorum_safe(driver: drivers_base.Driver, context: Any, cluster: Any,
-                     finding: health.Finding, candidates: list[str]) -> list[str]:
-        """The candidates whose repair keeps the masters' quorum: a master goes only while
-        a majority of the masters is ready without it (the roles come from the driver's
-        plan of every unhealthy node)."""
-        if not candidates:
-            return []
+    def _roles(driver: drivers_base.Driver, context: Any, cluster: Any,
+               finding: health.Finding) -> dict[str, str] | None:
+        """Each unhealthy node's role, from the driver's plan of their repair; None when
+        the driver cannot plan it."""
         nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster.uuid])
         try:
             plan = driver.plan_repair(context, cluster, nodegroups, sorted(finding.unhealthy))
         except exception.MagnumLiteException as err:
             LOG.info("Cluster %s: cannot plan the repair of %s: %s", cluster.uuid,
-                     ", ".join(candidates), err)
-            return []
-        masters_down = {n for r in plan if r.get("role") == "master" for n in r["nodes"]}
-        masters = finding.masters
-        ready_masters = masters - len(masters_down)
-        quorum = masters // 2 + 1
-        return [n for n in candidates if n not in masters_down or ready_masters >= quorum]
+                     ", ".join(sorted(finding.unhealthy)), err)
+            return None
+        return {name: ("master" if r.get("role") == "master" else "worker")
+                for r in plan for name in r["nodes"]}
 
     def act(self, cluster: Any, nodes: list[str], finding: health.Finding) -> bool:
         """Start the repair of `nodes` (an operation like any other: 409-like refusals mean

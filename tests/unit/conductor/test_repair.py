@@ -220,7 +220,8 @@ def test_without_the_label_nothing_is_repaired(cloud, healer, make_cluster):
 
 def test_a_node_unhealthy_past_its_grace_is_repaired_by_an_operation(
         cloud, healer, make_cluster, admin):
-    cluster = _sick(make_cluster, cloud, "default-worker-1", labels=ON)
+    cluster = _sick(make_cluster, cloud, "default-worker-1",
+                    labels={**ON, "auto_healing_max_unhealthy": "50"})
     assert _review(healer, cluster, cloud)[1] == []  # just seen
     healer.clock.now += 29
     assert _review(healer, cluster, cloud)[1] == []  # within its grace
@@ -241,14 +242,20 @@ def test_a_node_unhealthy_past_its_grace_is_repaired_by_an_operation(
 
 
 def test_too_many_unhealthy_nodes_hold_healing_back_and_say_why(cloud, healer, make_cluster):
-    cluster = _sick(make_cluster, cloud, "default-worker-0", "default-worker-1",
-                    labels=ON)
+    """Half of the workers at once: a partition or an outage, not broken nodes."""
+    cluster = _sick(make_cluster, cloud, "default-worker-1", labels=ON)
     _review(healer, cluster, cloud)
     healer.clock.now += 60
     finding, nodes = _review(healer, cluster, cloud)
     assert nodes == []
-    assert "2 of 3 nodes are unhealthy, more than 40 %" in finding.reason["healing"]
+    assert "1 of 2 workers are unhealthy, more than 40 %" in finding.reason["healing"]
     assert "network partition" in finding.reason["healing"]
+    # With a threshold above it, that node is repaired.
+    relaxed = _sick(make_cluster, cloud, "default-worker-1",
+                    labels={**ON, "auto_healing_max_unhealthy": "50"})
+    _review(healer, relaxed, cloud)
+    healer.clock.now += 60
+    assert _review(healer, relaxed, cloud)[1] == ["default-worker-1"]
 
 
 def test_a_master_goes_only_while_the_quorum_survives(cloud, healer, make_cluster):
@@ -278,7 +285,8 @@ def test_max_parallel_bounds_each_repair(cloud, healer, make_cluster):
 
 def test_a_node_that_failed_to_heal_twice_is_left_alone(cloud, healer, make_cluster, admin,
                                                         context):
-    cluster = _sick(make_cluster, cloud, "default-worker-1", labels=ON)
+    cluster = _sick(make_cluster, cloud, "default-worker-1",
+                    labels={**ON, "auto_healing_max_unhealthy": "50"})
     for _ in range(2):
         current = objects.Cluster.get_by_uuid(admin, cluster.uuid)
         cluster_operation.start(context, current, states.Kind.REPAIR, "cluster.repair",
