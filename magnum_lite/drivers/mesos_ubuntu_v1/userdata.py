@@ -27,6 +27,12 @@ balancer never joins. Reconfiguration needs ACL checks off (`zookeeper.skipACL`)
 port is reachable from the cluster network only (the security group opens nothing but SSH and
 5050 to the outside), and any node there can change the ensemble.
 
+Marathon serves its REST API over HTTPS only (MARATHON_PORT, with the master's certificate in
+a PKCS#12 keystore) and asks every client for HTTP basic authentication as the operator
+principal (`--http_credentials`): a drain kills tasks through it. Its `maintenance_mode`
+feature makes it decline the offers of machines in a maintenance window, so a killed task's
+replacement never lands on a draining agent.
+
 TLS: every libprocess endpoint speaks TLS only (no downgrade). Masters issue themselves a
 server certificate from the cluster CA at boot (they hold its key), so clients of the API
 (api_address `https://<host>:5050`) verify it with the cluster CA; agents, which hold only
@@ -90,7 +96,8 @@ ZOOKEEPER_IMAGE = "zookeeper"
 
 API_PORT = 5050
 ZOOKEEPER_PORT = 2181
-MARATHON_PORT = 8080
+#: Marathon's HTTPS port (its plain HTTP port is disabled): how a drain reaches it.
+MARATHON_PORT = 8443
 ROLES = ("master", "worker")
 CONFIG_DIR = "/etc/magnum-lite"
 MESOS_DIR = "/etc/mesos"
@@ -103,6 +110,10 @@ CREDENTIAL_DIRS = (f"{MESOS_DIR}/", f"{CONFIG_DIR}/")
 AGENT_PRINCIPAL = "magnum-agent"
 MARATHON_PRINCIPAL = "marathon"
 ADMIN_PRINCIPAL = "magnum-admin"
+#: What the password of Marathon's keystore derives from (no principal: a file's password).
+MARATHON_KEYSTORE = "marathon-keystore"
+#: Marathon's HTTP credentials and keystore password, as an environment file (root only).
+MARATHON_HTTP_ENV = f"{MESOS_DIR}/marathon-http.env"
 #: The agent attribute naming the node's server (mesos-agent.sh sets it; agents register by
 #: their IP): how magnum-lite finds a node's agent to drain it. No node label may take it.
 NODE_NAME_ATTRIBUTE = "magnum_lite_node"
@@ -227,8 +238,14 @@ def _mesos_files(config: MesosBootConfig) -> dict[str, str]:
     principals = (AGENT_PRINCIPAL, MARATHON_PRINCIPAL, ADMIN_PRINCIPAL)
     credentials = {"credentials": [{"principal": p, "secret": secret(token, p)}
                                    for p in principals]}
+    # Marathon's REST API: the operator's credentials (a drain kills tasks through it) and
+    # the password of the keystore mesos-master.sh makes from the master's certificate.
+    marathon_env = (f"MARATHON_HTTP_CREDENTIALS={ADMIN_PRINCIPAL}:"
+                    f"{secret(token, ADMIN_PRINCIPAL)}\n"
+                    f"MARATHON_SSL_KEYSTORE_PASSWORD={secret(token, MARATHON_KEYSTORE)}\n")
     return {f"{MESOS_DIR}/credentials.json": json.dumps(credentials, indent=2) + "\n",
-            f"{MESOS_DIR}/marathon.secret": secret(token, MARATHON_PRINCIPAL)}
+            f"{MESOS_DIR}/marathon.secret": secret(token, MARATHON_PRINCIPAL),
+            MARATHON_HTTP_ENV: marathon_env}
 
 
 def _cloud_config(config: MesosBootConfig) -> str:
@@ -258,6 +275,7 @@ def _cloud_config(config: MesosBootConfig) -> str:
         "AGENT_ATTRIBUTES": attributes,
         "DOCKER_VOLUME_SIZE": config.docker_volume_size,
         "JOIN_TIMEOUT": JOIN_TIMEOUT,
+        "MARATHON_PORT": MARATHON_PORT,
     }
     files = [node_env_file(CONFIG_DIR, node_env)]
     # dockerd pulls every image.
