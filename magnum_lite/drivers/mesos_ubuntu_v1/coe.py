@@ -229,13 +229,14 @@ class MesosNodes(base.CoeNodes):
                                                "duration": {"nanoseconds": WINDOW * _NS}}})
             self._post_schedule(windows)
             starts.update(dict.fromkeys(new, start))
-        busy = [a for a in targets if a.machine not in down and a.live_tasks
-                and now < starts[a.machine]]
-        if busy:
-            self._move_tasks({a.id for a in busy})
         ready = [a.machine for a in targets if a.machine not in down
                  and (not a.live_tasks or now >= starts[a.machine])]
         self._post_machines("/master/machine/down", ready)
+        # After the machines due down: Marathon refusing (an error the conductor reports
+        # while it retries) must not keep a machine past its grace.
+        busy = {a.id for a in targets if a.machine not in down and a.machine not in ready}
+        if busy:
+            self._move_tasks(busy)
         return all(a.machine in down or a.machine in ready for a in targets)
 
     def _move_tasks(self, agent_ids: set[str]) -> None:

@@ -123,6 +123,29 @@ def test_past_the_grace_the_machine_goes_down_with_its_tasks(mesos, ca):
     assert mesos.down == [machine("10.0.0.21")] and mesos.tasks == []
 
 
+class _RefusingMarathon(coe_servers.FakeApi):
+    """A Marathon that takes the conductor's credentials for wrong ones."""
+
+    def handle(self, request):
+        return 401, {"message": "Unauthorized"}, {"WWW-Authenticate": 'Basic realm="Mesosphere"'}
+
+
+def test_a_refusing_marathon_is_reported_yet_holds_no_machine_past_the_grace(mesos, ca):
+    mesos.add_task(mesos.agents[0]["id"])
+    clock = Clock()
+    with _RefusingMarathon(ca) as marathon:
+        nodes = coe.MesosNodes(f"https://127.0.0.1:{mesos.port}",
+                               lambda: base.ClusterCredentials(cas={"ca": ca}, join_token=TOKEN),
+                               clock=clock, marathon_port=marathon.port)
+        with pytest.raises(exception.CoeError, match="GET /v2/apps: 401"):
+            nodes.drain(["m-worker-0"])
+        assert mesos.windows and mesos.down == []  # draining, its task still there
+        clock.now += coe.DRAIN_GRACE
+        assert nodes.drain(["m-worker-0"]) is True
+    assert mesos.down == [machine("10.0.0.20")]
+    assert marathon.seen() == ["GET /v2/apps?embed=apps.tasks"]  # not asked past the grace
+
+
 def test_a_node_the_master_does_not_list_counts_as_drained(mesos, ca):
     assert nodes_of(mesos, ca).drain(["m-master-0", "m-worker-9"]) is True
     assert mesos.seen() == ["GET /master/state"]
