@@ -122,8 +122,8 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
 
     def coe_client(self, cluster: Any, credentials: base.CredentialsLoader) -> base.CoeNodes:
         """The cluster's Mesos agents through the masters' API (coe.py)."""
-        # Half the drain's time for frameworks to move their tasks (Marathon moves nothing
-        # on an inverse offer); then the machine goes down and they are rescheduled.
+        # Half the drain's time to move Marathon's tasks (coe.py kills them one at a time)
+        # and for other frameworks' to end; then the machine goes down with what is left.
         return coe.MesosNodes(cluster.api_address, credentials,
                               drain_grace=CONF.conductor.upgrade_drain_timeout / 2)
 
