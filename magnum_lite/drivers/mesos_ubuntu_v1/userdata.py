@@ -29,9 +29,10 @@ port is reachable from the cluster network only (the security group opens nothin
 
 Marathon serves its REST API over HTTPS only (MARATHON_PORT, with the master's certificate in
 a PKCS#12 keystore) and asks every client for HTTP basic authentication as the operator
-principal (`--http_credentials`): a drain kills tasks through it. Its `maintenance_mode`
-feature makes it decline the offers of machines in a maintenance window, so a killed task's
-replacement never lands on a draining agent.
+principal (`--http_credentials`): a drain kills tasks through it. Its maintenance mode (from
+v1.6, the oldest accepted: a feature to enable in v1.6, the default from v1.7) makes it
+decline the offers of machines in a maintenance window, so a killed task's replacement never
+lands on a draining agent.
 
 TLS: every libprocess endpoint speaks TLS only (no downgrade). Masters issue themselves a
 server certificate from the cluster CA at boot (they hold its key), so clients of the API
@@ -129,6 +130,8 @@ _TOKEN_RE = re.compile(r"[0-9a-f]{32,128}")
 _ATTRIBUTE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 # The oldest Mesos release accepted (the flags the scripts set exist from 1.4 on).
 MIN_MESOS = (1, 4)
+# The oldest Marathon accepted (minor, patch of v1.x): maintenance mode came with v1.6.
+MIN_MARATHON = (6, 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +187,12 @@ def validate_config(config: MesosBootConfig) -> None:
     if mesos[:2] < MIN_MESOS or mesos[0] != 1:
         raise fail("mesos_version", f"{config.mesos_version} is not a Mesos 1.x release "
                                     f"from 1.{MIN_MESOS[1]} on")
-    _version("marathon_version", config.marathon_version, _MARATHON_RE, "v1.6.322")
+    marathon = _version("marathon_version", config.marathon_version, _MARATHON_RE, "v1.6.322")
+    if marathon < MIN_MARATHON:
+        raise fail("marathon_version", f"{config.marathon_version} is older than "
+                                       f"v1.{MIN_MARATHON[0]}, the first Marathon that "
+                                       "declines the offers of machines in maintenance (a "
+                                       "drain relies on it)")
     zookeeper = _version("zookeeper_version", config.zookeeper_version, _VERSION_RE, "3.9.2")
     if zookeeper[:2] < (3, 5):
         raise fail("zookeeper_version", "dynamic reconfiguration needs ZooKeeper 3.5 or later")

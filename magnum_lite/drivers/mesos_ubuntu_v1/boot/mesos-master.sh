@@ -189,13 +189,16 @@ docker rm -f marathon >/dev/null 2>&1 || true
 # HTTPS only, every request with the operator's credentials (marathon-http.env); a standby
 # proxies to the leader, whose certificate names its address but which the JVM's trust
 # store does not know (the cluster CA): hence no hostname check on that hop.
+# Declining the offers of machines in maintenance: a feature in v1.6, the default from v1.7.
+features=()
+case "$MARATHON_VERSION" in v1.6.*) features=(--enable_features maintenance_mode) ;; esac
 docker run -d --name marathon --restart=always --net=host -v "$mesos_etc:/etc/mesos:ro" \
     --env-file "$mesos_etc/marathon.env" --env-file "$mesos_etc/marathon-http.env" \
     "$MARATHON_IMAGE" \
     --master "zk://$my_ip:2181/mesos" --zk "zk://$my_ip:2181/marathon" \
     --hostname "$my_ip" --disable_http --https_port "$MARATHON_PORT" \
     --ssl_keystore_path /etc/mesos/ssl/marathon.p12 --leader_proxy_ssl_ignore_hostname \
-    --enable_features maintenance_mode --mesos_authentication \
+    "${features[@]}" --mesos_authentication \
     --mesos_authentication_principal marathon \
     --mesos_authentication_secret_file /etc/mesos/marathon.secret >/dev/null
 log "master $NODE_INDEX is up"

@@ -9,6 +9,7 @@ certificate they issue and how agents are pointed at the masters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -291,6 +292,18 @@ def test_master_0_seeds_the_ensemble_and_starts_mesos_and_marathon(rendered, ca,
 
 
 @needs_openssl
+def test_marathon_from_v1_7_declines_offers_in_maintenance_by_default(tmp_path):
+    config = dataclasses.replace(config_of("ha-everything", "master"),
+                                 marathon_version="v1.7.7")
+    done, calls, _ = run_node(tmp_path, userdata.render_user_data(config), 0)
+    assert done.returncode == 0, done.stdout + done.stderr
+    marathon = docker_runs(calls)["marathon"]
+    assert "--enable_features" not in marathon  # a v1.6 feature, the default since
+    assert marathon.endswith("--mesos_authentication_secret_file /etc/mesos/marathon.secret")
+    assert "mesosphere/marathon:v1.7.7 --master" in marathon
+
+
+@needs_openssl
 def test_master_1_joins_the_ensemble_through_the_elected_master(rendered, tmp_path):
     done, calls, dirs = run_node(tmp_path, rendered["ha-everything", "master"], 1,
                                  MY_IP="10.0.0.6", NO_LEADER_TIMES="2")
@@ -424,6 +437,7 @@ BAD = [
     ("mesos_version", {"mesos_version": "2.0.0"}),
     ("mesos_version", {"mesos_version": "1.7.1; reboot"}),
     ("marathon_version", {"marathon_version": "1.6.322"}),
+    ("marathon_version", {"marathon_version": "v1.5.12"}),  # no maintenance mode
     ("zookeeper_version", {"zookeeper_version": "3.4.14"}),
     ("zookeeper_hosts", {"role": "worker", "zookeeper_hosts": ()}),
     ("zookeeper_hosts", {"role": "worker", "zookeeper_hosts": ("10.0.0.5:2181",)}),
