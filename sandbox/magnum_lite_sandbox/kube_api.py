@@ -509,9 +509,11 @@ class ClusterAPI:
     kind = "Kubernetes API"
 
     def __init__(self, view: ClusterView, ca: x509.KeyPair, port: int = 6443,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 sim: cluster_sim.ClusterSim | None = None) -> None:
         self.view = view
-        self.sim = self.sim_class(view, clock)
+        # Another API of the same cluster (Mesos' Marathon) shares its simulation.
+        self.sim = sim if sim is not None else self.sim_class(view, clock)
         self.port = port
         self._ca = ca
         self._lock = threading.Lock()

@@ -22,13 +22,22 @@ need no authentication and client certificates are not checked; the read-write o
 (maintenance, and any other write) need HTTP basic authentication with a principal of the
 masters' ``/etc/mesos/credentials.json`` (any credentials when the view knows none), 401
 without; other writes get 405 (the sandbox does not do them).
+
+Marathon runs on every master (mesos-master.sh) and serves its REST API over HTTPS only, on
+``MARATHON_PORT`` (8443) with the master's certificate, behind HTTP basic authentication as
+the operator principal (``MARATHON_USER``, whose secret is the one credentials.json gives
+it) on every endpoint: ``MarathonAPI`` answers on the same addresses as the master API, from
+the same simulated cluster: ``/ping``, ``/v2/apps`` (``embed=apps.tasks`` for the tasks),
+``/v2/apps/demo``, ``/v2/tasks``, and the kills that do not scale the app down (``POST
+/v2/tasks/delete?scale=false`` with ``{"ids": [...]}``, ``DELETE
+/v2/apps/demo/tasks/{taskId}?scale=false``); other writes get 405.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 import dataclasses
 import datetime
 import hashlib
@@ -50,7 +59,13 @@ from magnum_lite_sandbox.kube_sim import heat_time
 DEFAULT_MESOS_VERSION = "1.7.1"
 MESOS_PORT = 5050
 AGENT_PORT = 5051
-MARATHON_PORT = 8080
+#: Marathon's HTTPS port (its HTTP port is disabled).
+MARATHON_PORT = 8443
+#: Who may use Marathon's API (its --http_credentials): the operator principal.
+MARATHON_USER = "magnum-admin"
+#: Marathon's realm in its 401 answers (its --http_realm default).
+MARATHON_REALM = "Mesosphere"
+MARATHON_VERSION = "1.6.322"
 #: The paths mesos-master answers with a redirect to the leader (``leader_location``).
 REDIRECT_PATHS = ("/master/redirect", "/redirect")
 SCHEDULE_PATH = "/master/maintenance/schedule"
@@ -178,7 +193,7 @@ def marathon_framework(view: MesosView, leader: Node | None = None,
     return {
         "id": framework_id(view), "name": "marathon",
         "pid": f"scheduler-{scheduler}@{host}:{MARATHON_PORT}",
-        "hostname": host, "webui_url": f"http://{host}:{MARATHON_PORT}", "user": "root",
+        "hostname": host, "webui_url": f"https://{host}:{MARATHON_PORT}", "user": "root",
         "principal": "marathon", "role": "*", "roles": ["*"], "active": True,
         "connected": True, "recovered": False, "checkpoint": True,
         "failover_timeout": 604800.0, "registered_time": _epoch(view.created),
@@ -308,8 +323,120 @@ class _MesosHandler(kube_api._Handler):
     do_OPTIONS = _not_allowed  # noqa: N815
 
 
+def _make_master_context(ca: x509.KeyPair, names: tuple[str, ...]) -> ssl.SSLContext:
+    """A serving certificate for `names` (see ClusterAPI.set_certificate_names) and the
+    loopback names mesos-master.sh always adds; client certificates are not asked for."""
+    serving = x509.issue_certificate(ca, "mesos-master",
+                                     sans=[*names, *kube_api.LOOPBACK_NAMES], server=True)
+    context = kube_api.tls_context(ca, serving)
+    context.verify_mode = ssl.CERT_NONE  # LIBPROCESS_SSL_REQUIRE_CERT is off
+    return context
+
+
+class _MarathonHandler(kube_api._Handler):
+    """Marathon's rules: every endpoint behind HTTP basic authentication (--http_credentials),
+    errors as JSON ``{"message": ...}``."""
+
+    server_version = "Jetty(9.3.z-SNAPSHOT)"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if not self._gone() and self._authenticated():
+            self._dispatch()
+
+    do_HEAD = do_GET  # noqa: N815
+
+    def _authenticated(self) -> bool:
+        known = [(p, s) for p, s in self.server.api.view.credentials if p == MARATHON_USER]
+        header = self.headers.get("Authorization") or ""
+        given = _basic(header)
+        if given and (not known or any(hmac.compare_digest(f"{p}:{s}", ":".join(given))
+                                       for p, s in known)):
+            return True
+        body = json.dumps({"message": "Unauthorized"}).encode()
+        self.send_response(401, HTTPStatus(401).phrase)
+        self.send_header("WWW-Authenticate", f'Basic realm="{MARATHON_REALM}"')
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        return False
+
+    def _refuse(self) -> None:
+        self._send_json(405, {"message": "HTTP 405 Method Not Allowed"})
+
+    def _not_allowed(self) -> None:
+        self._drain()
+        if self._authenticated():
+            self._refuse()
+
+    do_OPTIONS = _not_allowed  # noqa: N815
+
+
+class MarathonAPI(kube_api.ClusterAPI):
+    """Marathon's REST API of one Mesos cluster, on the simulation of its master API (see
+    the module docstring)."""
+
+    handler_class = _MarathonHandler
+    kind = "Marathon API"
+    sim: mesos_sim.MesosSim
+    view: MesosView  # type: ignore[assignment]
+
+    def set_view(self, view: MesosView) -> None:  # type: ignore[override]
+        self.view = view  # the master API updates the simulation they share
+
+    _make_context = staticmethod(_make_master_context)
+
+    def route(self, path: str, query: dict[str, str], host: str) -> tuple[int, Any]:
+        """(HTTP status, JSON body or text) for a GET of `path`."""
+        if path == "/ping":
+            return 200, "pong"
+        if path == "/v2/info":
+            return 200, {"name": "marathon", "version": MARATHON_VERSION,
+                         "frameworkId": framework_id(self.view), "elected": True,
+                         "http_config": {"http_port": None, "https_port": self.port}}
+        if path == "/v2/tasks":
+            return 200, {"tasks": self.sim.marathon_tasks()}
+        embed = query.get("embed", "")
+        if path == "/v2/apps":
+            app = self.sim.marathon_app()
+            if embed not in ("apps.tasks", "app.tasks"):
+                app.pop("tasks")
+            return 200, {"apps": [app]}
+        if path == f"/v2/apps{mesos_sim.APP_ID}":
+            return 200, {"app": self.sim.marathon_app()}
+        if path.startswith("/v2/apps/"):
+            return 404, {"message": f"App '{path[len('/v2/apps'):]}' does not exist"}
+        return 404, {"message": "HTTP 404 Not Found"}
+
+    def write(self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes,
+              user: Any) -> tuple[int, Any] | None:
+        """Kills that leave the app's instances as they are (scale=false, the default);
+        None (405) for anything else, scaling down included."""
+        if query.get("scale", "false") != "false" or query.get("wipe", "false") != "false":
+            return None
+        task_prefix = f"/v2/apps{mesos_sim.APP_ID}/tasks/"
+        try:
+            if method == "POST" and path == "/v2/tasks/delete":
+                try:
+                    data = json.loads(body or b"")
+                except ValueError:
+                    return 400, {"message": "Invalid JSON"}
+                return 200, {"tasks": self.sim.kill(data)}
+            if method == "DELETE" and path.startswith(task_prefix):
+                task_id = urllib.parse.unquote(path[len(task_prefix):])
+                killed = self.sim.kill({"ids": [task_id]})
+                if not killed:
+                    return 404, {"message": f"Task '{task_id}' does not exist"}
+                return 200, {"task": killed[0]}
+        except mesos_sim.MarathonError as exc:
+            return exc.status, {"message": str(exc)}
+        return None
+
+
 class MesosAPI(kube_api.ClusterAPI):
-    """The Mesos master API of one Mesos cluster (see the module docstring)."""
+    """The Mesos master API of one Mesos cluster, and Marathon's beside it (``marathon``,
+    on the same addresses at ``marathon_port``; see the module docstring)."""
 
     handler_class = _MesosHandler
     sim_class = mesos_sim.MesosSim
@@ -318,18 +445,44 @@ class MesosAPI(kube_api.ClusterAPI):
     view: MesosView  # type: ignore[assignment]
 
     def __init__(self, view: MesosView, ca: x509.KeyPair, port: int = MESOS_PORT,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 marathon_port: int | None = None) -> None:
         super().__init__(view, ca, port, clock)  # type: ignore[arg-type]
+        if marathon_port is None:
+            marathon_port = MARATHON_PORT if port else 0  # 0: tests bind any free port
+        self.marathon = MarathonAPI(view, ca, marathon_port, clock,  # type: ignore[arg-type]
+                                    sim=self.sim)
 
-    @staticmethod
-    def _make_context(ca: x509.KeyPair, names: tuple[str, ...]) -> ssl.SSLContext:
-        """A serving certificate for `names` (see ClusterAPI.set_certificate_names) and
-        the loopback names mesos-master.sh always adds."""
-        serving = x509.issue_certificate(ca, "mesos-master",
-                                         sans=[*names, *kube_api.LOOPBACK_NAMES], server=True)
-        context = kube_api.tls_context(ca, serving)
-        context.verify_mode = ssl.CERT_NONE  # LIBPROCESS_SSL_REQUIRE_CERT is off
-        return context
+    _make_context = staticmethod(_make_master_context)
+
+    @property
+    def addresses(self) -> dict[str, int]:
+        """The master API's bound addresses where Marathon's is bound too (the agent binds
+        again those that are not)."""
+        marathon = self.marathon.addresses
+        return {h: p for h, p in super().addresses.items() if h in marathon}
+
+    def set_view(self, view: MesosView) -> None:  # type: ignore[override]
+        super().set_view(view)  # type: ignore[arg-type]
+        self.marathon.set_view(view)
+
+    def set_ca(self, ca: x509.KeyPair) -> None:
+        super().set_ca(ca)
+        self.marathon.set_ca(ca)
+
+    def set_certificate_names(self, names: Iterable[str]) -> None:
+        super().set_certificate_names(names)
+        self.marathon.set_certificate_names(names)
+
+    def serve(self, hosts: Iterable[str]) -> dict[str, int]:
+        """Listen on exactly these hosts, Marathon too; returns what the master API bound."""
+        hosts = list(hosts)
+        self.marathon.serve(hosts)
+        return super().serve(hosts)
+
+    def close(self) -> None:
+        self.marathon.close()
+        super().close()
 
     def route(self, path: str, query: dict[str, str], host: str) -> tuple[int, Any]:
         """(HTTP status, JSON body or text) for a GET of `path`."""

@@ -21,17 +21,20 @@ What a drain needs a Mesos cluster to be, with mesos-master's maintenance primit
   hostname (the agent's, which is the node's private address; case-insensitive) and its ip
   are the agent's, as Mesos compares them; other IDs are accepted and apply to no agent;
 - a workload: Marathon's app ``/demo`` of ``replica_count`` (3) tasks on active agents of UP
-  machines; tasks of an agent removed or disconnected are lost and launched again elsewhere
-  (TASK_STAGING for ``workload.START_SECONDS``, then TASK_RUNNING);
+  machines (Marathon's ``maintenance_mode`` feature declines the offers of DRAINING ones);
+  tasks of an agent removed or disconnected are lost and launched again elsewhere
+  (TASK_STAGING for ``workload.START_SECONDS``, then TASK_RUNNING); a task killed through
+  Marathon's API without scaling (``kill``) is replaced the same way;
 - the timeline: cordoned (a machine enters the schedule), uncordoned (it leaves it, or comes
-  UP), down / up with reason ``maintenance``, task lost / scheduled / started, and the
-  nodes' own up and down.
+  UP), down / up with reason ``maintenance``, task killed / lost / scheduled / started, and
+  the nodes' own up and down.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 import dataclasses
+import datetime
 import ipaddress
 import json
 import time
@@ -42,11 +45,21 @@ from magnum_lite_sandbox import boots, cluster_sim, workload
 
 DRAINING, DOWN = "DRAINING", "DOWN"
 APP = "demo"
+#: Marathon's id of the workload's app (a path).
+APP_ID = f"/{APP}"
 IDENTITIES = uuid.UUID("6f1d2c3b-4a5e-4f60-8b7c-9d0e1f2a3b4c")  # uuid5 of Mesos identities
 
 
 class MaintenanceError(ValueError):
     """A request mesos-master refuses with 400 Bad Request (its message)."""
+
+
+class MarathonError(ValueError):
+    """A request Marathon refuses: its HTTP status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclasses.dataclass
@@ -355,3 +368,68 @@ class MesosSim(cluster_sim.ClusterSim):
                 "state": state, "role": "*",
                 "resources": {"cpus": 0.1, "mem": 32.0, "disk": 0.0, "gpus": 0.0},
                 "statuses": statuses}
+
+    # -- Marathon's API ----------------------------------------------------------------------
+    def marathon_tasks(self) -> list[dict]:
+        """The app's tasks as Marathon's /v2/tasks and /v2/apps?embed=apps.tasks show them:
+        launched ones only (a replacement Marathon has no offer for yet is not listed)."""
+        with self.lock:
+            self._advance(self.clock())
+            return [self._marathon_task(r) for r in self.workload.replicas
+                    if r.node is not None and r.node in self.agents]
+
+    def marathon_app(self) -> dict:
+        """The app as Marathon's /v2/apps shows it (with its tasks: embed=apps.tasks)."""
+        with self.lock:
+            tasks = self.marathon_tasks()
+            running = sum(1 for t in tasks if t["state"] == "TASK_RUNNING")
+            return {"id": APP_ID, "cmd": "python3 -m http.server $PORT0", "instances":
+                    self.workload.size, "cpus": 0.1, "mem": 32.0, "disk": 0.0,
+                    "healthChecks": [], "tasksRunning": running,
+                    "tasksStaged": len(tasks) - running, "tasksHealthy": 0,
+                    "tasksUnhealthy": 0, "deployments": [], "tasks": tasks}
+
+    def kill(self, body: Any) -> list[dict]:
+        """POST /v2/tasks/delete?scale=false: each listed task of the app is killed (Mesos'
+        TASK_KILLED) and Marathon launches a replacement where offers allow; ids of tasks
+        it does not know are left out of the answer. MarathonError when refused."""
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise MarathonError(422, "Object is not valid: /ids: error.expected.jsarray")
+        with self.lock:
+            self._advance(self.clock())
+            for task_id in ids:
+                app = "/" + task_id.rpartition(".")[0]
+                if app != APP_ID:
+                    raise MarathonError(404, f"App '{app}' does not exist")
+            killed = []
+            for replica in [r for r in self.workload.replicas if r.name in ids
+                            and r.node is not None and r.node in self.agents]:
+                task = self._marathon_task(replica)
+                killed.append(task)
+                self.workload.remove(replica, self.now, "killed")
+                self.record(replica.node or "", f"{self.replica_word} killed",
+                            **{self.replica_word: replica.name})
+            self._advance(self.now)
+            return killed
+
+    def _marathon_task(self, replica: workload.Replica) -> dict:
+        node = self.node(replica.node or "")
+        agent = self.agents.get(replica.node or "")
+        running = replica.running(self.now)
+        task = {"id": replica.name, "appId": APP_ID, "host": host(node) if node else "",
+                "slaveId": self.agent_id(agent) if agent else "",
+                "state": "TASK_RUNNING" if running else "TASK_STAGING",
+                "stagedAt": _iso(replica.scheduled_at or self.now), "ports": [31000],
+                "ipAddresses": [{"ipAddress": node.internal_ip, "protocol": "IPv4"}]
+                if node and node.internal_ip else [],
+                "version": _iso(replica.created)}
+        if running:
+            task["startedAt"] = _iso(replica.running_at or self.now)
+        return task
+
+
+def _iso(epoch: float) -> str:
+    """Marathon's timestamps: ISO 8601 in UTC with milliseconds."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime(
+        "%Y-%m-%dT%H:%M:%S.") + f"{int(epoch * 1000) % 1000:03d}Z"

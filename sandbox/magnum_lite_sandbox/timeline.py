@@ -19,8 +19,9 @@ append one JSON object per change to ``<state dir>/timeline/<cluster uuid>.jsonl
   drain, a Mesos machine entering or leaving a maintenance window; on Kubernetes ``drained``
   also marks a cordoned node left without workload pods), and for the workload
   ``pod evicted`` / ``pod lost`` / ``pod scheduled`` / ``pod started`` (Kubernetes),
-  ``task shutdown`` / ``task lost`` / ``task scheduled`` / ``task started`` (Swarm, Mesos),
-  with ``pod`` or ``task`` naming it (``node`` is where it was or goes).
+  ``task shutdown`` / ``task lost`` / ``task scheduled`` / ``task started`` (Swarm, Mesos)
+  and ``task killed`` (Mesos: through Marathon's API, without scaling its app down), with
+  ``pod`` or ``task`` naming it (``node`` is where it was or goes).
 
 Lines are appended by the one agent process; ``read`` returns them in time order.
 """

@@ -87,7 +87,7 @@ def test_state_has_the_leader_the_agents_and_marathon(api, ca):
     [marathon] = state["frameworks"]
     assert marathon["name"] == "marathon" and marathon["active"] and marathon["connected"]
     assert marathon["principal"] == "marathon"
-    assert marathon["webui_url"] == "http://10.0.0.10:8080"
+    assert marathon["webui_url"] == "https://10.0.0.10:8443"  # --disable_http
     assert state["flags"]["quorum"] == "2"
     assert _get(api, ca, "/master/state.json") == state  # the deprecated name still answers
 

@@ -20,6 +20,7 @@ CLUSTER = "4c6e8a0b-2d4f-4b6c-8d0e-1f2a3b4c5d6e"
 MASTER = "mesos-4c6e8a-master-0"
 WORKERS = tuple(f"mesos-4c6e8a-default-worker-0-{i}" for i in range(3))
 ADMIN = ("magnum-admin", "s3cret")
+AGENT = ("magnum-agent", "s3cret2")
 
 
 def _nodes(digests: dict[str, str] | None = None,
@@ -40,13 +41,21 @@ def machine(i: int) -> dict:
 def api(serve, tmp_path):
     return serve(mesos_api.MesosAPI, mesos_api.MesosView(
         CLUSTER, _nodes(), "1.7.1", "2026-11-21T18:00:00Z", state_dir=str(tmp_path),
-        credentials=(ADMIN,)))
+        credentials=(ADMIN, AGENT)))
 
 
 def call(api, ca, method: str, path: str, body=None, auth=ADMIN) -> tuple[int, object]:
+    return _call(api.addresses["127.0.0.1"], ca, method, path, body, auth)
+
+
+def marathon(api, ca, method: str, path: str, body=None, auth=ADMIN) -> tuple[int, object]:
+    """A request to Marathon's API, beside the master's on the same address."""
+    return _call(api.marathon.addresses["127.0.0.1"], ca, method, path, body, auth)
+
+
+def _call(port: int, ca, method: str, path: str, body, auth) -> tuple[int, object]:
     context = ssl.create_default_context(cadata=ca.certificate)
-    conn = http.client.HTTPSConnection("127.0.0.1", api.addresses["127.0.0.1"],
-                                       context=context, timeout=10)
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
     headers = {}
     if auth is not None:
         headers["Authorization"] = "Basic " + base64.b64encode(
@@ -148,3 +157,72 @@ def test_a_machine_id_must_be_the_agents_own(api, ca):
     assert call(api, ca, "POST", mesos_api.SCHEDULE_PATH, _window(partial))[0] == 200
     assert call(api, ca, "POST", mesos_api.DOWN_PATH, [partial])[0] == 200
     assert machine(0)["hostname"] in _agents(api, ca)
+
+
+def _app(api, ca) -> dict:
+    code, body = marathon(api, ca, "GET", "/v2/apps?embed=apps.tasks")
+    assert code == 200
+    [app] = body["apps"]
+    return app
+
+
+def test_marathon_serves_its_app_and_tasks_to_the_operator_only(api, ca):
+    app = _app(api, ca)
+    assert (app["id"], app["instances"], app["tasksRunning"], app["tasksStaged"]) == (
+        "/demo", 3, 3, 0)
+    agents = {a["id"]: a for a in _agents(api, ca).values()}
+    assert {t["slaveId"] for t in app["tasks"]} == set(agents)
+    assert {t["host"] for t in app["tasks"]} == {a["hostname"] for a in agents.values()}
+    assert all(t["state"] == "TASK_RUNNING" and t["appId"] == "/demo" and t["startedAt"]
+               for t in app["tasks"])
+    assert {t["id"] for t in app["tasks"]} == {t["id"] for t in _tasks(api, ca)}
+    assert "tasks" not in marathon(api, ca, "GET", "/v2/apps")[1]["apps"][0]
+    assert marathon(api, ca, "GET", "/v2/tasks")[1]["tasks"] == app["tasks"]
+    assert marathon(api, ca, "GET", "/ping") == (200, "pong")
+    # --http_credentials: the operator principal on every endpoint, /ping included.
+    for auth in (None, AGENT, ("magnum-admin", "wrong")):
+        assert marathon(api, ca, "GET", "/ping", auth=auth) == (401, {"message": "Unauthorized"})
+        assert marathon(api, ca, "POST", "/v2/tasks/delete?scale=false",
+                        {"ids": [app["tasks"][0]["id"]]}, auth=auth)[0] == 401
+    assert _app(api, ca)["tasksRunning"] == 3
+
+
+def test_a_task_killed_without_scaling_is_replaced_off_the_draining_machine(
+        api, ca, clock, tmp_path):
+    assert call(api, ca, "POST", mesos_api.SCHEDULE_PATH, _window(machine(0)))[0] == 200
+    draining = _agents(api, ca)[machine(0)["hostname"]]["id"]
+    [victim] = [t for t in _app(api, ca)["tasks"] if t["slaveId"] == draining]
+    code, body = marathon(api, ca, "POST", "/v2/tasks/delete?scale=false",
+                          {"ids": [victim["id"]]})
+    assert code == 200 and [t["id"] for t in body["tasks"]] == [victim["id"]]
+    app = _app(api, ca)
+    assert app["instances"] == 3 and (app["tasksRunning"], app["tasksStaged"]) == (2, 1)
+    [new] = [t for t in app["tasks"] if t["state"] == "TASK_STAGING"]
+    assert new["slaveId"] != draining and "startedAt" not in new  # Marathon declines DRAINING
+    state = call(api, ca, "GET", "/master/state", auth=None)[1]["frameworks"][0]
+    assert [t["state"] for t in state["completed_tasks"] if t["id"] == victim["id"]] == [
+        "TASK_KILLED"]
+    clock.now += 2.0
+    assert _app(api, ca)["tasksRunning"] == 3
+    # The timeline records the move as it records a lost task's.
+    names = {_agents(api, ca)[machine(i)["hostname"]]["id"]: WORKERS[i] for i in range(3)}
+    moves = [(e["event"], e["node"], e["ready_replicas"]) for e in timeline.read(
+        CLUSTER, tmp_path) if e.get("task") in (victim["id"], new["id"])]
+    assert moves == [("task started", WORKERS[0], 3), ("task killed", WORKERS[0], 2),
+                     ("task scheduled", names[new["slaveId"]], 2),
+                     ("task started", names[new["slaveId"]], 3)]
+
+
+def test_marathon_refusals(api, ca):
+    task = _app(api, ca)["tasks"][0]["id"]
+    # Scaling the app down is not what a drain does: the sandbox refuses it.
+    assert marathon(api, ca, "POST", "/v2/tasks/delete?scale=true", {"ids": [task]})[0] == 405
+    assert marathon(api, ca, "POST", "/v2/tasks/delete", {"ids": ["other.1234"]}) == (
+        404, {"message": "App '/other' does not exist"})
+    assert marathon(api, ca, "POST", "/v2/tasks/delete", {"id": task})[0] == 422
+    assert marathon(api, ca, "DELETE", "/v2/apps/demo/tasks/demo.nope?scale=false") == (
+        404, {"message": "Task 'demo.nope' does not exist"})
+    code, body = marathon(api, ca, "DELETE", f"/v2/apps/demo/tasks/{task}?scale=false")
+    assert code == 200 and body["task"]["id"] == task
+    assert marathon(api, ca, "GET", "/v2/apps/other")[0] == 404
+    assert marathon(api, ca, "PUT", "/v2/apps/demo", {"instances": 1})[0] == 405

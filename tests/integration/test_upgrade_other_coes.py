@@ -18,7 +18,7 @@ OTHER_COES = {
 
 def _upgrade_keeps_the_invariants(openstack_cli, heat, old: dict, new: dict, masters: int,
                                   workers: int, versions: tuple[str, str],
-                                  keeps_replicas: bool = True) -> None:
+                                  agentless_masters: bool = False) -> None:
     name = clusters.create(openstack_cli, old, "--master-count", str(masters),
                            "--node-count", str(workers))
     cluster = clusters.settle(openstack_cli, name)
@@ -32,7 +32,8 @@ def _upgrade_keeps_the_invariants(openstack_cli, heat, old: dict, new: dict, mas
     batches = [e for e in upgrades.events(openstack_cli.sandbox, cluster["uuid"])
                if e["event_type"] == "cluster.upgrade.batch"]
     assert len(batches) == masters + workers
-    upgrades.check_timeline(cluster["uuid"], 1, versions[1], keeps_replicas=keeps_replicas)
+    upgrades.check_timeline(cluster["uuid"], 1, versions[1],
+                            agentless_masters=agentless_masters)
     clusters.delete(openstack_cli, heat, cluster)
 
 
@@ -45,7 +46,7 @@ def test_swarm_and_mesos_roll_their_managers_one_at_a_time_and_keep_their_tasks(
     try:
         _upgrade_keeps_the_invariants(openstack_cli, heat, old, new, 3, 2,
                                       (old_version, new_version),
-                                      keeps_replicas=coe != "mesos")
+                                      agentless_masters=coe == "mesos")
     finally:
         for template in (old, new):
             openstack_cli("sandbox", "coe", "cluster", "template", "delete",

@@ -22,15 +22,14 @@ def events(sandbox, cluster_uuid: str) -> list[dict]:
 
 
 def check_timeline(cluster_uuid: str, max_batch_size: int, target: str,
-                   until: float | None = None, keeps_replicas: bool = True) -> None:
+                   until: float | None = None, agentless_masters: bool = False) -> None:
     """What the cluster's nodes lived through (the sandbox's timeline, not the service's
     word): masters one at a time, at most `max_batch_size` workers out of service at once,
     every node drained before its rebuild, the workload never without a ready replica, and
     every node at `target` in the end (at `until`, by default now).
 
-    Without `keeps_replicas` (Mesos: Marathon moves nothing on a maintenance window, so the
-    tasks of a machine taken down restart elsewhere) the workload must only be whole again
-    in the end."""
+    With `agentless_masters` (Mesos: masters are no agents and run no tasks) a master has
+    nothing to drain before its rebuild."""
     until = time.time() if until is None else until
     entries = [e for e in timeline.read(cluster_uuid) if e["time"] <= until]
     start = next(i for i, e in enumerate(entries) if e["event"] in ("cordoned", "drained")
@@ -47,7 +46,7 @@ def check_timeline(cluster_uuid: str, max_batch_size: int, target: str,
             drained.add(node)  # Mesos: a machine taken down for maintenance is drained
         if event == "down" and entry.get("reason") == "rebuilt":
             # Mesos masters run no tasks and are no agents: nothing of them to drain.
-            assert node in drained or (not keeps_replicas and "-master-" in node), \
+            assert node in drained or (agentless_masters and "-master-" in node), \
                 f"{node} went down before it was drained"
             drained.discard(node)
         if event == "removed":
@@ -55,7 +54,7 @@ def check_timeline(cluster_uuid: str, max_batch_size: int, target: str,
             continue
         state[node] = (entry["ready"], entry["schedulable"])
         running = running or entry["ready_replicas"] > 0  # once the workload started
-        assert entry["ready_replicas"] > 0 or not running or not keeps_replicas, \
+        assert entry["ready_replicas"] > 0 or not running, \
             f"the workload lost every replica at {entry}"
         out = [n for n, (ready, schedulable) in state.items() if not (ready and schedulable)]
         for role in peak:

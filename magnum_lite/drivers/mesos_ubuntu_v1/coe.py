@@ -1,15 +1,24 @@
 """A Mesos cluster's agents through the leading master's HTTP API, for a rolling upgrade's
-drain, with Mesos' maintenance primitives.
+drain, with Mesos' maintenance primitives and Marathon's API.
 
 Draining a node schedules a maintenance window for its machine (hostname and IP, as the agent
 registered; the other windows of the schedule are kept, since a POST replaces the whole
 schedule): the master marks it DRAINING, frameworks get inverse offers and no new work lands
-there. The window starts DRAIN_GRACE after the first round. The machine is taken down (POST
-/master/machine/down: the agent is told to shut down and leaves the master, its tasks are
-lost and rescheduled elsewhere by their frameworks) once no task runs on it, or once the
-window has started: Marathon moves nothing on an inverse offer by itself, so the grace is
-what a task gets to finish. Uncordoning brings the machines up (POST /master/machine/up,
-which also removes them from the schedule) or, for one still draining, removes its window.
+there (Marathon declines a DRAINING machine's offers: boot/mesos-master.sh enables its
+``maintenance_mode`` feature). Marathon moves nothing on an inverse offer by itself, so the
+drain moves its tasks the way an operator would, one at a time per app: a task of an app on a
+draining agent is killed through Marathon's API without scaling the app down (``POST
+/v2/tasks/delete?scale=false``), Marathon launches its replacement on an agent in no
+maintenance, and the next task of that app is killed only once the replacement runs. A task
+is killed only while its app has another task running (and healthy, where the app has health
+checks) and none staging or starting, and Marathon has launched every instance the app asks
+for: the app never loses its last running task to the drain. The machine is taken down (POST
+/master/machine/down: the agent is told to shut down and leaves the master) once no task runs
+on it; or, as the last resort, once its window has started (DRAIN_GRACE after the first
+round): then the tasks left, of other frameworks or of an app with one instance, are lost and
+rescheduled elsewhere by their frameworks. Uncordoning brings the machines up (POST
+/master/machine/up, which also removes them from the schedule) or, for one still draining,
+removes its window.
 
 Agents register by their private IP (MESOS_HOSTNAME), so the boot script gives each agent the
 attribute NODE_ATTRIBUTE with its server name, and a node is found by it (by its hostname
@@ -17,10 +26,15 @@ where an agent has none). A machine that is down has left the master and with it
 uncordoning a name the master no longer lists brings up every down machine that no agent
 registers from, which magnum-lite takes down only within the one batch it upgrades.
 
-The read-write endpoints need HTTP basic authentication (--authenticate_http_readwrite) as
-the operator principal, whose secret derives from the cluster's join token; client
+The master's read-write endpoints need HTTP basic authentication (--authenticate_http_readwrite)
+as the operator principal, whose secret derives from the cluster's join token; client
 certificates are not asked for. A standby master answers 307 to the leader, which is
-followed (its certificate, from the same CA, names its private address).
+followed (its certificate, from the same CA, names its private address). Marathon runs on
+every master and serves HTTPS only, on userdata.MARATHON_PORT of the same host as the API
+(the API load balancer forwards it too; a standby Marathon proxies to the leading one), with
+the master's certificate and the same operator credentials (--http_credentials). A Marathon
+that does not answer (a cluster booted before it served HTTPS) moves nothing: the grace is
+then all the tasks get.
 """
 
 from __future__ import annotations
@@ -29,9 +43,13 @@ from collections.abc import Iterable
 import time
 from typing import Any
 
+from oslo_log import log as logging
+
 from magnum_lite.common import exception
 from magnum_lite.drivers import base, coe_http
 from magnum_lite.drivers.mesos_ubuntu_v1 import userdata
+
+LOG = logging.getLogger(__name__)
 
 COE = "Mesos"
 #: The agent attribute that names the node's server (set by boot/mesos-agent.sh).
@@ -43,6 +61,8 @@ WINDOW = 3600
 #: Task states of a task that runs or is about to.
 LIVE_TASK_STATES = frozenset({"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING",
                               "TASK_KILLING"})
+#: Marathon's task states of a task that runs (the others are on their way or going).
+MARATHON_RUNNING = "TASK_RUNNING"
 _NS = 1_000_000_000
 
 Machine = tuple[str, str]  # (hostname in lower case, ip)
@@ -85,28 +105,46 @@ class MesosNodes(base.CoeNodes):
 
     def __init__(self, api_address: str | None, credentials: base.CredentialsLoader, *,
                  timeout: float | None = None, drain_grace: float = DRAIN_GRACE,
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, marathon_port: int = userdata.MARATHON_PORT) -> None:
         self._api_address = api_address
+        self._marathon_port = marathon_port
         self._credentials = credentials
         self._timeout = timeout
         self._grace = drain_grace
         self._clock = clock
         self._client: coe_http.CoeHttpClient | None = None
+        self._marathon_client: coe_http.CoeHttpClient | None = None
+
+    def _client_at(self, address: str | None, port: int, **kwargs: Any
+                   ) -> coe_http.CoeHttpClient:
+        """A client of the cluster CA with the operator's basic authentication."""
+        loaded = self._credentials()
+        if not loaded.join_token:
+            raise exception.CoeError(coe=COE, reason="the cluster has no join token, "
+                                                     "which its operator secret derives from")
+        secret = userdata.secret(loaded.join_token, userdata.ADMIN_PRINCIPAL)
+        return coe_http.CoeHttpClient(
+            COE, address, lambda: coe_http.cluster_ca(lambda: loaded, COE),
+            default_port=port, timeout=self._timeout,
+            headers={"Authorization": coe_http.basic_auth(userdata.ADMIN_PRINCIPAL, secret)},
+            **kwargs)
 
     @property
     def _api(self) -> coe_http.CoeHttpClient:
         if self._client is None:
-            loaded = self._credentials()
-            if not loaded.join_token:
-                raise exception.CoeError(coe=COE, reason="the cluster has no join token, "
-                                                         "which its operator secret derives from")
-            secret = userdata.secret(loaded.join_token, userdata.ADMIN_PRINCIPAL)
-            self._client = coe_http.CoeHttpClient(
-                COE, self._api_address, lambda: coe_http.cluster_ca(lambda: loaded, COE),
-                default_port=userdata.API_PORT, follow_redirects=True, timeout=self._timeout,
-                headers={"Authorization": coe_http.basic_auth(userdata.ADMIN_PRINCIPAL,
-                                                              secret)})
+            self._client = self._client_at(self._api_address, userdata.API_PORT,
+                                           follow_redirects=True)
         return self._client
+
+    @property
+    def _marathon(self) -> coe_http.CoeHttpClient:
+        """Marathon's API: the API's host at Marathon's port."""
+        if self._marathon_client is None:
+            host = self._api.host
+            host = f"[{host}]" if ":" in host else host
+            self._marathon_client = self._client_at(
+                f"https://{host}:{self._marathon_port}", self._marathon_port)
+        return self._marathon_client
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -194,7 +232,31 @@ class MesosNodes(base.CoeNodes):
         ready = [a.machine for a in targets if a.machine not in down
                  and (not a.live_tasks or now >= starts[a.machine])]
         self._post_machines("/master/machine/down", ready)
+        # After the machines due down: Marathon refusing (an error the conductor reports
+        # while it retries) must not keep a machine past its grace.
+        busy = {a.id for a in targets if a.machine not in down and a.machine not in ready}
+        if busy:
+            self._move_tasks(busy)
         return all(a.machine in down or a.machine in ready for a in targets)
+
+    def _move_tasks(self, agent_ids: set[str]) -> None:
+        """One round of moving Marathon's tasks off these (draining) agents: per app, at
+        most one task killed without scaling, when the app can spare it (module docstring).
+        A Marathon that does not answer moves nothing (the grace then ends the drain)."""
+        try:
+            answer = self._marathon.get_json("/v2/apps", {"embed": "apps.tasks"})
+        except exception.CoeUnreachable as err:
+            LOG.warning("Marathon does not answer, its tasks wait for the drain's grace: %s",
+                        err)
+            return
+        apps = answer.get("apps") if isinstance(answer, dict) else None
+        if not isinstance(apps, list):
+            raise exception.CoeError(coe=COE, reason="GET /v2/apps: no list of apps")
+        victims = [task for app in apps if isinstance(app, dict)
+                   for task in [_spare_task(app, agent_ids)] if task]
+        for task_id in victims:
+            self._marathon.request("POST", "/v2/tasks/delete", query={"scale": "false"},
+                                   body={"ids": [task_id]})
 
     def uncordon(self, names: list[str]) -> None:
         agents = self._agents()
@@ -218,3 +280,30 @@ class MesosNodes(base.CoeNodes):
     def health(self) -> base.CoeHealth:
         """The leading master answering, and its agents (Mesos lists no masters)."""
         return base.CoeHealth("ok", self.nodes(), lists_masters=False)
+
+def _healthy(app: dict[str, Any], task: dict[str, Any]) -> bool:
+    """Running, and passing every health check where the app has any."""
+    if task.get("state") != MARATHON_RUNNING:
+        return False
+    if not app.get("healthChecks"):
+        return True
+    results = task.get("healthCheckResults") or []
+    return len(results) >= len(app["healthChecks"]) and all(
+        isinstance(r, dict) and r.get("alive") for r in results)
+
+
+def _spare_task(app: dict[str, Any], agent_ids: set[str]) -> str | None:
+    """The id of one of the app's tasks on these agents that it can spare now, if any: every
+    instance launched and running (none staging or starting, so no replacement is under
+    way), and another one healthy besides it."""
+    tasks = [t for t in app.get("tasks") or [] if isinstance(t, dict)]
+    if len(tasks) < int(app.get("instances") or 0):
+        return None  # a replacement Marathon has not launched yet
+    if any(t.get("state") != MARATHON_RUNNING for t in tasks):
+        return None  # one is staging or starting (or being killed)
+    healthy = sum(1 for t in tasks if _healthy(app, t))
+    # An unhealthy one first: killing it costs the app nothing.
+    for task in sorted(tasks, key=lambda t: _healthy(app, t)):
+        if task.get("slaveId") in agent_ids and healthy - _healthy(app, task) >= 1:
+            return str(task.get("id"))
+    return None

@@ -3,7 +3,10 @@
 The shared Heat driver builds the stacks; this plugin says what the nodes boot with
 (userdata.py: ZooKeeper, mesos-master and Marathon on masters, mesos-agent on workers), which
 labels and Driver-version config it reads, and that the cluster's API is the Mesos master's
-(`https://<host>:5050`, TLS with the cluster CA). Masters form a ZooKeeper quorum, so their
+(`https://<host>:5050`, TLS with the cluster CA), and that Marathon's (HTTPS on 8443) is
+reachable at the same host: the security group opens its port and the masters' load balancer
+forwards it (templates/lb_env.yaml), for a drain to move tasks. Masters form a ZooKeeper
+quorum, so their
 count must be odd (`validate_cluster`). Workers are rendered once the cluster stack is
 complete, with every master's private address for their ZooKeeper URL.
 """
@@ -11,6 +14,7 @@ complete, with every master's private address for their ZooKeeper URL.
 from __future__ import annotations
 
 import contextvars
+from pathlib import Path
 import secrets
 from typing import Any
 
@@ -28,6 +32,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "zookeeper_version": userdata.DEFAULT_ZOOKEEPER_VERSION,
 }
 LABELS = tuple(DEFAULT_CONFIG)
+#: The environment that gives the masters' load balancer Marathon's listener and pool.
+LB_ENV = Path(__file__).resolve().parent / "templates" / "lb_env.yaml"
 #: The network drivers a Mesos cluster can have (Magnum's: Docker's own networking).
 NETWORK_DRIVERS = ("docker",)
 
@@ -53,7 +59,7 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
     boot_dir = userdata.BOOT_DIR
     default_config = DEFAULT_CONFIG
     api_port = userdata.API_PORT
-    public_tcp_ports = (22,)
+    public_tcp_ports = (22, userdata.MARATHON_PORT)
 
     @classmethod
     def check_config(cls, settings: dict[str, Any]) -> None:
@@ -116,12 +122,22 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
 
     def coe_client(self, cluster: Any, credentials: base.CredentialsLoader) -> base.CoeNodes:
         """The cluster's Mesos agents through the masters' API (coe.py)."""
-        # Half the drain's time for frameworks to move their tasks (Marathon moves nothing
-        # on an inverse offer); then the machine goes down and they are rescheduled.
+        # Half the drain's time to move Marathon's tasks (coe.py kills them one at a time)
+        # and for other frameworks' to end; then the machine goes down with what is left.
         return coe.MesosNodes(cluster.api_address, credentials,
                               drain_grace=CONF.conductor.upgrade_drain_timeout / 2)
 
     # -- HeatDriver hooks ------------------------------------------------------------------------
+
+    def extra_environments(self, cluster: Any, cluster_template: Any, masters: bool
+                           ) -> list[Path]:
+        """The masters' load balancer, when they have one, forwards Marathon's port too."""
+        if masters and any(p.name == "master_lb.yaml" for p in parameters.environments(
+                cluster, cluster_template, masters=True,
+                masters_count=self._master_count(cluster), baremetal=False,
+                node_volume_size=0)):
+            return [LB_ENV]
+        return []
 
     def make_join_token(self) -> str:
         """The secret the agents', Marathon's and the operator's Mesos secrets derive from."""

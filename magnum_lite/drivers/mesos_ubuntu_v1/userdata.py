@@ -27,6 +27,13 @@ balancer never joins. Reconfiguration needs ACL checks off (`zookeeper.skipACL`)
 port is reachable from the cluster network only (the security group opens nothing but SSH and
 5050 to the outside), and any node there can change the ensemble.
 
+Marathon serves its REST API over HTTPS only (MARATHON_PORT, with the master's certificate in
+a PKCS#12 keystore) and asks every client for HTTP basic authentication as the operator
+principal (`--http_credentials`): a drain kills tasks through it. Its maintenance mode (from
+v1.6, the oldest accepted: a feature to enable in v1.6, the default from v1.7) makes it
+decline the offers of machines in a maintenance window, so a killed task's replacement never
+lands on a draining agent.
+
 TLS: every libprocess endpoint speaks TLS only (no downgrade). Masters issue themselves a
 server certificate from the cluster CA at boot (they hold its key), so clients of the API
 (api_address `https://<host>:5050`) verify it with the cluster CA; agents, which hold only
@@ -90,7 +97,8 @@ ZOOKEEPER_IMAGE = "zookeeper"
 
 API_PORT = 5050
 ZOOKEEPER_PORT = 2181
-MARATHON_PORT = 8080
+#: Marathon's HTTPS port (its plain HTTP port is disabled): how a drain reaches it.
+MARATHON_PORT = 8443
 ROLES = ("master", "worker")
 CONFIG_DIR = "/etc/magnum-lite"
 MESOS_DIR = "/etc/mesos"
@@ -103,6 +111,10 @@ CREDENTIAL_DIRS = (f"{MESOS_DIR}/", f"{CONFIG_DIR}/")
 AGENT_PRINCIPAL = "magnum-agent"
 MARATHON_PRINCIPAL = "marathon"
 ADMIN_PRINCIPAL = "magnum-admin"
+#: What the password of Marathon's keystore derives from (no principal: a file's password).
+MARATHON_KEYSTORE = "marathon-keystore"
+#: Marathon's HTTP credentials and keystore password, as an environment file (root only).
+MARATHON_HTTP_ENV = f"{MESOS_DIR}/marathon-http.env"
 #: The agent attribute naming the node's server (mesos-agent.sh sets it; agents register by
 #: their IP): how magnum-lite finds a node's agent to drain it. No node label may take it.
 NODE_NAME_ATTRIBUTE = "magnum_lite_node"
@@ -118,6 +130,8 @@ _TOKEN_RE = re.compile(r"[0-9a-f]{32,128}")
 _ATTRIBUTE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 # The oldest Mesos release accepted (the flags the scripts set exist from 1.4 on).
 MIN_MESOS = (1, 4)
+# The oldest Marathon accepted (minor, patch of v1.x): maintenance mode came with v1.6.
+MIN_MARATHON = (6, 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,7 +187,12 @@ def validate_config(config: MesosBootConfig) -> None:
     if mesos[:2] < MIN_MESOS or mesos[0] != 1:
         raise fail("mesos_version", f"{config.mesos_version} is not a Mesos 1.x release "
                                     f"from 1.{MIN_MESOS[1]} on")
-    _version("marathon_version", config.marathon_version, _MARATHON_RE, "v1.6.322")
+    marathon = _version("marathon_version", config.marathon_version, _MARATHON_RE, "v1.6.322")
+    if marathon < MIN_MARATHON:
+        raise fail("marathon_version", f"{config.marathon_version} is older than "
+                                       f"v1.{MIN_MARATHON[0]}, the first Marathon that "
+                                       "declines the offers of machines in maintenance (a "
+                                       "drain relies on it)")
     zookeeper = _version("zookeeper_version", config.zookeeper_version, _VERSION_RE, "3.9.2")
     if zookeeper[:2] < (3, 5):
         raise fail("zookeeper_version", "dynamic reconfiguration needs ZooKeeper 3.5 or later")
@@ -227,8 +246,14 @@ def _mesos_files(config: MesosBootConfig) -> dict[str, str]:
     principals = (AGENT_PRINCIPAL, MARATHON_PRINCIPAL, ADMIN_PRINCIPAL)
     credentials = {"credentials": [{"principal": p, "secret": secret(token, p)}
                                    for p in principals]}
+    # Marathon's REST API: the operator's credentials (a drain kills tasks through it) and
+    # the password of the keystore mesos-master.sh makes from the master's certificate.
+    marathon_env = (f"MARATHON_HTTP_CREDENTIALS={ADMIN_PRINCIPAL}:"
+                    f"{secret(token, ADMIN_PRINCIPAL)}\n"
+                    f"MARATHON_SSL_KEYSTORE_PASSWORD={secret(token, MARATHON_KEYSTORE)}\n")
     return {f"{MESOS_DIR}/credentials.json": json.dumps(credentials, indent=2) + "\n",
-            f"{MESOS_DIR}/marathon.secret": secret(token, MARATHON_PRINCIPAL)}
+            f"{MESOS_DIR}/marathon.secret": secret(token, MARATHON_PRINCIPAL),
+            MARATHON_HTTP_ENV: marathon_env}
 
 
 def _cloud_config(config: MesosBootConfig) -> str:
@@ -258,6 +283,7 @@ def _cloud_config(config: MesosBootConfig) -> str:
         "AGENT_ATTRIBUTES": attributes,
         "DOCKER_VOLUME_SIZE": config.docker_volume_size,
         "JOIN_TIMEOUT": JOIN_TIMEOUT,
+        "MARATHON_PORT": MARATHON_PORT,
     }
     files = [node_env_file(CONFIG_DIR, node_env)]
     # dockerd pulls every image.

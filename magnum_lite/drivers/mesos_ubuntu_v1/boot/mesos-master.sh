@@ -172,13 +172,33 @@ docker run -d --name mesos-master --restart=always --net=host \
     -v "$mesos_etc:/etc/mesos:ro" -v /var/lib/mesos:/var/lib/mesos \
     --env-file "$mesos_etc/master.env" "$MESOS_MASTER_IMAGE" >/dev/null
 
+# Marathon's keystore: the master's certificate (with the CA) and key, as PKCS#12, which
+# Java reads as a keystore; made again with each certificate (a CA rotation runs this again).
+# SHA1-3DES, not OpenSSL 3's default AES: the Java 8 of Marathon's image reads only that.
+keystore_password=$(sed -n 's/^MARATHON_SSL_KEYSTORE_PASSWORD=//p' "$mesos_etc/marathon-http.env")
+chain=()
+if [ -f "$ssl/ca.crt" ]; then chain=(-certfile "$ssl/ca.crt"); fi
+KEYSTORE_PASSWORD=$keystore_password openssl pkcs12 -export -name marathon \
+    -in "$ssl/server.crt" -inkey "$ssl/server.key" "${chain[@]}" \
+    -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 \
+    -passout env:KEYSTORE_PASSWORD -out "$ssl/marathon.p12"
+
 log "starting Marathon $MARATHON_VERSION"
 retry 10 15 docker pull -q "$MARATHON_IMAGE" >/dev/null
 docker rm -f marathon >/dev/null 2>&1 || true
+# HTTPS only, every request with the operator's credentials (marathon-http.env); a standby
+# proxies to the leader, whose certificate names its address but which the JVM's trust
+# store does not know (the cluster CA): hence no hostname check on that hop.
+# Declining the offers of machines in maintenance: a feature in v1.6, the default from v1.7.
+features=()
+case "$MARATHON_VERSION" in v1.6.*) features=(--enable_features maintenance_mode) ;; esac
 docker run -d --name marathon --restart=always --net=host -v "$mesos_etc:/etc/mesos:ro" \
-    --env-file "$mesos_etc/marathon.env" "$MARATHON_IMAGE" \
+    --env-file "$mesos_etc/marathon.env" --env-file "$mesos_etc/marathon-http.env" \
+    "$MARATHON_IMAGE" \
     --master "zk://$my_ip:2181/mesos" --zk "zk://$my_ip:2181/marathon" \
-    --hostname "$my_ip" --http_port 8080 --mesos_authentication \
+    --hostname "$my_ip" --disable_http --https_port "$MARATHON_PORT" \
+    --ssl_keystore_path /etc/mesos/ssl/marathon.p12 --leader_proxy_ssl_ignore_hostname \
+    "${features[@]}" --mesos_authentication \
     --mesos_authentication_principal marathon \
     --mesos_authentication_secret_file /etc/mesos/marathon.secret >/dev/null
 log "master $NODE_INDEX is up"

@@ -1,9 +1,11 @@
 """Draining Mesos agents through a faithful master API over TLS (basic authentication for
 writes): maintenance windows kept and added, machines down when idle or past the grace, up
-again."""
+again; and through the sandbox's master and Marathon APIs, Marathon's tasks moved off one
+at a time without the app ever losing its last running task."""
 
 from __future__ import annotations
 
+import signal
 import types
 
 import pytest
@@ -12,6 +14,8 @@ from magnum_lite.common import exception, x509
 from magnum_lite.drivers import base, coe_http
 from magnum_lite.drivers.mesos_ubuntu_v1 import coe, userdata
 from magnum_lite.drivers.mesos_ubuntu_v1 import driver as mesos_driver
+from magnum_lite_sandbox import mesos_api, timeline
+from magnum_lite_sandbox.cluster_sim import Node
 from tests.unit.drivers import coe_servers
 
 TOKEN = "ab" * 32
@@ -51,9 +55,10 @@ class Clock:
 
 
 def nodes_of(server, ca, clock=None, token=TOKEN) -> coe.MesosNodes:
+    """A client of the fake master, whose Marathon does not answer (nothing listens)."""
     return coe.MesosNodes(f"https://127.0.0.1:{server.port}",
                           lambda: base.ClusterCredentials(cas={"ca": ca}, join_token=token),
-                          clock=clock or Clock())
+                          clock=clock or Clock(), marathon_port=coe_servers.free_port())
 
 
 def machine(ip: str) -> dict[str, str]:
@@ -117,6 +122,29 @@ def test_past_the_grace_the_machine_goes_down_with_its_tasks(mesos, ca):
     clock.now += 1
     assert nodes.drain(["m-worker-1"]) is True
     assert mesos.down == [machine("10.0.0.21")] and mesos.tasks == []
+
+
+class _RefusingMarathon(coe_servers.FakeApi):
+    """A Marathon that takes the conductor's credentials for wrong ones."""
+
+    def handle(self, request):
+        return 401, {"message": "Unauthorized"}, {"WWW-Authenticate": 'Basic realm="Mesosphere"'}
+
+
+def test_a_refusing_marathon_is_reported_yet_holds_no_machine_past_the_grace(mesos, ca):
+    mesos.add_task(mesos.agents[0]["id"])
+    clock = Clock()
+    with _RefusingMarathon(ca) as marathon:
+        nodes = coe.MesosNodes(f"https://127.0.0.1:{mesos.port}",
+                               lambda: base.ClusterCredentials(cas={"ca": ca}, join_token=TOKEN),
+                               clock=clock, marathon_port=marathon.port)
+        with pytest.raises(exception.CoeError, match="GET /v2/apps: 401"):
+            nodes.drain(["m-worker-0"])
+        assert mesos.windows and mesos.down == []  # draining, its task still there
+        clock.now += coe.DRAIN_GRACE
+        assert nodes.drain(["m-worker-0"]) is True
+    assert mesos.down == [machine("10.0.0.20")]
+    assert marathon.seen() == ["GET /v2/apps?embed=apps.tasks"]  # not asked past the grace
 
 
 def test_a_node_the_master_does_not_list_counts_as_drained(mesos, ca):
@@ -200,3 +228,110 @@ def test_the_driver_gives_its_client_on_the_master_port():
     nodes = mesos_driver.MesosUbuntuV1({}).coe_nodes(
         cluster, types.SimpleNamespace(tls_disabled=False), credentials=lambda: None)
     assert isinstance(nodes, coe.MesosNodes)
+
+
+# -- Marathon's tasks, through the sandbox's master and Marathon APIs --------------------------
+
+CLUSTER = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+WORKERS = tuple(f"m-worker-{i}" for i in range(3))
+
+
+def _nodes(workers: int) -> tuple[Node, ...]:
+    return tuple(Node(name, "master" if i == 0 else "worker", f"10.0.0.{10 + i}", f"srv-{i}",
+                      "2026-11-21T18:00:00Z", "1.7.1", "boot-1")
+                 for i, name in enumerate(("m-master-0", *WORKERS[:workers])))
+
+
+@pytest.fixture
+def sandbox(ca, tmp_path, monkeypatch):
+    """A Mesos cluster whose three Marathon tasks all run on m-worker-0 (it was the only
+    worker when they started), with two more workers up since."""
+    # A peer hanging up mid-answer must raise EPIPE in the server's thread, not end pytest
+    # (the sandbox's own main(), run in-process by some sandbox tests, restores SIG_DFL).
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    monkeypatch.setenv("MAGNUM_LITE_SANDBOX_BOOT_SECONDS", "2")
+    clock = Clock()
+    view = mesos_api.MesosView(
+        CLUSTER, _nodes(1), "1.7.1", "2026-11-21T18:00:00Z", state_dir=str(tmp_path),
+        credentials=((userdata.ADMIN_PRINCIPAL,
+                      userdata.secret(TOKEN, userdata.ADMIN_PRINCIPAL)),))
+    api = mesos_api.MesosAPI(view, ca, port=0, clock=clock)
+    api.serve(["127.0.0.1"])
+    api.set_view(mesos_api.MesosView(**{**view.__dict__, "nodes": _nodes(3)}))
+    clock.now += 3
+    api.tick()
+    nodes = coe.MesosNodes(
+        f"https://127.0.0.1:{api.addresses['127.0.0.1']}",
+        lambda: base.ClusterCredentials(cas={"ca": ca}, join_token=TOKEN), clock=clock,
+        marathon_port=api.marathon.addresses["127.0.0.1"])
+    yield types.SimpleNamespace(api=api, clock=clock, nodes=nodes, state_dir=tmp_path)
+    api.close()
+
+
+def _marathon_tasks(sandbox) -> dict[str, str]:
+    """Marathon's tasks: id -> the node it runs on."""
+    names = {a.id: a.name for a in sandbox.nodes._agents().values()}
+    return {t["id"]: names[t["slaveId"]] for t in sandbox.api.sim.marathon_tasks()}
+
+
+def test_marathons_tasks_move_off_one_at_a_time_and_the_app_keeps_running(sandbox):
+    assert set(_marathon_tasks(sandbox).values()) == {"m-worker-0"}
+    rounds = 0
+    while not sandbox.nodes.drain(["m-worker-0"]):
+        rounds += 1
+        assert rounds < 20
+        sandbox.clock.now += 0.5  # a replacement starts in a second
+        sandbox.api.tick()
+    assert sandbox.clock.now < NOW + coe.DRAIN_GRACE  # moved, not waited out
+    moved = _marathon_tasks(sandbox)
+    assert len(moved) == 3 and "m-worker-0" not in moved.values()
+    entries = timeline.read(CLUSTER, sandbox.state_dir)
+    start = next(i for i, e in enumerate(entries) if e["event"] == "cordoned")
+    events = [(e["event"], e["node"]) for e in entries[start:]]
+    kills = [i for i, (event, _) in enumerate(events) if event == "task killed"]
+    assert len(kills) == 3 and ("task lost", "m-worker-0") not in events
+    # One at a time: each kill after the previous replacement started.
+    for before, after in zip(kills, kills[1:], strict=False):
+        assert any(e == "task started" for e, _ in events[before:after])
+    assert all(e["ready_replicas"] >= 2 for e in entries[start:])
+    assert events[-1] == ("down", "m-worker-0")
+
+
+def test_a_drain_waits_while_a_replacement_is_staging(sandbox):
+    assert sandbox.nodes.drain(["m-worker-0"]) is False
+    killed = [e for e in timeline.read(CLUSTER, sandbox.state_dir)
+              if e["event"] == "task killed"]
+    assert len(killed) == 1
+    assert sandbox.nodes.drain(["m-worker-0"]) is False  # the replacement is not running yet
+    assert [e for e in timeline.read(CLUSTER, sandbox.state_dir)
+            if e["event"] == "task killed"] == killed
+
+
+def _app(*tasks: dict, instances: int | None = None, checks: int = 0) -> dict:
+    return {"id": "/web", "instances": len(tasks) if instances is None else instances,
+            "healthChecks": [{"protocol": "HTTP"}] * checks, "tasks": list(tasks)}
+
+
+def _task(task_id: str, agent: str, state: str = "TASK_RUNNING",
+          alive: bool | None = None) -> dict:
+    task = {"id": task_id, "slaveId": agent, "state": state}
+    if alive is not None:
+        task["healthCheckResults"] = [{"alive": alive}]
+    return task
+
+
+@pytest.mark.parametrize(("app", "spare"), [
+    (_app(_task("a", "S0"), _task("b", "S1")), "a"),
+    (_app(_task("a", "S0"), _task("b", "S0")), "a"),  # another one on that agent
+    (_app(_task("a", "S0")), None),  # its last running task
+    (_app(_task("a", "S0"), _task("b", "S1", "TASK_STAGING")), None),  # a replacement
+    (_app(_task("a", "S0"), _task("b", "S1"), instances=3), None),  # one not launched yet
+    (_app(_task("a", "S2"), _task("b", "S1")), None),  # none on the draining agent
+    (_app(_task("a", "S0", alive=True), _task("b", "S1", alive=False), checks=1), None),
+    (_app(_task("a", "S0", alive=False), _task("b", "S1", alive=True), checks=1), "a"),
+    (_app(_task("a", "S0", alive=True), _task("b", "S0", alive=False),
+          _task("c", "S1", alive=True), checks=1), "b"),  # the unhealthy one first
+    (_app(_task("a", "S0"), _task("b", "S1"), checks=1), None),  # no health results yet
+])
+def test_a_task_is_spared_only_while_its_app_keeps_another_healthy(app, spare):
+    assert coe._spare_task(app, {"S0"}) == spare

@@ -65,7 +65,7 @@ def test_create_sends_the_mesos_api_port_and_coe_version(build, heat):
     state = c.create()
     params = heat.stack(c.cluster_stack_name).parameters
     assert params["api_port"] == 5050
-    assert params["public_tcp_ports"] == "22,5050"
+    assert params["public_tcp_ports"] == "22,5050,8443"  # and Marathon's
     assert params["master_count"] == 3
     assert state.coe_version == "1.11.0"
     assert len(c.cluster.join_token) == 64 and int(c.cluster.join_token, 16) >= 0
@@ -234,3 +234,25 @@ def test_a_ca_rotation_sends_the_new_ca_to_masters_and_workers(build, heat, ca):
                              for k in ("0", "1", "2")) + "/mesos"
     assert f"ZOOKEEPER_URL='{url}'" in _env(worker.parameters["user_data"].replace(
         "__NODE_INDEX__", "0"))
+
+
+def test_the_masters_load_balancer_forwards_marathons_port_too(build, heat):
+    c = build(masters=3)
+    c.create()
+    stack = heat.stack(c.cluster_stack_name)
+    lb = heat.parse(stack.files[stack.registry["Magnum::Optional::ApiLoadBalancer"]])
+    member = heat.parse(stack.files[stack.registry["Magnum::Optional::LbMember"]])
+    assert lb["resources"]["marathon_listener"]["properties"]["protocol_port"] == {
+        "get_param": "marathon_port"}
+    assert lb["parameters"]["marathon_port"]["default"] == userdata.MARATHON_PORT
+    assert member["parameters"]["marathon_port"]["default"] == userdata.MARATHON_PORT
+    # Each master is a member of both pools: the Mesos API's and Marathon's.
+    assert {r["type"] for r in member["resources"].values()} == {"OS::Octavia::PoolMember"}
+    assert len(member["resources"]) == 2
+
+
+def test_a_lone_master_without_load_balancer_keeps_the_shared_environment(build, heat):
+    c = build(masters=1)
+    c.create()
+    registry = heat.stack(c.cluster_stack_name).registry
+    assert registry["Magnum::Optional::ApiLoadBalancer"] == "OS::Heat::None"

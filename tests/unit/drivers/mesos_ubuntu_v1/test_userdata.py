@@ -9,6 +9,7 @@ certificate they issue and how agents are pointed at the masters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -150,6 +151,12 @@ def test_node_env_and_files(rendered, name, role):
         assert set(principals) == {"magnum-agent", "marathon", "magnum-admin"}
         assert len(set(principals.values())) == 3  # one secret each
         assert written["/etc/mesos/marathon.secret"]["content"] == principals["marathon"]
+        # Marathon's API: the operator's credentials, and its keystore's own password.
+        http_env = written[userdata.MARATHON_HTTP_ENV]
+        assert http_env["permissions"] == "0600"
+        assert http_env["content"] == (
+            f"MARATHON_HTTP_CREDENTIALS=magnum-admin:{principals['magnum-admin']}\n"
+            f"MARATHON_SSL_KEYSTORE_PASSWORD={userdata.secret(TOKEN, 'marathon-keystore')}\n")
         assert "ZOOKEEPER_URL=''" in env
         assert "/etc/mesos/agent-credential.json" not in written
     else:
@@ -161,6 +168,7 @@ def test_node_env_and_files(rendered, name, role):
         assert ("ZOOKEEPER_URL='zk://10.0.0.5:2181,10.0.0.6:2181,10.0.0.7:2181/mesos'"
                 in env)
         assert "/etc/mesos/credentials.json" not in written
+        assert userdata.MARATHON_HTTP_ENV not in written
     assert TOKEN not in node  # only derived secrets reach the nodes
     cc = cloud_config(node)
     if config.http_proxy:
@@ -233,7 +241,7 @@ def test_master_0_seeds_the_ensemble_and_starts_mesos_and_marathon(rendered, ca,
     assert (dirs["zk"] / "zoo.cfg.dynamic").read_text() == ENSEMBLE + "\n"
     zoo = (dirs["zk"] / "zoo.cfg").read_text()
     assert "standaloneEnabled=false" in zoo and "reconfigEnabled=true" in zoo
-    assert "admin.enableServer=false" in zoo  # its port 8080 is Marathon's
+    assert "admin.enableServer=false" in zoo  # its port 8080 is nobody's business
     assert not any("/master/redirect" in c for c in calls)  # the seed asks nobody
     runs = docker_runs(calls)
     assert list(runs) == ["zookeeper", "mesos-master", "marathon"]
@@ -249,6 +257,27 @@ def test_master_0_seeds_the_ensemble_and_starts_mesos_and_marathon(rendered, ca,
         assert line in master_env
     marathon_env = (dirs["mesos"] / "marathon.env").read_text()
     assert "LIBPROCESS_SSL_ENABLED=true" in marathon_env and "MESOS_" not in marathon_env
+    # Marathon's API: HTTPS only, behind the operator's credentials, declining the offers of
+    # machines in maintenance (a drain kills its tasks through it).
+    for flag in ("--disable_http", f"--https_port {userdata.MARATHON_PORT}",
+                 "--ssl_keystore_path /etc/mesos/ssl/marathon.p12",
+                 "--enable_features maintenance_mode", "marathon-http.env"):
+        assert flag in runs["marathon"]
+    http_env = dict(line.split("=", 1) for line in
+                    (dirs["mesos"] / "marathon-http.env").read_text().splitlines())
+    admin = next(c for c in json.loads((dirs["mesos"] / "credentials.json").read_text())[
+        "credentials"] if c["principal"] == userdata.ADMIN_PRINCIPAL)
+    assert http_env["MARATHON_HTTP_CREDENTIALS"] == f"{admin['principal']}:{admin['secret']}"
+    keystore = subprocess.run(
+        ["openssl", "pkcs12", "-in", str(dirs["mesos"] / "ssl" / "marathon.p12"), "-nokeys",
+         "-passin", "pass:" + http_env["MARATHON_SSL_KEYSTORE_PASSWORD"]],
+        capture_output=True, text=True)
+    assert keystore.returncode == 0, keystore.stderr
+    assert keystore.stdout.count("BEGIN CERTIFICATE") == 2  # the master's, then the CA's
+    assert "Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC" in subprocess.run(
+        ["openssl", "pkcs12", "-in", str(dirs["mesos"] / "ssl" / "marathon.p12"), "-info",
+         "-noout", "-passin", "pass:" + http_env["MARATHON_SSL_KEYSTORE_PASSWORD"]],
+        capture_output=True, text=True).stderr
     # The master's certificate: issued by the cluster CA, for every address clients use.
     cert = dirs["mesos"] / "ssl" / "server.crt"
     verify = subprocess.run(["openssl", "verify", "-CAfile", str(dirs["mesos"] / "ssl/ca.crt"),
@@ -260,6 +289,18 @@ def test_master_0_seeds_the_ensemble_and_starts_mesos_and_marathon(rendered, ca,
                 "IP Address:172.24.4.5"):
         assert san in text
     assert "PRIVATE KEY" not in done.stdout + done.stderr
+
+
+@needs_openssl
+def test_marathon_from_v1_7_declines_offers_in_maintenance_by_default(tmp_path):
+    config = dataclasses.replace(config_of("ha-everything", "master"),
+                                 marathon_version="v1.7.7")
+    done, calls, _ = run_node(tmp_path, userdata.render_user_data(config), 0)
+    assert done.returncode == 0, done.stdout + done.stderr
+    marathon = docker_runs(calls)["marathon"]
+    assert "--enable_features" not in marathon  # a v1.6 feature, the default since
+    assert marathon.endswith("--mesos_authentication_secret_file /etc/mesos/marathon.secret")
+    assert "mesosphere/marathon:v1.7.7 --master" in marathon
 
 
 @needs_openssl
@@ -396,6 +437,7 @@ BAD = [
     ("mesos_version", {"mesos_version": "2.0.0"}),
     ("mesos_version", {"mesos_version": "1.7.1; reboot"}),
     ("marathon_version", {"marathon_version": "1.6.322"}),
+    ("marathon_version", {"marathon_version": "v1.5.12"}),  # no maintenance mode
     ("zookeeper_version", {"zookeeper_version": "3.4.14"}),
     ("zookeeper_hosts", {"role": "worker", "zookeeper_hosts": ()}),
     ("zookeeper_hosts", {"role": "worker", "zookeeper_hosts": ("10.0.0.5:2181",)}),
