@@ -281,6 +281,7 @@ class MesosNodes(base.CoeNodes):
         """The leading master answering, and its agents (Mesos lists no masters)."""
         return base.CoeHealth("ok", self.nodes(), lists_masters=False)
 
+
 def _healthy(app: dict[str, Any], task: dict[str, Any]) -> bool:
     """Running, and passing every health check where the app has any."""
     if task.get("state") != MARATHON_RUNNING:
