@@ -216,3 +216,74 @@ def test_a_user_asks_for_a_repair(openstack_cli, heat, healing):
     assert done["status"] == "UPDATE_COMPLETE", done["status_reason"]
     after = _server_ids(heat, uuid)
     assert {n for n in before if after.get(n) != before[n]} == {worker}
+
+
+# COE -> (image, network driver, the labels of its version) of the other COEs' clusters.
+OTHER_COES = {
+    "swarm-mode": ("fedora-40", "docker", "docker_version=27.3.1"),
+    "mesos": (clusters.IMAGE, "docker", "mesos_version=1.7.1"),
+}
+
+
+@pytest.mark.parametrize("coe", sorted(OTHER_COES))
+def test_swarm_and_mesos_name_a_stopped_worker_and_heal_it(openstack_cli, heat, coe):
+    """A worker stopped shows by name (Swarm: down; Mesos: its agent inactive), then alone
+    is replaced, and the cluster is HEALTHY again."""
+    sandbox = openstack_cli.sandbox
+    image, network_driver, version = OTHER_COES[coe]
+    template = upgrades.template(openstack_cli, coe, image, network_driver,
+                                 f"{version},auto_healing_enabled=true,auto_healing_grace=6")
+    name = clusters.create(openstack_cli, template, "--master-count", "1", "--node-count", "3")
+    cluster = clusters.settle(openstack_cli, name)
+    try:
+        assert cluster["status"] == "CREATE_COMPLETE", cluster["status_reason"]
+        healthy = _health(sandbox, cluster["uuid"], "HEALTHY")
+        before = _server_ids(heat, cluster["uuid"])
+        worker = sorted(clusters.worker_servers(heat, cluster["uuid"]))[0]
+        faults.stop(worker)
+        _health(sandbox, cluster["uuid"], "UNHEALTHY", **{f"{worker}.Ready": "False"})
+        done = _repaired(openstack_cli, cluster["uuid"], healthy["version"])
+        assert done["status"] == "UPDATE_COMPLETE", done["status_reason"]
+        after = _server_ids(heat, cluster["uuid"])
+        assert {n for n in before if after.get(n) != before[n]} == {worker}
+        _health(sandbox, cluster["uuid"], "HEALTHY", timeout=SEEN_WITHIN + 10)
+    finally:
+        clusters.delete(openstack_cli, heat, cluster)
+        openstack_cli("sandbox", "coe", "cluster", "template", "delete", template["uuid"],
+                      check=False)
+
+
+def test_a_stopped_master_of_three_is_healed_and_the_api_stays_reachable(openstack_cli, heat):
+    sandbox = openstack_cli.sandbox
+    template = upgrades.template(openstack_cli, "kubernetes", clusters.IMAGE, "flannel",
+                                 AUTO_HEALING)
+    name = clusters.create(openstack_cli, template, "--master-count", "3", "--node-count", "1")
+    cluster = clusters.settle(openstack_cli, name)
+    try:
+        assert cluster["status"] == "CREATE_COMPLETE", cluster["status_reason"]
+        healthy = _health(sandbox, cluster["uuid"], "HEALTHY")
+        before = _server_ids(heat, cluster["uuid"])
+        master = sorted(n for n in before if "-master-" in n)[1]
+        faults.stop(master)
+        _health(sandbox, cluster["uuid"], "UNHEALTHY", **{f"{master}.Ready": "False"})
+        # The API (through its load balancer) answers all along: every finding until the
+        # cluster is HEALTHY again says "api": "ok".
+        seen_api = set()
+        began = time.monotonic()
+        while time.monotonic() - began < REPAIR_TIMEOUT:
+            shown = _cluster(sandbox, cluster["uuid"])
+            if shown["status"] != "UPDATE_IN_PROGRESS":
+                seen_api.add((shown.get("health_status_reason") or {}).get("api"))
+            if shown["version"] > healthy["version"] and shown["status"] == "UPDATE_COMPLETE" \
+                    and shown.get("health_status") == "HEALTHY":
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"{master} was not healed within {REPAIR_TIMEOUT:.0f} s")
+        assert seen_api == {"ok"}, seen_api
+        after = _server_ids(heat, cluster["uuid"])
+        assert {n for n in before if after.get(n) != before[n]} == {master}
+    finally:
+        clusters.delete(openstack_cli, heat, cluster)
+        openstack_cli("sandbox", "coe", "cluster", "template", "delete", template["uuid"],
+                      check=False)
