@@ -17,9 +17,16 @@ What it answers, as Heat does (the shapes are heatclient's):
 - `stacks.update(id, existing=True, parameters=...)`: PATCH merges parameters (PUT replaces
   them and the template); ResourceGroup `removal_policies` blacklist members for good.
 - `stacks.delete(id)`; `stacks.preview(**fields)` -> a Stack whose to_dict() is Heat's preview.
-- `resources.list(stack_id, nested_depth=, filters={"status": ...})`: `Resource` objects with
-  Heat's `links` (rel self/stack/nested) for the stack's own resources and, for a failed
-  stack, the chain of failed nested resources down to the one that failed.
+- `resources.list(stack_id, nested_depth=, filters={"status": ..., "name": ...})`:
+  `Resource` objects with Heat's `links` (rel self/stack/nested) for the stack's own
+  resources, its groups' members and their templates' resources down to `nested_depth`
+  and, for a failed stack, the chain of failed nested resources down to the one that failed.
+- `resources.mark_unhealthy(stack, resource, mark_unhealthy, reason)`: CHECK_FAILED (or
+  back) for a resource of that very stack (a member's nested stack), by name or physical
+  id; HTTPNotFound for another; HTTPConflict while the stack is updating (Heat says so
+  while an engine holds the resource). The next update
+  of the stack replaces every CHECK_FAILED resource when it completes (a server gets a new
+  id), and rebuilds in place the servers whose `rebuild_members` mark it changed.
 
 Heat's `max_resources_per_stack` is enforced on the whole tree (every nested stack's
 resources, ResourceGroup members included, counted from the templates and the environment's
