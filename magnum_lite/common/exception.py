@@ -40,6 +40,12 @@ class InvalidUuidOrName(Invalid):
     message = "Expected a name or uuid but received %(uuid)s."
 
 
+class NodeNotFound(InvalidParameterValue):
+    """A node named in a request (a repair) that the cluster does not have."""
+
+    message = "Cluster %(cluster)s has no node %(node)s."
+
+
 class InvalidState(Invalid):
     message = "Cluster %(cluster)s is %(status)s: %(action)s is not possible now."
 

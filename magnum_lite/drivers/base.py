@@ -294,6 +294,34 @@ class Driver(driver_factory.Plugin):
         moved), changing no node; called until it answers BATCH_DONE (or BATCH_FAILED)."""
         raise exception.NotSupported(operation=f"upgrading with {type(self).__name__}")
 
+    # -- node repair (auto-healing and user-triggered repair; issue 15) -------------------
+    # A repair is a dict the driver makes in `plan_repair` and gets back unchanged:
+    # "stack", "role" (master or worker), "nodegroup" (uuid), "members", "nodes" (server
+    # names) and what the driver needs to tell a sent repair from an unsent one.
+
+    def plan_repair(self, context: Any, cluster: Any, nodegroups: list[Any],
+                    nodes: list[str], *, cluster_template: Any = None
+                    ) -> list[dict[str, Any]]:
+        """The repairs replacing (VMs) or rebuilding in place (baremetal) the named nodes
+        (server names or ids), one per cloud resource holding some of them; nothing else
+        changes. `cluster_template` (optional) tells baremetal groups of stacks made
+        before the stack said so itself.
+
+        :raises exception.NodeNotFound: a name the cluster has no node of (400).
+        :raises exception.NotSupported: the plugin cannot repair nodes.
+        """
+        raise exception.NotSupported(operation=f"repairing nodes with {type(self).__name__}")
+
+    def repair(self, context: Any, repair: dict[str, Any]) -> None:
+        """Send the repair: its nodes are replaced (or rebuilt), nothing else. Sends nothing
+        for a node the cloud already got the repair of (asked again after a lost answer)."""
+        raise exception.NotSupported(operation=f"repairing nodes with {type(self).__name__}")
+
+    def repair_state(self, context: Any, repair: dict[str, Any]) -> tuple[str, str | None]:
+        """(BATCH_UNSENT | BATCH_ROLLING | BATCH_DONE | BATCH_FAILED, the cloud's reason for
+        a failure) of the repair, read from the cloud: UNSENT when it never got it."""
+        raise exception.NotSupported(operation=f"repairing nodes with {type(self).__name__}")
+
     def coe_nodes(self, cluster: Any, cluster_template: Any, *,
                   credentials: CredentialsLoader) -> CoeNodes:
         """The cluster's nodes through its COE API, as a client of the cluster's CA.

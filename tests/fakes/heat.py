@@ -17,9 +17,16 @@ What it answers, as Heat does (the shapes are heatclient's):
 - `stacks.update(id, existing=True, parameters=...)`: PATCH merges parameters (PUT replaces
   them and the template); ResourceGroup `removal_policies` blacklist members for good.
 - `stacks.delete(id)`; `stacks.preview(**fields)` -> a Stack whose to_dict() is Heat's preview.
-- `resources.list(stack_id, nested_depth=, filters={"status": ...})`: `Resource` objects with
-  Heat's `links` (rel self/stack/nested) for the stack's own resources and, for a failed
-  stack, the chain of failed nested resources down to the one that failed.
+- `resources.list(stack_id, nested_depth=, filters={"status": ..., "name": ...})`:
+  `Resource` objects with Heat's `links` (rel self/stack/nested) for the stack's own
+  resources, its groups' members and their templates' resources down to `nested_depth`
+  and, for a failed stack, the chain of failed nested resources down to the one that failed.
+- `resources.mark_unhealthy(stack, resource, mark_unhealthy, reason)`: CHECK_FAILED (or
+  back) for a resource of that very stack (a member's nested stack), by name or physical
+  id; HTTPNotFound for another; HTTPConflict while the stack is updating (Heat says so
+  while an engine holds the resource). The next update
+  of the stack replaces every CHECK_FAILED resource when it completes (a server gets a new
+  id), and rebuilds in place the servers whose `rebuild_members` mark it changed.
 
 Heat's `max_resources_per_stack` is enforced on the whole tree (every nested stack's
 resources, ResourceGroup members included, counted from the templates and the environment's
@@ -126,6 +133,14 @@ class FakeStack:
     groups: dict[str, _Group] = dataclasses.field(default_factory=dict)
     failed_path: list[str] | None = None
     failed_message: str = ""
+    #: Resources marked unhealthy (CHECK_FAILED), by path, with the reason given.
+    unhealthy: dict[tuple[str, ...], str] = dataclasses.field(default_factory=dict)
+    #: How often the resource at a path was replaced (its physical id changes each time).
+    replacements: dict[tuple[str, ...], int] = dataclasses.field(default_factory=dict)
+    #: How often the server at a path was rebuilt in place (same id).
+    rebuilds: dict[tuple[str, ...], int] = dataclasses.field(default_factory=dict)
+    #: What the update in progress rebuilds when it completes.
+    pending_rebuilds: list[tuple[str, ...]] = dataclasses.field(default_factory=list)
     memo: dict[tuple, Any] = dataclasses.field(default_factory=dict)
     #: Bumped whenever what the outputs depend on changes (parameters, group members).
     generation: int = 0
@@ -500,7 +515,9 @@ class FakeHeatCloud:
     def uid(self, stack: FakeStack, path: tuple[str, ...], kind: str) -> str:
         if not path and kind == "stack":
             return stack.id
-        return str(uuid.uuid5(_NAMESPACE, f"{stack.id}/{'/'.join(path)}/{kind}"))
+        replaced = stack.replacements.get(path, 0)
+        suffix = f"#{replaced}" if replaced else ""
+        return str(uuid.uuid5(_NAMESPACE, f"{stack.id}/{'/'.join(path)}/{kind}{suffix}"))
 
     def address(self, stack: FakeStack, path: tuple[str, ...], kind: str) -> str:
         key = (path, kind)
@@ -561,6 +578,17 @@ class FakeHeatCloud:
         stack.state = "COMPLETE"
         stack.reason = f"Stack {stack.action} completed successfully"
         stack.failed_path = None
+        if stack.action == "UPDATE":
+            # Heat replaces every CHECK_FAILED resource an update meets (each nested stack
+            # of an updated stack is updated too), and rebuilds what the update marked.
+            for path in stack.unhealthy:
+                stack.replacements[path] = stack.replacements.get(path, 0) + 1
+            for path in stack.pending_rebuilds:
+                stack.rebuilds[path] = stack.rebuilds.get(path, 0) + 1
+            if stack.unhealthy:
+                stack.generation += 1
+            stack.unhealthy.clear()
+            stack.pending_rebuilds = []
         if stack.action == "DELETE":
             stack.deleted = True
             stack.deletion_time = _now()
@@ -742,6 +770,9 @@ class FakeHeatCloud:
                                       (stack.id, stack.name), None, status, "")
                   for name, definition in (stack.template.get("resources") or {}).items()
                   if name not in failed_top]
+        skip = {(e["stack"][0], e["name"]) for e in chain}
+        listed += self._nested_resources(stack, self._scope(stack), (stack.id, stack.name),
+                                         nested_depth, skip)
         depth, owner = 0, stack.id
         for i, entry in enumerate(chain):
             if entry["stack"][0] != owner:
@@ -757,7 +788,10 @@ class FakeHeatCloud:
 
     def _resource_info(self, stack: FakeStack, name: str, rtype: str,
                        owner: tuple[str, str], nested: tuple[str, str] | None, status: str,
-                       reason: str) -> dict[str, Any]:
+                       reason: str, path: tuple[str, ...] | None = None,
+                       physical_id: str | None = None) -> dict[str, Any]:
+        if path is not None and path in stack.unhealthy:
+            status, reason = "CHECK_FAILED", stack.unhealthy[path]
         owner_link = f"{ENDPOINT}/{stack.project_id}/stacks/{owner[1]}/{owner[0]}"
         links = [{"href": f"{owner_link}/resources/{name}", "rel": "self"},
                  {"href": owner_link, "rel": "stack"}]
@@ -766,7 +800,7 @@ class FakeHeatCloud:
                                   f"{nested[0]}", "rel": "nested"})
         return {"resource_name": name, "logical_resource_id": name, "resource_type": rtype,
                 "physical_resource_id": nested[0] if nested else
-                self.uid(stack, (owner[0], name), "resource"),
+                physical_id or self.uid(stack, (owner[0], name), "resource"),
                 "resource_status": status, "resource_status_reason": reason or
                 "state changed", "creation_time": stack.creation_time,
                 "updated_time": stack.updated_time or stack.creation_time,
@@ -950,6 +984,7 @@ class FakeHeatCloud:
             if isinstance(template, str):
                 template = self.parse(template)
             self._validate_parameters(template, parameters)
+            before = stack.parameters
             stack.template, stack.parameters = template, parameters
             if fields.get("files"):
                 stack.files = {**stack.files, **fields["files"]}
@@ -960,6 +995,7 @@ class FakeHeatCloud:
                 stack.disable_rollback = bool(fields["disable_rollback"])
             if fields.get("timeout_mins"):
                 stack.timeout_mins = fields["timeout_mins"]
+            stack.pending_rebuilds = self._rebuilt_members(stack, before)
             stack.updated_time = _now()
             self._begin(stack, "UPDATE")
             self._apply_groups(stack)
@@ -1003,6 +1039,106 @@ class FakeHeatCloud:
             if stack.action == "DELETE" and stack.in_progress:
                 return
             self._begin(stack, "DELETE")
+
+    def _rebuilt_members(self, stack: FakeStack, before: dict[str, Any]
+                         ) -> list[tuple[str, ...]]:
+        """The servers an update rebuilds in place: fragments/node.yaml gives a member whose
+        `rebuild_members` mark changes to a new one user_data_update_policy REBUILD and a
+        user data carrying the mark."""
+        def marks(values: dict[str, Any]) -> dict[str, Any]:
+            value = values.get("rebuild_members") or {}
+            return json.loads(value) if isinstance(value, str) else value
+        old, new = marks(before), marks(stack.parameters)
+        scope = self._scope(stack)
+        return [(group, member, "server")
+                for group in (stack.template.get("resources") or {})
+                if scope.mapped_type(group) == _GROUP
+                for member in scope.group(group).members
+                if new.get(member) and new.get(member) != old.get(member)]
+
+    def _nested_stack(self, project_id: str, stack_id: str
+                      ) -> tuple[FakeStack, _Scope] | None:
+        """A group's member stack by id (or "name/id"): its top stack and scope."""
+        wanted = stack_id.rsplit("/", 1)[-1]
+        for (project, _name), stack in self._live.items():
+            if project != project_id:
+                continue
+            top = self._scope(stack)
+            for group in (stack.template.get("resources") or {}):
+                if top.mapped_type(group) != _GROUP:
+                    continue
+                for member in top.group(group).members:
+                    scope = top.member(group, member)
+                    if scope is not None and self.uid(stack, scope.path, "stack") == wanted:
+                        return stack, scope
+        return None
+
+    def api_mark_unhealthy(self, project_id: str, stack_id: str, resource_name: str,
+                           mark_unhealthy: bool, reason: str | None) -> None:
+        """PATCH /stacks/{stack}/resources/{resource}: CHECK_FAILED (or back to
+        CHECK_COMPLETE); the resource by name or physical id, in that very stack."""
+        with self.lock:
+            self._check("resources.mark_unhealthy", stack_id,
+                        {"resource": resource_name, "mark_unhealthy": mark_unhealthy,
+                         "reason": reason})
+            if not isinstance(mark_unhealthy, bool):
+                raise bad_request("Invalid", "mark_unhealthy is not a boolean")
+            found = self._nested_stack(project_id, stack_id)
+            if found is None:
+                top = self._find(project_id, stack_id.rsplit("/", 1)[-1])
+                found = (top, self._scope(top))
+            stack, scope = found
+            names = {n: n for n in (scope.template.get("resources") or {})}
+            names.update({scope.ref(n): n for n in list(names) if scope.ref(n)})
+            if resource_name not in names:
+                raise _http_error(heat_exc.HTTPNotFound, "ResourceNotFound",
+                                  f"The Resource ({resource_name}) could not be found.",
+                                  "Not Found")
+            if stack.in_progress:
+                raise _http_error(heat_exc.HTTPConflict, "ActionInProgress",
+                                  f"Stack {stack.name} already has an action "
+                                  f"({stack.action}) in progress.", "Conflict")
+            path = scope.path + (names[resource_name],)
+            if mark_unhealthy:
+                stack.unhealthy[path] = reason or "state changed by resource_mark_unhealthy api"
+            else:
+                stack.unhealthy.pop(path, None)
+
+    def _nested_resources(self, stack: FakeStack, scope: _Scope, owner: tuple[str, str],
+                          depth: int, skip: set[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The resources of the nested stacks below `scope` (whose own resources the
+        caller lists) down to `depth` more levels: groups' members, then what each member's
+        template holds; a CHECK_FAILED one says so."""
+        listed: list[dict[str, Any]] = []
+        if depth < 1:
+            return listed
+        for name in (scope.template.get("resources") or {}):
+            mapped = scope.mapped_type(name)
+            if mapped != _GROUP:
+                continue
+            group_id = self.uid(stack, scope.path + (name,), "stack")
+            group = (group_id, f"{owner[1]}-{name}-{group_id[:12]}")
+            member_type = scope.properties(name)["resource_def"]["type"]
+            for member in scope.group(name).members:
+                member_scope = scope.member(name, member)
+                nested = None
+                if member_scope is not None:
+                    nested_id = self.uid(stack, member_scope.path, "stack")
+                    nested = (nested_id, f"{group[1]}-{member}-{nested_id[:12]}")
+                if (group_id, member) not in skip:
+                    listed.append(self._resource_info(
+                        stack, member, member_type, group, nested,
+                        f"{stack.action}_COMPLETE", "", path=scope.path + (name, member)))
+                if member_scope is None or nested is None or depth < 2:
+                    continue
+                for inner in (member_scope.template.get("resources") or {}):
+                    if (nested[0], inner) in skip:
+                        continue
+                    listed.append(self._resource_info(
+                        stack, inner, member_scope.definition(inner)["type"], nested, None,
+                        f"{stack.action}_COMPLETE", "", path=member_scope.path + (inner,),
+                        physical_id=member_scope.ref(inner)))
+        return listed
 
     def api_resources(self, manager: Any, project_id: str, stack_id: str,
                       kwargs: dict[str, Any]) -> list[heat_resources.Resource]:
@@ -1082,13 +1218,18 @@ class _StackManager:
 
 
 class _ResourceManager:
-    """client.resources: heatclient.v1.resources.ResourceManager.list."""
+    """client.resources: heatclient.v1.resources.ResourceManager.list, mark_unhealthy."""
 
     def __init__(self, cloud: FakeHeatCloud, project_id: str) -> None:
         self.cloud, self.project_id = cloud, project_id
 
     def list(self, stack_id: str, **kwargs: Any) -> list[heat_resources.Resource]:
         return self.cloud.api_resources(self, self.project_id, stack_id, kwargs)
+
+    def mark_unhealthy(self, stack_id: str, resource_name: str, mark_unhealthy: bool,
+                       resource_status_reason: str) -> None:
+        self.cloud.api_mark_unhealthy(self.project_id, stack_id, resource_name,
+                                      mark_unhealthy, resource_status_reason)
 
 
 class FakeHeatClient:

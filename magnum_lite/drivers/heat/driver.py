@@ -41,6 +41,7 @@ from magnum_lite.drivers.heat import (
 )
 from magnum_lite.drivers.heat import create as create_op
 from magnum_lite.drivers.heat import nodegroups as nodegroup_op
+from magnum_lite.drivers.heat import repair as repair_op
 from magnum_lite.drivers.heat import status as status_op
 
 # Names plugins, tests and benchmarks take from this module; they live in parameters.py.
@@ -244,6 +245,7 @@ class HeatDriver(base.Driver, abc.ABC):
                               or parameters.DEFAULT_FLAVOR),
             "master_user_data": self.master_user_data(cluster, cluster_template, masters,
                                                       credentials),
+            "upgrade_policy": parameters.update_policy(cluster_template, masters),
             "api_port": self.api_port,
             "public_tcp_ports": parameters.public_tcp_ports(self.public_tcp_ports,
                                                             self.api_port),
@@ -271,6 +273,7 @@ class HeatDriver(base.Driver, abc.ABC):
                                                self._public_host(cluster_outputs),
                                                credentials),
             "removal_policies": [],
+            "upgrade_policy": parameters.update_policy(cluster_template, nodegroup),
             "availability_zone": nodegroup.availability_zone or "",
             **self._credentials_parameters(cluster, "worker", credentials),
             "docker_volume_size": self._node_volume_size(cluster, cluster_template, nodegroup),
@@ -383,6 +386,19 @@ class HeatDriver(base.Driver, abc.ABC):
                        target: base.UpgradeTarget, *, credentials: base.CredentialsLoader
                        ) -> tuple[str, str | None]:
         return upgrade.settle(context, nodegroup, batch, target, credentials)
+
+    def plan_repair(self, context: Any, cluster: Any, nodegroups: list[Any],
+                    nodes: list[str], *, cluster_template: Any = None
+                    ) -> list[dict[str, Any]]:
+        """One repair per stack holding some of the nodes (repair.py)."""
+        return repair_op.plan(context, cluster, nodegroups, nodes, cluster_template)
+
+    def repair(self, context: Any, repair: dict[str, Any]) -> None:
+        """Replace (VMs) or rebuild in place (baremetal) just the repair's servers."""
+        repair_op.send(context, repair)
+
+    def repair_state(self, context: Any, repair: dict[str, Any]) -> tuple[str, str | None]:
+        return repair_op.state(context, repair)
 
     def status_snapshot(self, context: Any, project_id: str) -> stacks.StackListing:
         """Heat's stack list, taken once for every cluster of a status round."""

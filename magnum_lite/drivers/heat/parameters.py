@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
+from magnum_lite.common import baremetal
 from magnum_lite.drivers import base
 from magnum_lite.drivers.heat import names
 
@@ -95,6 +96,13 @@ def server_type(cluster_template: Any, nodegroup: Any = None) -> str:
     so one cluster can mix VM and baremetal worker groups."""
     return ((nodegroup.server_type if nodegroup is not None else None)
             or cluster_template.server_type or "vm")
+
+
+def update_policy(cluster_template: Any, nodegroup: Any = None) -> str:
+    """How the nodegroup's servers take a new image or user data, and are repaired: a new
+    server (VMs), or the same one rebuilt (baremetal: Ironic nodes are not spare)."""
+    return "REBUILD" if server_type(cluster_template, nodegroup) == baremetal.BAREMETAL \
+        else "REPLACE"
 
 
 def master_count(cluster: Any) -> int:

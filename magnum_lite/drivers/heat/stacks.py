@@ -243,14 +243,49 @@ def preview_update(client: Any, stack_id: str, parameters: dict[str, Any]) -> di
     return body.get("resource_changes", body)
 
 
+#: The node templates' marks of members a repair rebuilds in place (fragments/node.yaml).
+REBUILD_MEMBERS = "rebuild_members"
+
+
 def update_parameters(client: Any, stack_id: str, parameters: dict[str, Any],
                       rollback: bool, timeout_minutes: int | None = None) -> None:
-    """Change some parameters of a stack, keeping its template and the others (PATCH)."""
+    """Change some parameters of a stack, keeping its template and the others (PATCH).
+
+    An update that does not set REBUILD_MEMBERS clears them (Heat resets a cleared
+    parameter to its default, and ignores one the template lacks): a rebuild mark left by
+    a repair would otherwise rebuild its member when the user data changes.
+    """
     fields: dict[str, Any] = {"existing": True, "parameters": parameters,
                               "disable_rollback": not rollback}
+    if REBUILD_MEMBERS not in parameters:
+        fields["clear_parameters"] = [REBUILD_MEMBERS]
     if timeout_minutes:
         fields["timeout_mins"] = timeout_minutes
     _call("updating stack " + stack_id, client.stacks.update, stack_id, **fields)
+
+
+def nested_resources(client: Any, stack_id: str, name: str, depth: int) -> list[Any]:
+    """The resources called `name` in the stack and its nested stacks down to `depth`
+    levels (each with Heat's links: rel "stack" is the stack holding it)."""
+    return list(_call(f"listing resources {name} of stack {stack_id}", client.resources.list,
+                      stack_id, nested_depth=depth, filters={"name": name}))
+
+
+def owner_of(resource: Any) -> str:
+    """"<stack name>/<stack id>" of the stack holding `resource` (heatclient then needs no
+    lookup of the stack)."""
+    for link in getattr(resource, "links", None) or []:
+        if link.get("rel") == "stack":
+            name, stack_id = link.get("href", "").rstrip("/").rsplit("/", 2)[-2:]
+            return f"{name}/{stack_id}"
+    raise exception.CloudError(service="Heat", reason=f"resource {resource.resource_name} "
+                                                      f"names no stack")
+
+
+def mark_unhealthy(client: Any, stack: str, resource_name: str, reason: str) -> None:
+    """Put a resource in CHECK_FAILED: the next update of a stack above it replaces it."""
+    _call(f"marking {resource_name} of stack {stack} unhealthy", client.resources.mark_unhealthy,
+          stack, resource_name, True, reason)
 
 
 def delete(client: Any, stack_id: str) -> None:

@@ -161,6 +161,41 @@ def test_failed_resources_nest_like_heat_s():
         cloud.fail(stack_id, "nodes.0.bogus")
 
 
+def test_a_resource_marked_unhealthy_is_replaced_by_the_next_update_like_heat_s():
+    """Heat's PATCH /stacks/{stack}/resources/{name}: CHECK_FAILED in that very stack (a
+    member's nested stack here), by name or physical id; an update of the stack above
+    replaces it, and nothing else."""
+    cloud = FakeHeatCloud()
+    client = _client(cloud)
+    stack_id = client.stacks.create(**_fields("a", count=3))["stack"]["id"]
+    cloud.complete(stack_id)
+    servers = [r for r in client.resources.list(stack_id, nested_depth=2,
+                                                filters={"name": "server"})]
+    assert len(servers) == 3 and all(r.resource_status == "CREATE_COMPLETE" for r in servers)
+    ids = cloud.outputs(stack_id)["node_ids"]
+    assert sorted(r.physical_resource_id for r in servers) == sorted(ids.values())
+    [one] = [r for r in servers if r.physical_resource_id == ids["1"]]
+    owner = {link["rel"]: link["href"] for link in one.links}["stack"]
+    member_stack = "/".join(owner.split("/")[-2:])
+    with pytest.raises(heat_exc.HTTPNotFound, match="bogus"):
+        client.resources.mark_unhealthy(member_stack, "bogus", True, "r")
+    client.resources.mark_unhealthy(member_stack, ids["1"], True, "sick")  # by physical id
+    [marked] = client.resources.list(stack_id, nested_depth=2, filters={"status": "FAILED"})
+    assert (marked.resource_name, marked.resource_status, marked.resource_status_reason) == (
+        "server", "CHECK_FAILED", "sick")
+    client.resources.mark_unhealthy(member_stack, "server", False, "fine")  # reset
+    assert not client.resources.list(stack_id, nested_depth=2, filters={"status": "FAILED"})
+    client.resources.mark_unhealthy(member_stack, "server", True, "sick")
+    client.stacks.update(stack_id, existing=True, parameters={})
+    with pytest.raises(heat_exc.HTTPConflict):  # the resources are locked while it runs
+        client.resources.mark_unhealthy(member_stack, "server", True, "sick")
+    assert cloud.outputs(stack_id)["node_ids"] == ids  # replaced when the update is done
+    cloud.complete(stack_id)
+    after = cloud.outputs(stack_id)["node_ids"]
+    assert after["1"] != ids["1"] and (after["0"], after["2"]) == (ids["0"], ids["2"])
+    assert not client.resources.list(stack_id, nested_depth=2, filters={"status": "FAILED"})
+
+
 def test_planned_failure_hits_when_the_stack_would_complete():
     cloud = FakeHeatCloud(complete_after=1)
     client = _client(cloud)
