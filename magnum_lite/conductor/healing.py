@@ -115,7 +115,7 @@ class Healer:
                 or not finding.unhealthy):
             return finding, []
         context = ml_context.get_admin_context()
-        roles = self._roles(driver, context, cluster, finding)
+        roles = self._roles(driver, context, cluster, template, finding)
         if roles is None:
             return _held(finding, "held back: the cloud cannot say which nodes these are"), []
         down = {role: sorted(n for n, r in roles.items() if r == role)
@@ -144,13 +144,14 @@ class Healer:
         return finding, chosen
 
     @staticmethod
-    def _roles(driver: drivers_base.Driver, context: Any, cluster: Any,
+    def _roles(driver: drivers_base.Driver, context: Any, cluster: Any, template: Any,
                finding: health.Finding) -> dict[str, str] | None:
         """Each unhealthy node's role, from the driver's plan of their repair; None when
         the driver cannot plan it."""
         nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster.uuid])
         try:
-            plan = driver.plan_repair(context, cluster, nodegroups, sorted(finding.unhealthy))
+            plan = driver.plan_repair(context, cluster, nodegroups, sorted(finding.unhealthy),
+                                      cluster_template=template)
         except exception.MagnumLiteException as err:
             LOG.info("Cluster %s: cannot plan the repair of %s: %s", cluster.uuid,
                      ", ".join(sorted(finding.unhealthy)), err)

@@ -517,8 +517,8 @@ class ConductorManager:
         cluster = objects.Cluster.get_by_uuid(ctx, cluster_uuid)
         template = objects.ClusterTemplate.get_by_uuid(ctx, cluster.cluster_template_id)
         nodegroups = objects.NodeGroup.list_for_clusters(ctx, [cluster_uuid])
-        return _installed_driver(ctx, cluster, template).plan_repair(ctx, cluster, nodegroups,
-                                                                    nodes)
+        return _installed_driver(ctx, cluster, template).plan_repair(
+            ctx, cluster, nodegroups, nodes, cluster_template=template)
 
     def take_over(self, operation: Any) -> None:
         """Drive again, from its recorded parameters, an operation its owner left at a step
@@ -763,7 +763,7 @@ class ConductorManager:
         params = work.operation.params or {}
         nodegroups = objects.NodeGroup.list_for_clusters(context, [work.cluster_uuid])
         self._advance(context, work, Step.CLOUD_REQUESTED)
-        plan = repair.new_plan(context, driver, cluster, nodegroups, params)
+        plan = repair.new_plan(context, driver, cluster, template, nodegroups, params)
         LOG.info("Cluster %s: repairing %s (%s)", work.cluster_uuid,
                  ", ".join(params.get("nodes") or []), params.get("cause"))
         self._write(work, plan=plan, step=Step.FOLLOWING)

@@ -46,13 +46,14 @@ def _now() -> float:
     return time.time()
 
 
-def new_plan(context: Any, driver: drivers_base.Driver, cluster: Any, nodegroups: list[Any],
-             params: dict) -> dict[str, Any]:
+def new_plan(context: Any, driver: drivers_base.Driver, cluster: Any, template: Any,
+             nodegroups: list[Any], params: dict) -> dict[str, Any]:
     """The plan kept on the operation: the driver's repairs of the nodes `params` names.
 
     :raises exception.MagnumLiteException: a node the cluster does not have.
     """
-    repairs = driver.plan_repair(context, cluster, nodegroups, list(params["nodes"]))
+    repairs = driver.plan_repair(context, cluster, nodegroups, list(params["nodes"]),
+                                 cluster_template=template)
     return {"repairs": repairs, "index": 0, "phase": DRAIN if repairs else None,
             "since": _now(), "finished": []}
 

@@ -146,7 +146,8 @@ def test_the_cli_plugin_registers_its_commands(osc):
     commands = osc.entry_points("openstack.container_infra.v1")
     assert set(commands) == {"coe_driver_create", "coe_driver_list", "coe_driver_show",
                              "coe_driver_update", "coe_driver_delete",
-                             "coe_driver_version_list", "coe_cluster_event_list"}
+                             "coe_driver_version_list", "coe_cluster_event_list",
+                             "coe_cluster_repair"}
     assert all(target.startswith(f"{OSC_PACKAGE}.") for target in commands.values())
     assert osc.entry_points("openstack.extension") == {
         "coe_cluster_upgrade": f"{OSC_PACKAGE}.upgrade:UpgradeCluster"}

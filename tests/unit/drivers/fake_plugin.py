@@ -138,13 +138,12 @@ class FakeDriver(base.Driver):
 
     # -- repair: the nodes "<nodegroup>-<i>", one repair per nodegroup ----------------------
 
-    def plan_repair(self, context, cluster, nodegroups, nodes):
+    def plan_repair(self, context, cluster, nodegroups, nodes, *, cluster_template=None):
         """One repair per nodegroup holding some of `nodes`; an unknown one is refused."""
         known = {f"{ng.name}-{i}": ng for ng in nodegroups for i in range(ng.node_count or 0)}
         unknown = [n for n in nodes if n not in known]
         if unknown:
-            raise exception.InvalidParameterValue(
-                err=f"nodes: cluster {cluster.uuid} has no node {', '.join(unknown)}.")
+            raise exception.NodeNotFound(cluster=cluster.uuid, node=", ".join(unknown))
         repairs = {}
         for name in nodes:
             ng = known[name]

@@ -501,8 +501,11 @@ class ClusterActionsController(base.RestController):
         nodes = cluster_repair.nodes_to_repair(cluster, request)
         check_start(context, cluster, states.Kind.REPAIR)
         pecan.request.rpcapi.check_repair_api()
-        plan = call_conductor(f"Cluster {cluster.uuid}: a repair's plan", "repair_plan",
-                              context, cluster_uuid=cluster.uuid, nodes=nodes)
+        try:
+            plan = call_conductor(f"Cluster {cluster.uuid}: a repair's plan", "repair_plan",
+                                  context, cluster_uuid=cluster.uuid, nodes=nodes)
+        except exception.NodeNotFound as err:
+            raise types.invalid("nodes", str(err)) from err
         names = [name for repair in plan for name in repair.get("nodes") or []]
         start_update(context, cluster, "cluster.repair", kind=states.Kind.REPAIR,
                      params={"nodes": names or nodes, "cause": "asked for",
