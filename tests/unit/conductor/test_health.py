@@ -80,6 +80,7 @@ class Coe(base.CoeNodes):
     down = False
     calls = 0
     block: threading.Event | None = None
+    blocked = threading.Event()  # set once a check waits on `block`
 
     def nodes(self):
         return _nodes(**self.ready)
@@ -92,8 +93,10 @@ class Coe(base.CoeNodes):
 
     def health(self):
         type(self).calls += 1
-        if self.block is not None:
-            self.block.wait(WAIT)
+        block = self.block
+        if block is not None:
+            type(self).blocked.set()
+            block.wait(WAIT)
         if self.down:
             raise exception.CoeUnreachable(coe="Kubernetes", reason="connection refused")
         return base.CoeHealth("ok", self.nodes())
@@ -111,6 +114,7 @@ def coe(fake_driver):
     Coe.down = False
     Coe.calls = 0
     Coe.block = None
+    Coe.blocked = threading.Event()
     yield Coe
     Coe.block = None
 
@@ -212,13 +216,15 @@ def test_a_cluster_whose_check_hangs_does_not_hold_the_others(coe, make_cluster,
         first = make_cluster(status=Status.CREATE_COMPLETE)
         hanging = coe.block = threading.Event()
         assert monitor.run_once() == 1  # its check hangs (an API that does not answer)
+        assert coe.blocked.wait(WAIT)
         second = make_cluster(status=Status.CREATE_COMPLETE)
         coe.block = None
         assert monitor.run_once() == 1  # the second only: the first is still being checked
-        for _ in range(100):
+        deadline = threading.Event()
+        for _ in range(int(WAIT / 0.05)):
             if _get(second.uuid).health_status is not None:
                 break
-            threading.Event().wait(0.05)
+            deadline.wait(0.05)
         assert _get(second.uuid).health_status == Health.HEALTHY
         assert _get(first.uuid).health_status is None
     finally:
