@@ -151,8 +151,23 @@ class Run:
             raise _Failed(f"replacing {', '.join(repair['nodes'])} failed: {reason}",
                           Fault.CLOUD_ERROR)
         if state == drivers_base.BATCH_DONE:
+            # A node back under its old name joins as the cordoned node it was (Mesos
+            # refuses a machine that is down): let it in now; the wait's end asks again.
+            self._uncordon(list(repair["nodes"]))
             return self._save(phase=WAIT)
         return False
+
+    def _uncordon(self, names: list[str]) -> bool:
+        coe = self._coe()
+        if coe is None:
+            return True
+        try:
+            coe.uncordon(names)
+        except exception.CoeError as err:
+            LOG.info("Cluster %s: cannot uncordon %s yet: %s", self.cluster.uuid,
+                     ", ".join(names), err)
+            return False
+        return True
 
     def _wait(self, repair: dict, index: int, total: int) -> bool:
         coe = self._coe()
@@ -170,11 +185,7 @@ class Run:
                                   f"{CONF.conductor.upgrade_node_timeout} s: {why}",
                                   Fault.NODE_NOT_READY)
                 return False
-            try:
-                coe.uncordon(names)  # a node rebuilt under its old name comes back cordoned
-            except exception.CoeError as err:
-                LOG.info("Cluster %s: cannot uncordon %s yet: %s", self.cluster.uuid,
-                         ", ".join(names), err)
+            if not self._uncordon(names):
                 return False
         seconds = round(_now() - float(self.plan.get("started") or _now()), 1)
         cause = (self.operation.params or {}).get("cause") or "asked for"
