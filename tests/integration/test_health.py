@@ -77,6 +77,19 @@ def _events(sandbox: dict, uuid: str, prefix: str) -> list[dict]:
     return [e for e in upgrades.events(sandbox, uuid) if e["event_type"].startswith(prefix)]
 
 
+def _repaired(openstack_cli, uuid: str, version: int) -> dict:
+    """Wait for the repair that follows `version` to end; the cluster."""
+    sandbox = openstack_cli.sandbox
+
+    def ended() -> dict | None:
+        cluster = _cluster(sandbox, uuid)
+        if cluster["version"] > version and cluster["status"] != "UPDATE_IN_PROGRESS":
+            return cluster
+        return None
+
+    return _wait(f"the repair of {uuid}", ended, REPAIR_TIMEOUT)
+
+
 @pytest.fixture(scope="module")
 def watched(openstack_cli, heat):
     """A Kubernetes cluster (1 master, 2 workers) without auto-healing, HEALTHY."""
@@ -127,163 +140,3 @@ def test_an_unreachable_api_is_unknown_with_its_cause(openstack_cli, heat, watch
     finally:
         faults.reachable(uuid)
     _health(sandbox, uuid, "HEALTHY", timeout=SEEN_WITHIN + 10)
-
-
-@pytest.fixture(scope="module")
-def healing(openstack_cli, heat):
-    """A Kubernetes cluster (1 master, 3 workers) that heals itself after 3 s, HEALTHY."""
-    template = upgrades.template(openstack_cli, "kubernetes", clusters.IMAGE, "flannel",
-                                 AUTO_HEALING)
-    name = clusters.create(openstack_cli, template, "--master-count", "1", "--node-count", "3")
-    cluster = clusters.settle(openstack_cli, name)
-    try:
-        assert cluster["status"] == "CREATE_COMPLETE", cluster["status_reason"]
-        yield _health(openstack_cli.sandbox, cluster["uuid"], "HEALTHY")
-    finally:
-        clusters.delete(openstack_cli, heat, cluster)
-        openstack_cli("sandbox", "coe", "cluster", "template", "delete", template["uuid"],
-                      check=False)
-
-
-def _repaired(openstack_cli, uuid: str, version: int) -> dict:
-    """Wait for the repair that follows `version` to end; the cluster."""
-    sandbox = openstack_cli.sandbox
-
-    def ended() -> dict | None:
-        cluster = _cluster(sandbox, uuid)
-        if cluster["version"] > version and cluster["status"] != "UPDATE_IN_PROGRESS":
-            return cluster
-        return None
-
-    return _wait(f"the repair of {uuid}", ended, REPAIR_TIMEOUT)
-
-
-def test_a_stopped_worker_alone_is_replaced_and_the_cluster_heals(
-        openstack_cli, heat, healing):
-    sandbox = openstack_cli.sandbox
-    uuid = healing["uuid"]
-    before = _server_ids(heat, uuid)
-    worker = sorted(clusters.worker_servers(heat, uuid))[0]
-    faults.stop(worker)  # tied to this server: its replacement boots healthy
-    _health(sandbox, uuid, "UNHEALTHY", **{f"{worker}.Ready": "False"})
-    done = _repaired(openstack_cli, uuid, healing["version"])
-    assert done["status"] == "UPDATE_COMPLETE", done["status_reason"]
-    assert done["version"] == healing["version"] + 1
-    after = _server_ids(heat, uuid)
-    assert {n for n in before if after.get(n) != before[n]} == {worker}
-    _health(sandbox, uuid, "HEALTHY", timeout=SEEN_WITHIN + 10)
-    [node_event] = _events(sandbox, uuid, "cluster.repair.node")
-    assert node_event["status_reason"].startswith(f"repair 1 of 1: {worker} replaced "
-                                                  f"(auto-healing: {worker}:")
-
-
-def test_half_of_the_workers_down_is_no_case_for_healing(openstack_cli, heat, healing):
-    sandbox = openstack_cli.sandbox
-    uuid = healing["uuid"]
-    version = _cluster(sandbox, uuid)["version"]
-    before = _server_ids(heat, uuid)
-    workers = sorted(clusters.worker_servers(heat, uuid))[:2]
-    for worker in workers:
-        faults.stop(worker)
-    try:
-        held = _health(sandbox, uuid, "UNHEALTHY", **{f"{w}.Ready": "False" for w in workers})
-        held = _wait("healing held back", lambda: (
-            c := _cluster(sandbox, uuid))["health_status_reason"].get("healing") and c,
-            SEEN_WITHIN)
-        assert "2 of 3 workers are unhealthy" in held["health_status_reason"]["healing"]
-        time.sleep(3 + 2 * INTERVAL)  # past the grace: still nothing
-        assert _cluster(sandbox, uuid)["version"] == version
-        assert _server_ids(heat, uuid) == before
-    finally:
-        for worker in workers:
-            faults.start(worker)
-    _health(sandbox, uuid, "HEALTHY", timeout=SEEN_WITHIN + 10)
-
-
-def test_a_user_asks_for_a_repair(openstack_cli, heat, healing):
-    sandbox = openstack_cli.sandbox
-    uuid = healing["uuid"]
-    version = _cluster(sandbox, uuid)["version"]
-    before = _server_ids(heat, uuid)
-    worker = sorted(clusters.worker_servers(heat, uuid))[-1]
-    refused = clusters.rest(sandbox, "POST", f"v1/clusters/{uuid}/actions/repair",
-                            json={"nodes": [worker]})
-    assert refused.status_code == 400 and "healthy" in refused.text, refused.text
-    answer = clusters.rest(sandbox, "POST", f"v1/clusters/{uuid}/actions/repair",
-                           json={"nodes": [worker], "force": True})
-    assert answer.status_code == 202, answer.text
-    done = _repaired(openstack_cli, uuid, version)
-    assert done["status"] == "UPDATE_COMPLETE", done["status_reason"]
-    after = _server_ids(heat, uuid)
-    assert {n for n in before if after.get(n) != before[n]} == {worker}
-
-
-# COE -> (image, network driver, the labels of its version) of the other COEs' clusters.
-OTHER_COES = {
-    "swarm-mode": ("fedora-40", "docker", "docker_version=27.3.1"),
-    "mesos": (clusters.IMAGE, "docker", "mesos_version=1.7.1"),
-}
-
-
-@pytest.mark.parametrize("coe", sorted(OTHER_COES))
-def test_swarm_and_mesos_name_a_stopped_worker_and_heal_it(openstack_cli, heat, coe):
-    """A worker stopped shows by name (Swarm: down; Mesos: its agent inactive), then alone
-    is replaced, and the cluster is HEALTHY again."""
-    sandbox = openstack_cli.sandbox
-    image, network_driver, version = OTHER_COES[coe]
-    template = upgrades.template(openstack_cli, coe, image, network_driver,
-                                 f"{version},auto_healing_enabled=true,auto_healing_grace=6")
-    name = clusters.create(openstack_cli, template, "--master-count", "1", "--node-count", "3")
-    cluster = clusters.settle(openstack_cli, name)
-    try:
-        assert cluster["status"] == "CREATE_COMPLETE", cluster["status_reason"]
-        healthy = _health(sandbox, cluster["uuid"], "HEALTHY")
-        before = _server_ids(heat, cluster["uuid"])
-        worker = sorted(clusters.worker_servers(heat, cluster["uuid"]))[0]
-        faults.stop(worker)
-        _health(sandbox, cluster["uuid"], "UNHEALTHY", **{f"{worker}.Ready": "False"})
-        done = _repaired(openstack_cli, cluster["uuid"], healthy["version"])
-        assert done["status"] == "UPDATE_COMPLETE", done["status_reason"]
-        after = _server_ids(heat, cluster["uuid"])
-        assert {n for n in before if after.get(n) != before[n]} == {worker}
-        _health(sandbox, cluster["uuid"], "HEALTHY", timeout=SEEN_WITHIN + 10)
-    finally:
-        clusters.delete(openstack_cli, heat, cluster)
-        openstack_cli("sandbox", "coe", "cluster", "template", "delete", template["uuid"],
-                      check=False)
-
-
-def test_a_stopped_master_of_three_is_healed_and_the_api_stays_reachable(openstack_cli, heat):
-    sandbox = openstack_cli.sandbox
-    template = upgrades.template(openstack_cli, "kubernetes", clusters.IMAGE, "flannel",
-                                 AUTO_HEALING)
-    name = clusters.create(openstack_cli, template, "--master-count", "3", "--node-count", "1")
-    cluster = clusters.settle(openstack_cli, name)
-    try:
-        assert cluster["status"] == "CREATE_COMPLETE", cluster["status_reason"]
-        healthy = _health(sandbox, cluster["uuid"], "HEALTHY")
-        before = _server_ids(heat, cluster["uuid"])
-        master = sorted(n for n in before if "-master-" in n)[1]
-        faults.stop(master)
-        _health(sandbox, cluster["uuid"], "UNHEALTHY", **{f"{master}.Ready": "False"})
-        # The API (through its load balancer) answers all along: every finding until the
-        # cluster is HEALTHY again says "api": "ok".
-        seen_api = set()
-        began = time.monotonic()
-        while time.monotonic() - began < REPAIR_TIMEOUT:
-            shown = _cluster(sandbox, cluster["uuid"])
-            if shown["status"] != "UPDATE_IN_PROGRESS":
-                seen_api.add((shown.get("health_status_reason") or {}).get("api"))
-            if shown["version"] > healthy["version"] and shown["status"] == "UPDATE_COMPLETE" \
-                    and shown.get("health_status") == "HEALTHY":
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"{master} was not healed within {REPAIR_TIMEOUT:.0f} s")
-        assert seen_api == {"ok"}, seen_api
-        after = _server_ids(heat, cluster["uuid"])
-        assert {n for n in before if after.get(n) != before[n]} == {master}
-    finally:
-        clusters.delete(openstack_cli, heat, cluster)
-        openstack_cli("sandbox", "coe", "cluster", "template", "delete", template["uuid"],
-                      check=False)
