@@ -108,12 +108,11 @@ else
     esac
     if [ "$found" != noauth ]; then
         step "starting magnum-lite-all on 127.0.0.1:${port} (log: ${log_file})"
-        args=()
-        if [ "$port" != 9511 ]; then
-            printf '[api]\nport = %s\n' "$port" > "${state}/quickstart.conf"
-            args=(--config-file "${state}/quickstart.conf")
-        fi
-        nohup .venv/bin/magnum-lite-all "${args[@]}" >"$log_file" 2>&1 &
+        # A file of its own, always: without one oslo.config would read the machine's
+        # /etc/magnum-lite/magnum-lite.conf (devstack's, say), which is not the embedded default.
+        printf '[api]\nport = %s\n' "$port" > "${state}/quickstart.conf"
+        nohup .venv/bin/magnum-lite-all --config-file "${state}/quickstart.conf" \
+            >"$log_file" 2>&1 &
         echo $! > "$pid_file"
         echo "$port" > "$port_file"
         for _ in $(seq 1 300); do
