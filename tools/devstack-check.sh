@@ -27,14 +27,17 @@
 # Exit status 0 only when stack.sh succeeded, the cluster reached CREATE_COMPLETE and the
 # shared services passed the final check. Logs: /opt/stack/logs (stack.sh.log and others).
 #
-# Environment: MAGNUM_LITE_UPSTREAM (snapshot dir), DEVSTACK_CHECK_KEEP=1 (leave the stack
+# Environment: MAGNUM_LITE_UPSTREAM (snapshot dir), MAGNUM_LITE_PYTHON (the project's Python,
+# .venv/bin/python, made by tools/install-venv.sh when missing), DEVSTACK_CHECK_KEEP=1 (leave the stack
 # running at the end), DEVSTACK_CHECK_TIMEOUT (seconds a cluster may take, 600).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 
-KEYSTONE_VERSION=30.0.0
-HEAT_VERSION=27.0.1
+# The 2026.1 releases: the ones the requirements snapshot's upper constraints can hold (Heat
+# 27 needs a newer oslo.versionedobjects than the snapshot pins).
+KEYSTONE_VERSION=29.1.0
+HEAT_VERSION=26.0.2
 DEST=/opt/stack
 STACK_USER=stack
 CHECK_DIR=$DEST/devstack-check
@@ -371,11 +374,11 @@ say "stack.sh (OFFLINE; log: $LOG_DIR/stack.sh.log)"
 stacked=1
 code=0
 (cd "$DEST/devstack" && as_stack ./stack.sh) >"$LOG_DIR/devstack-check-stack.out" 2>&1 || code=$?
-# stack.sh's summary lines, and its own last words.
-grep -E '^[0-9-]+ [0-9:.]+ \| ' "$LOG_DIR/stack.sh.log.summary" 2>/dev/null || true
+# stack.sh's summary (its success line last), and its own last words.
+sed 's/^/  stack.sh: /' "$LOG_DIR/stack.sh.log.summary" 2>/dev/null || true
 tail -n 25 "$LOG_DIR/devstack-check-stack.out"
 [ "$code" -eq 0 ] || die "stack.sh failed (exit $code); see $LOG_DIR/stack.sh.log"
-grep -q 'stack.sh completed in' "$LOG_DIR/devstack-check-stack.out" \
+grep -q 'stack.sh completed in' "$LOG_DIR/stack.sh.log.summary" \
     || die "stack.sh exited 0 without its success line"
 say "stack.sh succeeded"
 
@@ -388,8 +391,10 @@ cat >"$SIM_DIR/sandbox.json" <<EOF
                      "project_name": "admin", "user_domain_name": "Default",
                      "project_domain_name": "Default"}}}
 EOF
-[ -x .venv/bin/python ] || tools/install-venv.sh
-.venv/bin/python -m magnum_lite_sandbox.agent --state-dir "$SIM_DIR" \
+# The project's venv (it has the sandbox); MAGNUM_LITE_PYTHON names another interpreter.
+project_python=${MAGNUM_LITE_PYTHON:-$REPO/.venv/bin/python}
+[ -x "$project_python" ] || tools/install-venv.sh
+"$project_python" -m magnum_lite_sandbox.agent --state-dir "$SIM_DIR" \
     >"$LOG_DIR/devstack-check-agent.log" 2>&1 &
 agent_pid=$!
 
