@@ -274,11 +274,17 @@ cp -p "$PG_CONF_DIR/pg_hba.conf" "$CHECK_DIR/pg_hba.conf.orig"
 max_connections=$(psql -h 127.0.0.1 -U postgres -w -tAc 'SHOW max_connections')
 
 agent_pid=
+stack_pid=
 stacked=0
 finish() {
     local code=$?
     set +e
     [ -z "$agent_pid" ] || kill "$agent_pid" 2>/dev/null
+    if [ -n "$stack_pid" ]; then
+        say "stopping stack.sh"
+        kill "$stack_pid" 2>/dev/null
+        wait "$stack_pid" 2>/dev/null
+    fi
     if [ "$stacked" -eq 1 ] && [ "${DEVSTACK_CHECK_KEEP:-}" != "1" ]; then
         say "unstack.sh"
         if (cd "$DEST/devstack" && as_stack ./unstack.sh >"$LOG_DIR/unstack.log" 2>&1); then
@@ -305,6 +311,8 @@ finish() {
     exit "$code"
 }
 trap finish EXIT
+# A run stopped by a signal still unstacks and puts back what it changed.
+trap 'exit 143' TERM INT
 
 divert_systemctl
 
@@ -376,7 +384,13 @@ chown "$STACK_USER:$STACK_USER" "$DEST/devstack/local.conf"
 say "stack.sh (OFFLINE; log: $LOG_DIR/stack.sh.log)"
 stacked=1
 code=0
-(cd "$DEST/devstack" && as_stack ./stack.sh) >"$LOG_DIR/devstack-check-stack.out" 2>&1 || code=$?
+# In the background and waited for, so that a TERM reaches this script's trap at once (and
+# stack.sh through sudo, which passes it on).
+(cd "$DEST/devstack" && exec sudo -u "$STACK_USER" -H env PATH=/usr/local/bin:/usr/bin:/bin \
+    ./stack.sh) >"$LOG_DIR/devstack-check-stack.out" 2>&1 &
+stack_pid=$!
+wait "$stack_pid" || code=$?
+stack_pid=
 # stack.sh's summary (its success line last), and its own last words.
 sed 's/^/  stack.sh: /' "$LOG_DIR/stack.sh.log.summary" 2>/dev/null || true
 tail -n 25 "$LOG_DIR/devstack-check-stack.out"
