@@ -69,6 +69,13 @@ requirements_tgz=$(ls "$UPSTREAM"/requirements-*.tar.gz 2>/dev/null | head -1)
     || die "no devstack/requirements snapshots in $UPSTREAM (set MAGNUM_LITE_UPSTREAM)"
 [ -n "$PG_CONF_DIR" ] || die "no PostgreSQL cluster under /etc/postgresql"
 
+# The project's venv runs the sandbox's guest agent; MAGNUM_LITE_PYTHON names another one.
+project_python=${MAGNUM_LITE_PYTHON:-$REPO/.venv/bin/python}
+if [ ! -x "$project_python" ]; then
+    say "no $project_python: tools/install-venv.sh"
+    tools/install-venv.sh
+fi
+
 exec 9>/tmp/magnum-lite-devstack-check.lock
 flock -n 9 || { say "another devstack check runs; waiting for it"; flock 9; }
 
@@ -408,9 +415,6 @@ cat >"$SIM_DIR/sandbox.json" <<EOF
                      "project_name": "admin", "user_domain_name": "Default",
                      "project_domain_name": "Default"}}}
 EOF
-# The project's venv (it has the sandbox); MAGNUM_LITE_PYTHON names another interpreter.
-project_python=${MAGNUM_LITE_PYTHON:-$REPO/.venv/bin/python}
-[ -x "$project_python" ] || tools/install-venv.sh
 "$project_python" -m magnum_lite_sandbox.agent --state-dir "$SIM_DIR" \
     >"$LOG_DIR/devstack-check-agent.log" 2>&1 &
 agent_pid=$!
