@@ -308,6 +308,9 @@ finish() {
         cp -p "$CHECK_DIR/postgresql.conf.orig" "$PG_CONF_DIR/postgresql.conf"
         cp -p "$CHECK_DIR/pg_hba.conf.orig" "$PG_CONF_DIR/pg_hba.conf"
         rabbitmqctl -q delete_user "$RABBIT_USER" >/dev/null 2>&1
+        # stack.sh links some commands of its venv into /usr/local/bin (openstack among
+        # them): not left pointing into a stack that no longer runs.
+        find /usr/local/bin -maxdepth 1 -lname "$VENV/*" -delete
     fi
     if check_shared; then
         say "the shared services are as the suite expects"
