@@ -13,6 +13,7 @@
 _XTRACE_MAGNUM_LITE_PLUGIN=$(set +o | grep xtrace)
 set -o xtrace
 
+# shellcheck source=lib/magnum-lite
 source "$(dirname "${BASH_SOURCE[0]}")/lib/magnum-lite"
 
 if is_service_enabled magnum-lite-api magnum-lite-conductor; then

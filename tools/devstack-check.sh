@@ -54,7 +54,8 @@ DATABASE_PASSWORD=devstackcheckdb
 DATABASE_USER=devstack_root
 RABBIT_USER=devstack-check
 RABBIT_PASSWORD=devstack-check-rabbit
-PG_CONF_DIR=$(ls -d /etc/postgresql/*/main 2>/dev/null | sort -V | tail -1 || true)
+pg_conf_dirs=(/etc/postgresql/*/main)
+PG_CONF_DIR=${pg_conf_dirs[-1]}
 
 began=$SECONDS
 say() { echo "devstack-check [$((SECONDS - began)) s]: $*"; }
@@ -63,11 +64,13 @@ as_stack() { sudo -u "$STACK_USER" -H env PATH=/usr/local/bin:/usr/bin:/bin "$@"
 
 [ "$(id -u)" -eq 0 ] || die "run as root (devstack's stack user and packages are set up here)"
 grep -q '^ID=debian' /etc/os-release || die "made for Debian (devstack's bookworm support)"
-devstack_tgz=$(ls "$UPSTREAM"/devstack-*.tar.gz 2>/dev/null | head -1)
-requirements_tgz=$(ls "$UPSTREAM"/requirements-*.tar.gz 2>/dev/null | head -1)
-[ -n "$devstack_tgz" ] && [ -n "$requirements_tgz" ] \
-    || die "no devstack/requirements snapshots in $UPSTREAM (set MAGNUM_LITE_UPSTREAM)"
-[ -n "$PG_CONF_DIR" ] || die "no PostgreSQL cluster under /etc/postgresql"
+snapshots=("$UPSTREAM"/devstack-*.tar.gz "$UPSTREAM"/requirements-*.tar.gz)
+devstack_tgz=${snapshots[0]}
+requirements_tgz=${snapshots[-1]}
+if [ ! -f "$devstack_tgz" ] || [ ! -f "$requirements_tgz" ]; then
+    die "no devstack/requirements snapshots in $UPSTREAM (set MAGNUM_LITE_UPSTREAM)"
+fi
+[ -d "$PG_CONF_DIR" ] || die "no PostgreSQL cluster under /etc/postgresql"
 
 # The project's venv runs the sandbox's guest agent; MAGNUM_LITE_PYTHON names another one.
 project_python=${MAGNUM_LITE_PYTHON:-$REPO/.venv/bin/python}
@@ -110,7 +113,7 @@ check_shared || die "the shared services are not as the suite expects before the
 # them: NOPRIME entries are left out, `dist:` entries kept only for this release.
 debs_of() {  # devstack_dir list...
     local dir=$1 codename
-    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)
     shift
     local name
     for name in "$@"; do
