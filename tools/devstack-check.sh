@@ -327,6 +327,8 @@ trap finish EXIT
 # A run stopped by a signal still unstacks and puts back what it changed.
 trap 'exit 143' TERM INT
 
+# The stand-in writes each unit's output to /var/log/journal/<unit>.log: this run's only.
+rm -f /var/log/journal/devstack@*.service.log
 divert_systemctl
 
 # RabbitMQ: the machine's broker, as an external one (RABBIT_HOST and credentials).
