@@ -14,7 +14,10 @@
 #      a failure here stops the run;
 #   2. the sandbox tests that can share the sandbox, SANDBOX_WORKERS at once (pytest-xdist;
 #      each makes its own clusters and templates), beside the functional tier;
-#   3. the disruptive sandbox tests (they kill or stop sandbox processes), one at a time.
+#   3. the disruptive sandbox tests (they kill or stop sandbox processes), one at a time;
+#   devstack: tools/devstack-check.sh (devstack's stack.sh with the plugin, the CLI against
+#      it, unstack.sh), in the background from the start to the end, as root with the
+#      upstream snapshots in ../shared/upstream; MAGNUM_LITE_DEVSTACK=0 leaves it out.
 # The closing summary gives each tier's time and result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +67,30 @@ print_summary() {
     printf '  %-34s %5ds\n' "whole run" $((SECONDS - run_start))
 }
 
+# The devstack tier: beside all the others (it uses its own ports, database role, databases
+# and broker user), from now until the end.
+devstack_log=$(mktemp)
+devstack_pid=
+devstack_skip=
+if [ "${MAGNUM_LITE_DEVSTACK:-1}" = "0" ]; then
+    devstack_skip="MAGNUM_LITE_DEVSTACK=0"
+elif [ "$(id -u)" -ne 0 ]; then
+    devstack_skip="not root"
+elif ! ls "${MAGNUM_LITE_UPSTREAM:-../shared/upstream}"/devstack-*.tar.gz >/dev/null 2>&1; then
+    devstack_skip="no devstack snapshot in ${MAGNUM_LITE_UPSTREAM:-../shared/upstream}"
+fi
+if [ -z "$devstack_skip" ]; then
+    echo "run-tests: tools/devstack-check.sh (in the background, report at the end)"
+    (
+        began=$SECONDS
+        code=0
+        tools/devstack-check.sh </dev/null || code=$?
+        echo "devstack-check-exit $code $((SECONDS - began))"
+        exit "$code"
+    ) >"$devstack_log" 2>&1 &
+    devstack_pid=$!
+fi
+
 # The sandbox: started now (it takes minutes from nothing) and stopped at the end unless it
 # was running before or MAGNUM_LITE_SANDBOX_KEEP=1.
 sandbox_log=$(mktemp)
@@ -80,6 +107,12 @@ sandbox_pid=$!
 others_pid=
 cleanup() {
     [ -z "$others_pid" ] || kill "$others_pid" 2>/dev/null || true
+    if [ -n "$devstack_pid" ]; then
+        # Its own trap unstacks and puts back what it changed.
+        pkill -TERM -P "$devstack_pid" 2>/dev/null || true
+        wait "$devstack_pid" 2>/dev/null || true
+    fi
+    rm -f "$devstack_log"
     kill "$sandbox_pid" 2>/dev/null || true
     if [ "$sandbox_was_running" -eq 0 ] && [ "${MAGNUM_LITE_SANDBOX_KEEP:-}" != "1" ]; then
         .venv/bin/magnum-lite-sandbox stop >/dev/null 2>&1 || true
@@ -149,6 +182,30 @@ echo "run-tests: pytest tests/integration -m disruptive"
 code=0
 run_pytest -q -p no:cacheprovider "${DURATIONS[@]}" -m disruptive tests/integration || code=$?
 tier "integration, disruptive (serial)" "$code" "$t"
+
+# The devstack tier's report.
+t=$SECONDS
+if [ -n "$devstack_pid" ]; then
+    echo "run-tests: waiting for tools/devstack-check.sh"
+    code=0
+    wait "$devstack_pid" || code=$?
+    devstack_pid=
+    echo "run-tests: tools/devstack-check.sh (exit $code):"
+    grep -v '^devstack-check-exit ' "$devstack_log"
+    summary+=("$(printf '%-34s %5ss  %s' "devstack (beside all the above)" \
+        "$(awk '/^devstack-check-exit/ {print $3}' "$devstack_log")" \
+        "$([ "$code" -eq 0 ] && echo passed || echo "FAILED (exit $code)")")")
+    summary+=("$(printf '%-34s %5ds' "  waited for it at the end" $((SECONDS - t)))")
+    [ "$code" -eq 0 ] || failed=1
+else
+    echo "run-tests: devstack tier not run: $devstack_skip"
+    if [ "${CI:-}" = "true" ] && [ "${MAGNUM_LITE_DEVSTACK:-1}" != "0" ]; then
+        summary+=("$(printf '%-34s %5ss  %s' "devstack" - "FAILED (not run: $devstack_skip)")")
+        failed=1
+    else
+        summary+=("$(printf '%-34s %5ss  %s' "devstack" - "skipped ($devstack_skip)")")
+    fi
+fi
 
 print_summary
 [ "$failed" -eq 0 ]

@@ -119,8 +119,14 @@ class ContextAuthPlugin(ks_plugin.BaseAuthPlugin):
             raise ks_exceptions.EndpointNotFound(
                 f"no endpoint_override is configured for service type {service_type} and the "
                 "request carries no service catalog")
-        return self._catalog.url_for(service_type=service_type, interface=interface or "public",
-                                     region_name=region_name, service_name=service_name)
+        url = self._catalog.url_for(service_type=service_type, interface=interface or "public",
+                                    region_name=region_name, service_name=service_name)
+        if service_type == "identity" and url:
+            # Catalogs often list Keystone without its version (devstack's is
+            # http://<host>/identity) and this plugin does no version discovery: magnum-lite
+            # speaks Keystone v3 only, so it asks there.
+            return identity_v3_url(url)
+        return url
 
 
 def get_user_auth(context: Any) -> ks_plugin.BaseAuthPlugin:

@@ -172,6 +172,22 @@ def test_endpoint_from_v3_catalog(config, ctx):
     assert body["path"] == f"/heat-api/v1/{PROJECT}/stacks"
 
 
+@pytest.mark.parametrize("listed", ["/identity", "/identity/", "/identity/v3"])
+def test_identity_from_the_catalog_is_keystone_v3(config, ctx, listed):
+    # devstack's catalog lists Keystone unversioned; the trust API is under /v3.
+    with EchoServer() as server:
+        ctx.service_catalog = [{
+            "type": "identity", "name": "keystone", "id": "1",
+            "endpoints": [{"interface": "public", "region": "RegionOne",
+                           "region_id": "RegionOne", "url": f"{server.base}{listed}",
+                           "id": "2"}]}]
+        session = ks_session.Session(auth=clients.get_user_auth(ctx))
+        body = session.get("/OS-TRUST/trusts", endpoint_filter={
+            "service_type": "identity", "interface": "public"}).json()
+    assert body["path"] == "/identity/v3/OS-TRUST/trusts"
+    assert body["headers"]["X-Auth-Token"] == TOKEN
+
+
 def test_no_endpoint_anywhere(config, ctx):
     with pytest.raises(ks_exceptions.EndpointNotFound, match="no endpoint_override"):
         clients.get_adapter(ctx, "glance").get("/v2/images")
