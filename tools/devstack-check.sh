@@ -314,6 +314,9 @@ finish() {
         # stack.sh links some commands of its venv into /usr/local/bin (openstack among
         # them): not left pointing into a stack that no longer runs.
         find /usr/local/bin -maxdepth 1 -lname "$VENV/*" -delete
+        # The plugin's config names this run's broker user and databases: a magnum-lite
+        # started later without --config-file would read it (oslo.config's default files).
+        rm -rf /etc/magnum-lite
     fi
     if check_shared; then
         say "the shared services are as the suite expects"
