@@ -4,7 +4,8 @@ python-magnumclient's form keeps working as it did: `CLUSTER TEMPLATE [--max-bat
 [--nodegroup NG]`, the same request at the same microversion, the same line printed. From
 microversion 1.17 the template may be left out for `--driver-version N|latest` (a version of
 the cluster's driver), replaced by `--rollback` (back to before the last upgrade; while that
-upgrade runs, it stops after its batch in progress and takes back what it moved), and any of them may be a `--dry-run` (the plan is shown, nothing is done).
+upgrade runs, it stops after its batch in progress and takes back what it moved), and any of
+them may be a `--dry-run` (the plan is shown, nothing is done).
 
 This command replaces python-magnumclient's of the same name: it is registered in the
 `openstack.extension` group, which the `openstack` shell loads after every API's group.
