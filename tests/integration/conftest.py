@@ -87,10 +87,12 @@ def openstack_cli(sandbox: dict[str, Any]):
 
 @pytest.fixture(scope="module")
 def heat(sandbox) -> Any:
-    """A Heat client of the demo project (the clusters' owner)."""
+    """A Heat client of the demo project (the clusters' owner). A connection Heat's API
+    drops on a loaded machine is tried again (tests read Heat often, and the repair tests
+    drive the driver with this client)."""
     return heat_client.Client("1", session=clusters.session(sandbox),
                               service_type="orchestration", interface="public",
-                              region_name=sandbox["region"])
+                              region_name=sandbox["region"], connect_retries=3)
 
 
 @pytest.fixture(scope="module")
