@@ -735,38 +735,40 @@ class ConductorManager:
             credentials=credentials.loader(context, cluster, template.coe))
         self._record(context, work, state)
 
-    def _upgrade(self, context: Any, work: _Work) -> None:
-        """Plan the upgrade (the driver's batches, kept on the operation) and hand it to
-        the reconciler, which runs it batch by batch (conductor/upgrade.py)."""
+    def _plan(self, context: Any, work: _Work,
+              make_plan: Callable[..., dict]) -> dict | None:
+        """Plan the operation (`make_plan(driver, cluster, template, nodegroups, params)`,
+        kept on its record) and hand it to the reconciler, which runs it; the plan, or None
+        when no driver serves the cluster (the operation failed)."""
         cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)
         template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
         driver = self._driver_for(context, cluster, template, work)
         if driver is None:
-            return
-        params = work.operation.params or {}
+            return None
         nodegroups = objects.NodeGroup.list_for_clusters(context, [work.cluster_uuid])
         self._advance(context, work, Step.CLOUD_REQUESTED)
-        plan = upgrade.new_plan(context, driver, cluster, nodegroups, template, params)
-        LOG.info("Cluster %s: upgrading %s -> %s in %d batches (at most %s nodes at once)",
-                 work.cluster_uuid, plan["from_version"], plan["to_version"],
-                 len(plan["batches"]), params.get("max_batch_size"))
+        plan = make_plan(driver, cluster, template, nodegroups, work.operation.params or {})
         self._write(work, plan=plan, step=Step.FOLLOWING)
+        return plan
+
+    def _upgrade(self, context: Any, work: _Work) -> None:
+        """The upgrade's batches, run by the reconciler (conductor/upgrade.py)."""
+        params = work.operation.params or {}
+        plan = self._plan(context, work, lambda driver, cluster, template, nodegroups, p:
+                          upgrade.new_plan(context, driver, cluster, nodegroups, template, p))
+        if plan is not None:
+            LOG.info("Cluster %s: upgrading %s -> %s in %d batches (at most %s nodes at "
+                     "once)", work.cluster_uuid, plan["from_version"], plan["to_version"],
+                     len(plan["batches"]), params.get("max_batch_size"))
 
     def _repair(self, context: Any, work: _Work) -> None:
-        """Plan the repair (the driver's, kept on the operation) and hand it to the
-        reconciler, which runs it (conductor/repair.py)."""
-        cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)
-        template = objects.ClusterTemplate.get_by_uuid(context, cluster.cluster_template_id)
-        driver = self._driver_for(context, cluster, template, work)
-        if driver is None:
-            return
+        """The repair's stack updates, run by the reconciler (conductor/repair.py)."""
         params = work.operation.params or {}
-        nodegroups = objects.NodeGroup.list_for_clusters(context, [work.cluster_uuid])
-        self._advance(context, work, Step.CLOUD_REQUESTED)
-        plan = repair.new_plan(context, driver, cluster, template, nodegroups, params)
-        LOG.info("Cluster %s: repairing %s (%s)", work.cluster_uuid,
-                 ", ".join(params.get("nodes") or []), params.get("cause"))
-        self._write(work, plan=plan, step=Step.FOLLOWING)
+        plan = self._plan(context, work, lambda driver, cluster, template, nodegroups, p:
+                          repair.new_plan(context, driver, cluster, template, nodegroups, p))
+        if plan is not None:
+            LOG.info("Cluster %s: repairing %s (%s)", work.cluster_uuid,
+                     ", ".join(params.get("nodes") or []), params.get("cause"))
 
     def _delete(self, context: Any, work: _Work) -> None:
         cluster = objects.Cluster.get_by_uuid(context, work.cluster_uuid)

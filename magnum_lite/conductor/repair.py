@@ -28,6 +28,7 @@ from typing import Any
 from oslo_log import log as logging
 
 from magnum_lite.common import exception, failpoints, states
+from magnum_lite.conductor.plan_run import Failed, PlanRun
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import cluster_operation as operations
@@ -58,28 +59,8 @@ def new_plan(context: Any, driver: drivers_base.Driver, cluster: Any, template: 
             "since": _now(), "finished": []}
 
 
-class _Failed(Exception):
-    """Why the repair cannot go on: it ends in UPDATE_FAILED with `fault`."""
-
-    def __init__(self, reason: str, fault: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.fault = fault
-
-
-class Run:
+class Run(PlanRun):
     """One round of a repair the reconciler follows: a few phase steps, each recorded."""
-
-    def __init__(self, context: Any, driver: drivers_base.Driver, cluster: Any,
-                 template: Any, operation: Any,
-                 credentials: drivers_base.CredentialsLoader) -> None:
-        self.context = context
-        self.driver = driver
-        self.cluster = cluster
-        self.template = template
-        self.operation = operation
-        self.credentials = credentials
-        self.plan = dict(operation.plan or {})
 
     def advance(self) -> bool:
         """Move the repair on as far as the cloud and the COE allow now; True when it
@@ -92,7 +73,7 @@ class Run:
                 moved = True
                 if self.plan.get("phase") is None:
                     break
-        except _Failed as failure:
+        except Failed as failure:
             self._end(states.ClusterStatus.UPDATE_FAILED, failure.reason, failure.fault)
             return True
         except exception.ConcurrentUpdate:
@@ -119,13 +100,6 @@ class Run:
 
     # -- phases ---------------------------------------------------------------------------
 
-    def _coe(self) -> drivers_base.CoeNodes | None:
-        try:
-            return self.driver.coe_nodes(self.cluster, self.template,
-                                         credentials=self.credentials)
-        except exception.NotSupported:
-            return None
-
     def _elapsed(self) -> float:
         return _now() - float(self.plan.get("since") or _now())
 
@@ -148,7 +122,7 @@ class Run:
             failpoints.hit(f"conductor.repair.{self.plan.get('index', 0)}.sent")
             return False
         if state == drivers_base.BATCH_FAILED:
-            raise _Failed(f"replacing {', '.join(repair['nodes'])} failed: {reason}",
+            raise Failed(f"replacing {', '.join(repair['nodes'])} failed: {reason}",
                           Fault.CLOUD_ERROR)
         if state == drivers_base.BATCH_DONE:
             # A node back under its old name joins as the cordoned node it was (Mesos
@@ -156,18 +130,6 @@ class Run:
             self._uncordon(list(repair["nodes"]))
             return self._save(phase=WAIT)
         return False
-
-    def _uncordon(self, names: list[str]) -> bool:
-        coe = self._coe()
-        if coe is None:
-            return True
-        try:
-            coe.uncordon(names)
-        except exception.CoeError as err:
-            LOG.info("Cluster %s: cannot uncordon %s yet: %s", self.cluster.uuid,
-                     ", ".join(names), err)
-            return False
-        return True
 
     def _wait(self, repair: dict, index: int, total: int) -> bool:
         coe = self._coe()
@@ -181,7 +143,7 @@ class Run:
                 behind, why = names, str(err)
             if behind:
                 if self._elapsed() > CONF.conductor.upgrade_node_timeout:
-                    raise _Failed(f"node {', '.join(behind)} is not back healthy within "
+                    raise Failed(f"node {', '.join(behind)} is not back healthy within "
                                   f"{CONF.conductor.upgrade_node_timeout} s: {why}",
                                   Fault.NODE_NOT_READY)
                 return False

@@ -36,6 +36,7 @@ from oslo_log import log as logging
 
 from magnum_lite import objects
 from magnum_lite.common import driver_factory, exception, failpoints, states, upgrade_params
+from magnum_lite.conductor.plan_run import Failed, PlanRun
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import cluster_operation as operations
@@ -141,22 +142,13 @@ def _same_version(reported: str | None, wanted: str | None) -> bool:
     return got == want or got.startswith((want + ".", want + "-", want + "+"))
 
 
-class _Failed(Exception):
-    """Why the run cannot go on: the upgrade ends in UPDATE_FAILED with `fault`."""
-
-    def __init__(self, reason: str, fault: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.fault = fault
-
-
 def _nodegroup_view(nodegroups: list[Any], uuid: str, from_template: Any, target: Any
                     ) -> Any:
     """The batch's nodegroup as the target makes it: an image it had from its old template
     becomes the target template's (an image of its own stays)."""
     nodegroup = next((ng for ng in nodegroups if ng.uuid == uuid), None)
     if nodegroup is None:
-        raise _Failed(f"nodegroup {uuid} is gone", Fault.INVALID)
+        raise Failed(f"nodegroup {uuid} is gone", Fault.INVALID)
     view = nodegroup.obj_clone()
     if not view.image_id or (from_template is not None
                              and view.image_id == from_template.image_id):
@@ -164,20 +156,14 @@ def _nodegroup_view(nodegroups: list[Any], uuid: str, from_template: Any, target
     return view
 
 
-class Run:
+class Run(PlanRun):
     """One round of an upgrade the reconciler follows: a few phase steps, each recorded."""
 
     def __init__(self, context: Any, driver: drivers_base.Driver, cluster: Any,
                  nodegroups: list[Any], template: Any, operation: Any,
                  credentials: drivers_base.CredentialsLoader) -> None:
-        self.context = context
-        self.driver = driver
-        self.cluster = cluster
+        super().__init__(context, driver, cluster, template, operation, credentials)
         self.nodegroups = nodegroups
-        self.template = template
-        self.operation = operation
-        self.credentials = credentials
-        self.plan = dict(operation.plan or {})
         self._target: tuple[drivers_base.UpgradeTarget, Any] | None = None
 
     @property
@@ -196,7 +182,7 @@ class Run:
                 self._target = target_for(self.context, self.cluster,
                                           self.operation.params or {})
             except (exception.NotFound, exception.NoDriverInstalled) as err:
-                raise _Failed(f"the upgrade's target is gone: {err}", Fault.INVALID) from err
+                raise Failed(f"the upgrade's target is gone: {err}", Fault.INVALID) from err
         return self._target
 
     # -- the round ------------------------------------------------------------------------
@@ -212,7 +198,7 @@ class Run:
                 moved = True
                 if self.plan.get("phase") is None:
                     break
-        except _Failed as failure:
+        except Failed as failure:
             self._fail(failure.reason, failure.fault)
             return True
         except exception.ConcurrentUpdate:
@@ -240,16 +226,9 @@ class Run:
             return self._roll(batch)
         if phase == WAIT:
             return self._wait(batch, index, len(batches))
-        raise _Failed(f"the upgrade's plan has an unknown phase {phase!r}", Fault.INTERNAL_ERROR)
+        raise Failed(f"the upgrade's plan has an unknown phase {phase!r}", Fault.INTERNAL_ERROR)
 
     # -- phases ---------------------------------------------------------------------------
-
-    def _coe(self) -> drivers_base.CoeNodes | None:
-        try:
-            return self.driver.coe_nodes(self.cluster, self.template,
-                                         credentials=self.credentials)
-        except exception.NotSupported:
-            return None
 
     def _elapsed(self) -> float:
         return _now() - float(self.plan.get("since") or _now())
@@ -264,7 +243,7 @@ class Run:
                 drained, why = False, str(err)
             if not drained:
                 if self._elapsed() > CONF.conductor.upgrade_drain_timeout:
-                    raise _Failed(f"nodes {', '.join(batch['nodes'])} were not drained "
+                    raise Failed(f"nodes {', '.join(batch['nodes'])} were not drained "
                                   f"within {CONF.conductor.upgrade_drain_timeout} s: {why}",
                                   Fault.DRAIN_FAILED)
                 return False
@@ -283,27 +262,15 @@ class Run:
             failpoints.hit(f"conductor.upgrade.batch_{self.plan.get('batch', 0)}.sent")
             return False
         if state == drivers_base.BATCH_FAILED:
-            raise _Failed(f"replacing {', '.join(batch['nodes'])} failed: {reason}",
+            raise Failed(f"replacing {', '.join(batch['nodes'])} failed: {reason}",
                           Fault.CLOUD_ERROR)
         if state == drivers_base.BATCH_DONE:
             # A node rebuilt under its old name joins as the cordoned node it was
             # (Kubernetes keeps the Node object; Mesos refuses a machine that is down): let
             # it in now; the wait's end asks again.
-            self._uncordon(batch)
+            self._uncordon(list(batch["nodes"]))
             return self._save(phase=WAIT)
         return False
-
-    def _uncordon(self, batch: dict) -> bool:
-        coe = self._coe()
-        if coe is None:
-            return True
-        try:
-            coe.uncordon(list(batch["nodes"]))
-        except exception.CoeError as err:
-            LOG.info("Cluster %s: cannot uncordon %s yet: %s", self.cluster.uuid,
-                     ", ".join(batch["nodes"]), err)
-            return False
-        return True
 
     def _masters(self) -> set[str]:
         return {name for batch in self.plan.get("batches") or []
@@ -329,7 +296,7 @@ class Run:
         except exception.CoeError as err:
             behind, why = list(names or ["the cluster's nodes"]), str(err)
         if behind and self._elapsed() > CONF.conductor.upgrade_node_timeout:
-            raise _Failed(f"node {', '.join(behind)} is not back healthy at version "
+            raise Failed(f"node {', '.join(behind)} is not back healthy at version "
                           f"{wanted} within {CONF.conductor.upgrade_node_timeout} s: {why}",
                           Fault.NODE_NOT_READY)
         return bool(behind)
@@ -346,7 +313,7 @@ class Run:
         if coe is not None:
             if self._behind(coe, list(batch["nodes"]), batch["role"]):
                 return False
-            if not self._uncordon(batch):
+            if not self._uncordon(list(batch["nodes"])):
                 return False
         seconds = round(_now() - float(self.plan.get("batch_started") or _now()), 1)
         finished = [*self.plan.get("finished", []), {"batch": index, "seconds": seconds}]
@@ -370,7 +337,7 @@ class Run:
                 self.context, self._nodegroup(batch), batch, self.target,
                 credentials=self.credentials)
             if state == drivers_base.BATCH_FAILED:
-                raise _Failed(f"settling {batch['stack']} failed: {reason}", Fault.CLOUD_ERROR)
+                raise Failed(f"settling {batch['stack']} failed: {reason}", Fault.CLOUD_ERROR)
             if state != drivers_base.BATCH_DONE:
                 pending.append(batch["stack"])
         if pending:
@@ -387,7 +354,7 @@ class Run:
         batches = self.plan.get("batches") or []
         index = int(self.plan.get("batch", 0))
         if (self.plan.get("phase") == DRAIN and index < len(batches)
-                and not self._uncordon(batches[index])):
+                and not self._uncordon(list(batches[index]["nodes"]))):
             return False
         cancel = params["cancel"]
         rollback = {**upgrade_params.rollback_of(params, self.plan, cancel.get("max_batch_size")),
@@ -396,7 +363,7 @@ class Run:
             plan = new_plan(self.context, self.driver, self.cluster, self.nodegroups,
                             self.template, rollback)
         except (exception.NotFound, exception.NoDriverInstalled) as err:
-            raise _Failed(f"the rollback's target is gone: {err}", Fault.INVALID) from err
+            raise Failed(f"the rollback's target is gone: {err}", Fault.INVALID) from err
         moved = sorted({name for batch in plan["batches"] for name in batch["nodes"]})
         reason = (f"rollback asked: the upgrade to {self.plan.get('to_version')} stopped "
                   f"after {index} of {len(batches)} batches; taking back "
