@@ -28,6 +28,20 @@ rabbitmqctl on this machine) running:
 
     .venv/bin/python -m benchmarks.conductor_scale [--clusters 1000] [--rounds 3]
 
+With `--conductors N` (issue 17: `--steady 9000 --clusters 1000 --conductors 2`) the
+conductors run as N processes of their own (benchmarks/conductor_child.py, hosts
+bench-conductor-1..N, same database and vhost: the hash ring splits the clusters) with the
+health monitor off (the fake cloud has no COE API), all on ONE FakeHeatCloud served from this
+process (benchmarks/heat_ipc.py: the driver's calls forwarded, heatclient's shapes rebuilt).
+First `--steady` clusters are written as a create is, then set CREATE_COMPLETE in bulk (stack
+id, nodegroups, operation succeeded) with their stacks CREATE_COMPLETE in the fake Heat (same
+projects, same tag: the reconciler's listings carry them). Then each round's creates, a quiet
+window of `--quiet` seconds, and the deletes. Per conductor and phase it reports CPU seconds
+(/proc/<pid>/stat utime + stime), RSS and VmHWM, and the SQL statements its engine ran: per
+reconciler round (the round's own thread), of the checks the rounds started, and in all; per
+round, the time from each stack's CREATE_COMPLETE in the fake Heat to its cluster's
+CREATE_COMPLETE event, and the Heat calls naming a steady stack during the quiet window.
+
 Prints a Markdown table row per round and a summary line. Exit code 1 when a cluster does not
 reach CREATE_COMPLETE or is not deleted within `--timeout`, or when the database connections
 exceed `--max-db-connections` (default: what the conductor's threads can hold at once).
@@ -42,6 +56,8 @@ import concurrent.futures
 import contextlib
 import datetime
 import gc
+import json
+import os
 import pathlib
 import shutil
 import statistics
@@ -201,7 +217,8 @@ class Profiler(threading.Thread):
 def _counts(monitor: sa.Engine) -> dict[str, int]:
     with monitor.connect() as conn:
         return dict(conn.execute(sa.text(
-            "SELECT status, count(*) FROM cluster GROUP BY status")).all())
+            "SELECT status, count(*) FROM cluster WHERE name NOT LIKE 'steady-%' "
+            "GROUP BY status")).all())
 
 
 def _wait(monitor: sa.Engine, done: Any, timeout: float) -> tuple[float, dict[str, int]]:
@@ -214,18 +231,25 @@ def _wait(monitor: sa.Engine, done: Any, timeout: float) -> tuple[float, dict[st
         time.sleep(0.2)
 
 
+def _write_config(config: pathlib.Path, workdir: pathlib.Path, db_url: str,
+                  transport_url: str, args: argparse.Namespace, log_file: str) -> None:
+    lines = ["[DEFAULT]", f"transport_url = {transport_url}", f"log_file = {log_file}",
+             f"state_path = {workdir}", "",
+             "[database]", f"connection = {db_url}", "",
+             "[conductor]", f"rpc_workers = {args.rpc_workers}",
+             f"reconcile_workers = {args.reconcile_workers}", ""]
+    if args.conductors:
+        # The fake cloud has no COE API for the health monitor to ask.
+        lines += ["[health]", "enabled = false", ""]
+    config.write_text("\n".join(lines))
+
+
 def _configure(workdir: pathlib.Path, db_url: str, transport_url: str,
                args: argparse.Namespace) -> None:
     from magnum_lite.common import service
 
     config = workdir / "magnum-lite.conf"
-    config.write_text("\n".join([
-        "[DEFAULT]", f"transport_url = {transport_url}", f"log_file = {args.log_file}",
-        f"state_path = {workdir}", "",
-        "[database]", f"connection = {db_url}", "",
-        "[conductor]", f"rpc_workers = {args.rpc_workers}",
-        f"reconcile_workers = {args.reconcile_workers}", "",
-    ]))
+    _write_config(config, workdir, db_url, transport_url, args, args.log_file)
     service.prepare_service(["--config-file", str(config)], prog="magnum-lite-conductor",
                             default_config_files=[])
 
@@ -311,7 +335,8 @@ def _start_delete(context: Any, cluster_uuid: str, rpcapi: Any) -> None:
 
 
 def run_round(number: int, args: argparse.Namespace, template: Any, rpcapi: Any,
-              sampler: Sampler, monitor: sa.Engine) -> dict[str, Any]:
+              sampler: Sampler, monitor: sa.Engine,
+              after_create: Any = None) -> dict[str, Any]:
     from magnum_lite import objects
 
     contexts = [_context(f"bench{p:04d}" + "0" * 24, f"user{p:04d}")
@@ -320,11 +345,16 @@ def run_round(number: int, args: argparse.Namespace, template: Any, rpcapi: Any,
     if driver is None:
         raise SystemExit("no driver version for the template: is k8s_ubuntu_v1 installed?")
     began = time.monotonic()
-    clusters = []
-    for i in range(args.clusters):
+
+    def write(i: int) -> tuple[Any, Any]:
         context = contexts[i % len(contexts)]
-        clusters.append((context, _write_cluster(context, template, driver,
-                                                 f"bench-{number}-{i:04d}", args.node_count)))
+        return context, _write_cluster(context, template, driver, f"bench-{number}-{i:04d}",
+                                       args.node_count)
+
+    # From as many threads as the casts: an operation queued for longer than the
+    # reconciler's UNCLAIMED_GRACE (5 s) is taken over by its owner on the ring.
+    with concurrent.futures.ThreadPoolExecutor(args.cast_threads) as pool:
+        clusters = list(pool.map(write, range(args.clusters)))
     written = time.monotonic() - began
 
     sampler.reset()
@@ -353,7 +383,8 @@ def run_round(number: int, args: argparse.Namespace, template: Any, rpcapi: Any,
         with monitor.connect() as conn:
             rows = conn.execute(sa.text(
                 "SELECT uuid, name, status, status_reason FROM cluster "
-                "WHERE status <> 'CREATE_COMPLETE' ORDER BY name LIMIT 20")).all()
+                "WHERE status <> 'CREATE_COMPLETE' AND name NOT LIKE 'steady-%' "
+                "ORDER BY name LIMIT 20")).all()
         failures = [f"{r.name} {r.uuid}: {r.status}: {r.status_reason}" for r in rows]
         failures.insert(0, f"round {number}: not all CREATE_COMPLETE after "
                            f"{created:.0f}s: {counts}")
@@ -364,6 +395,7 @@ def run_round(number: int, args: argparse.Namespace, template: Any, rpcapi: Any,
             "WHERE status = 'CREATE_COMPLETE' GROUP BY cluster_id")).all()
     seconds = [at.replace(tzinfo=datetime.UTC).timestamp() - cast_at[uuid_]
                for uuid_, at in completed if uuid_ in cast_at]
+    extra = after_create(created) if after_create is not None else None
 
     sampler.reset()
     began = time.monotonic()
@@ -384,7 +416,289 @@ def run_round(number: int, args: argparse.Namespace, template: Any, rpcapi: Any,
     return {"round": number, "written": written, "cast": cast, "created": created,
             "deleted": deleted, "delete_cast": delete_cast, "create": create_stats,
             "delete": delete_stats, "per_cluster": [float(s) for s in seconds], "end": end,
-            "failures": failures}
+            "failures": failures, "extra": extra}
+
+
+# -- the multi-conductor mode (--conductors N): steady clusters, conductors in processes ----
+
+
+def _bench_cloud(complete_after: int) -> Any:
+    """The shared fake Heat: keeps no call history (memory), but counts the calls that name
+    a steady cluster's stack, and records when each stack's create or update completed."""
+    from tests.fakes.heat import FakeHeatCloud
+
+    class BenchCloud(FakeHeatCloud):
+        def __init__(self) -> None:
+            super().__init__(complete_after=complete_after)
+            self.steady: set[str] = set()
+            self.steady_calls = 0
+            self.listings = 0
+            self.completed_at: dict[str, float] = {}
+
+        def _check(self, method: str, target: str, extra: Any = None) -> None:
+            super()._check(method, target, extra)
+            self.calls.clear()
+            if method == "stacks.list":
+                self.listings += 1
+            elif target.rsplit("/", 1)[-1] in self.steady:
+                self.steady_calls += 1
+
+        def _finish(self, stack: Any) -> None:
+            super()._finish(stack)
+            if stack.action != "DELETE" and stack.state == "COMPLETE":
+                self.completed_at[stack.id] = time.time()
+
+    return BenchCloud()
+
+
+def _write_steady(args: argparse.Namespace, template: Any, cloud: Any,
+                  monitor: sa.Engine) -> float:
+    """`--steady` clusters as CREATE_COMPLETE: written as the API writes a create, then
+    finished in bulk (status, stack id, nodegroups, operation) with their stacks
+    CREATE_COMPLETE in the fake Heat. Returns the seconds it took."""
+    from magnum_lite import objects
+    from magnum_lite.drivers.heat import names
+    from tests.fakes.heat import FakeStack
+
+    began = time.monotonic()
+    contexts = [_context(f"bench{p:04d}" + "0" * 24, f"user{p:04d}")
+                for p in range(args.projects)]
+    driver = objects.Driver.for_template(contexts[0], template)
+
+    def write(i: int) -> Any:
+        context = contexts[i % len(contexts)]
+        return _write_cluster(context, template, driver, f"steady-{i:05d}", args.node_count)
+
+    with concurrent.futures.ThreadPoolExecutor(args.cast_threads) as pool:
+        clusters = list(pool.map(write, range(args.steady)))
+    stacks = []
+    for cluster in clusters:
+        stack = FakeStack(
+            id=str(uuid.uuid4()), name=names.cluster_stack_name(cluster),
+            project_id=cluster.project_id, template={"heat_template_version": "2021-04-16"},
+            files={}, registry={}, parameters={}, tags=[names.STACK_TAG],
+            timeout_mins=CREATE_TIMEOUT_MINUTES, disable_rollback=True, state="COMPLETE",
+            reason="Stack CREATE completed successfully")
+        stacks.append({"u": cluster.uuid, "s": stack.id})
+        with cloud.lock:
+            cloud._by_id[stack.id] = stack
+            cloud._live[(stack.project_id, stack.name)] = stack
+            cloud.steady.add(stack.id)
+    with monitor.begin() as conn:
+        conn.execute(sa.text("UPDATE cluster SET stack_id = :s, status = 'CREATE_COMPLETE', "
+                             "status_reason = 'Stack CREATE completed successfully', "
+                             "operation_uuid = NULL WHERE uuid = :u"), stacks)
+        steady = "(SELECT uuid FROM cluster WHERE name LIKE 'steady-%')"
+        conn.execute(sa.text(f"UPDATE nodegroup SET status = 'CREATE_COMPLETE' "
+                             f"WHERE cluster_id IN {steady}"))
+        conn.execute(sa.text(f"UPDATE cluster_operation SET outcome = 'succeeded', "
+                             f"finished_at = now() AT TIME ZONE 'utc', step = 'following' "
+                             f"WHERE cluster_uuid IN {steady}"))
+    return time.monotonic() - began
+
+
+def _cpu_and_memory(pid: int) -> dict[str, float]:
+    """CPU seconds (utime + stime) and VmRSS/VmHWM (kB) of a process."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    values = {"cpu": (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
+class Conductors:
+    """`count` conductor processes (benchmarks/conductor_child.py) named bench-conductor-N."""
+
+    def __init__(self, count: int, workdir: pathlib.Path, db_url: str, transport_url: str,
+                 args: argparse.Namespace, heat_address: tuple[str, int], key: bytes) -> None:
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.phases: list[tuple[str, float, dict[str, dict[str, Any]]]] = []
+        for n in range(1, count + 1):
+            host = f"bench-conductor-{n}"
+            config = workdir / f"{host}.conf"
+            _write_config(config, workdir, db_url, transport_url, args,
+                          str(workdir / f"{host}.log"))
+            self.procs[host] = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.conductor_child", host, str(config),
+                 f"{heat_address[0]}:{heat_address[1]}"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                env={**os.environ, "BENCH_HEAT_KEY": key.hex()})
+        for host, proc in self.procs.items():
+            line = proc.stdout.readline()
+            if not line:
+                raise SystemExit(f"conductor {host} did not start")
+        self.began = time.monotonic()
+        self.cpu = {h: _cpu_and_memory(p.pid)["cpu"] for h, p in self.procs.items()}
+
+    def mark(self, phase: str) -> None:
+        """Close a phase: each conductor's counts, CPU seconds and memory since the last."""
+        now = time.monotonic()
+        found = {}
+        for host, proc in self.procs.items():
+            proc.stdin.write("mark\n")
+            proc.stdin.flush()
+            counts = json.loads(proc.stdout.readline())
+            usage = _cpu_and_memory(proc.pid)
+            counts.update(cpu=usage["cpu"] - self.cpu[host], rss_kb=usage["VmRSS"],
+                          hwm_kb=usage["VmHWM"])
+            self.cpu[host] = usage["cpu"]
+            found[host] = counts
+        self.phases.append((phase, now - self.began, found))
+        self.began = now
+
+    def stop(self) -> bool:
+        stopped = True
+        for proc in self.procs.values():
+            try:
+                proc.stdin.write("stop\n")
+                proc.stdin.flush()
+            except OSError:
+                pass
+        for proc in self.procs.values():
+            try:
+                out, _ = proc.communicate(timeout=120)
+                stopped = stopped and '"stopped": true' in out
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                stopped = False
+        return stopped
+
+    def report(self) -> list[str]:
+        lines = ["| phase | conductor | s | CPU s | CPU % | rounds | SQL per round p50 / max "
+                 "| clusters in flight it owns (per round, max) | SQL per round / owned "
+                 "cluster | SQL of its checks | SQL in all | RSS MiB at the end | VmHWM MiB |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for phase, seconds, found in self.phases:
+            for host, c in found.items():
+                rq = sorted(c["round_queries"]) or [0]
+                owned = max(c["owned"] or [0])
+                per = (f"{statistics.median(rq) / owned:.3f}" if owned else "–")
+                lines.append(
+                    f"| {phase} | {host} | {seconds:.0f} | {c['cpu']:.1f} | "
+                    f"{100 * c['cpu'] / max(seconds, 1e-9):.0f} | {c['rounds']} | "
+                    f"{statistics.median(rq):.0f} / {rq[-1]} | {owned} | {per} | "
+                    f"{c['check_queries']} | {c['queries']} | {c['rss_kb'] / 1024:.0f} | "
+                    f"{c['hwm_kb'] / 1024:.0f} |")
+        return lines
+
+
+def _percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def _change_to_api(cloud: Any, monitor: sa.Engine) -> list[float]:
+    """Seconds from each stack's CREATE_COMPLETE in the fake Heat to its cluster's
+    CREATE_COMPLETE event (the conductor's clock, the same machine's)."""
+    with monitor.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT c.stack_id, min(e.created_at) FROM cluster c JOIN cluster_event e "
+            "ON e.cluster_id = c.uuid WHERE e.status = 'CREATE_COMPLETE' "
+            "AND c.name NOT LIKE 'steady-%' GROUP BY c.stack_id")).all()
+    with cloud.lock:
+        completed = dict(cloud.completed_at)
+    return [at.replace(tzinfo=datetime.UTC).timestamp() - completed[stack_id]
+            for stack_id, at in rows if stack_id in completed]
+
+
+def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
+              transport_url: str, monitor: sa.Engine, sampler: Sampler) -> int:
+    """The multi-conductor mode; returns the exit code."""
+    from benchmarks import heat_ipc
+    from magnum_lite.common import context as ml_context
+    from magnum_lite.conductor import rpcapi as conductor_rpcapi
+
+    cloud = _bench_cloud(args.complete_after)
+    key = os.urandom(16)
+    server = heat_ipc.HeatServer(cloud, key)
+    template = _template(ml_context.get_admin_context())
+    steady_seconds = _write_steady(args, template, cloud, monitor) if args.steady else 0.0
+    print(f"{args.steady} steady clusters written in {steady_seconds:.1f}s", file=sys.stderr)
+    conductors = Conductors(args.conductors, workdir, db_url, transport_url, args,
+                            server.address, key)
+    rounds, quiet = [], []
+    try:
+        # Every conductor in the service table and on every ring before the burst.
+        _wait_for_hosts(monitor, set(conductors.procs), args.timeout)
+        time.sleep(6)  # [conductor] hash_ring_refresh_interval (5 s)
+        conductors.mark("idle before")
+        rpcapi = conductor_rpcapi.ConductorAPI()
+
+        def after_create(created: float) -> dict[str, Any]:
+            conductors.mark(f"creates r{len(rounds) + 1}")
+            lag = _change_to_api(cloud, monitor)
+            with cloud.lock:
+                cloud.steady_calls, cloud.listings = 0, 0
+            time.sleep(args.quiet)
+            with cloud.lock:
+                calls, listings = cloud.steady_calls, cloud.listings
+            conductors.mark(f"quiet r{len(rounds) + 1}")
+            quiet.append((calls, listings))
+            return {"lag": lag, "steady_calls_per_min": 60 * calls / args.quiet,
+                    "listings_per_min": 60 * listings / args.quiet}
+
+        for number in range(1, args.rounds + 1):
+            rounds.append(run_round(number, args, template, rpcapi, sampler, monitor,
+                                    after_create))
+            conductors.mark(f"deletes r{number}")
+            with cloud.lock:
+                for stack_id in [i for i, st in cloud._by_id.items() if st.deleted]:
+                    del cloud._by_id[stack_id]
+                cloud.completed_at.clear()
+            print(f"round {number}: {rounds[-1]['created']:.1f}s to create, "
+                  f"{rounds[-1]['deleted']:.1f}s to delete", file=sys.stderr)
+    finally:
+        stopped = conductors.stop()
+        server.close()
+    problems = []
+    for host in conductors.procs:
+        log = workdir / f"{host}.log"
+        if log.exists():
+            problems += [line.rstrip() for line in open(log, errors="replace")
+                         if " WARNING " in line or " ERROR " in line or " CRITICAL " in line]
+    print(f"| round | steady | clusters | conductors | rows written s | create s (of which "
+          f"casting) | creates/s (from the first row written) | "
+          f"stack COMPLETE → cluster CREATE_COMPLETE p50 / p99 / max s | "
+          f"delete s | deletes/s | Heat calls/min naming a steady stack ({args.quiet:.0f} s "
+          f"quiet window) | stack listings/min (quiet) | max PG connections |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    failed = not stopped
+    for r in rounds:
+        extra = r["extra"] or {"lag": [], "steady_calls_per_min": 0, "listings_per_min": 0}
+        lag = extra["lag"]
+        print(f"| {r['round']} | {args.steady} | {args.clusters} | {args.conductors} | "
+              f"{r['written']:.1f} | {r['created']:.1f} ({r['cast']:.1f}) | "
+              f"{args.clusters / r['created']:.1f} "
+              f"({args.clusters / (r['written'] + r['created']):.1f}) | "
+              f"{_percentile(lag, 50):.2f} / {_percentile(lag, 99):.2f} / "
+              f"{max(lag or [float('nan')]):.2f} | {r['deleted']:.1f} | "
+              f"{args.clusters / r['deleted']:.1f} | {extra['steady_calls_per_min']:.1f} | "
+              f"{extra['listings_per_min']:.0f} | {max(r['create'][1], r['delete'][1])} |")
+        for failure in r["failures"]:
+            print(f"FAILED: {failure}")
+        failed = failed or bool(r["failures"])
+    print("\n".join(conductors.report()))
+    print(f"conductor logs: {len(problems)} WARNING/ERROR lines"
+          + (f", the first: {problems[0][:400]}" if problems else ""))
+    print("OK" if not failed else "FAILED")
+    return 1 if failed else 0
+
+
+def _wait_for_hosts(monitor: sa.Engine, hosts: set[str], timeout: float) -> None:
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        with monitor.connect() as conn:
+            found = set(conn.execute(sa.text("SELECT host FROM magnum_service")).scalars())
+        if hosts <= found:
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"conductors {sorted(hosts)} did not all register")
 
 
 def main() -> int:
@@ -409,6 +723,16 @@ def main() -> int:
     parser.add_argument("--cast-threads", type=int, default=8,
                         help="threads writing the delete intents and casting (as the API's "
                              "worker threads would) (8)")
+    parser.add_argument("--conductors", type=int, default=0,
+                        help="run this many conductors, each in a process of its own, on one "
+                             "fake Heat served from this process (default 0: one conductor "
+                             "in this process)")
+    parser.add_argument("--steady", type=int, default=0,
+                        help="with --conductors: clusters written CREATE_COMPLETE (with their "
+                             "stacks) before the rounds (0)")
+    parser.add_argument("--quiet", type=float, default=60,
+                        help="with --conductors: seconds of the quiet window after each "
+                             "round's creates, counting Heat calls for steady stacks (60)")
     parser.add_argument("--profile", action="store_true",
                         help="also print where the process's threads spend their time (a "
                              "sampling profile of magnum-lite and fake Heat frames)")
@@ -447,6 +771,18 @@ def main() -> int:
         migration.upgrade()
         encryption.ensure_key()  # as `magnum-lite-manage credentials setup` would
         driver_obj.seed_default_drivers()
+        if args.conductors:
+            monitor = sa.create_engine(db_url, pool_size=2, max_overflow=0)
+            sampler = Sampler(db_api.get_engine(), monitor, db_url.rsplit("/", 1)[1])
+            sampler.start()
+            try:
+                return run_fleet(args, workdir, db_url, transport_url, monitor, sampler)
+            finally:
+                sampler.stop.set()
+                sampler.join()
+                rpc.cleanup()
+                db_api.dispose_engine()
+                monitor.dispose()
         cloud = _install_fake_cloud(args.complete_after)
         engine = db_api.get_engine()
         database = db_url.rsplit("/", 1)[1]
@@ -491,7 +827,7 @@ def main() -> int:
           "cast→COMPLETE p50 / max s | delete s (of which casting) | deletes/s | "
           "max pool checked out | max PG connections | max RSS MiB | RSS after the round "
           "MiB | max threads |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     failed = not stopped
     for r in rounds:
         per = r["per_cluster"] or [0.0]

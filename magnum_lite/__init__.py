@@ -1,7 +1,10 @@
 """magnum_lite: Containers-as-a-Service for OpenStack, wire-compatible with Magnum's v1 API.
 
-oslo.service picks its eventlet backend the first time anything imports oslo_service.service
-(oslo.messaging does), so the threading backend is selected here, before any such import.
+oslo.service picks its eventlet backend the first time anything asks it for its backend
+(oslo.messaging's import of oslo_service.service does), unless told otherwise: importing
+magnum_lite tells it "threading" before any such import. It registers the choice without
+loading the backend (which imports eventlet and cotyledon, ~28 MB): a process that never uses
+oslo.service (the API server's master) stays small; the entry points load it explicitly.
 """
 
 import warnings
@@ -11,4 +14,5 @@ warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
 
 from oslo_service import backend as _oslo_service_backend  # noqa: E402
 
-_oslo_service_backend.init_backend(_oslo_service_backend.BackendType.THREADING)
+_oslo_service_backend.register_backend_default_hook(
+    lambda: _oslo_service_backend.BackendType.THREADING)

@@ -4,7 +4,9 @@ fakes that stand for services at the boundary in unit tests."""
 from __future__ import annotations
 
 import http.server
+import json
 import threading
+from typing import Any
 
 
 class LocalHTTPServer:
@@ -26,3 +28,16 @@ class LocalHTTPServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+
+
+def send_json(handler: http.server.BaseHTTPRequestHandler, status: int, body: Any,
+              headers: dict[str, str] | None = None) -> None:
+    """Answer the handler's request with `body` as JSON (and any extra `headers`)."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.end_headers()
+    handler.wfile.write(data)

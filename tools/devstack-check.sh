@@ -378,12 +378,14 @@ MAGNUM_LITE_SERVICE_PORT=$API_PORT
 MAGNUM_LITE_API_WORKERS=1
 
 [[post-config|\$HEAT_CONF]]
+# The sandbox's plugins include sandbox_db_pool: the engine keeps this max_overflow (Heat
+# alone raises it to its RPC thread pool, 64) and so stays inside the shared PostgreSQL.
 [DEFAULT]
 plugin_dirs = $sim_plugins
 environment_dir = $sim_env_dir
 [database]
 max_pool_size = 2
-max_overflow = 4
+max_overflow = 8
 
 [[post-config|\$KEYSTONE_CONF]]
 [database]
@@ -458,6 +460,12 @@ say "cluster $cluster: $status after $((SECONDS - t)) s"
 coe cluster show "$cluster" -c name -c status -c status_reason -c api_address \
     -c master_addresses -c node_addresses -c coe_version
 [ "$status" = CREATE_COMPLETE ] || die "the cluster ended $status, not CREATE_COMPLETE"
+# The plugin has Heat send its stack notifications and the conductor listen to them.
+conductor_log=/var/log/journal/devstack@magnum-lite-conductor.service.log
+grep -qE "Heat notification orchestration\.stack\.create\.end \($cluster-.*: checking cluster" \
+    "$conductor_log" \
+    || die "the conductor never acted on Heat's create.end notification (see $conductor_log)"
+say "the conductor acted on Heat's notifications"
 t=$SECONDS
 coe cluster delete "$cluster"
 status=$(wait_status "$cluster")

@@ -9,7 +9,8 @@
 # skip where it is missing, unless CI=true, where such a skip fails the run.
 #
 # Every tier in order, each reporting its 10 slowest tests and its time:
-#   1. ruff and the unit tier (tests/unit, and sandbox/tests: the sandbox distribution's own):
+#   1. ruff and the unit tier (tests/unit, and sandbox/tests: the sandbox distribution's own),
+#      UNIT_WORKERS at once (pytest-xdist; each test has its own SQLite and temp dir):
 #      the fast gate (the sandbox starts meanwhile, in the background);
 #      a failure here stops the run;
 #   2. the sandbox tests that can share the sandbox, SANDBOX_WORKERS at once (pytest-xdist;
@@ -22,6 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+UNIT_WORKERS=${UNIT_WORKERS:-2}
 SANDBOX_WORKERS=${SANDBOX_WORKERS:-3}
 DURATIONS=(--durations=10 --durations-min=1.0)
 
@@ -130,9 +132,10 @@ code=0
 .venv/bin/ruff check magnum_lite sandbox osc tests benchmarks tools || code=$?
 tier "ruff" "$code" "$t"
 t=$SECONDS
-echo "run-tests: pytest tests/unit sandbox/tests"
+echo "run-tests: pytest tests/unit sandbox/tests -n $UNIT_WORKERS"
 code=0
-run_pytest -q -p no:cacheprovider "${DURATIONS[@]}" tests/unit sandbox/tests || code=$?
+run_pytest -q -p no:cacheprovider "${DURATIONS[@]}" -n "$UNIT_WORKERS" tests/unit sandbox/tests \
+    || code=$?
 tier "unit" "$code" "$t"
 if [ "$failed" -ne 0 ]; then
     echo "run-tests: the fast gate failed; the other tiers were not run" >&2

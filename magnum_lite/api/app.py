@@ -7,11 +7,13 @@ connection and creates no RPC transport (the RPC client is made on first use, in
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 from typing import Any
 
 from oslo_config import cfg
+from oslo_middleware import base as oslo_middleware_base
 from oslo_middleware import cors
 from paste import deploy
 import pecan
@@ -56,6 +58,34 @@ def _cached_getargspec(controller: Any) -> Any:
 
 
 pecan_core.getargspec = pecan_routing.getargspec = _cached_getargspec
+
+_detect_custom_path_segments = pecan_routing._detect_custom_path_segments
+
+
+def _detect_custom_path_segments_once(obj: Any) -> None:
+    """pecan looks for custom path segments of a controller's class once (then it is in
+    `__observed_controllers__`), but lists the controller's attributes (`dir`) on every
+    request before it looks whether it has; they are not used when it has."""
+    if obj.__class__ not in _OBSERVED_CONTROLLERS:
+        _detect_custom_path_segments(obj)
+
+
+_OBSERVED_CONTROLLERS = pecan_routing.__observed_controllers__
+pecan_routing._detect_custom_path_segments = _detect_custom_path_segments_once
+
+
+@functools.cache
+def _function_fullargspec(function: Any) -> Any:
+    return inspect.getfullargspec(function)
+
+
+def _cached_getfullargspec(function: Any) -> Any:
+    """oslo.middleware's base middleware inspects its process_response's signature on every
+    response (~0.1 ms per middleware); a method's signature never changes."""
+    return _function_fullargspec(getattr(function, "__func__", function))
+
+
+oslo_middleware_base.getfullargspec = _cached_getfullargspec
 
 
 def setup_app(conf: Any = CONF) -> Any:

@@ -29,6 +29,12 @@ def config_args(environ: dict | None = None) -> list[str]:
 
 def init_application() -> Any:
     """Parse the configuration, set up logging and build the WSGI application."""
+    from oslo_service import backend
+
+    # `import magnum_lite` chose threading; loaded here, before the application, as
+    # magnum-lite-api's workers do (the startup report then names it).
+    backend.init_backend(backend.BackendType.THREADING)
+
     from magnum_lite.api import app
     from magnum_lite.common import rpc, service
     from magnum_lite.conf import CONF

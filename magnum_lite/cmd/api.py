@@ -4,7 +4,8 @@
 
 `[api] workers` processes, each with `[api] threads` threads (gunicorn's gthread worker), on
 `[api] host`:`[api] port`. The application is loaded in each worker after the fork (no
-preload), so no RPC transport or database connection is ever shared between processes.
+preload), so no RPC transport or database connection is ever shared between processes, and the
+master imports only the configuration, logging and gunicorn.
 SIGTERM stops gracefully (exit code 0); exit code 2: not configured.
 """
 
@@ -70,6 +71,13 @@ def make_application(conf: Any) -> Any:
                     self.cfg.set(key, value)
 
         def load(self) -> Any:
+            # In the worker, after the fork: the master never imports the application
+            # (nor oslo.service's backend, oslo.messaging or the database layer), so it stays
+            # the size of a bare gunicorn and shares nothing with the workers.
+            from oslo_service import backend
+
+            backend.init_backend(backend.BackendType.THREADING)
+
             from magnum_lite.api import app
 
             return app.load_app(conf)
@@ -91,13 +99,15 @@ def run() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from oslo_service import backend
+    # This is gunicorn's master: it parses the configuration and runs the arbiter. oslo.service's
+    # threading backend is chosen by `import magnum_lite` (registered, not loaded) and loaded
+    # by each worker before the application (APIApplication.load).
+    from magnum_lite.common import service, transport_check
+    from magnum_lite.conf import CONF
 
-    backend.init_backend(backend.BackendType.THREADING)
-
-    from magnum_lite.common import service
-
-    return service.main_over_message_bus(BINARY, argv, run)
+    return service.main_over_message_bus(
+        BINARY, argv, run,
+        is_embedded=lambda: not transport_check.transport_url_configured(CONF))
 
 
 if __name__ == "__main__":

@@ -126,14 +126,18 @@ def _error_text(response: Any) -> str:
 
 
 class CloudValidator(ResourceValidator):
-    """Asks Glance, Nova and Neutron over REST, as the request's user."""
+    """Asks Glance, Nova and Neutron over REST, as the request's user (or as `auth`: the
+    conductor acting for a cluster)."""
+
+    def __init__(self, auth: Any = None) -> None:
+        self._auth = auth
 
     def _get(self, context: Any, group: str, path: str,
              params: dict | list | None = None) -> dict | None:
         """GET a JSON document; None on 404. Unreachable cloud or any other failure → 503."""
         what = _SERVICE_NAMES[group]
         try:
-            response = clients.get_adapter(context, group).get(
+            response = clients.get_adapter(context, group, auth=self._auth).get(
                 path, params=params, raise_exc=False,
                 headers={"Accept": "application/json"})
         except ks_exceptions.ClientException as e:

@@ -7,15 +7,18 @@ thread of its own: the next run comes `spacing` seconds after the previous one *
 slow run never leads to runs back to back), and a stop wakes the worker at once. The callables
 run one at a time in that thread; a callable that raises is logged by futurist (its `futurist`
 logger) and runs again at its next time: the callables here catch their own errors and say
-each cause once through an `ErrorReport`.
+each cause once through an `ErrorReport`. `PooledRounds` is such a task whose rounds hand
+their checks to a bounded pool (the reconciler, the health monitor).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import concurrent.futures
 import threading
 from typing import Any
 
+import futurist
 from futurist import periodics
 from oslo_utils import strutils
 
@@ -88,3 +91,106 @@ class ErrorReport:
         if self._last is not None and self._recovered is not None:
             self._log.info(self._recovered, *self._args)
         self._last = None
+
+
+class PooledRounds:
+    """Rounds of a periodic task that hand their checks to a bounded pool of threads: the
+    life cycle the conductor's reconciler and health monitor share.
+
+    A subclass gives `run_once` (one round: it takes the pool from `_pool()`, None once
+    stopping, and hands each check to `_submit`) and `_pool_size`, and starts its rounds
+    with `_run_rounds`. A round's error is logged through an ErrorReport (`failed`,
+    `recovered`: its formats, with `host` before the cause), never raised, so the rounds go
+    on; `signal_stop` starts no new round or check, and checks under way finish on their own.
+    """
+
+    def __init__(self, host: str, workers: int | None, log: Any, failed: str,
+                 recovered: str) -> None:
+        self.host = host
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._futures: set[concurrent.futures.Future] = set()
+        self._executor: futurist.ThreadPoolExecutor | None = None
+        self._stop = threading.Event()
+        self._periodic: PeriodicThread | None = None
+        self._errors = ErrorReport(log, failed, recovered, host)
+
+    def run_once(self) -> int:
+        """One round; the number of checks it started."""
+        raise NotImplementedError
+
+    def _pool_size(self) -> int:
+        """The pool's threads when the constructor was given none (a config option)."""
+        raise NotImplementedError
+
+    def _pool(self) -> futurist.ThreadPoolExecutor | None:
+        """The pool of checks (made on first use); None once stopping."""
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            if self._executor is None:
+                self._executor = futurist.ThreadPoolExecutor(
+                    max_workers=self._workers or self._pool_size())
+            return self._executor
+
+    def _run_rounds(self, thread_name: str, task_name: str, interval: float) -> None:
+        """Run a round at once, then every `interval` seconds after the previous one ended
+        (a futurist periodic task named `task_name` in a thread of its own)."""
+
+        @periodics.periodic(spacing=interval, run_immediately=True)
+        def task() -> None:
+            self._round()
+
+        task.__name__ = task.__qualname__ = task_name
+        self._periodic = PeriodicThread(thread_name, [task])
+        self._periodic.start()
+
+    def _submit(self, pool: futurist.ThreadPoolExecutor, fn: Callable[..., Any],
+                *args: Any) -> concurrent.futures.Future:
+        """Run a check in the pool, kept until done for `wait`.
+
+        :raises RuntimeError: the pool was shut down (stopping).
+        """
+        future = pool.submit(fn, *args)
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget_future)
+        return future
+
+    def _forget_future(self, future: concurrent.futures.Future) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def signal_stop(self) -> None:
+        """Start no new round and no new check (checks under way finish on their own)."""
+        self._stop.set()
+        if self._periodic is not None:
+            self._periodic.signal_stop()
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
+
+    def stop(self, timeout: float = 0.5) -> None:
+        self.signal_stop()
+        if self._periodic is not None:
+            self._periodic.stop(timeout)
+
+    def is_alive(self) -> bool:
+        return self._periodic is not None and self._periodic.is_alive()
+
+    def wait(self, timeout: float = 10) -> None:
+        """Wait for the checks under way (tests)."""
+        with self._lock:
+            futures = list(self._futures)
+        concurrent.futures.wait(futures, timeout=timeout)
+
+    def _round(self) -> None:
+        """The periodic task: a round whose error is logged, never raised, so the rounds go
+        on (the database may be down for a while); a cause is said once, when it changes."""
+        try:
+            self.run_once()
+        except Exception as err:
+            self._errors.failed(err)
+            return
+        self._errors.worked()

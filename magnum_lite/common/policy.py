@@ -4,9 +4,11 @@ One Enforcer per process, created on first use. oslo.policy re-reads an operator
 only when it changes, so a request costs a rule evaluation, not a file parse.
 """
 
+import functools
 import threading
 import time
 from typing import Any
+import warnings
 
 from oslo_policy import policy as oslo_policy
 
@@ -25,8 +27,45 @@ RELOAD_INTERVAL = 2.0
 DECISION_MEMO_SIZE = 10000
 
 
-def _frozen(values: dict) -> tuple:
+def _frozen(values: Any) -> tuple:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items()))
+
+
+@functools.cache
+def _policy_value_attributes(context_type: type) -> tuple[str, ...] | None:
+    """The names of the policy values of this type of context, when each value is the
+    context's attribute of that name (oslo.context's and ours are); None otherwise.
+
+    Found by setting every attribute to a marker and looking where each marker shows: a
+    policy value computed from something else, or an attribute that cannot be set, leaves the
+    memo key to the full `to_policy_values()`.
+    """
+    try:
+        probe = context_type(overwrite=False)  # not the thread's current context
+        names = tuple(sorted(probe.to_policy_values()))
+        markers = {name: object() for name in names}
+        for name, marker in markers.items():
+            setattr(probe, name, marker)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # deprecated policy values
+            values = probe.to_policy_values()
+            if set(values) != set(names) or any(values[n] is not m for n, m in markers.items()):
+                return None
+    except Exception:  # a context type that cannot be probed: the full form
+        return None
+    return names
+
+
+def _credentials_key(context: Any) -> tuple:
+    """The caller's policy values (`to_policy_values()`, what oslo.policy decides on) as a
+    hashable key, read from the context's attributes: building the policy values mapping
+    and reading it back (with a DeprecationWarning per deprecated key) cost more than the
+    rest of a remembered decision."""
+    names = _policy_value_attributes(type(context))
+    if names is None:
+        return _frozen(context.to_policy_values())
+    return tuple((name, tuple(value) if isinstance(value, list) else value)
+                 for name in names for value in (getattr(context, name),))
 
 
 class Enforcer(oslo_policy.Enforcer):
@@ -51,7 +90,7 @@ class Enforcer(oslo_policy.Enforcer):
         """authorize() without raising, through the decision memo."""
         self.load_rules()
         try:
-            key = (rule, _frozen(target), _frozen(context.to_policy_values()))
+            key = (rule, _frozen(target), _credentials_key(context))
             hash(key)
         except TypeError:  # an unhashable value in a target: evaluate without the memo
             key = None

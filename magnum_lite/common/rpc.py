@@ -87,13 +87,6 @@ def is_embedded(conf: cfg.ConfigOpts = CONF) -> bool:
     return configured_transport_url(conf) is None
 
 
-def missing_transport_message(binary: str) -> str:
-    """Why `binary` refuses to start without a transport_url, and what to do."""
-    return (f"{binary}: [DEFAULT] transport_url is not set. magnum-lite-api and "
-            "magnum-lite-conductor meet over the message bus (RabbitMQ): set transport_url "
-            "for both, or run magnum-lite-all, which holds both in one process.")
-
-
 def _get(kind: str, factory: Any, url: str | None = None) -> Any:
     pid = os.getpid()
     with _LOCK:

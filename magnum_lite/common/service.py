@@ -54,16 +54,27 @@ def prepare_service(argv: Sequence[str], prog: str,
 
 
 def main_over_message_bus(binary: str, argv: Sequence[str] | None,
-                          run: Callable[[], int]) -> int:
+                          run: Callable[[], int],
+                          is_embedded: Callable[[], bool] | None = None) -> int:
     """Entry point of a process that meets the others over the message bus: parse the
-    configuration, refuse to start (exit 2) without a transport_url, else `run()`."""
-    from magnum_lite.common import rpc
-
+    configuration, refuse to start (exit 2) without a transport_url, else `run()`.
+    `is_embedded` answers "no transport_url?" (rpc.is_embedded by default)."""
     prepare_service(sys.argv[1:] if argv is None else argv, prog=binary)
-    if rpc.is_embedded():
-        sys.stderr.write(rpc.missing_transport_message(binary) + "\n")
+    if is_embedded is None:
+        from magnum_lite.common import rpc
+
+        is_embedded = rpc.is_embedded
+    if is_embedded():
+        sys.stderr.write(missing_transport_message(binary) + "\n")
         return 2
     return run()
+
+
+def missing_transport_message(binary: str) -> str:
+    """Why `binary` refuses to start without a transport_url, and what to do."""
+    return (f"{binary}: [DEFAULT] transport_url is not set. magnum-lite-api and "
+            "magnum-lite-conductor meet over the message bus (RabbitMQ): set transport_url "
+            "for both, or run magnum-lite-all, which holds both in one process.")
 
 
 def eventlet_monkey_patched() -> list[str]:
@@ -83,7 +94,7 @@ def process_report(binary: str) -> str:
     backend = oslo_service_backend.get_backend_type()
     patched = eventlet_monkey_patched()
     return (f"{binary} {version()} on host {CONF.host} (pid {os.getpid()}): "
-            f"oslo.service backend {backend.value if backend else 'unset'}, "
+            f"oslo.service backend {backend.value if backend else 'not loaded'}, "
             f"eventlet monkey patching: {', '.join(patched) if patched else 'none'}")
 
 

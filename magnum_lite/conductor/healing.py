@@ -15,14 +15,20 @@ A cluster heals itself when its labels (the template's, the cluster's over them)
 - a node whose repair failed twice (since its last repair that worked) is left alone, and
   the reason says so.
 
-How long each node has been unhealthy is kept by the conductor that checks the cluster: a
-conductor that takes the cluster over starts its grace anew (it only ever delays a repair).
+A node the COE no longer lists but the cloud holds (health.py: NotRegistered) is unhealthy
+like a node shown not ready. When each node was first seen unhealthy is stored with the
+cluster's health (`health_since`, wall-clock time), so a conductor that takes the cluster
+over keeps the grace; a node chosen for a repair leaves it (its grace starts anew should
+the repair not heal it). Each node's role comes from the servers the monitor keeps per
+cluster (`Driver.expected_nodes`), not from a read of the cloud every round; the driver's
+repair plan is asked only for a node those do not name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-import threading
+import dataclasses
+import datetime
 import time
 from typing import Any
 
@@ -32,7 +38,7 @@ from oslo_utils import strutils
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import exception, states
-from magnum_lite.conductor import health
+from magnum_lite.conductor import health, reconciler
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import cluster_operation as operations
 from magnum_lite.objects import fields
@@ -82,40 +88,52 @@ def failed_repairs(context: Any, cluster_uuid: str) -> dict[str, int]:
     return counts
 
 
+def _stamp(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat()
+
+
+def _seconds(stamps: dict[str, str] | None) -> dict[str, float]:
+    """health_since as seconds since the epoch; a value that is no time is left out."""
+    found = {}
+    for name, stamp in (stamps or {}).items():
+        try:
+            when = datetime.datetime.fromisoformat(stamp)
+        except (TypeError, ValueError):
+            continue
+        found[name] = (when if when.tzinfo else when.replace(tzinfo=datetime.UTC)).timestamp()
+    return found
+
+
 class Healer:
     """The auto-healing of one conductor: `review` each finding before it is recorded (it
     may add why healing holds back), then `act` on it."""
 
     def __init__(self, start_repair: Callable[[Any, str], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         # start_repair(context, cluster_uuid): run the repair operation just started.
+        # clock: wall-clock seconds (health_since is shared by every conductor).
         self._start_repair = start_repair
         self._clock = clock
-        self._lock = threading.Lock()
-        self._since: dict[str, dict[str, float]] = {}  # cluster -> node -> first seen
 
     def review(self, driver: drivers_base.Driver, cluster: Any, template: Any,
-               finding: health.Finding) -> tuple[health.Finding, list[str]]:
-        """The finding to record (with `"healing"` in its reason when healing holds back)
-        and the nodes to repair now (none unless auto-healing is on)."""
+               finding: health.Finding, expected: health.ExpectedNodes | None = None
+               ) -> tuple[health.Finding, list[str]]:
+        """The finding to record (when each unhealthy node was first seen so, from the
+        cluster's `health_since`; `"healing"` in its reason when healing holds back) and
+        the nodes to repair now (none unless auto-healing is on). `expected` gives the
+        cluster's servers (their roles) when the finding has none."""
         now = self._clock()
-        with self._lock:
-            seen = self._since.setdefault(cluster.uuid, {})
-            for name in list(seen):
-                if name not in finding.unhealthy:
-                    del seen[name]
-            for name in finding.unhealthy:
-                seen.setdefault(name, now)
-            if not finding.unhealthy:
-                self._since.pop(cluster.uuid, None)
-            since = dict(seen)
+        stored = _seconds(cluster.health_since)
+        since = {name: stored.get(name, now) for name in finding.unhealthy}
+        finding = dataclasses.replace(finding,
+                                      since={n: _stamp(t) for n, t in since.items()})
         labels = {**(template.labels or {}), **(cluster.labels or {})}
         enabled, grace, max_parallel, max_unhealthy = settings(labels)
         if (not enabled or finding.status != fields.ClusterHealthStatus.UNHEALTHY
                 or not finding.unhealthy):
             return finding, []
         context = ml_context.get_admin_context()
-        roles = self._roles(driver, context, cluster, template, finding)
+        roles = self._roles(driver, cluster, template, finding, expected)
         if roles is None:
             return _held(finding, "held back: the cloud cannot say which nodes these are"), []
         down = {role: sorted(n for n, r in roles.items() if r == role)
@@ -141,13 +159,31 @@ class Healer:
         chosen = [n for n in due if n not in given_up and n not in kept][:max_parallel]
         if why:
             finding = _held(finding, "; ".join(why))
+        if chosen:
+            finding = dataclasses.replace(finding, since={
+                n: stamp for n, stamp in (finding.since or {}).items() if n not in chosen})
         return finding, chosen
 
     @staticmethod
-    def _roles(driver: drivers_base.Driver, context: Any, cluster: Any, template: Any,
-               finding: health.Finding) -> dict[str, str] | None:
-        """Each unhealthy node's role, from the driver's plan of their repair; None when
-        the driver cannot plan it."""
+    def _roles(driver: drivers_base.Driver, cluster: Any, template: Any,
+               finding: health.Finding, expected: health.ExpectedNodes | None
+               ) -> dict[str, str] | None:
+        """Each unhealthy node's role: from the cluster's servers (the finding's, else
+        `expected`'s, which the monitor keeps), else from the driver's plan of their repair
+        (a read of the cloud); None when neither can say."""
+        nodes = finding.expected
+        if nodes is None and expected is not None:
+            nodes = expected()
+        if nodes is not None:
+            known = {}
+            for node in nodes:
+                known[node.name] = node.role
+                if node.server_id:
+                    known.setdefault(node.server_id, node.role)
+            if all(name in known for name in finding.unhealthy):
+                return {name: ("master" if known[name] == "master" else "worker")
+                        for name in finding.unhealthy}
+        context = reconciler.poll_context(cluster)
         nodegroups = objects.NodeGroup.list_for_clusters(context, [cluster.uuid])
         try:
             plan = driver.plan_repair(context, cluster, nodegroups, sorted(finding.unhealthy),
@@ -177,13 +213,10 @@ class Healer:
             return False
         LOG.warning("Cluster %s: auto-healing replaces %s (%s)", cluster.uuid,
                     ", ".join(nodes), cause)
-        with self._lock:
-            self._since.pop(cluster.uuid, None)
         self._start_repair(context, cluster.uuid)
         return True
 
 
 def _held(finding: health.Finding, why: str) -> health.Finding:
     """The finding with why healing holds back in its reason."""
-    return health.Finding(finding.status, {**finding.reason, REASON_KEY: why},
-                          finding.unhealthy, finding.nodes, finding.masters, finding.workers)
+    return dataclasses.replace(finding, reason={**finding.reason, REASON_KEY: why})

@@ -2,7 +2,7 @@
 
 An endpoint only hands its work to a thread pool, so the RPC thread returns at once. The work
 finds the cluster's driver plugin, asks it to act in the cloud and records the ClusterState it
-returns with `record_state` (compare-and-swap writes that retry when they race), the one
+returns with `recording.record_state` (compare-and-swap writes that retry when they race), the one
 function that also records what the reconciler (conductor/reconciler.py) later reads from the
 cloud. Whatever goes wrong ends in the operation's *_FAILED status with the cause as
 `status_reason` whenever the database can be written: no cluster is left IN_PROGRESS by a
@@ -34,8 +34,8 @@ from oslo_utils import strutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
-from magnum_lite.common import driver_factory, encryption, exception, failpoints, states
-from magnum_lite.conductor import credentials, dry_run, repair, upgrade
+from magnum_lite.common import driver_factory, exception, failpoints, states
+from magnum_lite.conductor import credentials, dry_run, recording, repair, upgrade
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import cluster_operation as operations
@@ -53,12 +53,6 @@ Status = fields.ClusterStatus
 Kind = states.Kind
 Step = states.Step
 Fault = states.Fault
-
-# What a ClusterState may set on the cluster row and on a nodegroup row (None: unchanged).
-CLUSTER_STATE_FIELDS = ("stack_id", "api_address", "coe_version", "join_token")
-# Fields stored encrypted (common/encryption.py).
-SECRET_STATE_FIELDS = ("join_token",)
-NODEGROUP_STATE_FIELDS = ("status", "status_reason", "stack_id", "node_addresses", "node_count")
 
 # The status_reason of a cluster whose rows the conductor deleted without a cloud call.
 NOTHING_IN_THE_CLOUD = "the cluster had no Heat stack: nothing to remove from the cloud"
@@ -134,132 +128,6 @@ def _fault_for(err: Exception) -> str:
     if isinstance(err, exception.MagnumLiteException):
         return states.cloud_fault(str(err))
     return Fault.INTERNAL_ERROR
-
-
-# -- recording what the cloud said (the manager and the reconciler) ------------------------
-
-def state_differs(cluster: Any, nodegroups: list[Any], state: drivers_base.ClusterState
-                  ) -> bool:
-    """Whether recording `state` would change the cluster or one of its `nodegroups`."""
-    if state.status is not None and state.status != cluster.status:
-        return True
-    if state.status_reason is not None and state.status_reason != cluster.status_reason:
-        return True
-    if any(getattr(state, name) is not None and getattr(state, name) != getattr(cluster, name)
-           for name in CLUSTER_STATE_FIELDS if name not in SECRET_STATE_FIELDS):
-        return True
-    by_uuid = {ng.uuid: ng for ng in nodegroups}
-    for uuid, ng_state in state.nodegroups.items():
-        nodegroup = by_uuid.get(uuid)
-        if nodegroup is not None and _nodegroup_changes(nodegroup, ng_state):
-            return True
-    return False
-
-
-def _nodegroup_changes(nodegroup: Any, ng_state: drivers_base.NodeGroupState) -> dict:
-    changes = {}
-    for name in NODEGROUP_STATE_FIELDS:
-        value = getattr(ng_state, name)
-        if value is None:
-            continue
-        if name == "node_addresses":
-            value = list(value)
-        if value != getattr(nodegroup, name):
-            changes[name] = value
-    return changes
-
-
-def _record_nodegroups(context: Any, cluster_uuid: str,
-                       states: dict[str, drivers_base.NodeGroupState]) -> None:
-    for uuid, ng_state in states.items():
-        if ng_state.status == Status.DELETE_COMPLETE:
-            _destroy_nodegroup(context, cluster_uuid, uuid)
-            continue
-
-        def mutate(nodegroup: Any, ng_state: drivers_base.NodeGroupState = ng_state) -> None:
-            for name, value in _nodegroup_changes(nodegroup, ng_state).items():
-                setattr(nodegroup, name, value)
-
-        try:
-            objects.NodeGroup.update_with_retry(context, cluster_uuid, uuid, mutate)
-        except exception.NodeGroupNotFound:
-            LOG.info("Cluster %s: nodegroup %s is gone: its state is not recorded",
-                     cluster_uuid, uuid)
-
-
-def _destroy_nodegroup(context: Any, cluster_uuid: str, uuid: str) -> None:
-    """Remove the row of a nodegroup whose stacks are gone (a nodegroup delete is done)."""
-    try:
-        objects.NodeGroup.get(context, cluster_uuid, uuid).destroy()
-    except exception.NodeGroupNotFound:
-        return  # recorded once already (another conductor, an earlier poll)
-    LOG.info("Cluster %s: nodegroup %s deleted", cluster_uuid, uuid)
-
-
-def record_state(context: Any, kind: str, cluster_uuid: str,
-                 state: drivers_base.ClusterState, expect: tuple[str, int] | None = None,
-                 clear_reason: bool = False, operation_uuid: str | None = None,
-                 step: str | None = None, owner: str | None = None) -> Any:
-    """Record what a driver reported for the cluster's operation of `kind`: each
-    NodeGroupState on its nodegroup row, then the cluster's status, reason and fields through
-    the transition table (objects/cluster_operation.finish; an event when the status
-    changes; DELETE_COMPLETE removes the cluster's rows, its events and operations stay).
-
-    The one writer of driver states, for the manager (what create/update/delete returned,
-    with the `step` it reached, fenced by its `owner`) and the reconciler (what get_status
-    found). Returns the cluster, or None when it moved on to another operation or another
-    owner (then nothing is written).
-    """
-    table = states.rules(kind)
-    status = state.status or table.in_progress
-    if status == Status.DELETE_COMPLETE:
-        waiting = _release_credentials(context, cluster_uuid)
-        if waiting is not None:
-            status, state = table.in_progress, dataclasses.replace(
-                state, status=table.in_progress, status_reason=waiting)
-    if state.nodegroups:
-        if expect is not None or operation_uuid is not None:
-            current = objects.Cluster.get_by_uuid(context, cluster_uuid)
-            if ((expect is not None and (current.status, current.version) != expect)
-                    or (operation_uuid is not None
-                        and current.operation_uuid != operation_uuid)
-                    or (owner is not None and operation_uuid is not None
-                        and operations.ClusterOperation.get(context, operation_uuid).owner
-                        != owner)):
-                LOG.warning("Cluster %s is %s now: the state of its %s is not recorded",
-                            cluster_uuid, current.status, kind)
-                return None
-        _record_nodegroups(context, cluster_uuid, state.nodegroups)
-    changes = {name: getattr(state, name) for name in CLUSTER_STATE_FIELDS
-               if getattr(state, name) is not None}
-    for name in SECRET_STATE_FIELDS:
-        if name in changes:
-            changes[name] = encryption.encrypt(changes[name])
-    cluster = operations.finish(context, cluster_uuid, kind, status, state.status_reason,
-                                operation_uuid=operation_uuid, expect=expect,
-                                clear_reason=clear_reason, step=step, owner=owner,
-                                **changes)
-    if cluster is not None and status == Status.DELETE_COMPLETE:
-        LOG.info("Cluster %s deleted", cluster_uuid)
-    return cluster
-
-
-def _release_credentials(context: Any, cluster_uuid: str) -> str | None:
-    """Delete the trustee and trust of a cluster whose cloud resources are gone. None when
-    done (or nothing to do); a status_reason when Keystone did not answer and the delete
-    must wait for the next check."""
-    try:
-        cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
-    except exception.ClusterNotFound:
-        return None
-    try:
-        credentials.release(context, cluster)
-    except exception.CloudUnreachable as err:
-        return f"the cluster's stacks are deleted, its trustee user not yet: {err}; still trying"
-    except Exception as err:  # noqa: BLE001 - trying again would not help: say it and go on
-        LOG.warning("Cluster %s: its trustee user %s and trust %s are left in Keystone: %s",
-                    cluster_uuid, cluster.trustee_user_id, cluster.trust_id, err)
-    return None
 
 
 class ConductorManager:
@@ -805,7 +673,7 @@ class ConductorManager:
 
     def _destroy(self, context: Any, work: _Work) -> None:
         """Delete the rows of a cluster that has nothing in the cloud; its events stay."""
-        waiting = _release_credentials(context, work.cluster_uuid)
+        waiting = recording.release_credentials(context, work.cluster_uuid)
         if waiting is not None:
             self._fail(context, work, waiting, Fault.CLOUD_ERROR)
             return
@@ -837,7 +705,7 @@ class ConductorManager:
         operation, and the reconciler follows a status still in progress from here on."""
         # A fault test stops the conductor here: the cloud accepted, nothing recorded yet.
         failpoints.hit(f"conductor.{work.kind}.cloud_accepted")
-        record_state(context, work.kind, work.cluster_uuid, state,
+        recording.record_state(context, work.kind, work.cluster_uuid, state,
                      operation_uuid=work.operation_uuid, owner=work.owner,
                      step=None if work.operation_uuid is None else Step.FOLLOWING)
 

@@ -24,7 +24,7 @@ hand with `run_once`:
 - a project is listed at most `max_listings_per_project_per_second` times a second (two
   listings begin at least the inverse apart) and not again before its listing answered: its
   due clusters wait for a later round, the group waiting longest going first;
-- what the driver reports is written by `manager.record_state` through the transition table
+- what the driver reports is written by `recording.record_state` through the transition table
   only when it changes something and belongs to the operation's kind: terminal statuses end
   the operation with an event, DELETE_COMPLETE removes the rows;
 - an operation still in flight after its deadline (plus `timeout_grace`) ends in its failed
@@ -41,23 +41,20 @@ driver decides how to authenticate (the trust, or the service credentials withou
 
 from __future__ import annotations
 
-from collections.abc import Callable
-import concurrent.futures
+from collections.abc import Callable, Iterable
 import dataclasses
 import datetime
 import threading
 import time
 from typing import Any
 
-import futurist
-from futurist import periodics
 from oslo_log import log as logging
 from oslo_utils import strutils, timeutils
 
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import exception, periodic, states, trustee
-from magnum_lite.conductor import credentials, hashring, repair, upgrade
+from magnum_lite.conductor import credentials, hashring, recording, repair, upgrade
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base as drivers_base
@@ -78,6 +75,9 @@ UNCLAIMED_GRACE = 5.0
 # The start of the status_reason the reconciler writes while it cannot read the cloud.
 POLL_ERROR_PREFIX = "cannot check the cluster in the cloud: "
 MAX_ERROR_LENGTH = 300
+# Seconds between the checks a notification asked for, while they find no change (Heat
+# notifies just before it stores the stack's state): about 1.5 s in all.
+ASKED_RECHECKS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
 @dataclasses.dataclass
@@ -89,6 +89,7 @@ class _Schedule:
     delay: float
     started: float = 0.0   # when the latest check began
     finished: float = -1.0  # when the latest check ended (its outcome then in the database)
+    look_again: float | None = None  # the latest check's driver asked for a look this soon
 
 
 @dataclasses.dataclass
@@ -130,7 +131,7 @@ def _error_reason(err: Exception) -> str:
     return f"{POLL_ERROR_PREFIX}{detail[:MAX_ERROR_LENGTH]}; still checking"
 
 
-class Reconciler:
+class Reconciler(periodic.PooledRounds):
     """The reconciler of one conductor (`host`). `clock` (monotonic seconds) and `utcnow`
     (aware UTC datetimes) are injectable so tests drive the schedule without sleeping."""
 
@@ -139,38 +140,30 @@ class Reconciler:
                  clock: Callable[[], float] = time.monotonic,
                  utcnow: Callable[[], datetime.datetime] | None = None,
                  workers: int | None = None) -> None:
-        self.host = host
+        super().__init__(host, workers, LOG, "Reconciler round on %s failed: %s",
+                         "Reconciler rounds on %s work again")
         self.manager = manager
         self.ring = ring or hashring.ConductorRing(host)
         self._clock = clock
         self._utcnow = utcnow or (lambda: timeutils.utcnow(with_timezone=True))
-        self._workers = workers
-        self._lock = threading.Lock()
         self._schedules: dict[str, _Schedule] = {}
         self._polling: set[str] = set()
+        self._again: set[str] = set()  # asked for while being checked: again after that
+        # Set when a notification asks for a cluster whose asked-for check waits between
+        # its rechecks: the wait ends then (another of its stacks just finished).
+        self._nudges: dict[str, threading.Event] = {}
+        # Set by the conductor service while its listener of Heat's notifications runs.
+        self.notified = False
         # The listing bound: when each project's latest listing began (clock seconds), and
         # the projects whose listing is under way.
         self._listed: dict[str, float] = {}
         self._listing: set[str] = set()
-        self._futures: set[concurrent.futures.Future] = set()
         self._driver_rows: dict[str, Any] = {}
-        self._executor: futurist.ThreadPoolExecutor | None = None
-        self._stop = threading.Event()
-        self._periodic: periodic.PeriodicThread | None = None
-        self._errors = periodic.ErrorReport(LOG, "Reconciler round on %s failed: %s",
-                                            "Reconciler rounds on %s work again", host)
 
-    # -- life cycle --------------------------------------------------------------------------
+    # -- life cycle (periodic.PooledRounds) --------------------------------------------------
 
-    def _pool(self) -> futurist.ThreadPoolExecutor | None:
-        """The pool of checks (made on first use); None once stopping."""
-        with self._lock:
-            if self._stop.is_set():
-                return None
-            if self._executor is None:
-                self._executor = futurist.ThreadPoolExecutor(
-                    max_workers=self._workers or CONF.conductor.reconcile_workers)
-            return self._executor
+    def _pool_size(self) -> int:
+        return CONF.conductor.reconcile_workers
 
     def start(self) -> None:
         """Run a round at once, then every `[conductor] reconcile_interval` seconds after the
@@ -180,48 +173,8 @@ class Reconciler:
             self._listing.clear()  # of checks a previous stop left queued, never run
         self._pool()
         interval = CONF.conductor.reconcile_interval
-
-        @periodics.periodic(spacing=interval, run_immediately=True)
-        def reconcile() -> None:
-            self._round()
-
-        self._periodic = periodic.PeriodicThread("conductor-reconciler", [reconcile])
-        self._periodic.start()
+        self._run_rounds("conductor-reconciler", "reconcile", interval)
         LOG.info("Reconciler of %s started (every %ss)", self.host, interval)
-
-    def signal_stop(self) -> None:
-        """Start no new round and no new check (checks under way finish on their own)."""
-        self._stop.set()
-        if self._periodic is not None:
-            self._periodic.signal_stop()
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False)
-
-    def stop(self, timeout: float = 0.5) -> None:
-        self.signal_stop()
-        if self._periodic is not None:
-            self._periodic.stop(timeout)
-
-    def is_alive(self) -> bool:
-        return self._periodic is not None and self._periodic.is_alive()
-
-    def _round(self) -> None:
-        """The periodic task: a round whose error is logged, never raised, so the rounds go
-        on (the database may be down for a while); a cause is said once, when it changes."""
-        try:
-            self.run_once()
-        except Exception as err:
-            self._errors.failed(err)
-            return
-        self._errors.worked()
-
-    def wait(self, timeout: float = 10) -> None:
-        """Wait for the checks under way (tests)."""
-        with self._lock:
-            futures = list(self._futures)
-        concurrent.futures.wait(futures, timeout=timeout)
 
     # -- a round -----------------------------------------------------------------------------
 
@@ -295,20 +248,23 @@ class Reconciler:
                 listed = self._listed.get(project_id)
                 if project_id in self._listing or (listed is not None and now - listed < gap):
                     continue  # listed too recently: its due clusters wait for a later round
+                # A notification may have started a check of one since the round read it:
+                # two checks at once could both act in the cloud (a second delete cancels
+                # Heat's first).
+                items = [item for item in items if item.cluster.uuid not in self._polling]
+                if not items:
+                    continue
                 self._listing.add(project_id)
                 self._polling.update(item.cluster.uuid for item in items)
                 for item in items:
                     self._schedules[item.cluster.uuid].started = now
             try:
-                future = pool.submit(self._check_group, driver, project_id, items)
+                self._submit(pool, self._check_group, driver, project_id, items)
             except RuntimeError:  # the pool was shut down: stopping
                 with self._lock:
                     self._polling.difference_update(item.cluster.uuid for item in items)
                     self._listing.discard(project_id)
                 break
-            with self._lock:
-                self._futures.add(future)
-            future.add_done_callback(self._forget_future)
             started += len(items)
         return started
 
@@ -342,10 +298,6 @@ class Reconciler:
         if since.tzinfo is None:
             since = since.replace(tzinfo=datetime.UTC)
         return (wall - since).total_seconds() > UNCLAIMED_GRACE
-
-    def _forget_future(self, future: concurrent.futures.Future) -> None:
-        with self._lock:
-            self._futures.discard(future)
 
     def _plugin(self, context: Any, cluster: Any, templates: dict[str, Any]
                 ) -> tuple[type[drivers_base.Driver] | None, dict | None, str]:
@@ -418,39 +370,160 @@ class Reconciler:
                     self._checked(item, self._record_error(item, err))
                 return
             for item in items:
+                self._checked(item, False if self._stop.is_set()
+                              else self._check_item(driver, item, snapshot))
+        finally:
+            self._done(item.cluster.uuid for item in items)
+
+    def _check_item(self, driver: drivers_base.Driver, item: _Item, snapshot: Any) -> bool:
+        """Check one cluster in the cloud (with the project's `snapshot`, or None: the
+        driver reads on its own) and record what changed; True when something did."""
+        if item.operation.kind == states.Kind.UPGRADE:
+            return self._run_upgrade(driver, item)
+        if item.operation.kind == states.Kind.REPAIR:
+            return self._run_repair(driver, item)
+        try:
+            context = poll_context(item.cluster)
+            state = driver.get_status(
+                context, item.cluster, item.nodegroups, snapshot,
+                cluster_template=item.template, operation=item.operation,
+                credentials=credentials.loader(
+                    context, item.cluster,
+                    item.template.coe if item.template is not None else None))
+        except Exception as err:
+            LOG.debug("Cluster %s: cannot read its status: %s: %s",
+                      item.cluster.uuid, type(err).__name__, err)
+            return self._record_error(item, err)
+        if state.look_again is not None:
+            with self._lock:
+                schedule = self._schedules.get(item.cluster.uuid)
+                if schedule is not None:
+                    schedule.look_again = state.look_again
+        try:
+            return self._record(item, state)
+        except exception.ClusterNotFound:
+            return False  # deleted meanwhile (its delete finished): nothing to do
+        except Exception:
+            LOG.exception("Cluster %s: cannot record its state", item.cluster.uuid)
+            return False
+
+    def _done(self, cluster_uuids: Iterable[str]) -> None:
+        """The checks of these clusters ended; one a notification asked for meanwhile (it
+        may have come after the check read the cloud) is checked again at once."""
+        with self._lock:
+            done = set(cluster_uuids)
+            self._polling.difference_update(done)
+            again = done & self._again
+            self._again.difference_update(again)
+        for cluster_uuid in again:
+            self.sync_now(cluster_uuid)
+
+    # -- a check asked for (a notification) --------------------------------------------------
+
+    def sync_now(self, cluster_uuid: str) -> bool:
+        """Check one cluster in the cloud at once, because the cloud said one of its stacks
+        finished a step (conductor/heat_events.py); True when a check will serve it (one
+        started, or the cluster's check under way here looks again).
+
+        Any conductor may run it, owner on the ring or not: it is the same level-triggered
+        check as a round's, and what it records is fenced like a round's (the cluster's
+        status and version, and its operation, must be those the check read: another
+        conductor's check of the same moment writes once). An upgrade or a repair, whose
+        checks also act in the cloud, is left to its owner's rounds. A cluster already being
+        checked here is checked again when that check ends.
+        """
+        if self._stop.is_set():
+            return False
+        context = ml_context.get_admin_context()
+        context.all_projects = True
+        try:
+            cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
+        except exception.ClusterNotFound:
+            return False
+        operation = operations.ClusterOperation.current(context, cluster)
+        if operation is None or operation.step != Step.FOLLOWING:
+            return False  # nothing in flight, or its owner still drives it
+        if (operation.kind in (states.Kind.UPGRADE, states.Kind.REPAIR)
+                and not self.ring.owns(cluster_uuid)):
+            return False
+        templates: dict[str, Any] = {}
+        plugin, config, _ = self._plugin(context, cluster, templates)
+        if plugin is None:
+            return False
+        item = _Item(cluster, objects.NodeGroup.list_for_clusters(context, [cluster_uuid]),
+                     operation, self._template(context, cluster, templates))
+        pool = self._pool()
+        if pool is None:
+            return False
+        with self._lock:
+            if cluster_uuid in self._polling:
+                self._again.add(cluster_uuid)
+                nudge = self._nudges.get(cluster_uuid)
+                if nudge is not None:
+                    nudge.set()
+                return True
+            self._polling.add(cluster_uuid)
+            schedule = self._schedules.get(cluster_uuid)
+            if schedule is not None and schedule.key == (cluster.status, cluster.version,
+                                                         operation.uuid):
+                schedule.started = self._clock()
+        try:
+            self._submit(pool, self._check_asked, plugin(config), item)
+        except RuntimeError:  # the pool was shut down: stopping
+            with self._lock:
+                self._polling.discard(cluster_uuid)
+            return False
+        return True
+
+    def _check_asked(self, driver: drivers_base.Driver, item: _Item) -> None:
+        """The check `sync_now` asked for. Heat sends a stack's notification before it
+        stores the stack's new state: a check that finds no change looks again after each
+        of ASKED_RECHECKS seconds, reading the cluster anew, until one finds a change. A
+        notification of the same cluster meanwhile (its other stack finished) ends the wait
+        at once, and its own rechecks follow."""
+        cluster_uuid = item.cluster.uuid
+        nudge = threading.Event()
+        with self._lock:
+            self._nudges[cluster_uuid] = nudge
+        try:
+            changed = self._check_item(driver, item, None)
+            delays = iter(ASKED_RECHECKS)
+            while not changed and not self._stop.is_set():
+                delay = next(delays, None)
+                if delay is None:
+                    break
+                if nudge.wait(delay):
+                    delays = iter(ASKED_RECHECKS)
+                with self._lock:
+                    nudge.clear()
+                    self._again.discard(cluster_uuid)
                 if self._stop.is_set():
-                    self._checked(item, False)
-                    continue
-                if item.operation.kind == states.Kind.UPGRADE:
-                    self._checked(item, self._run_upgrade(driver, item))
-                    continue
-                if item.operation.kind == states.Kind.REPAIR:
-                    self._checked(item, self._run_repair(driver, item))
-                    continue
-                try:
-                    context = poll_context(item.cluster)
-                    state = driver.get_status(
-                        context, item.cluster, item.nodegroups, snapshot,
-                        cluster_template=item.template, operation=item.operation,
-                        credentials=credentials.loader(
-                            context, item.cluster,
-                            item.template.coe if item.template is not None else None))
-                except Exception as err:
-                    LOG.debug("Cluster %s: cannot read its status: %s: %s",
-                              item.cluster.uuid, type(err).__name__, err)
-                    self._checked(item, self._record_error(item, err))
-                    continue
-                try:
-                    changed = self._record(item, state)
-                except exception.ClusterNotFound:
-                    changed = False  # deleted meanwhile (its delete finished): nothing to do
-                except Exception:
-                    LOG.exception("Cluster %s: cannot record its state", item.cluster.uuid)
-                    changed = False
-                self._checked(item, changed)
+                    break
+                again = self._reread(item)
+                if again is None:
+                    break
+                item = again
+                changed = self._check_item(driver, item, None)
+            self._checked(item, changed)
         finally:
             with self._lock:
-                self._polling.difference_update(item.cluster.uuid for item in items)
+                self._nudges.pop(cluster_uuid, None)
+            self._done([cluster_uuid])
+
+    @staticmethod
+    def _reread(item: _Item) -> _Item | None:
+        """`item` as the database holds it now; None when its operation is over."""
+        context = ml_context.get_admin_context()
+        context.all_projects = True
+        try:
+            cluster = objects.Cluster.get_by_uuid(context, item.cluster.uuid)
+        except exception.ClusterNotFound:
+            return None
+        operation = operations.ClusterOperation.current(context, cluster)
+        if operation is None or operation.uuid != item.operation.uuid:
+            return None
+        return _Item(cluster, objects.NodeGroup.list_for_clusters(context, [cluster.uuid]),
+                     operation, item.template)
 
     def _run_upgrade(self, driver: drivers_base.Driver, item: _Item) -> bool:
         """One round of a rolling upgrade (conductor/upgrade.py records its own progress);
@@ -490,13 +563,11 @@ class Reconciler:
             # The stack still shows the previous operation: no outcome of this one yet.
             state = dataclasses.replace(state, status=None, status_reason=None)
         clear_reason = state.status_reason is None and operation.fault is not None
-        if not clear_reason and not conductor_manager.state_differs(cluster, item.nodegroups,
-                                                                    state):
+        if not clear_reason and not recording.state_differs(cluster, item.nodegroups, state):
             return False
-        conductor_manager.record_state(poll_context(cluster), operation.kind, cluster.uuid,
-                                       state, expect=(cluster.status, cluster.version),
-                                       clear_reason=clear_reason,
-                                       operation_uuid=operation.uuid)
+        recording.record_state(poll_context(cluster), operation.kind, cluster.uuid, state,
+                               expect=(cluster.status, cluster.version),
+                               clear_reason=clear_reason, operation_uuid=operation.uuid)
         return True
 
     def _record_error(self, item: _Item, err: Exception) -> bool:
@@ -533,12 +604,23 @@ class Reconciler:
             if changed:
                 schedule.delay = CONF.conductor.reconcile_backoff_base
             # Counted from the check's start: a slow cloud does not stretch the period.
-            schedule.due = schedule.started + schedule.delay
+            soon = schedule.look_again
+            schedule.due = schedule.started + (schedule.delay if soon is None
+                                               else min(schedule.delay, soon))
+            schedule.look_again = None
             schedule.finished = now
             if not changed:
                 schedule.delay = min(schedule.delay * BACKOFF_FACTOR,
-                                     max(CONF.conductor.reconcile_backoff_max,
-                                         CONF.conductor.reconcile_backoff_base))
+                                     self._backoff_max(item.operation.kind))
+
+    def _backoff_max(self, kind: str) -> float:
+        """The longest delay between two polls of a cluster: longer while Heat's
+        notifications tell of its stacks' changes (the poll is then only the safety net),
+        but for an upgrade or a repair, which also wait on the COE's nodes."""
+        longest = CONF.conductor.reconcile_backoff_max
+        if self.notified and kind not in (states.Kind.UPGRADE, states.Kind.REPAIR):
+            longest = max(longest, CONF.heat_notifications.steady_poll_interval)
+        return max(longest, CONF.conductor.reconcile_backoff_base)
 
     def next_check(self, cluster_uuid: str) -> float | None:
         """When the cluster is next due (clock seconds), or None if not followed (tests)."""

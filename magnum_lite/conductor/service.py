@@ -1,6 +1,7 @@
 """The conductor as a service: the RPC server, its endpoints, the heartbeat, the status
 reconciler and the health monitor (each a futurist periodic task in a thread of its own:
-common/periodic.py)."""
+common/periodic.py), and, when `[heat_notifications] enabled`, the listener of Heat's stack
+notifications that has the reconciler check a cluster at once (conductor/heat_events.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import oslo_messaging as messaging
 from magnum_lite import objects
 from magnum_lite.common import context as ml_context
 from magnum_lite.common import periodic, rpc
-from magnum_lite.conductor import healing, health, membership, rpcapi
+from magnum_lite.conductor import healing, health, heat_events, membership, rpcapi
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.conf import CONF
@@ -56,6 +57,7 @@ class ConductorService:
             LOG, "Heartbeat of %s on %s failed: %s", "Heartbeats of %s on %s work again",
             BINARY, self.host)
         self.membership = membership.for_host(self.host)
+        self.heat_events: heat_events.HeatEventListener | None = None
 
     def start(self) -> None:
         self.manager.start()
@@ -79,8 +81,25 @@ class ConductorService:
         self._heartbeats.start()
         self.reconciler.start()
         self.monitor.start()
+        if CONF.heat_notifications.enabled:
+            self._listen_to_heat()
         LOG.info("Conductor %s serving topic %s (RPC API %s)", self.host, CONF.conductor.topic,
                  self.manager.RPC_API_VERSION)
+
+    def _listen_to_heat(self) -> None:
+        """Start the listener of Heat's notifications; without it (the bus refused) the
+        reconciler keeps its quick polls."""
+        listener = heat_events.HeatEventListener(self.reconciler.sync_now)
+        try:
+            listener.start()
+        except Exception as err:
+            LOG.error("Cannot listen to Heat's notifications (%s: %s): the clusters in "
+                      "progress are polled at [conductor] reconcile_backoff_max",
+                      type(err).__name__, err)
+            listener.stop()
+            return
+        self.heat_events = listener
+        self.reconciler.notified = True
 
     def _heartbeat(self) -> None:
         """The periodic task: one heartbeat, every `[conductor] heartbeat_interval` seconds.
@@ -105,6 +124,11 @@ class ConductorService:
         began = time.monotonic()
         self.membership.stop()  # out of the tooz group first: the others take over at once
         self.reconciler.signal_stop()  # no new rounds; it is joined with the heartbeat
+        listener, self.heat_events = self.heat_events, None
+        if listener is not None:
+            # No more notifications; a hung broker must not hold the process.
+            threading.Thread(target=listener.stop, name="heat-events-stop",
+                             daemon=True).start()
         self.monitor.signal_stop()
         waiter = None
         if self._rpcserver is not None:

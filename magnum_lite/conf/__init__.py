@@ -11,6 +11,7 @@ from magnum_lite.conf import (
     default,
     health,
     heat_driver,
+    heat_notifications,
     keystone_auth,
     quotas,
     trust,
@@ -21,7 +22,7 @@ from magnum_lite.conf import (
 CONF = cfg.CONF
 
 MODULES = (default, api, cloud, conductor, coordination, database, health, heat_driver,
-           keystone_auth, quotas, trust, upgrade_levels, x509)
+           heat_notifications, keystone_auth, quotas, trust, upgrade_levels, x509)
 
 for _module in MODULES:
     _module.register_opts(CONF)

@@ -14,8 +14,12 @@ opts = [
                     "are shared among the conductors by the hash ring."),
     cfg.IntOpt("workers", default=16, min=1,
                help="Checks one conductor runs at once: an unreachable cluster holds one "
-                    "worker for at most [conductor] coe_api_timeout per request, never the "
-                    "others."),
+                    "worker for at most [health] check_timeout, never the others."),
+    cfg.FloatOpt("check_timeout", min=0.1,
+                 help="Seconds one check of a cluster may take in all: its COE API "
+                      "requests (each also bounded by [conductor] coe_api_timeout) and, "
+                      "when the API cannot be reached, the look at its masters' servers in "
+                      "Nova. Unset: twice [conductor] coe_api_timeout."),
 ]
 
 

@@ -47,6 +47,9 @@ class ClusterState:
     coe_version: str | None = None
     nodegroups: dict[str, NodeGroupState] = dataclasses.field(default_factory=dict)
     join_token: str | None = None
+    #: Seconds within which the driver wants the cluster looked at again: it waits on a
+    #: step no notification announces (a resource of a stack still being built).
+    look_again: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +77,22 @@ class CoeHealth:
     api: str
     nodes: dict[str, NodeHealth]
     lists_masters: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpectedNode:
+    """A server the cloud holds for the cluster (what the COE should list): its server
+    name, Nova server id (None while the cloud has none), role ("master" or "worker") and
+    nodegroup uuid. The health monitor names a node the COE no longer lists from these."""
+
+    name: str
+    server_id: str | None
+    role: str
+    nodegroup: str | None = None
+
+
+#: What `Driver.server_states` says of a server the cloud does not have.
+SERVER_GONE = "NotFound"
 
 
 class CoeNodes(abc.ABC):
@@ -311,6 +330,30 @@ class Driver(driver_factory.Plugin):
         :raises exception.NotSupported: the plugin cannot repair nodes.
         """
         raise exception.NotSupported(operation=f"repairing nodes with {type(self).__name__}")
+
+    def expected_nodes(self, context: Any, cluster: Any, nodegroups: list[Any]
+                       ) -> list[ExpectedNode]:
+        """Every server the cloud holds for the cluster, masters first: what its COE should
+        list, with each one's Nova id and role (one read of the cloud; the health monitor
+        keeps the answer until the cluster changes).
+
+        :raises exception.NotSupported: the plugin cannot say (only counts are compared).
+        :raises exception.CloudError: the cloud cannot be read now.
+        """
+        raise exception.NotSupported(
+            operation=f"listing the servers of a cluster with {type(self).__name__}")
+
+    def server_states(self, context: Any, server_ids: list[str], *, timeout: float
+                      ) -> dict[str, str | None]:
+        """Each server's state in the cloud (Nova's status: ACTIVE, SHUTOFF, ERROR, ...;
+        SERVER_GONE when the cloud has no such server; None when it did not say), asked
+        within `timeout` seconds in all: the health monitor's look at the masters when the
+        COE API cannot be reached.
+
+        :raises exception.NotSupported: the plugin cannot say.
+        """
+        raise exception.NotSupported(
+            operation=f"reading servers' states with {type(self).__name__}")
 
     def repair(self, context: Any, repair: dict[str, Any]) -> None:
         """Send the repair: its nodes are replaced (or rebuilt), nothing else. Sends nothing

@@ -8,18 +8,22 @@ day and is kept per process for each cluster CA until half its life is gone, so 
 of many requests signs nothing; its key stays in memory (an SSLContext) and touches the disk
 only in a 0600 file of a private directory, removed as soon as OpenSSL has read it.
 
-Every request is bounded by [conductor] coe_api_timeout (connect, then each read). A request
-that gets no answer raises CoeUnreachable; one the COE refuses (an HTTP error the caller did
-not allow, a server certificate that does not verify) raises CoeError naming the request and
-the COE's message. The standard library's http.client is used rather than `requests`, whose
-adapter adds the public CA bundle to a context it is given.
+Every request is bounded by [conductor] coe_api_timeout (connect, then each read), and by
+what is left of a deadline the caller set for its thread (`deadline`: the health monitor
+gives one check a total, so a slow cluster never holds a worker longer). A request that
+gets no answer, or that would start after the deadline, raises CoeUnreachable; one the COE
+refuses (an HTTP error the caller did not allow, a server certificate that does not verify)
+raises CoeError naming the request and the COE's message. The standard library's
+http.client is used rather than `requests`, whose adapter adds the public CA bundle to a
+context it is given.
 """
 
 from __future__ import annotations
 
 import base64
 import collections
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -29,6 +33,7 @@ import os
 import ssl
 import tempfile
 import threading
+import time
 from typing import Any
 import urllib.parse
 
@@ -53,6 +58,32 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_MESSAGE_CHARS = 400
 #: Redirects followed for one request (Mesos: a standby master to the leader).
 MAX_REDIRECTS = 2
+
+
+_deadline = threading.local()
+
+
+@contextlib.contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Bound every COE request this thread makes in the block by one total of `seconds`
+    (None: no total): each request waits at most what is left of it, and none starts once
+    it passed. Nested deadlines keep the earlier one."""
+    previous = getattr(_deadline, "at", None)
+    at = previous
+    if seconds is not None:
+        mine = time.monotonic() + seconds
+        at = mine if previous is None else min(previous, mine)
+    _deadline.at = at
+    try:
+        yield
+    finally:
+        _deadline.at = previous
+
+
+def time_left() -> float | None:
+    """Seconds left of this thread's deadline (`deadline`); None without one."""
+    at = getattr(_deadline, "at", None)
+    return None if at is None else at - time.monotonic()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,14 +273,33 @@ class CoeHttpClient:
             self._conn.close()
         self._conn = self._conn_at = None
 
-    def _connection(self, host: str, port: int) -> tuple[http.client.HTTPSConnection, bool]:
-        """The open connection to (host, port), or a new one; and whether it was reused."""
+    def _request_timeout(self, what: str) -> float:
+        """This request's timeout: coe_api_timeout, or less when the thread's deadline is
+        nearer.
+
+        :raises exception.CoeUnreachable: the deadline passed (the request is not sent).
+        """
+        left = time_left()
+        if left is None:
+            return self.timeout
+        if left <= 0:
+            self.close()
+            raise self._unreachable(what, "the check's deadline passed before an answer")
+        return min(self.timeout, left)
+
+    def _connection(self, host: str, port: int, timeout: float
+                    ) -> tuple[http.client.HTTPSConnection, bool]:
+        """The open connection to (host, port), or a new one; and whether it was reused.
+        Its reads wait at most `timeout`."""
         if self._conn is not None and self._conn_at == (host, port):
+            self._conn.timeout = timeout
+            if self._conn.sock is not None:
+                self._conn.sock.settimeout(timeout)
             return self._conn, True
         self.close()
         if self._context is None:
             self._context = client_context(self._ca(), self._identity, self.coe)
-        self._conn = http.client.HTTPSConnection(host, port, timeout=self.timeout,
+        self._conn = http.client.HTTPSConnection(host, port, timeout=timeout,
                                                  context=self._context)
         self._conn_at = (host, port)
         return self._conn, False
@@ -312,7 +362,8 @@ class CoeHttpClient:
         """One request and its answer; a kept-alive connection the server closed meanwhile is
         opened again once (nothing reached the server)."""
         while True:
-            conn, reused = self._connection(host, port)
+            timeout = self._request_timeout(what)
+            conn, reused = self._connection(host, port, timeout)
             try:
                 conn.request(method, target, body=data, headers=headers)
                 answer = conn.getresponse()
@@ -337,7 +388,7 @@ class CoeHttpClient:
                     f"{what}: TLS refused ({err.reason or err})")) from None
             except TimeoutError:
                 self.close()
-                raise self._unreachable(what, f"no answer within {self.timeout:g} s") from None
+                raise self._unreachable(what, f"no answer within {timeout:g} s") from None
             except (OSError, http.client.IncompleteRead) as err:
                 self.close()
                 raise self._unreachable(what, str(err) or type(err).__name__) from None

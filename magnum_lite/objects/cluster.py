@@ -11,6 +11,7 @@ from magnum_lite.common import exception
 from magnum_lite.db import api as dbapi
 from magnum_lite.objects import base, fields
 from magnum_lite.objects.cluster_event import ClusterEvent
+from magnum_lite.objects.cluster_template import ClusterTemplate
 from magnum_lite.objects.nodegroup import NodeGroup
 
 # How often an internal writer re-reads and retries a compare-and-swap that lost a race.
@@ -22,7 +23,8 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     # Version 1.0: Initial version
     # Version 1.1: join_token
     # Version 1.2: operation_uuid (the ClusterOperation in flight)
-    VERSION = "1.2"
+    # Version 1.3: health_since (when each unhealthy node was first seen so)
+    VERSION = "1.3"
 
     dbapi = dbapi.get_instance()
 
@@ -48,6 +50,8 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
         "status_reason": fields.StringField(nullable=True),
         "health_status": fields.ClusterHealthStatusField(nullable=True),
         "health_status_reason": fields.DictOfStringsField(nullable=True),
+        # Node name -> first seen unhealthy (ISO 8601 UTC); the healer's grace. Not in the API.
+        "health_since": fields.DictOfStringsField(nullable=True),
         "create_timeout": fields.IntegerField(nullable=True),
         "api_address": fields.StringField(nullable=True),
         "discovery_url": fields.StringField(nullable=True),
@@ -79,24 +83,53 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
     }
 
     def obj_make_compatible(self, primitive: dict, target_version: str) -> None:
-        """A 1.1 reader knows no operation_uuid: drop it."""
+        """A 1.1 reader knows no operation_uuid, a 1.2 reader no health_since: drop them."""
         super().obj_make_compatible(primitive, target_version)
-        if versionutils.convert_version_to_tuple(target_version) < (1, 2):
+        target = versionutils.convert_version_to_tuple(target_version)
+        if target < (1, 3):
+            primitive.pop("health_since", None)
+        if target < (1, 2):
             primitive.pop("operation_uuid", None)
 
     def _set_derived(self, nodegroups: list[NodeGroup]) -> None:
-        masters = [ng for ng in nodegroups if ng.role == fields.NodeGroupRole.MASTER]
-        workers = [ng for ng in nodegroups if ng.role != fields.NodeGroupRole.MASTER]
-        self.master_count = sum(ng.node_count or 0 for ng in masters)
-        self.node_count = sum(ng.node_count or 0 for ng in workers)
-        self.master_addresses = [a for ng in masters for a in (ng.node_addresses or [])]
-        self.node_addresses = [a for ng in workers for a in (ng.node_addresses or [])]
-        self.obj_reset_changes(self.DERIVED_FIELDS)
+        self._set_derived_from_sizes([(ng.role, ng.node_count, ng.node_addresses)
+                                      for ng in nodegroups])
+
+    def _set_derived_from_sizes(self, sizes: list[tuple]) -> None:
+        """The derived fields from each nodegroup's (role, node_count, node_addresses), as
+        the NodeGroup objects hold them."""
+        masters = [size for size in sizes if size[0] == fields.NodeGroupRole.MASTER]
+        workers = [size for size in sizes if size[0] != fields.NodeGroupRole.MASTER]
+        self._load_fields({
+            "master_count": sum(count or 0 for _, count, _ in masters),
+            "node_count": sum(count or 0 for _, count, _ in workers),
+            "master_addresses": [a for _, _, addresses in masters for a in (addresses or [])],
+            "node_addresses": [a for _, _, addresses in workers for a in (addresses or [])],
+        })
+
+    @classmethod
+    def _nodegroup_sizes(cls, cluster_ids: list[str]) -> dict[str, list[tuple]]:
+        """Each cluster's nodegroups' (role, node_count, node_addresses) as NodeGroup objects
+        would hold them, read without making the objects (a cluster's own fields need no
+        more): a NULL node_count is the field's default."""
+        sizes: dict[str, list[tuple]] = {uuid: [] for uuid in cluster_ids}
+        for row in cls.dbapi.list_nodegroup_sizes_of_clusters(cluster_ids):
+            sizes[row.cluster_id].append(cls._size(row.role, row.node_count,
+                                                   row.node_addresses))
+        return sizes
+
+    @staticmethod
+    def _size(role: str, node_count: int | None, node_addresses: list | None) -> tuple:
+        """A nodegroup's size as its NodeGroup object holds it: NULL node_count is the
+        field's default."""
+        if node_count is None:
+            node_count = NodeGroup.fields["node_count"].default
+        return role, node_count, node_addresses
 
     @classmethod
     def _load(cls, context: Any, row: Any) -> Cluster:
         cluster = cls._from_db_object(context, cls(), row)
-        cluster._set_derived(NodeGroup.list_for_clusters(context, [cluster.uuid]))
+        cluster._set_derived_from_sizes(cls._nodegroup_sizes([cluster.uuid])[cluster.uuid])
         return cluster
 
     @classmethod
@@ -108,7 +141,19 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
 
     @classmethod
     def get_by_uuid(cls, context: Any, uuid: str) -> Cluster:
-        return cls._load(context, cls.dbapi.get_cluster_by_uuid(context, uuid))
+        return cls.get_with_template_labels(context, uuid)[0]
+
+    @classmethod
+    def get_with_template_labels(cls, context: Any, uuid: str) -> tuple[Cluster, dict | None]:
+        """The cluster and the labels of its template (None when it has none, or the caller
+        may not read it: what ClusterTemplate.get_by_uuid would give), from one read."""
+        row, sizes = cls.dbapi.get_cluster_with_nodegroup_sizes(context, uuid)
+        cluster = cls._from_db_object(context, cls(), row)
+        cluster._set_derived_from_sizes([cls._size(*size) for size in sizes])
+        labels = row.template_labels
+        if labels is not None:
+            labels = ClusterTemplate.fields["labels"].coerce(None, "labels", labels)
+        return cluster, labels
 
     @classmethod
     def list(cls, context: Any, limit: int | None = None, marker: str | None = None,
@@ -116,11 +161,9 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
              filters: dict | None = None) -> list[Cluster]:
         rows = cls.dbapi.get_cluster_list(context, filters, limit, marker, sort_key, sort_dir)
         clusters = cls._from_db_rows(context, rows)
-        by_cluster: dict[str, list[NodeGroup]] = {c.uuid: [] for c in clusters}
-        for ng in NodeGroup.list_for_clusters(context, list(by_cluster)):
-            by_cluster[ng.cluster_id].append(ng)
+        sizes = cls._nodegroup_sizes([c.uuid for c in clusters])
         for cluster in clusters:
-            cluster._set_derived(by_cluster[cluster.uuid])
+            cluster._set_derived_from_sizes(sizes[cluster.uuid])
         return clusters
 
     @classmethod
@@ -195,12 +238,14 @@ class Cluster(base.MagnumLitePersistentObject, base.MagnumLiteObject):
         raise exception.ConcurrentUpdate(resource="Cluster", uuid=uuid)
 
     @classmethod
-    def set_health(cls, uuid: str, status: str, reason: dict, event: dict | None = None
-                   ) -> bool:
-        """Record a health finding (with its `event`) on a cluster in a *_COMPLETE status
-        with no operation in flight, without a new revision or version; False when it is
-        gone or in an operation (its operation judges it)."""
-        return cls.dbapi.update_cluster_health(uuid, status, reason, event)
+    def set_health(cls, uuid: str, status: str, reason: dict, event: dict | None = None,
+                   since: dict | None = None) -> bool:
+        """Record a health finding (with its `event`, and `since`: when each unhealthy node
+        was first seen so) on a cluster in a *_COMPLETE status (or UPDATE_FAILED) with no
+        operation in flight,
+        without a new revision or version; False when it is gone or in an operation (its
+        operation judges it)."""
+        return cls.dbapi.update_cluster_health(uuid, status, reason, event, since)
 
     def event_values(self, context: Any, event_type: str) -> dict:
         """The row of an event with the cluster's status as set on this object."""

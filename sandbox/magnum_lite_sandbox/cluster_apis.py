@@ -27,7 +27,10 @@ server boots after an update follows Heat's OS::Nova::Server (``booted_after``):
 data only under its ``user_data_update_policy`` REPLACE or REBUILD (the drivers' node
 template says IGNORE, so a rotation's new user data rebuilds nothing), a new image with the
 user data the server had. Heat updates every server's nested stack of an updated stack, so
-a server stack being updated says nothing by itself: only what it boots does.
+a server stack being updated says nothing by itself: only what it boots does. Heat acts on
+a change of its own properties, not on what the server runs, so a server rebuilt through
+Nova's API (``rebuilds``, recorded by the Nova stand-in) boots what the rebuild gave and
+keeps it until Heat's properties change.
 Faults named in the state dir (``faults``) are read each sweep (a stat): nodes whose boot is
 held, servers shut off (by server id: a server Heat puts in a stopped one's place boots), and
 clusters whose API refuses connections (its listeners closed while the fault lasts). The
@@ -59,7 +62,15 @@ from typing import Any
 
 from magnum_lite.common import x509
 from magnum_lite.drivers.heat import names
-from magnum_lite_sandbox import docker_api, faults, kube_api, mesos_api, servers, user_data
+from magnum_lite_sandbox import (
+    docker_api,
+    faults,
+    kube_api,
+    mesos_api,
+    rebuilds,
+    servers,
+    user_data,
+)
 from magnum_lite_sandbox.cluster_sim import Node
 from magnum_lite_sandbox.heat_objects import attr, is_not_found
 
@@ -138,14 +149,37 @@ class _ServerRead:
     booted_boot: user_data.BootInfo  # of that user data: the version it runs
     digest: str               # of `booted`: a change is a rebuild
     flavor: str = ""          # its flavor parameter, for Nova's listing
+    props: tuple[str, str] = ("", "")  # (user data, image) of Heat's properties
+    rebuilt: int = 0          # the last rebuild through Nova booted (rebuilds' seq)
 
 
-def booted_after(before: tuple[str, str], parameters: dict[str, Any]) -> tuple[str, str]:
-    """The (user data, image) a server boots after an update of its properties, as Heat's
-    OS::Nova::Server applies it: a new user data only under ``user_data_update_policy``
-    REPLACE (a new server) or REBUILD (a rebuild with it), never under IGNORE; a new image
-    rebuilds the server with the user data it had (Nova keeps it), unless
-    ``image_update_policy`` is REPLACE (a new server: the new user data too)."""
+def _digest(booted: tuple[str, str], rebuilt: int = 0) -> str:
+    """What the server booted; every rebuild through Nova is a new boot, even of the same."""
+    return hashlib.sha256(f"{booted[1]}\0{booted[0]}\0{rebuilt or ''}".encode()
+                          ).hexdigest()[:32]
+
+
+def _rebuilt(server: _ServerRead, rebuild: dict[str, Any]) -> _ServerRead:
+    """The server after a rebuild through Nova: the rebuild's image, its user data or the
+    one the server had."""
+    data = rebuild.get("user_data")
+    booted = (server.booted[0] if data is None else str(data), str(rebuild.get("image") or ""))
+    boot = server.booted_boot if data is None else user_data.boot_info(booted[0])
+    seq = int(rebuild.get("seq") or 0)
+    return dataclasses.replace(server, booted=booted, booted_boot=boot,
+                               digest=_digest(booted, seq), rebuilt=seq)
+
+
+def booted_after(before: tuple[str, str], parameters: dict[str, Any],
+                 booted: tuple[str, str] | None = None) -> tuple[str, str]:
+    """The (user data, image) a server boots after Heat updated its properties from
+    `before` (Heat's (user data, image) until then) to `parameters`, as Heat's
+    OS::Nova::Server applies it to what the server runs (`booted`, by default `before`): a
+    new user data only under ``user_data_update_policy`` REPLACE (a new server) or REBUILD
+    (a rebuild with it), never under IGNORE; a new image rebuilds the server with the user
+    data it had (Nova keeps it), unless ``image_update_policy`` is REPLACE (a new server:
+    the new user data too); properties that did not change touch nothing."""
+    running = before if booted is None else booted
     data = str(parameters.get("user_data") or "")
     image = str(parameters.get("image") or "")
     data_policy = str(parameters.get("user_data_update_policy") or "REPLACE").upper()
@@ -154,7 +188,9 @@ def booted_after(before: tuple[str, str], parameters: dict[str, Any]) -> tuple[s
     if new_data and data_policy in ("REPLACE", "REBUILD") or \
             new_image and image_policy == "REPLACE":
         return data, image
-    return before[0], image
+    if new_image:
+        return running[0], image
+    return running
 
 
 @dataclasses.dataclass
@@ -188,8 +224,10 @@ class ClusterServers:
         self._boot: dict[str, user_data.BootInfo] = {}  # by cluster stack id, without ids
         self._searched: set[str] = set()  # cluster stacks whose earlier rotations were sought
         self._faults = faults.Faults(state_dir) if state_dir else None
+        self._rebuilds = rebuilds.Rebuilds(state_dir) if state_dir else None
         self._active = faults.Active()
         self._listed: list[dict] | None = None  # the servers last written
+        self._user_data: dict[str, str] = {}  # server id -> digest of the user data written
         self._credentials: dict[str, x509.KeyPair] = {}  # applied rotations, by cluster uuid
         self._deployments: list | None = None  # one listing per sweep, when needed
 
@@ -198,6 +236,7 @@ class ClusterServers:
         every API's simulated cluster moves on in time (no calls), Heat up or down."""
         self._active = self._faults.active() if self._faults else faults.Active()
         try:
+            self._apply_rebuilds()
             self._sweep(heat)
         finally:
             self._tick()
@@ -269,14 +308,27 @@ class ClusterServers:
                                "project_id": cluster.project_id, "role": node.role,
                                "internal_ip": node.internal_ip, "created": node.created,
                                "image": known.booted[1] if known else "",
-                               "flavor": known.flavor if known else ""})
+                               "flavor": known.flavor if known else "",
+                               "rebuilt": known.rebuilt if known else 0})
         if listed != self._listed:
             try:
                 servers.write(listed, self.state_dir)
+                self._write_user_data(listed)
             except OSError as exc:
                 LOG.warning("cannot write the servers file: %s", exc)
                 return
             self._listed = listed
+
+    def _write_user_data(self, listed: list[dict]) -> None:
+        """Each listed server's user data as it booted, when that changed."""
+        for entry in listed:
+            known = self._servers.get(entry["id"])
+            if known is not None and self._user_data.get(entry["id"]) != known.digest:
+                servers.write_user_data(entry["id"], known.booted[0], self.state_dir)
+                self._user_data[entry["id"]] = known.digest
+        gone = set(self._user_data) - {e["id"] for e in listed}
+        for server_id in gone:
+            del self._user_data[server_id]
 
     def apply_credentials(self, cluster_uuid: str, credentials: Any) -> None:
         """What the credentials script does on a master when the CA changed: install it and
@@ -466,16 +518,37 @@ class ClusterServers:
             return
         parameters = attr(detail, "parameters") or {}
         data = str(parameters.get("user_data") or "")
+        props = (data, str(parameters.get("image") or ""))
         boot = user_data.boot_info(data)
         if cached is None:  # first seen: it booted what it holds
-            booted, booted_boot = (data, str(parameters.get("image") or "")), boot
+            booted, booted_boot = props, boot
         else:
-            booted = booted_after(cached.booted, parameters)
+            booted = booted_after(cached.props, parameters, cached.booted)
             booted_boot = boot if booted[0] == data else cached.booted_boot
         self._servers[server_id] = _ServerRead(
             owner=owner, updated=updated, boot=boot, booted=booted, booted_boot=booted_boot,
-            digest=hashlib.sha256(f"{booted[1]}\0{booted[0]}".encode()).hexdigest()[:32],
-            flavor=str(parameters.get("flavor") or ""))
+            digest=_digest(booted, cached.rebuilt if cached is not None else 0),
+            flavor=str(parameters.get("flavor") or ""), props=props,
+            rebuilt=cached.rebuilt if cached is not None else 0)
+        rebuild = self._rebuilds.all().get(server_id) if self._rebuilds else None
+        if cached is None and rebuild is not None:  # rebuilt before this agent started
+            self._servers[server_id] = _rebuilt(self._servers[server_id], rebuild)
+
+    def _apply_rebuilds(self) -> None:
+        """Servers rebuilt through Nova since the last sweep boot what the rebuild gave and
+        are shown again (no Heat calls)."""
+        if self._rebuilds is None:
+            return
+        changed = False
+        for server_id, rebuild in self._rebuilds.all().items():
+            server = self._servers.get(server_id)
+            if server is not None and int(rebuild.get("seq") or 0) > server.rebuilt:
+                self._servers[server_id] = _rebuilt(server, rebuild)
+                LOG.info("server %s: rebuilt through Nova (%s)", server_id, rebuild.get("at"))
+                changed = True
+        if changed:
+            for cluster in self.clusters.values():
+                cluster.signature = ()  # shown again from what was read: no Heat calls
 
     def _with_boot(self, node: Node, coe: str) -> Node:
         """The node with what its server booted: the version that installs, and the digest

@@ -78,6 +78,8 @@ def conf_text(state_dir: Path, data: dict[str, Any], db_url: str, transport_url:
                       "reconcile_backoff_max": 0.3,
                       "max_listings_per_project_per_second": 10,
                       "upgrade_node_timeout": 60, "upgrade_drain_timeout": 40},
+        # The worker stacks start as soon as the cluster stack made what they need.
+        "heat_driver": {"early_workers_check_interval": 0.5},
         # Health checks every 2 s (Magnum's are 60 s apart, ours 10 by default): the
         # sandbox's health and healing tests wait for a couple of intervals.
         "health": {"interval": 2},
@@ -85,6 +87,12 @@ def conf_text(state_dir: Path, data: dict[str, Any], db_url: str, transport_url:
         # sandbox's vhost, as devstack sends them: an accounting consumer can bind a queue
         # to the control exchange's notifications.* (the vhost bounds the default queue).
         "oslo_messaging_notifications": {"driver": "messagingv2"},
+        # Heat's stack notifications (heat.py has Heat send them on the same vhost): a
+        # cluster is checked as soon as one of its stacks ends a step. The polls stay as
+        # quick as above (steady_poll_interval = reconcile_backoff_max), so the sandbox's
+        # tests do not depend on them, and benchmarks/status_sync.py compares both ways in
+        # one run (its poll mode unbinds the pool's queue from Heat's exchange meanwhile).
+        "heat_notifications": {"enabled": True, "steady_poll_interval": 0.3},
         "glance": {"region_name": region},
         "nova": {"region_name": region},
         "neutron": {"region_name": region},

@@ -4,9 +4,12 @@ Heat's simulation boots no server, so the Nova stand-in (``cloud_api.nova``) has
 own, and ``magnum-lite-sandbox fault stop NODE`` must find the server a node name means. The
 guest agent knows every cluster's servers from Heat (``cluster_apis``): it writes them to
 ``<state dir>/servers.json`` whenever they change, as {"servers": [{"id", "name",
-"cluster_uuid", "project_id", "role", "internal_ip", "created", "image", "flavor"}]} in
-cluster then node order; the cloud API stand-in and ``faults`` read it. Written atomically
-(one writer, the agent), read again only when its stat changed.
+"cluster_uuid", "project_id", "role", "internal_ip", "created", "image", "flavor",
+"rebuilt" (the last Nova rebuild it booted, ``rebuilds``)}]} in cluster then node order;
+the cloud API stand-in and ``faults`` read it. Written atomically (one writer, the agent),
+read again only when its stat changed. What each server booted with (its user data, as
+Nova shows an admin) is written beside it, one file per server under
+``<state dir>/user_data/``, when it changes.
 """
 
 from __future__ import annotations
@@ -47,6 +50,27 @@ def write(servers: Iterable[dict[str, Any]], state_dir: str | os.PathLike[str]) 
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps({"servers": list(servers)}, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, target)  # a reader never sees half a file
+
+
+def _user_data_path(server_id: str, state_dir: str | os.PathLike[str]) -> Path:
+    return Path(state_dir) / "user_data" / server_id
+
+
+def write_user_data(server_id: str, text: str, state_dir: str | os.PathLike[str]) -> None:
+    """The user data the server booted with (the agent's call)."""
+    target = _user_data_path(server_id, state_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def read_user_data(server_id: str, state_dir: str | os.PathLike[str]) -> str | None:
+    """The user data the server booted with, None when unknown."""
+    try:
+        return _user_data_path(server_id, state_dir).read_text(encoding="utf-8")
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def find(node: str, state_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:

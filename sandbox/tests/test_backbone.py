@@ -217,6 +217,11 @@ def test_heat_conf(tmp_path):
     assert conf.get("DEFAULT", "environment_dir") == "/env"
     assert conf.get("DEFAULT", "max_resources_per_stack") == "1000"
     assert conf.get("database", "connection") == DB
+    # Every Heat process together stays well inside PostgreSQL's default 97 connections for
+    # everyone (heat-api is one more process beside the engine's workers).
+    per_process = conf.getint("database", "max_pool_size") + conf.getint("database",
+                                                                        "max_overflow")
+    assert (heat.ENGINE_WORKERS + 1) * per_process <= 72
     assert conf.get("keystone_authtoken", "username") == "heat"
     assert conf.get("keystone_authtoken", "password") == data["users"]["heat"]["password"]
     assert conf.get("trustee", "auth_type") == "password"

@@ -23,7 +23,8 @@ from fakes import (
     set_user_data,
 )
 from magnum_lite.common import x509
-from magnum_lite_sandbox import cluster_apis, faults, kube_api, timeline
+from magnum_lite_sandbox import cluster_apis, faults, kube_api, rebuilds, timeline
+from magnum_lite_sandbox import servers as sandbox_servers
 
 WORKER = "demo-0f6c2a-default-worker-0-1"
 
@@ -146,3 +147,36 @@ def test_what_heat_does_with_new_user_data_follows_the_servers_policy(heat, ca, 
     change(heat, "ws-0", "UPDATE_COMPLETE", when="2026-11-21T19:00:00Z")
     servers.sweep(heat)
     assert _nodes(servers)[WORKER] == (True, version)
+
+
+def test_a_rebuild_through_nova_reboots_the_node_with_what_it_gave(heat, ca, servers, clock,
+                                                                  tmp_path):
+    """Nova's rebuild (the stand-in records it) reboots the node without Heat knowing: with
+    new user data its version moves, and a later Heat update that leaves the server's
+    properties alone does not take it back."""
+    add_cluster(heat, ca, masters=1, workers=2)
+    servers.sweep(heat)
+    new = master_user_data(ca, role="worker", index=1, kube_version="1.32.0")
+    rebuilds.record("srv-w0-1", "image-id", new, {"role": "worker"}, "2026-11-21T18:40:00Z",
+                    tmp_path)
+    heat.calls.clear()
+    servers.sweep(heat)
+    assert heat.calls == [LIST_TAGGED]  # Heat is not asked
+    assert _nodes(servers)[WORKER] == (False, "v1.31.2")
+    assert next(s for s in sandbox_servers.read(tmp_path)
+                if s["id"] == "srv-w0-1")["rebuilt"] == 1  # Nova shows it ACTIVE again
+    clock.now += 2.0
+    servers.sweep(heat)
+    assert _nodes(servers)[WORKER] == (True, "v1.32.0")
+    change(heat, "srv-w0-1", "UPDATE_COMPLETE", when="2026-11-21T19:00:00Z")
+    change(heat, "ws-0", "UPDATE_COMPLETE", when="2026-11-21T19:00:00Z")
+    servers.sweep(heat)
+    assert _nodes(servers)[WORKER] == (True, "v1.32.0")
+    # Rebuilt again with the image alone: Nova keeps the user data it has.
+    rebuilds.record("srv-w0-1", "image-id", None, {}, "2026-11-21T19:10:00Z", tmp_path)
+    servers.sweep(heat)
+    clock.now += 2.0
+    servers.sweep(heat)
+    downs = [e["node"] for e in timeline.read(CLUSTER_UUID, tmp_path) if e["event"] == "down"]
+    assert downs == [WORKER, WORKER]
+    assert _nodes(servers)[WORKER] == (True, "v1.32.0")

@@ -26,7 +26,7 @@ What it answers, as Heat does (the shapes are heatclient's):
   id; HTTPNotFound for another; HTTPConflict while the stack is updating (Heat says so
   while an engine holds the resource). The next update
   of the stack replaces every CHECK_FAILED resource when it completes (a server gets a new
-  id), and rebuilds in place the servers whose `rebuild_members` mark it changed.
+  id).
 
 Heat's `max_resources_per_stack` is enforced on the whole tree (every nested stack's
 resources, ResourceGroup members included, counted from the templates and the environment's
@@ -137,11 +137,10 @@ class FakeStack:
     unhealthy: dict[tuple[str, ...], str] = dataclasses.field(default_factory=dict)
     #: How often the resource at a path was replaced (its physical id changes each time).
     replacements: dict[tuple[str, ...], int] = dataclasses.field(default_factory=dict)
-    #: How often the server at a path was rebuilt in place (same id).
-    rebuilds: dict[tuple[str, ...], int] = dataclasses.field(default_factory=dict)
-    #: What the update in progress rebuilds when it completes.
-    pending_rebuilds: list[tuple[str, ...]] = dataclasses.field(default_factory=list)
     memo: dict[tuple, Any] = dataclasses.field(default_factory=dict)
+    #: Top-level resources already done while the stack's action is in progress (Heat
+    #: lists them {action}_COMPLETE); none until a test says so (`resources_done`).
+    done: set[str] = dataclasses.field(default_factory=set)
     #: Bumped whenever what the outputs depend on changes (parameters, group members).
     generation: int = 0
     outputs_cache: tuple[int, list[dict[str, Any]]] | None = None
@@ -443,6 +442,20 @@ class FakeHeatCloud:
             self._finish(stack)
             return stack
 
+    def resources_done(self, name_or_id: str, *resources: str,
+                       all_but: tuple[str, ...] | None = None) -> FakeStack:
+        """Let these top-level resources of a stack in progress finish (with `all_but`,
+        every one but those)."""
+        with self.lock:
+            stack = self.stack(name_or_id)
+            if not stack.in_progress:
+                raise ValueError(f"stack {stack.name} is {stack.status}, not in progress")
+            names = set(resources)
+            if all_but is not None:
+                names |= set(stack.template.get("resources") or {}) - set(all_but)
+            stack.done.update(names)
+            return stack
+
     def complete_all(self, prefix: str = "") -> int:
         """Finish every in-progress stack whose name starts with `prefix`; how many."""
         with self.lock:
@@ -580,15 +593,12 @@ class FakeHeatCloud:
         stack.failed_path = None
         if stack.action == "UPDATE":
             # Heat replaces every CHECK_FAILED resource an update meets (each nested stack
-            # of an updated stack is updated too), and rebuilds what the update marked.
+            # of an updated stack is updated too).
             for path in stack.unhealthy:
                 stack.replacements[path] = stack.replacements.get(path, 0) + 1
-            for path in stack.pending_rebuilds:
-                stack.rebuilds[path] = stack.rebuilds.get(path, 0) + 1
             if stack.unhealthy:
                 stack.generation += 1
             stack.unhealthy.clear()
-            stack.pending_rebuilds = []
         if stack.action == "DELETE":
             stack.deleted = True
             stack.deletion_time = _now()
@@ -599,6 +609,7 @@ class FakeHeatCloud:
         stack.reason = f"Stack {action} started"
         stack.observations = 0
         stack.failed_path = None
+        stack.done = set()
 
     # -- templates -----------------------------------------------------------------------
 
@@ -766,8 +777,10 @@ class FakeHeatCloud:
             chain = self._chain(stack, stack.failed_path)
         failed_top = {e["name"] for e in chain if e["stack"][0] == stack.id}
         status = f"{stack.action}_{'IN_PROGRESS' if stack.in_progress else 'COMPLETE'}"
+        done = f"{stack.action}_COMPLETE"
         listed = [self._resource_info(stack, name, definition["type"],
-                                      (stack.id, stack.name), None, status, "")
+                                      (stack.id, stack.name), None,
+                                      done if name in stack.done else status, "")
                   for name, definition in (stack.template.get("resources") or {}).items()
                   if name not in failed_top]
         skip = {(e["stack"][0], e["name"]) for e in chain}
@@ -984,7 +997,6 @@ class FakeHeatCloud:
             if isinstance(template, str):
                 template = self.parse(template)
             self._validate_parameters(template, parameters)
-            before = stack.parameters
             stack.template, stack.parameters = template, parameters
             if fields.get("files"):
                 stack.files = {**stack.files, **fields["files"]}
@@ -995,7 +1007,6 @@ class FakeHeatCloud:
                 stack.disable_rollback = bool(fields["disable_rollback"])
             if fields.get("timeout_mins"):
                 stack.timeout_mins = fields["timeout_mins"]
-            stack.pending_rebuilds = self._rebuilt_members(stack, before)
             stack.updated_time = _now()
             self._begin(stack, "UPDATE")
             self._apply_groups(stack)
@@ -1039,22 +1050,6 @@ class FakeHeatCloud:
             if stack.action == "DELETE" and stack.in_progress:
                 return
             self._begin(stack, "DELETE")
-
-    def _rebuilt_members(self, stack: FakeStack, before: dict[str, Any]
-                         ) -> list[tuple[str, ...]]:
-        """The servers an update rebuilds in place: fragments/node.yaml gives a member whose
-        `rebuild_members` mark changes to a new one user_data_update_policy REBUILD and a
-        user data carrying the mark."""
-        def marks(values: dict[str, Any]) -> dict[str, Any]:
-            value = values.get("rebuild_members") or {}
-            return json.loads(value) if isinstance(value, str) else value
-        old, new = marks(before), marks(stack.parameters)
-        scope = self._scope(stack)
-        return [(group, member, "server")
-                for group in (stack.template.get("resources") or {})
-                if scope.mapped_type(group) == _GROUP
-                for member in scope.group(group).members
-                if new.get(member) and new.get(member) != old.get(member)]
 
     def _nested_stack(self, project_id: str, stack_id: str
                       ) -> tuple[FakeStack, _Scope] | None:

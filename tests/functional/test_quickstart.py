@@ -12,8 +12,10 @@ import contextlib
 import http.server
 import os
 import pathlib
+import random
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -40,9 +42,32 @@ class _KeystoneProtected(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _port_with_a_free_neighbour() -> int:
+    """A port below the kernel's ephemeral range whose next port is free too.
+
+    quickstart moves to the next free port; in the ephemeral range that port can be taken by
+    any test's outgoing connection between quickstart's look and magnum-lite-all's bind.
+    """
+    first = random.randrange(20000, 30000)
+    for port in range(first, first + 500):
+        if _bindable(port) and _bindable(port + 1):
+            return port
+    raise RuntimeError(f"no two free ports in a row from {first}")
+
+
 @contextlib.contextmanager
 def _keystone_protected_api() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _KeystoneProtected)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", _port_with_a_free_neighbour()),
+                                             _KeystoneProtected)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -140,3 +140,22 @@ def test_an_unreachable_api_is_unknown_with_its_cause(openstack_cli, heat, watch
     finally:
         faults.reachable(uuid)
     _health(sandbox, uuid, "HEALTHY", timeout=SEEN_WITHIN + 10)
+
+
+def test_an_unreachable_api_with_its_lone_master_shut_off_is_unhealthy_naming_it(
+        openstack_cli, heat, watched):
+    """Unreachable, and Nova shows every master SHUTOFF: the masters are down (issue 15),
+    not merely out of reach."""
+    sandbox = openstack_cli.sandbox
+    uuid = watched["uuid"]
+    [master] = [n for n in _server_ids(heat, uuid) if "-master-" in n]
+    faults.stop(master)
+    faults.unreachable(uuid)
+    try:
+        sick = _health(sandbox, uuid, "UNHEALTHY", **{f"{master}.server": "SHUTOFF"})
+        assert "unreachable" in sick["health_status_reason"]["api"], sick
+        assert sick["version"] == watched["version"]
+    finally:
+        faults.reachable(uuid)
+        faults.start(master)
+    _health(sandbox, uuid, "HEALTHY", timeout=SEEN_WITHIN + 10)

@@ -65,15 +65,32 @@ def json_value(value: Any) -> Any:
     return value
 
 
+_UNSET = object()
+
+
+@functools.lru_cache(maxsize=256)
+def _attribute_names(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    # ovo keeps a set field's value in the instance as "_obj_" + name.
+    return tuple((name, "_obj_" + name) for name in names)
+
+
 def to_dict(obj: Any, names: tuple[str, ...] | list[str]) -> dict:
-    """The named fields of a versioned object (unset fields are null)."""
+    """The named fields of a versioned object (unset fields are null).
+
+    A set field is read from the instance, without ovo's property (a quarter of a 50-item
+    page went there); an unset one goes through the property, which may load it.
+    """
     result = {}
-    for name in names:
-        try:
-            value = getattr(obj, name)
-        except NotImplementedError:  # not set, and versioned objects cannot lazy-load it
-            value = None
-        if isinstance(value, datetime.datetime):
+    attributes = getattr(obj, "__dict__", {})
+    datetime_type = datetime.datetime
+    for name, attribute in _attribute_names(tuple(names)):
+        value = attributes.get(attribute, _UNSET)
+        if value is _UNSET:
+            try:
+                value = getattr(obj, name)
+            except NotImplementedError:  # not set, and versioned objects cannot lazy-load it
+                value = None
+        if isinstance(value, datetime_type):
             value = json_value(value)
         result[name] = value
     return result

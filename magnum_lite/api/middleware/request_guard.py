@@ -27,12 +27,15 @@ _JSON_TYPES = ("application/json",)
 #: at a depth that depends on the stack it is called from, so the limit is checked, not caught.
 MAX_JSON_DEPTH = 32
 
+# C0 control characters and DEL.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
 # JSON strings (whose brackets do not nest) and the brackets outside them.
 _JSON_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 def _has_control_characters(text: str) -> bool:
-    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
+    return _CONTROL_CHARACTER.search(text) is not None
 
 
 def _is_json(content_type: str) -> bool:

@@ -1,7 +1,7 @@
 """SQLAlchemy models: one class per table of DESIGN.md §5.
 
 Public ids are UUIDs; integer primary keys stay internal. Cluster and nodegroup rows carry an
-internal `revision` that every write compares and bumps (see db/sqlalchemy/api.py).
+internal `revision` that every write compares and bumps (see db/sqlalchemy/clusters.py).
 """
 
 import json
@@ -100,6 +100,9 @@ class Cluster(Base):
     status_reason = sa.Column(sa.Text)
     health_status = sa.Column(sa.String(20))
     health_status_reason = sa.Column(JSONEncoded)
+    # Node name -> when the health monitor first saw it unhealthy (ISO 8601 UTC): written
+    # with health_status (update_cluster_health), never shown by the API.
+    health_since = sa.Column(JSONEncoded)
     create_timeout = sa.Column(sa.Integer)
     discovery_url = sa.Column(sa.String(255))
     ca_cert_ref = sa.Column(sa.String(512))

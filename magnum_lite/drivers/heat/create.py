@@ -1,9 +1,9 @@
-"""A cluster's create: the cluster stack now, the worker stacks once it is complete.
+"""A cluster's create: the cluster stack now, the worker stacks once it made what they need.
 
 Workers need what the cluster stack makes (network, security group, the control plane's
-address), so `create` starts the cluster stack alone and the status checks (status.py) make
-the worker chunk stacks after it. A dry run previews them all at once, the workers on
-placeholder network values.
+address), so `create` starts the cluster stack alone and the status checks (status.py,
+early_workers.py) make the worker chunk stacks as soon as those exist, beside the
+masters. A dry run previews them all at once, the workers on placeholder network values.
 """
 
 from __future__ import annotations

@@ -16,7 +16,10 @@ stacks through the hooks (parameters.StackBuilder):
 - nodegroups.py: a worker nodegroup's chunk stacks, made and deleted on their own;
 - resize.py: which chunk stacks a resize changes, and the members they lose;
 - status.py: the level-triggered status check that starts each next step;
-- rotation.py: new credentials sent to the nodes by stack updates.
+- rotation.py: new credentials sent to the nodes by stack updates;
+- servers.py: the servers the stacks' outputs name (what the COE should list), their Nova
+  status;
+- repair.py: one node's server replaced (or rebuilt) by a stack update.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from magnum_lite.drivers.heat import (
     cleanup,
     cloud_init,
     names,
+    nova,
     parameters,
     resize,
     rotation,
@@ -42,6 +46,7 @@ from magnum_lite.drivers.heat import (
 from magnum_lite.drivers.heat import create as create_op
 from magnum_lite.drivers.heat import nodegroups as nodegroup_op
 from magnum_lite.drivers.heat import repair as repair_op
+from magnum_lite.drivers.heat import servers as servers_op
 from magnum_lite.drivers.heat import status as status_op
 
 # Names plugins, tests and benchmarks take from this module; they live in parameters.py.
@@ -59,6 +64,9 @@ class HeatDriver(base.Driver, abc.ABC):
     api_scheme: ClassVar[str] = "https"
     #: The plugin's boot scripts (its apply-credentials.sh runs on rotations); None: none.
     boot_dir: ClassVar[Path | None] = None
+    #: Whether the workers' user data names the API's public address: then worker stacks
+    #: made while the masters build wait for the masters' floating IP too.
+    workers_name_public_host: ClassVar[bool] = True
 
     #: The Driver-version config keys and their defaults (labels of the same names override
     #: them per cluster).
@@ -287,6 +295,18 @@ class HeatDriver(base.Driver, abc.ABC):
     def _public_host(outputs: dict[str, Any]) -> str | None:
         return parameters.public_host(outputs)
 
+    def workers_may_start(self, cluster: Any, cluster_template: Any, masters: Any,
+                          outputs: dict[str, Any]) -> bool:
+        """Whether the worker stacks can be made from these outputs of a cluster stack still
+        being built: the control plane's address is known, and so is the public one when
+        the workers' user data names it and the masters get floating IPs."""
+        if not self._control_plane_host(outputs):
+            return False
+        floating = (self.workers_name_public_host
+                    and parameters.floating_ip_enabled(cluster, cluster_template)
+                    and self._server_type(cluster_template, masters) != baremetal.BAREMETAL)
+        return not floating or self._public_host(outputs) is not None
+
     def api_address(self, outputs: dict[str, Any]) -> str | None:
         """The cluster's API URL from the cluster stack's outputs, public where it can be."""
         host = self._public_host(outputs) or self._control_plane_host(outputs)
@@ -392,6 +412,16 @@ class HeatDriver(base.Driver, abc.ABC):
                     ) -> list[dict[str, Any]]:
         """One repair per stack holding some of the nodes (repair.py)."""
         return repair_op.plan(context, cluster, nodegroups, nodes, cluster_template)
+
+    def expected_nodes(self, context: Any, cluster: Any, nodegroups: list[Any]
+                       ) -> list[base.ExpectedNode]:
+        """The servers the stacks' outputs name (servers.py)."""
+        return servers_op.expected(context, cluster, nodegroups)
+
+    def server_states(self, context: Any, server_ids: list[str], *, timeout: float
+                      ) -> dict[str, str | None]:
+        """Nova's status of each server (servers.py)."""
+        return nova.states(context, server_ids, timeout)
 
     def repair(self, context: Any, repair: dict[str, Any]) -> None:
         """Replace (VMs) or rebuild in place (baremetal) just the repair's servers."""

@@ -88,6 +88,11 @@ def building(chunks_found: dict[int, stacks.StackSummary]) -> bool:
     return any(s.in_progress for s in chunks_found.values())
 
 
+def complete(chunks_found: dict[int, stacks.StackSummary]) -> bool:
+    """Whether there are chunk stacks and Heat finished every one of them well."""
+    return bool(chunks_found) and all(s.complete for s in chunks_found.values())
+
+
 def first_failed(chunks_found: dict[int, stacks.StackSummary], status: str | None = None
                  ) -> stacks.StackSummary | None:
     """The first chunk stack that failed (in `status` only, where given), for its reason."""
@@ -137,14 +142,17 @@ def masters_state(stack_id: str, outputs: dict[str, Any]) -> base.NodeGroupState
         node_count=len(ordered(outputs.get("master_ids"))))
 
 
-def nodegroup_state(client: Any, status: str, chunks_found: dict[int, stacks.StackSummary]
-                    ) -> base.NodeGroupState:
-    """A worker nodegroup whose chunk stacks are all done: its nodes and addresses."""
+def nodegroup_state(client: Any, status: str, chunks_found: dict[int, stacks.StackSummary],
+                    read: dict[str, Any] | None = None) -> base.NodeGroupState:
+    """A worker nodegroup whose chunk stacks are all done: its nodes and addresses (from
+    the stacks in `read` where they were read already, by id)."""
     node_addresses: list[str] = []
     count = 0
     first_id = None
     for chunk in sorted(chunks_found):
-        stack = stacks.get_stack(client, chunks_found[chunk].id)
+        stack_id = chunks_found[chunk].id
+        stack = read[stack_id] if read and stack_id in read else stacks.get_stack(client,
+                                                                                  stack_id)
         if stack is None:
             continue
         first_id = first_id or stack.id

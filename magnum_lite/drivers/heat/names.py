@@ -56,3 +56,18 @@ def node_name_prefix(cluster: Any, nodegroup: Any, chunk: int | None = None) -> 
     if chunk is not None:
         parts.append(str(chunk))
     return "-".join(parts)
+
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_STACK_NAME = re.compile(
+    rf"^[a-z][a-z0-9-]*-(?P<cluster>{_UUID})(?:-ng-(?P<nodegroup>{_UUID})-(?P<chunk>\d+))?$")
+
+
+def cluster_uuid_of(stack_name: Any) -> str | None:
+    """The uuid of the cluster a stack belongs to, read from its name alone (a cluster stack
+    or a nodegroup chunk stack); None for any other name (another service's stack, a nested
+    stack Heat makes for a resource group)."""
+    if not isinstance(stack_name, str):
+        return None
+    found = _STACK_NAME.match(stack_name)
+    return found.group("cluster") if found else None

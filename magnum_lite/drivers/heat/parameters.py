@@ -10,9 +10,12 @@ and never import the driver itself.
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any, Protocol
+
+from oslo_utils import timeutils
 
 from magnum_lite.common import baremetal
 from magnum_lite.drivers import base
@@ -54,6 +57,9 @@ class StackBuilder(Protocol):
     def nodegroup_parameters(self, cluster: Any, cluster_template: Any, nodegroup: Any,
                              chunk: int, node_count: int, cluster_outputs: dict[str, Any],
                              credentials: base.ClusterCredentials) -> dict[str, Any]: ...
+
+    def workers_may_start(self, cluster: Any, cluster_template: Any, masters: Any,
+                          outputs: dict[str, Any]) -> bool: ...
 
     def api_address(self, outputs: dict[str, Any]) -> str | None: ...
 
@@ -118,6 +124,16 @@ def volume_size(cluster: Any, cluster_template: Any) -> int:
 def stack_timeout(cluster: Any) -> int:
     """The minutes Heat gets for a stack of the cluster: its create timeout."""
     return cluster.create_timeout or 60
+
+
+def seconds_since_created(cluster: Any) -> float | None:
+    """How long ago the cluster was created; None when it has no creation time (yet)."""
+    created = cluster.created_at
+    if created is None:
+        return None
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=datetime.UTC)
+    return (timeutils.utcnow(with_timezone=True) - created).total_seconds()
 
 
 def floating_ip_enabled(cluster: Any, cluster_template: Any) -> bool:

@@ -10,15 +10,13 @@ that server is new (its port, address, volume and load balancer membership stay;
 refers to the server follows it). Marking the member itself would replace its whole nested
 stack, port and address included.
 
-Ironic nodes are not spare, so a baremetal member is rebuilt in place (Nova rebuild, same
-server id): the update sets the member's mark in `rebuild_members`, which gives that member
-alone `user_data_update_policy: REBUILD` and a user data changed only after the end of its
-MIME message (node.yaml). The next update of the stack by anything else clears the marks
-(stacks.update_parameters), which rebuilds nothing.
+Ironic nodes are not spare, so a baremetal member is rebuilt in place (same server id)
+through Nova's API with the image it runs (drivers/heat/rebuild.py); Heat's properties of the
+server do not change, so nothing in Heat acts on it.
 
-Each step is level triggered and reads Heat before it writes: a replaced member has a new
-server id in its stack's outputs, a rebuilt one its mark in the stack's parameters; neither
-is ever sent again.
+Each step is level triggered and reads the cloud before it writes: a replaced member has a
+new server id in its stack's outputs, a rebuilt one the repair's mark in its server's
+metadata; neither is ever sent again.
 """
 
 from __future__ import annotations
@@ -31,12 +29,10 @@ from oslo_log import log as logging
 from magnum_lite.common import baremetal, exception
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base
-from magnum_lite.drivers.heat import inventory, names, parameters, stacks
+from magnum_lite.drivers.heat import parameters, rebuild, servers, stacks
 from magnum_lite.drivers.heat.upgrade import (
     _GROUPS,
     _by_member,
-    _json_parameter,
-    _members,
     _stack,
     _stack_state,
     _updating,
@@ -75,42 +71,28 @@ def plan(context: Any, cluster: Any, nodegroup_list: list[Any], nodes: list[str]
     :raises exception.CloudError: the cluster stack is gone.
     """
     wanted = list(dict.fromkeys(str(n) for n in nodes))
-    client = stacks.client(context)
-    listing = stacks.list_stacks(client)
-    masters, workers = inventory.split(nodegroup_list)
-    cluster_stack = listing.get(names.cluster_stack_name(cluster))
-    if cluster_stack is None:
-        raise inventory.cluster_stack_gone(cluster)
-    holders = [(masters, "master", None, cluster_stack)] + [
-        (ng, "worker", chunk, summary)
-        for ng in sorted(workers, key=lambda n: (not n.is_default, n.name))
-        for chunk, summary in sorted(inventory.chunk_stacks(cluster, ng, listing).items())]
     found: set[str] = set()
     repairs = []
-    for nodegroup, role, chunk, summary in holders:
+    for holder in servers.holders(stacks.client(context), cluster, nodegroup_list):
         if found == set(wanted):
             break
-        stack = stacks.get_stack(client, summary.id)
-        if stack is None:
-            continue
-        outputs = stacks.outputs_of(stack)
-        _group, names_key, ids_key = _GROUPS[role]
-        server_names, server_ids = outputs.get(names_key) or {}, outputs.get(ids_key) or {}
-        members = []
-        for member in _members(server_names):
-            hits = {_by_member(server_names, member), _by_member(server_ids, member)}
+        members, by_member = [], {}
+        for member, name, server_id in holder.servers():
+            by_member[member] = (name, server_id)
+            hits = {name, server_id}
             if hits & (set(wanted) - found):
                 members.append(member)
                 found |= hits
         if not members:
             continue
-        method = _method(stack, nodegroup, cluster_template)
+        method = _method(holder.stack, holder.nodegroup, cluster_template)
         repairs.append({
-            "stack": summary.name, "stack_id": summary.id, "role": role, "chunk": chunk,
-            "nodegroup": nodegroup.uuid, "nodegroup_name": nodegroup.name,
-            "members": members, "nodes": [_by_member(server_names, m) for m in members],
-            "servers": {m: _by_member(server_ids, m) for m in members},
-            "method": method, "updated_time": stack.updated_time,
+            "stack": holder.summary.name, "stack_id": holder.summary.id, "role": holder.role,
+            "chunk": holder.chunk, "nodegroup": holder.nodegroup.uuid,
+            "nodegroup_name": holder.nodegroup.name, "members": members,
+            "nodes": [by_member[m][0] for m in members],
+            "servers": {m: by_member[m][1] for m in members},
+            "method": method, "updated_time": holder.stack.updated_time,
             **({"mark": uuid.uuid4().hex[:16]} if method == REBUILD else {}),
         })
     missing = [n for n in wanted if n not in found]
@@ -118,16 +100,6 @@ def plan(context: Any, cluster: Any, nodegroup_list: list[Any], nodes: list[str]
         raise exception.NodeNotFound(cluster=cluster.name or cluster.uuid,
                                      node=", ".join(missing))
     return repairs
-
-
-def _marks(stack: Any) -> dict[str, Any]:
-    marks = _json_parameter((stack.parameters or {}).get(stacks.REBUILD_MEMBERS))
-    return marks if isinstance(marks, dict) else {}
-
-
-def _rebuild_sent(stack: Any, repair: dict[str, Any]) -> bool:
-    marks = _marks(stack)
-    return all(marks.get(m) == repair["mark"] for m in repair["members"])
 
 
 def _not_replaced(stack: Any, repair: dict[str, Any]) -> list[str]:
@@ -139,35 +111,26 @@ def _not_replaced(stack: Any, repair: dict[str, Any]) -> list[str]:
 
 
 def send(context: Any, repair: dict[str, Any]) -> None:
-    """Mark the members' servers unhealthy and update the stack (VMs), or set their rebuild
-    marks (baremetal); nothing while the stack is updating, nothing for a member whose
-    repair Heat already has."""
+    """Mark the members' servers unhealthy and update the stack (VMs), or rebuild them
+    through Nova (baremetal); nothing while the stack is updating, nothing for a member
+    whose repair the cloud already has."""
     client = stacks.client(context)
     stack = _stack(client, repair["stack_id"])
     if _updating(stack):
         return
-    timeout = CONF.conductor.update_timeout
     if repair["method"] == REBUILD:
-        if _rebuild_sent(stack, repair):
-            return
-        if stacks.REBUILD_MEMBERS not in (stack.parameters or {}):
-            raise exception.CloudError(service="Heat", reason=(
-                f"stack {repair['stack']} was made before nodes could be rebuilt in place: "
-                f"its baremetal nodes cannot be repaired"))
-        stacks.update_parameters(client, stack.id, {
-            stacks.REBUILD_MEMBERS: {m: repair["mark"] for m in repair["members"]},
-        }, rollback=False, timeout_minutes=timeout)
-        LOG.info("Rebuilding %s in place in stack %s", ", ".join(repair["nodes"]),
-                 repair["stack"])
+        for member in repair["members"]:
+            rebuild.send(context, repair["servers"][member], repair["mark"])
+        LOG.info("Rebuilding %s in place", ", ".join(repair["nodes"]))
         return
     todo = _not_replaced(stack, repair)
     if not todo:
         return
-    servers = {r.physical_resource_id: r for r in stacks.nested_resources(
+    resources = {r.physical_resource_id: r for r in stacks.nested_resources(
         client, stack.id, SERVER, SERVER_DEPTH)}
     for member in todo:
         server_id = repair["servers"][member]
-        resource = servers.get(server_id)
+        resource = resources.get(server_id)
         if resource is None:
             raise exception.CloudError(service="Heat", reason=(
                 f"no resource of stack {repair['stack']} holds server {server_id}"))
@@ -175,22 +138,24 @@ def send(context: Any, repair: dict[str, Any]) -> None:
             node = repair["nodes"][repair["members"].index(member)]
             stacks.mark_unhealthy(client, stacks.owner_of(resource), SERVER,
                                   REASON.format(node=node))
-    stacks.update_parameters(client, stack.id, {}, rollback=False, timeout_minutes=timeout)
+    stacks.update_parameters(client, stack.id, {}, rollback=False,
+                             timeout_minutes=CONF.conductor.update_timeout)
     LOG.info("Replacing %s in stack %s", ", ".join(repair["nodes"]), repair["stack"])
 
 
 def state(context: Any, repair: dict[str, Any]) -> tuple[str, str | None]:
-    """Where the repair is in Heat: UNSENT (send it), ROLLING (also while another update of
-    its stack runs), DONE, or FAILED with Heat's reason. A replacement counts as sent once
-    every member has a new server, or an update since the plan failed."""
+    """Where the repair is in the cloud: UNSENT (send it), ROLLING (also while another
+    update of its stack runs), DONE, or FAILED with Heat's or Nova's reason. A replacement
+    counts as sent once every member has a new server, or an update since the plan
+    failed."""
     client = stacks.client(context)
     stack = _stack(client, repair["stack_id"])
-    if repair["method"] == REBUILD:
-        if not _rebuild_sent(stack, repair):
-            return (ROLLING, None) if _updating(stack) else (UNSENT, None)
-        return _stack_state(client, stack)
     if _updating(stack):
         return ROLLING, None
+    if repair["method"] == REBUILD:
+        return rebuild.least_advanced(rebuild.state(context, repair["servers"][m],
+                                                    repair["mark"])
+                                      for m in repair["members"])
     if not _not_replaced(stack, repair):
         return _stack_state(client, stack)
     if stack.stack_status.endswith("_FAILED") and stack.updated_time != repair["updated_time"]:

@@ -16,6 +16,14 @@ and rotations see a plain stack of the new version.
 target): members listed for another target are planned again, so an upgrade to a new
 target after a failed one never leaves a node at the abandoned version.
 
+Baremetal members (Ironic nodes are not spare) are rebuilt in place through Nova by the
+driver (drivers/heat/rebuild.py): Heat's rebuild on new user data passes the user data as
+the image. Their batch is first listed in the stack as for VMs, with `upgrade_policy`
+REBUILD, under which the node template changes no server: the user data is ignored and
+every member's image is kept as it is (`server_images`, filled in by that update). Once Heat
+completed it, each member is rebuilt with the target's image and user data (Heat's parts of
+its user data kept, boot_data.py), marked with the target's key in its metadata.
+
 A rollback of an upgrade that did not finish (cancelled, or failed) *undoes* its target:
 only the members listed for it go back, batch by batch, and stacks that list none are left
 alone (they run what the cluster ran). Before its first batch such a stack is *rebased*
@@ -36,7 +44,15 @@ from oslo_log import log as logging
 from magnum_lite.common import baremetal, exception
 from magnum_lite.conf import CONF
 from magnum_lite.drivers import base
-from magnum_lite.drivers.heat import inventory, names, parameters, stacks
+from magnum_lite.drivers.heat import (
+    boot_data,
+    inventory,
+    names,
+    nova,
+    parameters,
+    rebuild,
+    stacks,
+)
 from magnum_lite.drivers.heat.parameters import load_credentials
 
 LOG = logging.getLogger(__name__)
@@ -61,6 +77,9 @@ def _members(mapping: Any) -> list[str]:
 #: The ResourceGroup holding a batch's members, and the stack outputs naming their servers.
 _GROUPS = {"master": ("masters", "master_names", "master_ids"),
            "worker": ("nodes", "node_names", "node_ids")}
+#: The node template's map of the images Heat keeps for members rebuilt through Nova.
+SERVER_IMAGES = "server_images"
+REBUILD = "REBUILD"
 
 
 def _json_parameter(value: Any) -> Any:
@@ -228,10 +247,63 @@ def _rebase(client: Any, stack: Any, nodegroup: Any, batch: dict[str, Any],
              batch["stack"], ", ".join(sorted(moved)))
 
 
+def _in_place(stack: Any) -> bool:
+    """Whether the stack's members are rebuilt in place through Nova (baremetal)."""
+    return (stack.parameters or {}).get("upgrade_policy") == REBUILD
+
+
+def _kept_images(stack: Any, role: str) -> dict[str, str]:
+    """Every member's image as Heat resolves it now, to keep: what the stack keeps already,
+    else the upgraded image for a listed member, else the stack's image.
+
+    :raises exception.CloudError: the stack was made before its template could keep them.
+    """
+    values = stack.parameters or {}
+    if SERVER_IMAGES not in values:
+        raise exception.CloudError(service="Heat", reason=(
+            f"stack {stack.stack_name} was made before baremetal nodes could be rebuilt "
+            f"through Nova: its nodes cannot be upgraded in place"))
+    kept = _json_parameter(values.get(SERVER_IMAGES))
+    kept = dict(kept) if isinstance(kept, dict) else {}
+    listed = {str(m) for m in _json_parameter(values.get("upgraded_members"))}
+    image = values.get("master_image" if role == "master" else "image") or ""
+    for member in _members(stacks.outputs_of(stack).get(_GROUPS[role][1]) or {}):
+        kept.setdefault(member, (values.get("upgraded_image") or image)
+                        if member in listed else image)
+    return kept
+
+
+def _hosts(stack: Any, role: str, member: str) -> tuple[str, str]:
+    """(control plane host, public host) Heat gives the member's user data (node.yaml)."""
+    outputs = stacks.outputs_of(stack)
+    prefix = "master" if role == "master" else "node"
+    private = _by_member(outputs.get(f"{prefix}_private_addresses") or {}, member) or ""
+    floating = _by_member(outputs.get(f"{prefix}_floating_addresses") or {}, member) or ""
+    if role == "master":
+        return (outputs.get("lb_vip") or private,
+                outputs.get("lb_floating_ip") or floating or private)
+    return (stack.parameters or {}).get("control_plane_host") or private, floating or private
+
+
+def _rebuild(context: Any, stack: Any, batch: dict[str, Any], key: str, image: str,
+             user_data: str) -> None:
+    """Rebuild the batch's servers through Nova with the target's image and user data."""
+    server_ids = stacks.outputs_of(stack).get(_GROUPS[batch["role"]][2]) or {}
+    image_id = nova.image_id(context, image)
+    for member in batch["members"]:
+        server_id = _by_member(server_ids, member)
+        control, public = _hosts(stack, batch["role"], member)
+        ours = (user_data.replace("__NODE_INDEX__", member)
+                .replace("__CONTROL_PLANE_HOST__", control).replace("__PUBLIC_HOST__", public))
+        rebuild.send(context, server_id, key, image=image_id, new_user_data=lambda s=server_id,
+                     o=ours: boot_data.rebuilt_user_data(nova.user_data(context, s), o))
+
+
 def roll(context: Any, nodegroup: Any, batch: dict[str, Any], target: base.UpgradeTarget,
          credentials: base.CredentialsLoader | None) -> None:
     """Send the update that replaces the batch's members with the target's nodes (first
-    the rebase of a stack whose upgrade a rollback undoes); nothing while the stack is
+    the rebase of a stack whose upgrade a rollback undoes); for baremetal members, once
+    that update listed them, their rebuilds through Nova. Nothing while the stack is
     still updating."""
     client = stacks.client(context)
     stack = _stack(client, batch["stack"])
@@ -241,18 +313,28 @@ def roll(context: Any, nodegroup: Any, batch: dict[str, Any], target: base.Upgra
     if undo is not None and (stack.parameters or {}).get("upgrade_target") == undo:
         _rebase(client, stack, nodegroup, batch, target, credentials)
         return
-    members = _in_order(set(_upgraded(stack, target.key)) | set(batch["members"]))
+    listed = set(_upgraded(stack, target.key))
     image, user_data = _target_values(target, client, nodegroup, batch["role"],
                                       batch["chunk"], credentials)
-    rebuild = parameters.server_type(target.cluster_template, nodegroup) == baremetal.BAREMETAL
-    stacks.update_parameters(client, stack.id, {
-        "upgraded_members": members, "upgraded_image": image,
-        "upgraded_user_data": user_data, "rolling": True, "upgrade_target": target.key,
-        # Ironic nodes are not spare: a baremetal node is rebuilt in place.
-        "upgrade_policy": "REBUILD" if rebuild else "REPLACE",
-    }, rollback=False, timeout_minutes=CONF.conductor.update_timeout)
-    LOG.info("Cluster %s: replacing %s in stack %s", target.cluster.uuid,
-             ", ".join(batch["nodes"]), batch["stack"])
+    # Ironic nodes are not spare: a baremetal node is rebuilt in place.
+    in_place = parameters.server_type(target.cluster_template,
+                                      nodegroup) == baremetal.BAREMETAL
+    if in_place and set(batch["members"]) <= listed:
+        _rebuild(context, stack, batch, target.key, image, user_data)
+        LOG.info("Cluster %s: rebuilding %s in place", target.cluster.uuid,
+                 ", ".join(batch["nodes"]))
+        return
+    fields = {
+        "upgraded_members": _in_order(listed | set(batch["members"])),
+        "upgraded_image": image, "upgraded_user_data": user_data, "rolling": True,
+        "upgrade_target": target.key, "upgrade_policy": REBUILD if in_place else "REPLACE",
+    }
+    if in_place:
+        fields[SERVER_IMAGES] = _kept_images(stack, batch["role"])
+    stacks.update_parameters(client, stack.id, fields, rollback=False,
+                             timeout_minutes=CONF.conductor.update_timeout)
+    LOG.info("Cluster %s: %s %s in stack %s", target.cluster.uuid,
+             "listing" if in_place else "replacing", ", ".join(batch["nodes"]), batch["stack"])
 
 
 def _summary(stack: Any) -> stacks.StackSummary:
@@ -275,14 +357,20 @@ def _stack_state(client: Any, stack: Any) -> tuple[str, str | None]:
 
 
 def batch_state(context: Any, batch: dict[str, Any], key: str) -> tuple[str, str | None]:
-    """Where the batch's update is in Heat: UNSENT (its members are not listed for the
-    target: send it), ROLLING (also while an update before it, a rebase, still runs), DONE
-    or FAILED (with Heat's reason)."""
+    """Where the batch's update is in the cloud: UNSENT (its members are not listed for the
+    target, or listed baremetal members are still to be rebuilt: send it), ROLLING (also
+    while an update before it, a rebase, still runs), DONE or FAILED (with Heat's or Nova's
+    reason)."""
     client = stacks.client(context)
     stack = _stack(client, batch["stack"])
     if not set(batch["members"]) <= set(_upgraded(stack, key)):
         return (ROLLING, None) if _updating(stack) else (UNSENT, None)
-    return _stack_state(client, stack)
+    state = _stack_state(client, stack)
+    if state[0] != DONE or not _in_place(stack):
+        return state
+    server_ids = stacks.outputs_of(stack).get(_GROUPS[batch["role"]][2]) or {}
+    return rebuild.least_advanced(rebuild.state(context, _by_member(server_ids, m), key)
+                                  for m in batch["members"])
 
 
 def settle(context: Any, nodegroup: Any, batch: dict[str, Any], target: base.UpgradeTarget,

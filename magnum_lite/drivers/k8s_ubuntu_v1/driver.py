@@ -75,6 +75,7 @@ class K8sUbuntuV1(heat_driver.HeatDriver):
     default_config = DEFAULT_CONFIG
     api_port = 6443
     public_tcp_ports = (22,)
+    workers_name_public_host = False  # only the masters' API certificate names it
 
     @classmethod
     def check_config(cls, settings: dict[str, Any]) -> None:

@@ -7,8 +7,8 @@ labels and Driver-version config it reads, and that the cluster's API is the Mes
 reachable at the same host: the security group opens its port and the masters' load balancer
 forwards it (templates/lb_env.yaml), for a drain to move tasks. Masters form a ZooKeeper
 quorum, so their
-count must be odd (`validate_cluster`). Workers are rendered once the cluster stack is
-complete, with every master's private address for their ZooKeeper URL.
+count must be odd (`validate_cluster`). Workers are rendered once every master's private
+address is known (`workers_may_start`), for their ZooKeeper URL.
 """
 
 from __future__ import annotations
@@ -157,6 +157,13 @@ class MesosUbuntuV1(heat_driver.HeatDriver):
         if role == "master":
             files[userdata.CA_KEY_PATH] = pair.private_key
         return files
+
+    def workers_may_start(self, cluster: Any, cluster_template: Any, masters: Any,
+                          outputs: dict[str, Any]) -> bool:
+        """Agents name the whole ZooKeeper ensemble: every master's address must be known."""
+        known = [a for a in parameters.ordered(outputs.get("master_private_addresses")) if a]
+        return (len(known) >= (cluster.master_count or 1)
+                and super().workers_may_start(cluster, cluster_template, masters, outputs))
 
     def nodegroup_parameters(self, cluster: Any, cluster_template: Any, nodegroup: Any,
                              chunk: int, node_count: int, cluster_outputs: dict[str, Any],

@@ -18,7 +18,7 @@ asks `https://<control_plane_host>:5050/master/redirect` (through the load balan
 reaches only masters whose Mesos is up, i.e. members) for the leading master's address, reads
 the current ensemble from that master's ZooKeeper (`config`), starts its own ZooKeeper with
 that ensemble plus itself, and adds itself with `reconfig -add`. Masters talk to their local
-ZooKeeper; workers are rendered after the cluster stack is complete and get every master's
+ZooKeeper; workers are rendered once every master's port exists and get every master's
 address, so agents use `zk://m1:2181,m2:2181,.../mesos`.
 Limitations, stated plainly: masters join one after another and each waits for a leader to be
 elected (the Mesos replicated log needs a quorum of `master_count // 2 + 1` masters, so the

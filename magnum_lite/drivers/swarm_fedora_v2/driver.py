@@ -167,6 +167,13 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
             credential_files=self.credential_files(cluster, role, credentials))
         return self._check(lambda: userdata.render_user_data(config))
 
+    def workers_may_start(self, cluster: Any, cluster_template: Any, masters: Any,
+                          outputs: dict[str, Any]) -> bool:
+        """Workers join with the token manager 0 makes once the swarm is up (its join_tokens
+        step, the cluster stack's last): before that there is nothing to join with."""
+        return (_worker_token(outputs) is not None
+                and super().workers_may_start(cluster, cluster_template, masters, outputs))
+
     def nodegroup_parameters(self, cluster: Any, cluster_template: Any, nodegroup: Any,
                              chunk: int, node_count: int, cluster_outputs: dict[str, Any],
                              credentials: base.ClusterCredentials) -> dict[str, Any]:
@@ -175,13 +182,11 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
         params = super().nodegroup_parameters(cluster, cluster_template, nodegroup, chunk,
                                               node_count, cluster_outputs, credentials)
         if WORKER_TOKEN_OUTPUT in cluster_outputs:
-            token = cluster_outputs.get(WORKER_TOKEN_OUTPUT)
-            if not isinstance(token, str) or not userdata.SWARM_TOKEN_RE.fullmatch(
-                    token.strip()):
+            token = _worker_token(cluster_outputs)
+            if token is None:
                 raise exception.InvalidParameterValue(
                     err="worker_join_token: manager 0 reported no swarm join token "
                         "(its join_tokens deployment gave none)")
-            token = token.strip()
         else:  # a preview before the cluster stack exists
             token = STANDIN_TOKEN
         managers = tuple(str(a) for a in parameters.ordered(
@@ -191,3 +196,10 @@ class SwarmFedoraV2(heat_driver.HeatDriver):
             self._public_host(cluster_outputs), credentials, token, managers)
         return params
 
+
+def _worker_token(outputs: dict[str, Any]) -> str | None:
+    """The worker join token manager 0 reported in the cluster stack's outputs, if valid."""
+    token = outputs.get(WORKER_TOKEN_OUTPUT)
+    if isinstance(token, str) and userdata.SWARM_TOKEN_RE.fullmatch(token.strip()):
+        return token.strip()
+    return None

@@ -1,9 +1,14 @@
 """Nova v2.1: flavors (with extra specs), per-user keypairs, and the simulated servers.
 
 Servers are the ones Heat's simulation holds, as the guest agent lists them in the state dir
-(``servers``): read only, ACTIVE, or SHUTOFF while a fault stops them (``faults``), which
-the ``os-stop`` and ``os-start`` actions set and clear as Nova's would (202, and 409 when the
-server is already in that state); a stop is played by the agent on its next sweep.
+(``servers``): ACTIVE, or SHUTOFF while a fault stops them (``faults``), which the ``os-stop``
+and ``os-start`` actions set and clear as Nova's would (202, and 409 when the server is
+already in that state); a stop is played by the agent on its next sweep. The ``rebuild``
+action re-images a server in place as Nova's does (an image by id, which must exist; new
+``user_data`` from 2.57 on, else the server keeps its own; the server's metadata becomes the
+rebuild's): it is recorded for the agent (``rebuilds``), and the server shows REBUILD until
+the agent has booted it again (a stopped server stays SHUTOFF, as Nova leaves it). A
+server's image is shown by its Glance id.
 
 Bodies follow the request's microversion where the fields magnum-lite and the CLI use change:
 keypair `type` (2.2), keypair create/delete status codes (2.2), flavor `description` (2.55),
@@ -23,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from oslo_utils import strutils
 import webob
 
-from magnum_lite_sandbox import faults, servers
+from magnum_lite_sandbox import faults, rebuilds, servers
 from magnum_lite_sandbox.cloud_api import base
 from magnum_lite_sandbox.cloud_api.store import Store
 
@@ -41,6 +46,13 @@ _COLLECTIONS = ("flavors", "os-keypairs", "servers")
 #: (power states: 1 RUNNING, 4 SHUTDOWN).
 _RUNNING = ("ACTIVE", "active", 1)
 _SHUTOFF = ("SHUTOFF", "stopped", 4)
+_REBUILDING = ("REBUILD", "active", 1)
+#: The fields of a rebuild body this stand-in takes, by the microversion that added them
+#: (the others of Nova's schema are accepted and ignored).
+_REBUILD_FIELDS = {"imageRef": (2, 1), "metadata": (2, 1), "name": (2, 1), "adminPass": (2, 1),
+                   "accessIPv4": (2, 1), "accessIPv6": (2, 1), "OS-DCF:diskConfig": (2, 1),
+                   "preserve_ephemeral": (2, 1), "description": (2, 19),
+                   "key_name": (2, 54), "user_data": (2, 57)}
 
 
 def _fmt(version: tuple[int, int]) -> str:
@@ -126,6 +138,7 @@ class NovaApp(base.ServiceApp):
         self.store = store
         self._servers = servers.Servers(store.state_dir)
         self._faults = faults.Faults(store.state_dir) if store.state_dir else None
+        self._rebuilds = rebuilds.Rebuilds(store.state_dir) if store.state_dir else None
 
     def normalize_path(self, path: str) -> str:
         # Old catalogs put the project id after the version (.../v2.1/%(project_id)s).
@@ -380,11 +393,25 @@ class NovaApp(base.ServiceApp):
             raise base.ApiError(404, f"Instance {server_id} could not be found.")
         return found
 
+    def _rebuild(self, server: dict) -> dict[str, Any] | None:
+        """The server's last rebuild, if any."""
+        return self._rebuilds.all().get(server["id"]) if self._rebuilds else None
+
     def _state(self, server: dict) -> tuple[str, str, int]:
+        rebuild = self._rebuild(server)
+        if rebuild is not None and int(rebuild.get("seq") or 0) > int(server.get("rebuilt") or 0):
+            return _REBUILDING
         stopped = self._faults.active().stopped if self._faults else frozenset()
         return _SHUTOFF if server["id"] in stopped else _RUNNING
 
-    def _server(self, req: webob.Request, server: dict, detail: bool) -> dict:
+    def _image_id(self, ref: str) -> str:
+        """A Glance image's id from Heat's image property (its id or its name)."""
+        if ref in self.store.images:
+            return ref
+        return next((i for i, image in self.store.images.items() if image["name"] == ref), ref)
+
+    def _server(self, req: webob.Request, server: dict, detail: bool,
+                admin: bool = False) -> dict:
         sid = server["id"]
         links = [{"rel": "self", "href": f"{req.host_url}/v2.1/servers/{sid}"},
                  {"rel": "bookmark", "href": f"{req.host_url}/servers/{sid}"}]
@@ -396,10 +423,12 @@ class NovaApp(base.ServiceApp):
         ip = server.get("internal_ip") or ""
         mac = "fa:16:3e:" + ":".join(hashlib.sha256(sid.encode()).hexdigest()[i:i + 2]
                                       for i in (0, 2, 4))
-        image = server.get("image") or ""
+        rebuild = self._rebuild(server) or {}
+        image = rebuild.get("image") or self._image_id(server.get("image") or "")
         body.update({
             "status": status, "tenant_id": server.get("project_id", ""), "user_id": "",
-            "metadata": {}, "created": created, "updated": created,
+            "metadata": dict(rebuild.get("metadata") or {"role": server.get("role", "")}),
+            "created": created, "updated": _nova_time(rebuild.get("at")) if rebuild else created,
             "hostId": hashlib.sha224(f"{server.get('project_id', '')}sandbox".encode())
             .hexdigest(),
             "addresses": {"private": [{"version": 4, "addr": ip, "OS-EXT-IPS:type": "fixed",
@@ -409,11 +438,30 @@ class NovaApp(base.ServiceApp):
             "accessIPv4": "", "accessIPv6": "", "progress": 0, "key_name": None,
             "config_drive": "", "OS-DCF:diskConfig": "MANUAL",
             "OS-EXT-AZ:availability_zone": "nova", "OS-SRV-USG:launched_at": created,
-            "OS-SRV-USG:terminated_at": None, "OS-EXT-STS:task_state": None,
+            "OS-SRV-USG:terminated_at": None,
+            "OS-EXT-STS:task_state": "rebuilding" if status == _REBUILDING[0] else None,
             "OS-EXT-STS:vm_state": vm_state, "OS-EXT-STS:power_state": power_state,
             "os-extended-volumes:volumes_attached": [],
             "security_groups": [{"name": "default"}]})
+        if admin and requested_version(req) >= (2, 3):
+            body.update(self._admin_attributes(server))
         return body
+
+    def _admin_attributes(self, server: dict) -> dict[str, Any]:
+        """The OS-EXT-SRV-ATTR fields Nova shows an admin (2.3 on), user data included: the
+        one the server last booted with (a rebuild's, else what the agent saw it boot)."""
+        rebuild = self._rebuild(server) or {}
+        data = rebuild.get("user_data")
+        if data is None and self.store.state_dir:
+            data = servers.read_user_data(server["id"], self.store.state_dir)
+        return {"OS-EXT-SRV-ATTR:host": "sandbox", "OS-EXT-SRV-ATTR:hypervisor_hostname":
+                "sandbox", "OS-EXT-SRV-ATTR:instance_name": f"instance-{server['id'][:8]}",
+                "OS-EXT-SRV-ATTR:hostname": server.get("name", ""),
+                "OS-EXT-SRV-ATTR:reservation_id": "r-sandbox",
+                "OS-EXT-SRV-ATTR:launch_index": 0, "OS-EXT-SRV-ATTR:kernel_id": "",
+                "OS-EXT-SRV-ATTR:ramdisk_id": "", "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
+                "OS-EXT-SRV-ATTR:user_data":
+                    base64.b64encode(data.encode()).decode() if data else None}
 
     def _server_flavor(self, req: webob.Request, ref: str) -> dict:
         """The server's flavor: a link before 2.47, its description from 2.47 on."""
@@ -447,29 +495,35 @@ class NovaApp(base.ServiceApp):
             found = [s for s in found if self._state(s)[0] == params["status"].upper()]
         limit = base.parse_limit(params.get("limit"), MAX_LIMIT, MAX_LIMIT)
         chunk, _ = base.page(found, params.get("marker"), limit)
-        return base.json_response({"servers": [self._server(req, s, detail) for s in chunk]})
+        return base.json_response({"servers": [self._server(req, s, detail, who.is_admin)
+                                                for s in chunk]})
 
     def show_server(self, req: webob.Request, who: base.Identity,
                     server_id: str) -> webob.Response:
         requested_version(req)
         return base.json_response({"server": self._server(req, self._find(who, server_id),
-                                                          detail=True)})
+                                                          detail=True, admin=who.is_admin)})
 
     def server_action(self, req: webob.Request, who: base.Identity,
                       server_id: str) -> webob.Response:
         """os-stop and os-start: the server is shut off or started (by the agent, on its
-        next sweep); 409 when it already is."""
+        next sweep); 409 when it already is. rebuild: see the module's docstring."""
         requested_version(req)
         try:
             data = req.json
         except ValueError as e:
             raise base.ApiError(400, "Malformed request body") from e
         action = next(iter(data), None) if isinstance(data, dict) and len(data) == 1 else None
-        if action not in ("os-stop", "os-start"):
+        if action not in ("os-stop", "os-start", "rebuild"):
             raise base.ApiError(400, f"There is no such action: {action}" if action else
                                 "Malformed request body")
         server = self._find(who, server_id)
-        _, vm_state, _ = self._state(server)
+        status, vm_state, _ = self._state(server)
+        if status == _REBUILDING[0]:
+            raise base.ApiError(409, f"Cannot '{action.removeprefix('os-')}' instance "
+                                     f"{server_id} while it is in task_state rebuilding")
+        if action == "rebuild":
+            return self._rebuild_server(req, server, data["rebuild"])
         wanted = "stopped" if action == "os-stop" else "active"
         if vm_state == wanted:
             raise base.ApiError(409, f"Cannot '{action[3:]}' instance {server_id} while it is "
@@ -479,6 +533,56 @@ class NovaApp(base.ServiceApp):
         else:
             faults.start_server(server_id, self.store.state_dir)
         return base.empty_response(202)
+
+
+    def _rebuild_server(self, req: webob.Request, server: dict, body: Any) -> webob.Response:
+        """Nova's rebuild: checked as its schema and image lookup do, then recorded."""
+        version = requested_version(req)
+        if self._rebuilds is None:
+            raise base.ApiError(409, "This stand-in has no state dir to rebuild servers in")
+        if not isinstance(body, dict):
+            raise base.ApiError(400, "Invalid input for field/attribute rebuild. Value: "
+                                     f"{body}. {body!r} is not of type 'object'")
+        unexpected = sorted(k for k in body if k not in _REBUILD_FIELDS
+                            or version < _REBUILD_FIELDS[k])
+        if unexpected:
+            names = ", ".join(repr(k) for k in unexpected)
+            raise base.ApiError(400, "Invalid input for field/attribute rebuild. Additional "
+                                     f"properties are not allowed ({names} was unexpected)")
+        image_ref = body.get("imageRef")
+        if not isinstance(image_ref, str) or not image_ref:
+            raise base.ApiError(400, "Invalid input for field/attribute rebuild. "
+                                     "'imageRef' is a required property")
+        image = self.store.images.get(image_ref)
+        if image is None:
+            raise base.ApiError(400, f"Cannot find requested image {image_ref}: Image "
+                                     f"{image_ref} could not be found.")
+        if image.get("status") != "active":
+            raise base.ApiError(400, f"Image {image_ref} is not active.")
+        user_data = body.get("user_data")
+        if user_data is not None:
+            try:
+                if not isinstance(user_data, str) or len(user_data) > 65535:
+                    raise ValueError
+                user_data = base64.b64decode(user_data, validate=True).decode()
+            except (ValueError, binascii.Error, UnicodeDecodeError) as err:
+                raise base.ApiError(400, "Invalid input for field/attribute user_data. Value: "
+                                         "... is not a base64 string of at most 65535 "
+                                         "characters") from err
+        metadata = body.get("metadata")
+        if metadata is None:
+            metadata = dict((self._rebuild(server) or {}).get("metadata")
+                            or {"role": server.get("role", "")})
+        elif not isinstance(metadata, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise base.ApiError(400, "Invalid input for field/attribute metadata. Value: "
+                                     f"{metadata}. It is not an object of strings")
+        rebuilds.record(server["id"], image_ref, user_data, metadata,
+                        datetime.datetime.now(datetime.UTC).isoformat(), self.store.state_dir)
+        shown = self._server(req, server, detail=True)
+        shown["adminPass"] = base64.b32encode(hashlib.sha256(
+            server["id"].encode()).digest())[:12].decode()
+        return base.json_response({"server": shown}, status=202)
 
 
 def _nova_time(value: str | None) -> str:

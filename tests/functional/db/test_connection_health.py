@@ -8,23 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from magnum_lite.common import context
-from magnum_lite.db import api as dbapi
 from magnum_lite.db.sqlalchemy import api as db_api
-from magnum_lite.db.sqlalchemy import models
+from magnum_lite.db.sqlalchemy import session as db_session
 from tests.functional import deployment as dep
 
 pytestmark = pytest.mark.service
-
-
-@pytest.fixture
-def pg_connection(config):
-    with dep.postgresql_database() as url:
-        db_api.dispose_engine()
-        config.set_override("connection", url, group="database")
-        models.Base.metadata.create_all(db_api.get_engine())
-        yield dbapi.get_instance(), url
-        db_api.dispose_engine()
-        config.clear_override("connection", group="database")
 
 
 def _terminate_backends(url: str) -> int:
@@ -51,7 +39,7 @@ def test_an_idle_dropped_connection_is_replaced_before_use(pg_connection, monkey
     assert len(_read(conn)) == 1
     assert db_api.get_engine().pool.checkedout() == 0
     assert _terminate_backends(url) >= 1
-    monkeypatch.setattr(db_api, "IDLE_PING_SECONDS", 0.0)
+    monkeypatch.setattr(db_session, "IDLE_PING_SECONDS", 0.0)
     assert len(_read(conn)) == 1  # the checkout ping found it dead and reconnected
 
 

@@ -142,14 +142,30 @@ def test_cors_answers_preflights_for_allowed_origins(db, config, casts, validato
     assert "OpenStack-API-Version" in plain.headers["Access-Control-Expose-Headers"]
 
 
-def test_links_follow_the_proxy_when_proxy_headers_are_trusted(db, config, casts, validator):
+@pytest.mark.parametrize(("trusted", "link"), [(True, "https://cloud.example/v1/"),
+                                                (False, "http://localhost/v1/")])
+def test_links_follow_the_proxy_only_when_proxy_headers_are_trusted(
+        db, config, casts, validator, trusted, link):
     config.set_override("auth_strategy", "noauth", group="api")
-    config.set_override("enable_proxy_headers_parsing", True, group="oslo_middleware")
+    if trusted:
+        config.set_override("enable_proxy_headers_parsing", True, group="oslo_middleware")
     test_app = webtest.TestApp(api_app.load_app(config))
     document = test_app.get("/", headers={"X-Forwarded-Proto": "https",
                                           "X-Forwarded-Host": "cloud.example"},
                             status=200).json
-    assert document["versions"][0]["links"][0]["href"] == "https://cloud.example/v1/"
+    assert document["versions"][0]["links"][0]["href"] == link
+
+
+def test_cors_leaves_requests_without_an_origin_alone(db, config, casts, validator):
+    config.set_override("auth_strategy", "noauth", group="api")
+    from oslo_middleware import cors
+
+    config.register_opts(cors.OPTS, group="cors")
+    config.set_override("allowed_origin", ["https://dashboard.example"], group="cors")
+    test_app = webtest.TestApp(api_app.load_app(config))
+    plain = test_app.get("/v1/", status=200)
+    assert not [h for h in plain.headers if h.lower().startswith("access-control-")]
+    assert "Origin" not in plain.headers.get("Vary", "")
 
 
 def test_a_paste_file_found_nowhere_is_an_error(config):

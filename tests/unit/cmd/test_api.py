@@ -63,3 +63,57 @@ def test_conductor_refuses_to_start_without_a_transport_url(tmp_path):
     done = _run("magnum-lite-conductor", tmp_path)
     assert done.returncode == 2
     assert "transport_url is not set" in done.stderr
+
+
+def test_the_transport_check_reads_the_files_the_configuration_was_parsed_from(tmp_path):
+    from oslo_config import cfg
+
+    from magnum_lite.common import transport_check
+
+    conf_dir = tmp_path / "conf.d"
+    conf_dir.mkdir()
+    plain = tmp_path / "plain.conf"
+    plain.write_text("[api]\nworkers = 1\n")
+    empty_value = tmp_path / "empty-value.conf"
+    empty_value.write_text("[DEFAULT]\ntransport_url =\n")
+    answers = []
+    for args in ([], ["--config-file", str(plain)], ["--config-file", str(empty_value)],
+                 ["--config-file", str(plain), "--config-dir", str(conf_dir)]):
+        if args and "--config-dir" in args:
+            (conf_dir / "bus.conf").write_text("[DEFAULT]\ntransport_url = rabbit://h:5672/\n")
+        conf = cfg.ConfigOpts()
+        conf(args, project="magnum-lite", default_config_files=[], default_config_dirs=[])
+        answers.append(transport_check.transport_url_configured(conf))
+    plain.write_text("[DEFAULT]\ntransport_url = rabbit://h:5672/\n")
+    conf = cfg.ConfigOpts()
+    conf(["--config-file", str(plain)], project="magnum-lite", default_config_files=[],
+         default_config_dirs=[])
+    answers.append(transport_check.transport_url_configured(conf))
+    assert answers == [False, False, False, True, True]
+
+
+def test_the_gunicorn_master_imports_no_application(tmp_path):
+    """What the master runs before gunicorn's arbiter forks: configuration, logging, the
+    transport check and the gunicorn application; none of the application's modules (nor
+    oslo.messaging, oslo.service's backend or the database layer), so that its RSS stays a
+    bare gunicorn's and nothing is shared with the workers."""
+    config_file = tmp_path / "api.conf"
+    config_file.write_text("[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/\n"
+                           f"state_path = {tmp_path}\n[api]\nauth_strategy = noauth\n")
+    script = (
+        "import sys\n"
+        "from magnum_lite.cmd import api\n"
+        "from magnum_lite.common import service, transport_check\n"
+        "from magnum_lite.conf import CONF\n"
+        "service.prepare_service(sys.argv[1:], prog=api.BINARY)\n"
+        "assert transport_check.transport_url_configured(CONF)\n"
+        "api.make_application(CONF)\n"
+        "service.log_process_report(api.BINARY)\n"
+        "heavy = ('eventlet', 'oslo_messaging', 'oslo_service.service', 'sqlalchemy', 'pecan',\n"
+        "         'magnum_lite.api.app', 'magnum_lite.objects', 'magnum_lite.db.api')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script, "--config-file", str(config_file)],
+                          env=dict(os.environ, HOME=str(tmp_path)), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"

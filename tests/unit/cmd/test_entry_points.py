@@ -22,7 +22,8 @@ def test_the_first_import_is_magnum_lite(module):
     assert imports[0].names[0].name == "magnum_lite"
 
 
-@pytest.mark.parametrize("module", [m for m in ENTRY_POINT_MODULES if ".cmd." in m])
+@pytest.mark.parametrize("module", [m for m in ENTRY_POINT_MODULES
+                                    if ".cmd." in m and m != "magnum_lite.cmd.api"])
 def test_main_selects_the_threading_backend_first(module):
     path = pathlib.Path(importlib.util.find_spec(module).origin)
     main = next(node for node in ast.parse(path.read_text()).body
@@ -34,6 +35,33 @@ def test_main_selects_the_threading_backend_first(module):
                if call in source]
     assert parsing, "main() parses no configuration"
     assert all(source.index("init_backend") < source.index(call) for call in parsing)
+
+
+def test_the_api_workers_load_the_threading_backend_before_the_application():
+    """magnum-lite-api's main() is gunicorn's master, which loads no backend (import magnum_lite
+    has chosen threading, tests/unit/cmd/test_api.py checks what the master imports); each
+    worker loads it before the application."""
+    path = pathlib.Path(importlib.util.find_spec("magnum_lite.cmd.api").origin)
+    tree = ast.parse(path.read_text())
+    main = next(node for node in tree.body
+                if isinstance(node, ast.FunctionDef) and node.name == "main")
+    assert "prepare_service" in ast.unparse(main) or "main_over_message_bus" in ast.unparse(main)
+    load = ast.unparse(next(node for node in ast.walk(tree)
+                            if isinstance(node, ast.FunctionDef) and node.name == "load"))
+    assert "backend.init_backend(backend.BackendType.THREADING)" in load
+    assert load.index("init_backend") < load.index("load_app")
+
+
+def test_importing_magnum_lite_chooses_threading_without_loading_a_backend():
+    script = ("import sys, magnum_lite\n"
+              "from oslo_service import backend\n"
+              "print(backend.get_backend_type(), 'eventlet' in sys.modules)\n"
+              "backend.get_backend()\n"
+              "print(backend.get_backend_type().value)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-2:] == ["None False", "threading"]
 
 
 def test_wsgi_application_reads_the_file_from_the_environment_not_argv(tmp_path):

@@ -2,7 +2,6 @@
 
 from collections.abc import Iterator
 import http.server
-import json
 import threading
 from typing import Any
 
@@ -42,12 +41,8 @@ class EchoServer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802
-                data = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                local_http.send_json(self, 200, {"path": self.path,
+                                                 "headers": dict(self.headers)})
 
         self._http = local_http.LocalHTTPServer(Handler)
         self.base = self._http.base

@@ -89,3 +89,70 @@ def test_a_stop_before_the_thread_ran_anything_holds():
     thread.signal_stop()
     assert thread.stop(WAIT)
     assert len(runs) <= 1
+
+
+class Rounds(periodic.PooledRounds):
+    """Each round hands one check per item of `work` to the pool; a round may fail."""
+
+    def __init__(self, log):
+        super().__init__("host-a", 2, log, "Round on %s failed: %s", "Rounds on %s work again")
+        self.work = ["a", "b"]
+        self.done = []
+        self.fail = None
+        self.rounds = threading.Event()
+
+    def run_once(self):
+        self.rounds.set()
+        if self.fail is not None:
+            raise self.fail
+        pool = self._pool()
+        if pool is None:
+            return 0
+        for item in self.work:
+            self._submit(pool, self.done.append, item)
+        return len(self.work)
+
+
+class Log:
+    def __init__(self):
+        self.lines = []
+
+    def warning(self, fmt, *args):
+        self.lines.append(("warning", fmt % args))
+
+    def debug(self, fmt, *args):
+        self.lines.append(("debug", fmt % args))
+
+    def info(self, fmt, *args):
+        self.lines.append(("info", fmt % args))
+
+
+def test_pooled_rounds_run_their_checks_in_the_pool_until_stopped():
+    log = Log()
+    rounds = Rounds(log)
+    rounds._run_rounds("test-rounds", "test_round", 60)
+    try:
+        assert rounds.rounds.wait(WAIT)
+        _wait_for(lambda: len(rounds.done) == 2)
+        assert rounds.is_alive()
+        assert rounds._periodic._callables[0].__name__ == "test_round"
+    finally:
+        rounds.stop(WAIT)
+    assert not rounds.is_alive()
+    assert rounds._pool() is None and rounds.run_once() == 0  # stopped: no new check
+    assert sorted(rounds.done) == ["a", "b"]
+
+
+def test_a_failed_round_is_said_once_per_cause_and_when_it_works_again():
+    log = Log()
+    rounds = Rounds(log)
+    rounds.fail = RuntimeError("db down")
+    rounds._round()
+    rounds._round()
+    rounds.fail = None
+    rounds._round()
+    rounds.wait(WAIT)
+    rounds.stop()
+    assert log.lines == [("warning", "Round on host-a failed: RuntimeError: db down"),
+                         ("debug", "Round on host-a failed: RuntimeError: db down"),
+                         ("info", "Rounds on host-a work again")]

@@ -130,3 +130,52 @@ def test_a_repeated_question_is_evaluated_once(monkeypatch):
     # Another caller is another question.
     assert not policy.authorize(_context(["reader"]), "cluster:create", do_raise=False)
     assert evaluations == ["cluster:create", "cluster:create"]
+
+
+def test_the_memo_key_is_every_policy_value_of_the_caller():
+    """The decision memo keys on the caller's policy values read from its attributes: the
+    same key as the full to_policy_values() would give, and a change of any one value (on
+    the same context object, as a hook changes roles or is_admin) is another question."""
+    caller = _context(["member", "reader"], service_roles=["service"])
+    with pytest.warns(DeprecationWarning):  # is_admin is a deprecated policy value
+        assert policy._credentials_key(caller) == policy._frozen(caller.to_policy_values())
+    names = policy._policy_value_attributes(context.RequestContext)
+    assert names is not None and set(names) == set(caller.to_policy_values())
+    seen = {policy._credentials_key(caller)}
+    for name in names:
+        before = getattr(caller, name)
+        setattr(caller, name, ["changed"] if isinstance(before, list) else "changed")
+        key = policy._credentials_key(caller)
+        assert key not in seen, name
+        seen.add(key)
+        setattr(caller, name, before)
+    assert policy._credentials_key(caller) in seen
+
+
+def test_a_remembered_decision_follows_a_change_of_the_callers_roles():
+    caller = _context(["reader"])
+    assert not policy.authorize(caller, "cluster:create", do_raise=False)
+    caller.roles = ["member", "reader"]
+    assert policy.authorize(caller, "cluster:create", do_raise=False)
+    caller.roles = ["reader"]
+    assert not policy.authorize(caller, "cluster:create", do_raise=False)
+
+
+class _DerivedValues(context.RequestContext):
+    """A context whose policy value is not the attribute of its name."""
+
+    def to_policy_values(self):
+        values = dict(super().to_policy_values().items())
+        values["project_id"] = f"derived-{self.user_id}"
+        return values
+
+
+def test_a_context_whose_policy_values_are_not_its_attributes_keys_on_the_full_values():
+    assert policy._policy_value_attributes(_DerivedValues) is None
+    caller = _DerivedValues(project_id="p1", user_id="u1", roles=["member"])
+    assert policy._credentials_key(caller) == policy._frozen(caller.to_policy_values())
+    # Its own project (as its policy values say) is "derived-u1", not p1.
+    assert policy.authorize(caller, "cluster:delete", {"project_id": "derived-u1"},
+                            do_raise=False)
+    assert not policy.authorize(caller, "cluster:delete", {"project_id": "p1"},
+                                do_raise=False)

@@ -13,8 +13,7 @@ import sqlalchemy as sa
 
 from magnum_lite import objects
 from magnum_lite.common import encryption, exception, trustee, x509
-from magnum_lite.conductor import credentials
-from magnum_lite.conductor import manager as conductor_manager
+from magnum_lite.conductor import credentials, recording
 from magnum_lite.db.sqlalchemy import models
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.drivers.heat import driver as heat_driver
@@ -139,7 +138,7 @@ def test_the_join_token_is_stored_encrypted_and_the_driver_decrypts_it(
     assert after.join_token.startswith("fernet:") and TOKEN not in after.join_token
     assert heat_driver.HeatDriver.join_token(after) == TOKEN
     # Recorded again by a status check: no spurious change for the same token.
-    assert not conductor_manager.state_differs(
+    assert not recording.state_differs(
         after, objects.NodeGroup.list_for_clusters(context, [cluster.uuid]),
         drivers_base.ClusterState(join_token=TOKEN))
 
@@ -334,7 +333,7 @@ def test_keystone_unreachable_keeps_the_delete_in_progress_with_the_reason(
         raise exception.CloudUnreachable(service="Keystone", reason="connection refused")
 
     monkeypatch.setattr(trustee, "delete_trustee", unreachable)
-    conductor_manager.record_state(context, "delete", cluster.uuid,
+    recording.record_state(context, "delete", cluster.uuid,
                                    drivers_base.ClusterState(status=Status.DELETE_COMPLETE))
     after = reload(context, cluster)
     assert after.status == Status.DELETE_IN_PROGRESS
@@ -347,7 +346,7 @@ def test_keystone_unreachable_keeps_the_delete_in_progress_with_the_reason(
     # Keystone is back: the next check completes the delete.
     monkeypatch.setattr(trustee, "delete_trustee",
                         lambda context, old: trustees["deleted"].append(old))
-    conductor_manager.record_state(context, "delete", cluster.uuid,
+    recording.record_state(context, "delete", cluster.uuid,
                                    drivers_base.ClusterState(status=Status.DELETE_COMPLETE))
     assert [t.user_id for t in trustees["deleted"]] == ["trustee-9"]
     with pytest.raises(exception.ClusterNotFound):

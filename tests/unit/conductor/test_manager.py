@@ -12,6 +12,7 @@ import pytest
 from magnum_lite import objects
 from magnum_lite.common import encryption, exception
 from magnum_lite.conductor import manager as conductor_manager
+from magnum_lite.conductor import recording
 from magnum_lite.drivers import base as drivers_base
 from magnum_lite.objects import cluster_operation, fields
 from tests.unit.conductor.helpers import WAIT, in_flight, operation_of, settle, wait_for
@@ -543,7 +544,7 @@ def test_a_reason_is_kept_while_the_status_stays_and_cleared_when_it_changes(
     cluster = make_cluster(status=Status.CREATE_IN_PROGRESS)
     cluster_operation.finish(context, cluster.uuid, "create", Status.CREATE_IN_PROGRESS,
                              "waiting")
-    record = conductor_manager.record_state
+    record = recording.record_state
     record(context, "create", cluster.uuid,
            drivers_base.ClusterState(api_address="https://1.2.3.4:6443"))
     assert reload(context, cluster).status_reason == "waiting"
@@ -556,7 +557,7 @@ def test_a_reason_is_kept_while_the_status_stays_and_cleared_when_it_changes(
 
 def test_an_expected_status_guards_the_write(context, make_cluster):
     cluster = make_cluster(status=Status.UPDATE_FAILED)
-    result = conductor_manager.record_state(
+    result = recording.record_state(
         context, "resize", cluster.uuid,
         drivers_base.ClusterState(status=Status.UPDATE_COMPLETE),
         expect=(Status.UPDATE_IN_PROGRESS, cluster.version))

@@ -6,7 +6,7 @@ import pytest
 
 from magnum_lite import objects
 from magnum_lite.common import exception
-from magnum_lite.conductor import hashring
+from magnum_lite.conductor import hashring, recording
 from magnum_lite.conductor import manager as conductor_manager
 from magnum_lite.conductor import reconciler as conductor_reconciler
 from magnum_lite.drivers import base as drivers_base
@@ -126,10 +126,10 @@ def test_a_delete_complete_recorded_twice_is_no_error(context, updating):
     cluster, gpu = updating
     state = State(status=Status.UPDATE_COMPLETE,
                   nodegroups={gpu.uuid: NGState(status=Status.DELETE_COMPLETE)})
-    conductor_manager.record_state(context, "nodegroup_delete", cluster.uuid, state)
+    recording.record_state(context, "nodegroup_delete", cluster.uuid, state)
     cluster.status = Status.UPDATE_IN_PROGRESS
     cluster = reload(context, cluster)
-    conductor_manager.record_state(context, "nodegroup_delete", cluster.uuid, state)
+    recording.record_state(context, "nodegroup_delete", cluster.uuid, state)
     assert "gpu" not in groups(context, cluster)
 
 

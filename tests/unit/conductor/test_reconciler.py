@@ -595,6 +595,28 @@ def test_checks_back_off_while_nothing_changes_and_start_over_on_a_change(
     assert round(reconciler.next_check(cluster.uuid) - clock.now, 4) == 0.2
 
 
+def test_a_driver_waiting_on_a_step_nothing_announces_is_looked_at_again_that_soon(
+        reconciler, make, fake_driver, clock, config):
+    config.set_override("reconcile_backoff_base", 0.2, group="conductor")
+    config.set_override("reconcile_backoff_max", 5.0, group="conductor")
+    config.set_override("max_listings_per_project_per_second", 100, group="conductor")
+    cluster = make()
+    fake_driver.statuses[cluster.uuid] = State(look_again=0.05)
+    delays = []
+    for _ in range(6):
+        round_(reconciler)
+        due = reconciler.next_check(cluster.uuid)
+        delays.append(round(due - clock.now, 4))
+        clock.advance(due - clock.now)
+    # The backoff would have grown to 0.2 · 1.5^5; the driver's wish keeps it at 0.05.
+    assert delays == [0.05] * 6
+    # Once the driver no longer asks, the backoff is back where it had grown to.
+    fake_driver.statuses[cluster.uuid] = State()
+    round_(reconciler)
+    assert round(reconciler.next_check(cluster.uuid) - clock.now, 4) == round(
+        0.2 * 1.5 ** 6, 4)
+
+
 def test_a_new_operation_starts_a_new_schedule(reconciler, context, make, fake_driver, clock,
                                               config):
     cluster = make()

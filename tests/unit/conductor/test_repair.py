@@ -200,10 +200,15 @@ def healer():
     return healer
 
 
-def _review(healer, cluster, cloud):
+def _review(healer, cluster, cloud, expected=None, driver=None):
+    """One round as the monitor runs it: the cluster as stored, reviewed, then recorded."""
     admin = ml_context.get_admin_context()
+    cluster = objects.Cluster.get_by_uuid(admin, cluster.uuid)
     template = objects.ClusterTemplate.get_by_uuid(admin, cluster.cluster_template_id)
-    return healer.review(RepairingDriver({}), cluster, template, _finding(cluster, cloud))
+    finding, nodes = healer.review(driver or RepairingDriver({}), cluster, template,
+                                   _finding(cluster, cloud), expected=expected)
+    health.record(cluster, finding)
+    return finding, nodes
 
 
 ON = {"auto_healing_enabled": "true", "auto_healing_grace": "30"}
@@ -296,6 +301,7 @@ def test_a_node_that_failed_to_heal_twice_is_left_alone(cloud, healer, make_clus
                                  operation_uuid=objects.Cluster.get_by_uuid(
                                      admin, cluster.uuid).operation_uuid)
     cluster = objects.Cluster.get_by_uuid(admin, cluster.uuid)
+    assert cluster.status == Status.UPDATE_FAILED  # still checked: its last was a repair
     _review(healer, cluster, cloud)
     healer.clock.now += 60
     finding, nodes = _review(healer, cluster, cloud)
@@ -308,3 +314,98 @@ def test_labels_that_are_no_numbers_count_as_their_defaults():
                              "auto_healing_max_parallel": "x",
                              "auto_healing_max_unhealthy": "40%"}) == (True, 300.0, 1, 40.0)
     assert healing.settings({})[0] is False
+
+
+def _servers(cluster):
+    """The servers the cloud holds for `cluster` (as Driver.expected_nodes gives them)."""
+    return RepairingDriver({}).expected_nodes(
+        None, cluster, objects.NodeGroup.list_for_clusters(
+            ml_context.get_admin_context(), [cluster.uuid]))
+
+
+def test_a_conductor_taking_the_cluster_over_keeps_the_grace(cloud, healer, make_cluster,
+                                                             admin):
+    cluster = _sick(make_cluster, cloud, "default-worker-1",
+                    labels={**ON, "auto_healing_max_unhealthy": "50"})
+    _review(healer, cluster, cloud)  # first seen at 100 by this conductor
+    stored = objects.Cluster.get_by_uuid(admin, cluster.uuid)
+    assert stored.health_since == {"default-worker-1": "1970-01-01T00:01:40+00:00"}
+    assert stored.version == cluster.version and stored.revision == cluster.revision
+    other = healing.Healer(lambda context, uuid: None, clock=healer.clock)
+    healer.clock.now += 31
+    finding, nodes = _review(other, cluster, cloud)  # a new conductor, past the grace
+    assert nodes == ["default-worker-1"]
+    # Chosen for a repair, the node leaves health_since: its grace starts anew should the
+    # repair not heal it.
+    assert finding.since == {}
+    assert objects.Cluster.get_by_uuid(admin, cluster.uuid).health_since is None
+
+
+def test_a_node_healthy_again_leaves_health_since(cloud, healer, make_cluster, admin):
+    cluster = _sick(make_cluster, cloud, "default-worker-0", "default-worker-1")
+    _review(healer, cluster, cloud)
+    cloud.ready["default-worker-0"] = True
+    healer.clock.now += 5
+    _review(healer, cluster, cloud)
+    assert objects.Cluster.get_by_uuid(admin, cluster.uuid).health_since == {
+        "default-worker-1": "1970-01-01T00:01:40+00:00"}
+    cloud.ready["default-worker-1"] = True
+    _review(healer, cluster, cloud)
+    assert objects.Cluster.get_by_uuid(admin, cluster.uuid).health_since is None
+
+
+class PlanCounting(RepairingDriver):
+    plans = 0
+
+    def plan_repair(self, *args, **kwargs):
+        type(self).plans += 1
+        return super().plan_repair(*args, **kwargs)
+
+
+def test_roles_come_from_the_cluster_s_servers_without_a_repair_plan(cloud, healer,
+                                                                      make_cluster):
+    labels = {**ON, "auto_healing_max_unhealthy": "100"}
+    cluster = _sick(make_cluster, cloud, "default-master-0", masters=3, labels=labels)
+    servers = _servers(cluster)
+    reads = []
+
+    def expected():
+        reads.append(1)
+        return servers
+
+    driver = PlanCounting({})
+    PlanCounting.plans = 0
+    assert _review(healer, cluster, cloud, expected, driver)[1] == []
+    healer.clock.now += 60
+    # A master (of 3), known as one from the servers: its quorum survives.
+    assert _review(healer, cluster, cloud, expected, driver)[1] == ["default-master-0"]
+    assert PlanCounting.plans == 0 and len(reads) == 2
+    # Without the servers, the driver's plan says (a read of the cloud).
+    _review(healer, cluster, cloud, None, driver)
+    assert PlanCounting.plans == 1
+
+
+def test_a_node_the_coe_no_longer_lists_is_healed_like_one_not_ready(cloud, healer,
+                                                                     make_cluster, admin):
+    cluster = _sick(make_cluster, cloud, labels={**ON, "auto_healing_max_unhealthy": "50"})
+    del cloud.ready["default-worker-1"]  # forgotten by the COE (Mesos, after ~75 s)
+    servers = _servers(cluster)
+    template = objects.ClusterTemplate.get_by_uuid(admin, cluster.cluster_template_id)
+
+    def review():
+        current = objects.Cluster.get_by_uuid(admin, cluster.uuid)
+        finding = health.assess(base.CoeHealth("ok", Coe(cloud).nodes()), None,
+                                current.master_count, current.node_count, servers)
+        finding, nodes = healer.review(RepairingDriver({}), current, template, finding)
+        health.record(current, finding)
+        return finding, nodes
+
+    finding, nodes = review()
+    assert nodes == [] and finding.reason["default-worker-1.Ready"] == "NotRegistered"
+    healer.clock.now += 31
+    finding, nodes = review()
+    assert nodes == ["default-worker-1"]
+    assert healer.act(cluster, nodes, finding) is True
+    operation = objects.ClusterOperation.get(
+        admin, objects.Cluster.get_by_uuid(admin, cluster.uuid).operation_uuid)
+    assert "default-worker-1: not registered in the COE" in operation.params["cause"]

@@ -414,6 +414,20 @@ class TestClusters:
         with pytest.raises(exception.ClusterNotFound):
             conn.destroy_cluster(doomed.uuid)
 
+    def test_a_health_write_keeps_when_nodes_became_unhealthy_without_a_revision(self, conn):
+        row = make_cluster(conn, status="CREATE_COMPLETE")
+        since = {"w1": "2026-12-07T12:00:00+00:00"}
+        assert conn.update_cluster_health(row.uuid, "UNHEALTHY", {"w1.Ready": "False"},
+                                          since=since) is True
+        read = conn.get_cluster_by_uuid(ctx(), row.uuid)
+        assert (read.health_status, read.health_since, read.revision, read.version) == (
+            "UNHEALTHY", since, row.revision, row.version)
+        assert conn.update_cluster_health(row.uuid, "HEALTHY", {"w1.Ready": "True"}) is True
+        assert conn.get_cluster_by_uuid(ctx(), row.uuid).health_since is None
+        busy = make_cluster(conn, name="busy", status="UPDATE_IN_PROGRESS")
+        assert conn.update_cluster_health(busy.uuid, "UNHEALTHY", {}, since=since) is False
+        assert conn.get_cluster_by_uuid(ctx(), busy.uuid).health_since is None
+
     def test_count_and_stats(self, conn):
         a = make_cluster(conn, name="a")
         b = make_cluster(conn, name="b")

@@ -83,7 +83,7 @@ def test_fresh_database_has_no_version(empty_db):
 
 def test_upgrade_reaches_head_and_matches_the_models(empty_db):
     migration.upgrade()
-    assert migration.version() == migration.head() == "0005"
+    assert migration.version() == migration.head() == "0006"
     assert migration.is_at_head() is True
     with empty_db.connect() as connection:
         context = alembic_migration.MigrationContext.configure(
@@ -169,7 +169,7 @@ def test_concurrent_upgrades_of_one_sqlite_file_all_succeed(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path}/magnum-lite.sqlite")
     with engine.connect() as connection:
         assert connection.exec_driver_sql(
-            "SELECT version_num FROM alembic_version").scalars().all() == ["0005"]
+            "SELECT version_num FROM alembic_version").scalars().all() == ["0006"]
     engine.dispose()
 
 
@@ -220,7 +220,7 @@ class TestManage:
         assert capsys.readouterr().out == "None\n"
         assert self.run("--config-file", conf, "db", "upgrade") == 0
         assert self.run("--config-file", conf, "db", "version") == 0
-        assert capsys.readouterr().out.splitlines()[-1] == "0005"
+        assert capsys.readouterr().out.splitlines()[-1] == "0006"
         assert (tmp_path / "magnum-lite.sqlite").exists()
 
     def test_db_upgrade_to_a_revision(self, tmp_path, capsys):
@@ -247,7 +247,7 @@ def test_the_console_script_upgrades(tmp_path):
     done = subprocess.run([sys.executable, "-m", "magnum_lite.cmd.manage", "--config-file", conf,
                            "db", "upgrade"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "The database schema is at revision 0005" in done.stdout + done.stderr
+    assert "The database schema is at revision 0006" in done.stdout + done.stderr
 
 
 def test_unreachable_database_is_one_line_and_exit_1(tmp_path):

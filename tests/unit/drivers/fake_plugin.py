@@ -138,6 +138,13 @@ class FakeDriver(base.Driver):
 
     # -- repair: the nodes "<nodegroup>-<i>", one repair per nodegroup ----------------------
 
+    def expected_nodes(self, context, cluster, nodegroups):
+        """The nodes "<nodegroup>-<i>" (masters first), server ids "server-<name>"."""
+        ordered = sorted(nodegroups, key=lambda ng: ng.role != "master")
+        return [base.ExpectedNode(f"{ng.name}-{i}", f"server-{ng.name}-{i}",
+                                  "master" if ng.role == "master" else "worker", ng.uuid)
+                for ng in ordered for i in range(ng.node_count or 0)]
+
     def plan_repair(self, context, cluster, nodegroups, nodes, *, cluster_template=None):
         """One repair per nodegroup holding some of `nodes`; an unknown one is refused."""
         known = {f"{ng.name}-{i}": ng for ng in nodegroups for i in range(ng.node_count or 0)}

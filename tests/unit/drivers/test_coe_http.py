@@ -129,6 +129,44 @@ def test_a_server_that_never_answers_is_unreachable_after_the_timeout(ca, config
             client(silent.getsockname()[1], ca).request("GET", "/")
 
 
+def test_a_thread_s_deadline_shortens_each_request_s_wait(ca, config):
+    config.set_override("coe_api_timeout", 30, group="conductor")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        with coe_http.deadline(0.25), pytest.raises(exception.CoeUnreachable,
+                                                    match=r"no answer within 0\.2\d* s"):
+            client(silent.getsockname()[1], ca).request("GET", "/")
+    assert coe_http.time_left() is None  # the block's end lifts it
+
+
+def test_no_request_starts_once_the_deadline_passed_nor_in_another_thread_s_block(ca):
+    with Echo(ca) as server:
+        api = client(server.port, ca)
+        api.request("GET", "/1")
+        with coe_http.deadline(0):
+            with pytest.raises(exception.CoeUnreachable, match="deadline passed"):
+                api.request("GET", "/2")
+            other = []
+            thread = threading.Thread(target=lambda: other.append(
+                client(server.port, ca).request("GET", "/3").status))
+            thread.start()
+            thread.join()
+        assert other == [200]
+        assert api.request("GET", "/4").status == 200
+        assert [r.path for r in server.requests] == ["/1", "/3", "/4"]
+
+
+def test_nested_deadlines_keep_the_earlier_one():
+    with coe_http.deadline(100):
+        with coe_http.deadline(1000):
+            assert coe_http.time_left() <= 100
+        with coe_http.deadline(None):
+            assert coe_http.time_left() <= 100
+        with coe_http.deadline(0):
+            assert coe_http.time_left() <= 0
+
+
 def test_http_errors_name_the_request_and_the_coes_message(ca):
     with Echo(ca) as server:
         api = client(server.port, ca)

@@ -16,7 +16,7 @@ from magnum_lite.objects import cluster as cluster_module
 # A failure means a field or remotable method changed: bump the object's version (and teach
 # obj_make_compatible about it), then record the new fingerprint.
 EXPECTED_FINGERPRINTS = {
-    "Cluster": "1.2-ee17784c89f7c5f181eb7971b892247e",
+    "Cluster": "1.3-dbeac3f427838ed35b6d7c2bb9fd30f2",
     "ClusterEvent": "1.0-1d55fc21a55d6606c64a83b86f928fca",
     "ClusterOperation": "1.1-7289e18c97335da414be665e4768b145",
     "ClusterTemplate": "1.0-05e88d11d77ecaa721c6c0046edd980d",
@@ -263,3 +263,14 @@ def test_nodegroup_1_0_readers_get_no_placement_fields():
     assert primitive["name"] == "gpu"
     current = nodegroup.obj_to_primitive()[data]
     assert (current["availability_zone"], current["server_type"]) == ("az-2", "bm")
+
+
+def test_cluster_1_2_readers_get_no_health_since():
+    cluster = objects.Cluster(name="c", operation_uuid="op-1",
+                              health_since={"w1": "2026-12-07T12:00:00+00:00"})
+    data = f"{cluster.OBJ_SERIAL_NAMESPACE}.data"
+    primitive = cluster.obj_to_primitive(target_version="1.2")[data]
+    assert "health_since" not in primitive and primitive["operation_uuid"] == "op-1"
+    assert "operation_uuid" not in cluster.obj_to_primitive(target_version="1.1")[data]
+    assert cluster.obj_to_primitive()[data]["health_since"] == {
+        "w1": "2026-12-07T12:00:00+00:00"}

@@ -21,6 +21,8 @@ FIELDS = ("nodes", "force")
 MAX_NODES = 100
 #: health_status_reason's key of a node's readiness: "<node>.Ready".
 READY_SUFFIX = ".Ready"
+#: Its key of a master's server as Nova shows it when the COE API is unreachable.
+SERVER_SUFFIX = ".server"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,10 +57,14 @@ def parse(data: Any) -> RepairRequest:
 
 
 def _readiness(cluster: objects.Cluster) -> dict[str, bool]:
-    """What the health monitor last said of each node: ready or not."""
-    return {key[:-len(READY_SUFFIX)]: value == "True"
-            for key, value in (cluster.health_status_reason or {}).items()
-            if key.endswith(READY_SUFFIX)}
+    """What the health monitor last said of each node: ready or not (a master whose
+    server Nova shows down, while the API cannot be reached, is not)."""
+    reason = cluster.health_status_reason or {}
+    found = {key[:-len(READY_SUFFIX)]: value == "True"
+             for key, value in reason.items() if key.endswith(READY_SUFFIX)}
+    found.update({key[:-len(SERVER_SUFFIX)]: value == "ACTIVE"
+                  for key, value in reason.items() if key.endswith(SERVER_SUFFIX)})
+    return found
 
 
 def nodes_to_repair(cluster: objects.Cluster, request: RepairRequest) -> list[str]:

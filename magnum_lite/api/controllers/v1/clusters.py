@@ -564,10 +564,16 @@ class ClustersController(base.RestController):
         """One cluster, by uuid or name."""
         context = base.context()
         base.see_all_projects(context, "cluster:get_one_all_projects")
-        cluster = objects.Cluster.get(context, ident)
+        if uuidutils.is_uuid_like(ident):
+            # With its template's labels (as _TemplateLabels reads them): one round trip.
+            cluster, template_labels = objects.Cluster.get_with_template_labels(context, ident)
+        else:
+            cluster = objects.Cluster.get(context, ident)
+            template_labels = None
         policy.authorize(context, "cluster:get", target(cluster))
-        document = convert(cluster, True, _stack_field(),
-                           _TemplateLabels(context)(cluster.cluster_template_id))
+        if not uuidutils.is_uuid_like(ident):
+            template_labels = _TemplateLabels(context)(cluster.cluster_template_id)
+        document = convert(cluster, True, _stack_field(), template_labels)
         document["faults"] = {}
         if (cluster.status or "").endswith("FAILED"):
             document["faults"] = {

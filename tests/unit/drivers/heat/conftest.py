@@ -8,11 +8,15 @@ import uuid
 
 import pytest
 
+from magnum_lite.common import clients
 from magnum_lite.common import context as ml_context
 from magnum_lite.objects import cluster as cluster_obj
 from magnum_lite.objects import cluster_template as template_obj
 from magnum_lite.objects import nodegroup as nodegroup_obj
+from magnum_lite_sandbox.cloud_api import server
+from magnum_lite_sandbox.cloud_api.store import Store
 from tests.fakes.heat import FakeHeatCloud
+from tests.unit.drivers.heat import stand_in
 
 PROJECT = "5e6f7a8b9c0d4e1f8a2b3c4d5e6f7a8b"
 
@@ -61,3 +65,32 @@ def heat(monkeypatch) -> FakeHeatCloud:
 def context() -> ml_context.RequestContext:
     return ml_context.RequestContext(project_id=PROJECT, user_id="u1", roles=["member"],
                                      overwrite=False)
+
+
+@pytest.fixture(scope="module")
+def served_stand_ins():
+    """The sandbox's Nova and Glance stand-ins, one server each for the module."""
+    apps = {stype: stand_in.Swappable() for stype in stand_in.SERVICES}
+    srv = server.CloudApiServer(apps, {stype: "http://127.0.0.1:0"
+                                       for stype in stand_in.SERVICES})
+    srv.start()
+    yield srv, apps
+    srv.stop()
+
+
+@pytest.fixture
+def nova(config, served_stand_ins, tmp_path, monkeypatch) -> stand_in.Nova:
+    """Fresh stand-ins the driver reaches: as the cluster's member (acting auth), or as an
+    admin (the service credentials)."""
+    srv, apps = served_stand_ins
+    built = server.build_apps(Store(state_dir=str(tmp_path)), None)
+    for stype, app in apps.items():
+        app.app = built[stype]
+    found = stand_in.Nova(srv, tmp_path)
+    config.set_override("endpoint_override", found.url, group="nova")
+    config.set_override("endpoint_override", found.glance, group="glance")
+    monkeypatch.setattr(clients, "get_acting_auth", lambda context: stand_in.As("member"))
+    monkeypatch.setattr(clients, "get_service_auth", lambda: stand_in.As("admin,service"))
+    clients.reset_sessions()
+    yield found
+    clients.reset_sessions()

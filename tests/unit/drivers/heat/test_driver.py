@@ -11,7 +11,7 @@ import yaml
 from magnum_lite import objects
 from magnum_lite.common import clients, encryption, exception, trustee, x509
 from magnum_lite.drivers import base
-from magnum_lite.drivers.heat import chunks, cleanup, cloud_init, names
+from magnum_lite.drivers.heat import chunks, cleanup, cloud_init, names, stacks
 from magnum_lite.drivers.heat import driver as heat_driver
 from magnum_lite.drivers.k8s_ubuntu_v1 import userdata
 from magnum_lite.drivers.k8s_ubuntu_v1.driver import K8sUbuntuV1
@@ -625,6 +625,44 @@ def test_delete_of_a_cluster_whose_stacks_are_gone_is_complete(build, heat):
     heat.client_for(c.context).stacks.delete(c.cluster.stack_id)
     heat.complete(c.cluster.stack_id)
     assert _delete(c).status == "DELETE_COMPLETE"
+
+
+def test_stacks_heat_still_lists_as_deleted_get_no_second_delete(build, heat):
+    c = build(workers=(1,))
+    c.built()
+    _delete(c)
+    listing = c.driver.status_snapshot(c.context, c.cluster.project_id)
+    done = {name: stacks.StackSummary(s.id, s.name, "DELETE_COMPLETE", "")
+            for name, s in listing.items()}
+    deletes = sum(1 for call in heat.calls if call[0] == "stacks.delete")
+    worker = next(name for name in done if "-ng-" in name)
+    for shown in ({**listing, worker: done[worker]}, done):
+        state = c.driver.get_status(c.context, c.cluster, c.nodegroups,
+                                    stacks.StackListing(shown), cluster_template=c.template)
+        # Done only once Heat no longer lists them; nothing sent to a deleted stack.
+        assert state.status == "DELETE_IN_PROGRESS"
+        assert sum(1 for call in heat.calls if call[0] == "stacks.delete") == deletes
+    state = c.driver.get_status(c.context, c.cluster, c.nodegroups, stacks.StackListing(),
+                                cluster_template=c.template)
+    assert state.status == "DELETE_COMPLETE"
+
+
+@pytest.mark.parametrize(("reason", "status"), [
+    ("Stack DELETE cancelled", "DELETE_IN_PROGRESS"),  # a newer delete of it runs on
+    ("Resource DELETE failed: Conflict: port in use", "DELETE_FAILED")])
+def test_a_delete_another_delete_cancelled_is_still_in_progress(build, heat, reason, status):
+    c = build(workers=(1,))
+    c.built()
+    _delete(c)
+    listing = c.driver.status_snapshot(c.context, c.cluster.project_id)
+    cluster_stack = listing[c.cluster_stack_name]
+    shown = stacks.StackListing({c.cluster_stack_name: stacks.StackSummary(
+        cluster_stack.id, cluster_stack.name, "DELETE_FAILED", reason)})
+    deletes = sum(1 for call in heat.calls if call[0] == "stacks.delete")
+    state = c.driver.get_status(c.context, c.cluster, c.nodegroups, shown,
+                                cluster_template=c.template)
+    assert state.status == status
+    assert sum(1 for call in heat.calls if call[0] == "stacks.delete") == deletes
 
 
 def test_delete_of_a_half_built_cluster(build, heat):

@@ -1,13 +1,19 @@
-"""A node repair's Heat side (drivers/heat/repair.py) against the fake Heat: only the named
-members' servers are replaced (VMs) or rebuilt in place (baremetal), resumes send nothing
-twice, and unknown nodes are refused."""
+"""A node repair's cloud side (drivers/heat/repair.py) against the fake Heat and the
+sandbox's Nova stand-in: only the named members' servers are replaced (VMs) or rebuilt in
+place through Nova (baremetal), resumes send nothing twice, and unknown nodes are refused."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
+import requests
 
 from magnum_lite.common import exception
 from magnum_lite.drivers import base
+from magnum_lite.drivers.heat import nova as nova_api
+from magnum_lite_sandbox import faults, rebuilds
+from tests.unit.drivers.heat.stand_in import IMAGE
 from tests.unit.drivers.heat.test_baremetal import BAREMETAL
 from tests.unit.drivers.heat.test_driver import Cluster, no_cleanup  # noqa: F401 - fixture
 
@@ -175,39 +181,81 @@ def baremetal(context, heat):
     return c
 
 
-def test_a_baremetal_node_is_rebuilt_in_place(baremetal, heat):
+def test_a_baremetal_node_is_rebuilt_in_place_through_nova(baremetal, heat, nova):
     c = baremetal
     [chunk] = c.chunk_stacks(c.workers[0])
     assert chunk.parameters["upgrade_policy"] == "REBUILD"  # the stack says what it holds
     before = _ids(heat, chunk.id)
+    nova.list(before.values())
     [repair] = c.driver.plan_repair(c.context, c.cluster, c.nodegroups,
                                     [_names(heat, chunk.id)["1"]])
     assert repair["method"] == "REBUILD"
     assert _state(c, repair) == (base.BATCH_UNSENT, None)
     c.driver.repair(c.context, repair)
-    assert not _calls(heat, "resources.mark_unhealthy")
-    assert chunk.parameters["rebuild_members"] == {"1": repair["mark"]}
-    assert _state(c, repair) == (base.BATCH_ROLLING, None)
+    assert not _calls(heat, "resources.mark_unhealthy") and not _calls(heat, "stacks.update")
+    assert rebuilds.read(nova.state_dir) == {before["1"]: {
+        "seq": 1, "image": IMAGE, "user_data": None, "at": mock.ANY,
+        "metadata": {"role": "worker", "magnum_lite_rebuild": repair["mark"]}}}
+    assert _state(c, repair) == (base.BATCH_ROLLING, None)  # Nova shows it REBUILD
     c.driver.repair(c.context, repair)  # asked again while it runs: nothing
-    heat.complete(chunk.id)
+    nova.boot()
     assert _state(c, repair) == (base.BATCH_DONE, None)
     c.driver.repair(c.context, repair)  # asked again once done: nothing
-    assert len(_calls(heat, "stacks.update")) == 1
-    assert _ids(heat, chunk.id) == before  # the same servers
-    assert chunk.rebuilds == {("nodes", "1", "server"): 1}
+    assert rebuilds.read(nova.state_dir)[before["1"]]["seq"] == 1
+    assert _ids(heat, chunk.id) == before  # the same servers, Heat untouched
+    assert not _calls(heat, "stacks.update")
+    assert nova.show(before["1"])["status"] == "ACTIVE"
 
 
-def test_a_later_update_clears_the_rebuild_marks_rebuilding_nothing(baremetal, heat):
+def test_a_shut_off_baremetal_node_is_started_once_rebuilt(baremetal, heat, nova):
     c = baremetal
     [chunk] = c.chunk_stacks(c.workers[0])
-    [repair] = c.driver.plan_repair(c.context, c.cluster, c.nodegroups,
-                                    [_names(heat, chunk.id)["0"]])
+    ids = _ids(heat, chunk.id)
+    nova.list(ids.values())
+    faults.stop_server(ids["0"], "node-0", nova.state_dir)
+    [repair] = c.driver.plan_repair(c.context, c.cluster, c.nodegroups, [ids["0"]])
     c.driver.repair(c.context, repair)
-    heat.complete(chunk.id)
-    c.resize(c.workers[0], 4)
-    assert "rebuild_members" not in chunk.parameters  # back to the template's default
-    heat.complete(chunk.id)
-    assert chunk.rebuilds == {("nodes", "0", "server"): 1}
+    nova.boot()
+    assert nova.show(ids["0"])["status"] == "SHUTOFF"  # as Nova leaves a stopped server
+    assert _state(c, repair) == (base.BATCH_UNSENT, None)  # still to start
+    c.driver.repair(c.context, repair)
+    assert nova.show(ids["0"])["status"] == "ACTIVE"
+    assert _state(c, repair) == (base.BATCH_DONE, None)
+    assert rebuilds.read(nova.state_dir)[ids["0"]]["seq"] == 1
+
+
+def test_a_baremetal_server_nova_puts_in_error_fails_the_repair(baremetal, heat, nova,
+                                                                monkeypatch):
+    c = baremetal
+    [chunk] = c.chunk_stacks(c.workers[0])
+    ids = _ids(heat, chunk.id)
+    nova.list(ids.values())
+    [repair] = c.driver.plan_repair(c.context, c.cluster, c.nodegroups, [ids["2"]])
+    c.driver.repair(c.context, repair)
+    errored = {"status": "ERROR", "metadata": {}, "OS-EXT-STS:task_state": None,
+               "fault": {"message": "No valid host was found."}}
+    monkeypatch.setattr(nova_api, "server", lambda context, server_id: errored)
+    state, reason = _state(c, repair)
+    assert state == base.BATCH_FAILED
+    assert reason == f"server {ids['2']} is in ERROR: No valid host was found."
+
+
+def test_nova_refuses_a_rebuild_that_is_not_an_image(nova, baremetal, heat):
+    """The stand-in is as strict as Nova: Heat's user-data rebuild (the user data where the
+    image goes) is refused, and user data before 2.57 too."""
+    [chunk] = baremetal.chunk_stacks(baremetal.workers[0])
+    server_id = _ids(heat, chunk.id)["0"]
+    nova.list([server_id])
+    url = f"{nova.url}/servers/{server_id}/action"
+    headers = {"X-Project-Id": nova.project_id}
+    answer = requests.post(url, json={"rebuild": {"imageRef": "#cloud-config\n"}},
+                           headers=headers, timeout=5)
+    assert answer.status_code == 400 and "Cannot find requested image" in answer.text
+    answer = requests.post(url, json={"rebuild": {"imageRef": IMAGE, "user_data": "eA=="}},
+                           headers={**headers, "OpenStack-API-Version": "compute 2.56"},
+                           timeout=5)
+    assert answer.status_code == 400 and "'user_data' was unexpected" in answer.text
+    assert rebuilds.read(nova.state_dir) == {}
 
 
 def test_a_baremetal_group_of_a_stack_that_does_not_say_is_told_by_the_template(
@@ -228,3 +276,4 @@ def test_a_driver_that_does_not_repair_says_so(context):
                          ("repair_state", ({},))):
         with pytest.raises(exception.NotSupported):
             getattr(base.Driver, method)(plugin, context, *args)
+

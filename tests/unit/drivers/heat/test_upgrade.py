@@ -4,13 +4,18 @@ batches, updates in which only a batch's members boot the target, resumes, and s
 from __future__ import annotations
 
 import dataclasses
+import email
+import functools
 
 import pytest
 
 from magnum_lite.drivers import base
+from magnum_lite.drivers.heat import boot_data
 from magnum_lite.drivers.k8s_ubuntu_v1.driver import K8sUbuntuV1
+from magnum_lite_sandbox import rebuilds
 from tests.unit.drivers.boot_helpers import files
 from tests.unit.drivers.heat.conftest import make_template
+from tests.unit.drivers.heat.stand_in import IMAGE
 from tests.unit.drivers.heat.test_driver import Cluster, no_cleanup  # noqa: F401 - fixture
 
 OLD, NEW = "v1.30.4", "v1.31.1"
@@ -236,15 +241,121 @@ def test_the_target_s_user_data_is_the_same_each_time_it_is_rendered(cluster):
 
 
 
-def test_baremetal_nodes_are_rebuilt_in_place(context, heat):
-    c = Cluster(context, heat, masters=1, workers=(2,), labels={"kube_tag": OLD},
+def _heat_given(ours: str) -> str:
+    """The user data Heat gives a SOFTWARE_CONFIG server: its agent's parts around ours."""
+    parts = email.message_from_string(ours).get_payload()
+    return boot_data._message(
+        [("cloud-config", "cloud-config", "#cloud-config\n"),
+         ("boothook.sh", "cloud-boothook", "#!/bin/bash\n"),
+         ("part-handler.py", "part-handler", "#part-handler\n")]
+        + [(p.get_filename(), p.get_content_subtype(), p.get_payload()) for p in parts]
+        + [("cfn-init-data", "x-cfninitdata", '{"os-collect-config": {"heat": {}}}')])
+
+
+def _parts(text: str) -> list[str]:
+    return [p.get_filename() for p in email.message_from_string(text).get_payload()]
+
+
+@pytest.fixture
+def bm(context, heat, nova):
+    """A baremetal cluster (1 master, 3 workers) whose workers Nova lists, each with the user
+    data Heat would have given it."""
+    c = Cluster(context, heat, masters=1, workers=(3,), labels={"kube_tag": OLD},
                 template_labels={"kube_tag": OLD}, template_server_type="bm",
                 template_fixed_network="flat", floating_ip_enabled=False,
-                template_floating_ip_enabled=False)
+                template_floating_ip_enabled=False, template_image_id="ubuntu-22.04")
     c.built()
-    target = _target(c)
+    [c.stack] = c.chunk_stacks(c.workers[0])
+    c.ids = dict(heat.outputs(c.stack.id)["node_ids"])
+    c.given = {c.ids[m]: _heat_given(heat.server_user_data(c.stack.id, m)) for m in c.ids}
+    nova.list(c.ids.values(), c.given)
+    return c
+
+
+def _bm_target(c, **values):
+    target = _target(c, **values)
     target.cluster_template.server_type = "bm"
+    return target
+
+
+def _kube_version(user_data: str) -> str:
+    ours = boot_data._message([p for p in boot_data._parts(user_data)
+                               if p[0] not in boot_data.HEAT_PARTS])
+    env = files(ours)["/etc/magnum-lite/node.env"]["content"]
+    [version] = [line.split("=", 1)[1].strip("'") for line in env.splitlines()
+                 if line.startswith("KUBE_VERSION=")]
+    return "v" + version
+
+
+def test_baremetal_nodes_are_rebuilt_in_place_through_nova(bm, heat, nova):
+    c, stack, ids, given = bm, bm.stack, bm.ids, bm.given
+    target = _bm_target(c, image="fedora-40")
+    batch = _plan(c)[1]
+    assert batch["members"] == ["0", "1"]
+    state = functools.partial(c.driver.batch_state, c.context, batch, target.key)
+
+    # First the stack lists the batch, changing no server: images kept, user data ignored.
+    c.driver.roll_batch(c.context, c.workers[0], batch, target, credentials=None)
+    assert stack.parameters["upgrade_policy"] == "REBUILD"
+    assert stack.parameters["upgraded_members"] == ["0", "1"]
+    assert stack.parameters["server_images"] == {m: "ubuntu-22.04" for m in "012"}
+    assert state() == (base.BATCH_ROLLING, None)
+    heat.complete(stack.id)
+    assert rebuilds.read(nova.state_dir) == {}
+
+    # Then Nova rebuilds each member of the batch with the target's image and user data.
+    assert state() == (base.BATCH_UNSENT, None)
+    c.driver.roll_batch(c.context, c.workers[0], batch, target, credentials=None)
+    sent = rebuilds.read(nova.state_dir)
+    assert set(sent) == {ids["0"], ids["1"]}
+    assert {r["image"] for r in sent.values()} == {"5c3b2a19-8e7d-4c6b-a5f4-3e2d1c0b9a72"}
+    assert {r["metadata"]["magnum_lite_rebuild"] for r in sent.values()} == {target.key}
+    for member in "01":
+        data = sent[ids[member]]["user_data"]
+        # Heat's parts stay (the node keeps polling Heat), the driver's are the target's.
+        assert _parts(data) == _parts(given[ids[member]])
+        assert _kube_version(data) == NEW
+        assert "__NODE_INDEX__" not in data and "__CONTROL_PLANE_HOST__" not in data
+        # The driver's parts as Heat would render them for this member (index, hosts).
+        assert boot_data._parts(data) == boot_data._parts(boot_data.rebuilt_user_data(
+            given[ids[member]], heat.server_user_data(stack.id, member)))
+    assert state() == (base.BATCH_ROLLING, None)  # Nova shows them REBUILD
+    c.driver.roll_batch(c.context, c.workers[0], batch, target, credentials=None)
+    nova.boot()
+    assert state() == (base.BATCH_DONE, None)
+    c.driver.roll_batch(c.context, c.workers[0], batch, target, credentials=None)
+    assert {r["seq"] for r in rebuilds.read(nova.state_dir).values()} == {1}  # once each
+    assert len([call for call in heat.calls if call[0] == "stacks.update"]) == 1
+
+    # Settled, the stack runs the target; the kept images still change no server.
+    c.driver.settle_upgrade(c.context, c.workers[0], batch, target, credentials=None)
+    assert stack.parameters["image"] == "fedora-40"
+    assert stack.parameters["server_images"] == {m: "ubuntu-22.04" for m in "012"}
+
+
+def test_a_baremetal_rollback_rebuilds_back_only_the_moved_members(bm, heat, nova):
+    c, stack = bm, bm.stack
+    target = _bm_target(c, image="fedora-40")
     batch = _plan(c)[1]
     c.driver.roll_batch(c.context, c.workers[0], batch, target, credentials=None)
-    [stack] = c.chunk_stacks(c.workers[0])
-    assert stack.parameters["upgrade_policy"] == "REBUILD"
+    heat.complete(stack.id)
+    c.driver.roll_batch(c.context, c.workers[0], batch, target, credentials=None)
+    nova.boot()
+    back = dataclasses.replace(_bm_target(c, key="back", tag=OLD, image="ubuntu-22.04"),
+                               undone=target)
+    [undo] = _plan(c, key=back.key, undo=target.key)
+    assert undo["members"] == ["0", "1"]
+    for _step in range(2):  # the rebase, then the batch's listing
+        c.driver.roll_batch(c.context, c.workers[0], undo, back, credentials=None)
+        heat.complete(stack.id)
+    assert c.driver.batch_state(c.context, undo, back.key) == (base.BATCH_UNSENT, None)
+    c.driver.roll_batch(c.context, c.workers[0], undo, back, credentials=None)  # Nova's
+    assert stack.parameters["server_images"] == {m: "ubuntu-22.04" for m in "012"}
+    sent = rebuilds.read(nova.state_dir)
+    assert {m: sent[c.ids[m]]["seq"] for m in "01"} == {"0": 2, "1": 2}
+    assert c.ids["2"] not in sent  # never moved: never rebuilt
+    assert {sent[c.ids[m]]["image"] for m in "01"} == {IMAGE}
+    assert {_kube_version(sent[c.ids[m]]["user_data"]) for m in "01"} == {OLD}
+    assert c.driver.batch_state(c.context, undo, back.key)[0] == base.BATCH_ROLLING
+    nova.boot()
+    assert c.driver.batch_state(c.context, undo, back.key) == (base.BATCH_DONE, None)

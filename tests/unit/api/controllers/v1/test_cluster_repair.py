@@ -60,6 +60,15 @@ def test_without_nodes_the_unhealthy_ones_are_replaced(member, sick, casts):
         "cluster.repair"
 
 
+def test_without_nodes_a_master_nova_shows_down_is_replaced(member, cluster, casts):
+    """The API could not be reached and Nova shows the master shut off: the health check
+    names its server, and that master is what a repair without nodes takes."""
+    objects.Cluster.set_health(cluster["uuid"], "UNHEALTHY", {
+        "api": "unreachable: connection refused", "default-master-0.server": "SHUTOFF"})
+    _repair(member, "c1", {}, status=202)
+    assert _operation(cluster["uuid"]).params["nodes"] == ["default-master-0"]
+
+
 def test_an_empty_body_is_the_same(member, sick, casts):
     member.app.post(f"{URL}/c1/actions/repair", "", status=202,
                     headers=member._headers({"Content-Type": "application/json"}))
