@@ -8,6 +8,7 @@ a message fit for a cluster's status_reason.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -137,6 +138,22 @@ def _call(what: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return func(*args, **kwargs)
 
 
+def _read(what: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """_call for a request that changes nothing, sent once more when the connection drops.
+
+    A pooled keep-alive connection that the server closes just as it is reused (Heat's API
+    server ends idle connections after a few seconds) fails at once: reads are safe to send
+    again, and a second try on a fresh connection is what a user would do. A timeout is not
+    tried again (Heat is slow, not gone).
+    """
+    with heat_errors(what):
+        try:
+            return func(*args, **kwargs)
+        except ks_exceptions.ConnectFailure:  # not ConnectTimeout, a sibling class
+            pass
+        return func(*args, **kwargs)
+
+
 def list_stacks(client: Any) -> StackListing:
     """Every magnum-lite stack of the client's project, by name (one paged listing)."""
     with heat_errors("listing stacks"):
@@ -148,11 +165,29 @@ def list_stacks(client: Any) -> StackListing:
 def get_stack(client: Any, stack_id: str) -> Any | None:
     """The stack with its parameters and outputs; None when Heat has no such stack."""
     try:
-        return _call("reading a stack", client.stacks.get, stack_id)
+        return _read("reading a stack", client.stacks.get, stack_id)
     except exception.CloudError as err:
         if isinstance(err.__cause__, heat_exc.HTTPNotFound):
             return None
         raise
+
+
+#: Threads that read stacks side by side for one check (get_stacks), shared by all checks.
+_READERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="heat-read")
+
+
+def get_stacks(client: Any, stack_ids: list[str]) -> dict[str, Any | None]:
+    """Several stacks with their outputs (None for one Heat no longer has), read side by
+    side: a check that needs the cluster stack's outputs and every chunk's waits for the
+    slowest read, not for their sum.
+
+    :raises exception.CloudError: as get_stack (the first failure met).
+    """
+    ids = list(dict.fromkeys(stack_ids))
+    if len(ids) < 2:
+        return {stack_id: get_stack(client, stack_id) for stack_id in ids}
+    reads = {stack_id: _READERS.submit(get_stack, client, stack_id) for stack_id in ids}
+    return {stack_id: read.result() for stack_id, read in reads.items()}
 
 
 def outputs_of(stack: Any) -> dict[str, Any]:
@@ -230,7 +265,7 @@ def preview(client: Any, name: str, template: Path, environments: list[Path],
             parameters: dict[str, Any]) -> dict[str, Any]:
     """Heat's preview of a stack: what it would create, checked against Heat's limits."""
     tpl, files, env = template_and_files(template, environments)
-    result = _call("previewing stack " + name, client.stacks.preview, stack_name=name,
+    result = _read("previewing stack " + name, client.stacks.preview, stack_name=name,
                    template=tpl, files=files, environment=env, parameters=parameters)
     return result.to_dict() if hasattr(result, "to_dict") else dict(result)
 
@@ -238,27 +273,16 @@ def preview(client: Any, name: str, template: Path, environments: list[Path],
 def preview_update(client: Any, stack_id: str, parameters: dict[str, Any]) -> dict[str, Any]:
     """Heat's preview of changing some parameters of a stack: its resource changes (added,
     deleted, replaced, unchanged, updated), nested members included."""
-    body = _call("previewing an update of stack " + stack_id, client.stacks.preview_update,
+    body = _read("previewing an update of stack " + stack_id, client.stacks.preview_update,
                  stack_id, existing=True, show_nested=True, parameters=parameters)
     return body.get("resource_changes", body)
 
 
-#: The node templates' marks of members a repair rebuilds in place (fragments/node.yaml).
-REBUILD_MEMBERS = "rebuild_members"
-
-
 def update_parameters(client: Any, stack_id: str, parameters: dict[str, Any],
                       rollback: bool, timeout_minutes: int | None = None) -> None:
-    """Change some parameters of a stack, keeping its template and the others (PATCH).
-
-    An update that does not set REBUILD_MEMBERS clears them (Heat resets a cleared
-    parameter to its default, and ignores one the template lacks): a rebuild mark left by
-    a repair would otherwise rebuild its member when the user data changes.
-    """
+    """Change some parameters of a stack, keeping its template and the others (PATCH)."""
     fields: dict[str, Any] = {"existing": True, "parameters": parameters,
                               "disable_rollback": not rollback}
-    if REBUILD_MEMBERS not in parameters:
-        fields["clear_parameters"] = [REBUILD_MEMBERS]
     if timeout_minutes:
         fields["timeout_mins"] = timeout_minutes
     _call("updating stack " + stack_id, client.stacks.update, stack_id, **fields)
@@ -267,8 +291,14 @@ def update_parameters(client: Any, stack_id: str, parameters: dict[str, Any],
 def nested_resources(client: Any, stack_id: str, name: str, depth: int) -> list[Any]:
     """The resources called `name` in the stack and its nested stacks down to `depth`
     levels (each with Heat's links: rel "stack" is the stack holding it)."""
-    return list(_call(f"listing resources {name} of stack {stack_id}", client.resources.list,
+    return list(_read(f"listing resources {name} of stack {stack_id}", client.resources.list,
                       stack_id, nested_depth=depth, filters={"name": name}))
+
+
+def top_resources(client: Any, stack_id: str) -> list[Any]:
+    """The stack's own resources (none of its nested stacks'), each with its status."""
+    return list(_read(f"listing the resources of stack {stack_id}", client.resources.list,
+                      stack_id))
 
 
 def owner_of(resource: Any) -> str:
@@ -322,7 +352,7 @@ def failure_reason(client: Any, stack: StackSummary, limit: int) -> str:
     Falls back to the stack's own reason when the resources cannot be read.
     """
     try:
-        resources = _call("reading failed resources", client.resources.list, stack.id,
+        resources = _read("reading failed resources", client.resources.list, stack.id,
                           nested_depth=5, filters={"status": "FAILED"})
     except exception.CloudError:
         resources = []

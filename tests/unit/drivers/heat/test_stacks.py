@@ -1,5 +1,6 @@
 """Heat calls and the translation of Heat's errors into ours."""
 
+import threading
 import types
 
 from heatclient import exc as heat_exc
@@ -113,6 +114,22 @@ def test_unreachable_heat_is_cloud_unreachable(cloud):
     assert "Connection refused" in str(err.value)
     assert isinstance(err.value.__cause__, ks_exceptions.ConnectFailure)
     assert stacks.list_stacks(client) == {}  # back
+
+
+def test_a_read_whose_connection_drops_is_sent_once_more(cloud):
+    client = _client(cloud)
+    stack_id = _create(client)
+    cloud.inject("stacks.get", ks_exceptions.ConnectFailure("Connection reset by peer"))
+    assert stacks.get_stack(client, stack_id).id == stack_id
+    for _ in range(2):
+        cloud.inject("stacks.get", ks_exceptions.ConnectFailure("Connection reset by peer"))
+    with pytest.raises(exception.CloudUnreachable, match="reading a stack: .*reset by peer"):
+        stacks.get_stack(client, stack_id)
+    # A timeout is not sent again (Heat is slow, not gone): the stack is read after it.
+    cloud.inject("stacks.get", ks_exceptions.ConnectTimeout("read timed out"))
+    with pytest.raises(exception.CloudUnreachable, match="timed out"):
+        stacks.get_stack(client, stack_id)
+    assert stacks.get_stack(client, stack_id).id == stack_id
 
 
 def test_unauthorized_is_a_cloud_error_saying_so(cloud):
@@ -256,7 +273,8 @@ def test_failure_reason_falls_back_to_the_stack_s_reason(cloud):
     assert stacks.failure_reason(client, summary, 3) == (
         "stack s1 CREATE_FAILED: Resource CREATE failed: Timed out")
     cloud.fail(stack_id, "nodes.0.server", "boom")
-    cloud.inject("resources.list", ks_exceptions.ConnectFailure("refused"))
+    for _ in range(2):  # a read is sent twice when its connection fails
+        cloud.inject("resources.list", ks_exceptions.ConnectFailure("refused"))
     summary = _failed_summary(client, "s1")
     assert stacks.failure_reason(client, summary, 3).startswith(
         "stack s1 CREATE_FAILED: Resource CREATE failed: Error: resources.nodes")
@@ -376,3 +394,30 @@ def test_a_read_timeout_may_have_reached_heat(cloud):
     with pytest.raises(exception.CloudUnreachable) as err:
         stacks.list_stacks(_client(cloud))
     assert not err.value.never_sent
+
+
+def test_several_stacks_are_read_side_by_side_and_a_gone_one_is_none():
+    """get_stacks: the reads overlap (each waits here until all three are under way)."""
+    under_way = threading.Barrier(3, timeout=10)
+    shown = {"a": "stack a", "b": "stack b"}
+
+    def get(stack_id):
+        under_way.wait()
+        if stack_id not in shown:
+            raise heat_exc.HTTPNotFound(f"stack {stack_id} not found")
+        return shown[stack_id]
+
+    client = types.SimpleNamespace(stacks=types.SimpleNamespace(get=get))
+    assert stacks.get_stacks(client, ["a", "b", "gone", "a"]) == {
+        "a": "stack a", "b": "stack b", "gone": None}
+
+
+def test_a_failed_read_among_several_is_the_check_s_error():
+    def get(stack_id):
+        if stack_id == "b":
+            raise ks_exceptions.ConnectFailure("Connection refused")
+        return stack_id
+
+    client = types.SimpleNamespace(stacks=types.SimpleNamespace(get=get))
+    with pytest.raises(exception.CloudUnreachable):
+        stacks.get_stacks(client, ["a", "b"])
