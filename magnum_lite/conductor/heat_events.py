@@ -6,9 +6,10 @@ Heat sends `orchestration.stack.<action>.start|end|error` (with
 (`stack_name`, `stack_identity`, `state`, `state_reason`, `tenant_id`, `tags`, ...). An
 `.end` or `.error` of a magnum-lite cluster stack or nodegroup chunk stack (named as
 drivers/heat/names.py says) makes the reconciler check that cluster at once
-(`Reconciler.sync_now`); anything else is acknowledged and dropped. The conductors listen
-in one pool (`[heat_notifications] pool`): each notification reaches one of them. A
-notification that cannot be handled is logged at debug level and acknowledged, never
+(`Reconciler.sync_now`), the end of a create being taken as Heat's state before Heat
+stores it (drivers/heat/announced.py); anything else is acknowledged and dropped. The
+conductors listen in one pool (`[heat_notifications] pool`): each notification reaches one
+of them. A notification that cannot be handled is logged at debug level and acknowledged, never
 requeued: polling is still the safety net.
 """
 
@@ -23,7 +24,7 @@ import oslo_messaging as messaging
 
 from magnum_lite.common import rpc
 from magnum_lite.conf import CONF
-from magnum_lite.drivers.heat import names
+from magnum_lite.drivers.heat import announced, names
 
 LOG = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class StackEndpoint:
                 LOG.debug("Heat notification %s of a stack that is not a cluster's: ignored",
                           event_type)
                 return
+            # Heat stores the state after it sends this: the check must not wait for that.
+            announced.record(payload)
             started = self._sync(cluster_uuid)
         except Exception as err:  # noqa: BLE001 - a bad message must not stop the listener
             LOG.debug("Heat notification %s not handled: %s: %s", event_type,

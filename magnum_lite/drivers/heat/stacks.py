@@ -22,7 +22,7 @@ from keystoneauth1 import exceptions as ks_exceptions
 from urllib3 import exceptions as urllib3_exceptions
 
 from magnum_lite.common import clients, exception, failpoints
-from magnum_lite.drivers.heat import names
+from magnum_lite.drivers.heat import announced, names
 
 T = TypeVar("T")
 
@@ -157,9 +157,11 @@ def _read(what: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 def list_stacks(client: Any) -> StackListing:
     """Every magnum-lite stack of the client's project, by name (one paged listing)."""
     with heat_errors("listing stacks"):
-        return StackListing((s.stack_name, StackSummary(s.id, s.stack_name, s.stack_status,
-                                                        s.stack_status_reason or ""))
-                            for s in client.stacks.list(tags=names.STACK_TAG))
+        listing = StackListing((s.stack_name, StackSummary(s.id, s.stack_name, s.stack_status,
+                                                           s.stack_status_reason or ""))
+                               for s in client.stacks.list(tags=names.STACK_TAG))
+    announced.apply(listing)  # what Heat announced and has not stored yet
+    return listing
 
 
 def get_stack(client: Any, stack_id: str) -> Any | None:
