@@ -132,7 +132,8 @@ def test_prepare_writes_the_global_environment(tmp_path):
 def test_plugins_cover_the_sandbox_behaviours():
     names = sorted(f for f in os.listdir(simulation.PLUGINS_DIR) if f.endswith(".py"))
     assert names == ["sandbox_constraints.py", "sandbox_db_pool.py",
-                     "sandbox_fast_converge.py", "sandbox_yaql_lock.py"]
+                     "sandbox_fast_converge.py", "sandbox_fast_poll.py",
+                     "sandbox_yaql_lock.py"]
     # Not a package: nothing in magnum_lite may import code that needs heat.
     assert not os.path.exists(os.path.join(simulation.PLUGINS_DIR, "__init__.py"))
 

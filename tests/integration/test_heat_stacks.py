@@ -182,7 +182,7 @@ from heat.common import config  # noqa: F401 (registers Heat's options)
 cfg.CONF([], project="heat", default_config_files=[])
 cfg.CONF.set_override("plugin_dirs", [sys.argv[1]])
 cfg.CONF.set_override("environment_dir", sys.argv[2])
-from heat.engine import resources, stack
+from heat.engine import resources, scheduler, stack
 from heat.engine.hot import functions
 resources.initialise()
 env = resources.global_env()
@@ -202,6 +202,14 @@ threads = [threading.Thread(target=parse_many) for _ in range(8)]
 asked = []
 real_sleep, time.sleep = time.sleep, asked.append  # what heat.engine.stack's sleep asks for
 stack.time.sleep(1)
+polls = []  # what a resource's completion poll sleeps between its checks
+
+def two_steps():
+    yield
+    yield
+
+time.sleep = polls.append
+scheduler.TaskRunner(two_steps)()
 time.sleep = real_sleep
 print(json.dumps({
     "accepting": {n: type(env.get_constraint(n)()).__name__ for n in (
@@ -212,6 +220,7 @@ print(json.dumps({
     "server_class": env.get_class("OS::Nova::Server").__name__,
     "yaql_errors": errors[:3],
     "converge_sleep": asked,
+    "poll": max(polls),
 }))
 """
 
@@ -239,3 +248,6 @@ def test_heat_plugins_load_in_heats_venv(sandbox):
     # Heat's 1 s pause after each leaf resource, shortened (what it asks of time.sleep).
     assert report["converge_sleep"] == [float(os.environ.get(
         "MAGNUM_LITE_SANDBOX_CONVERGE_SLEEP", "0.05"))]
+    # Heat's once-a-second poll of a resource's completion: shortened only when asked.
+    poll = os.environ.get("MAGNUM_LITE_SANDBOX_HEAT_POLL")
+    assert report["poll"] == (float(poll) if poll else 1)
