@@ -17,13 +17,13 @@ HEATS_OWN = 1
 
 
 def _with_poll(call, poll):
-    def __call__(self, wait_time=HEATS_OWN, *args, **kwargs):
+    def run(self, wait_time=HEATS_OWN, *args, **kwargs):
         if wait_time == HEATS_OWN:
             wait_time = poll
         return call(self, wait_time, *args, **kwargs)
 
-    __call__.sandbox_poll = poll
-    return __call__
+    run.sandbox_poll = poll
+    return run
 
 
 if POLL and not hasattr(_scheduler.TaskRunner.__call__, "sandbox_poll"):
