@@ -26,8 +26,9 @@ LOG = logging.getLogger(__name__)
 
 #: Resources of the cluster stack that the workers do not wait for.
 STILL_BUILDING = frozenset({"masters", "join_tokens"})
-#: Seconds after the cluster's create before the first look: Neutron makes nothing sooner.
-FIRST_LOOK = 3.0
+#: Seconds after the cluster's create before the first look: a network, a subnet and a router
+#: take Neutron at least that long.
+FIRST_LOOK = 1.0
 
 
 def look_again_in() -> float | None:
