@@ -436,13 +436,12 @@ class Reconciler(periodic.PooledRounds):
             return False
         context = ml_context.get_admin_context()
         context.all_projects = True
-        try:
-            cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
-        except exception.ClusterNotFound:
+        found = self._in_flight(context, cluster_uuid)
+        if found is None:
             return False
-        operation = operations.ClusterOperation.current(context, cluster)
-        if operation is None or operation.step != Step.FOLLOWING:
-            return False  # nothing in flight, or its owner still drives it
+        cluster, operation = found
+        if operation.step != Step.FOLLOWING:
+            return False  # its owner still drives it
         if (operation.kind in (states.Kind.UPGRADE, states.Kind.REPAIR)
                 and not self.ring.owns(cluster_uuid)):
             return False
@@ -511,17 +510,32 @@ class Reconciler(periodic.PooledRounds):
             self._done([cluster_uuid])
 
     @staticmethod
-    def _reread(item: _Item) -> _Item | None:
+    def _in_flight(context: Any, cluster_uuid: str) -> tuple[Any, Any] | None:
+        """The cluster and its operation in flight (None without one), the cluster read
+        after the operation: the conductor records a cloud's answer (the stack id, the join
+        token) on the cluster in the transaction that moves its operation on, so a cluster
+        row read before that operation row could be the one from before the answer."""
+        try:
+            cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
+            operation = operations.ClusterOperation.current(context, cluster)
+            if operation is None:
+                return None
+            cluster = objects.Cluster.get_by_uuid(context, cluster_uuid)
+        except exception.ClusterNotFound:
+            return None
+        if cluster.operation_uuid != operation.uuid:
+            return None  # that operation ended meanwhile
+        return cluster, operation
+
+    @classmethod
+    def _reread(cls, item: _Item) -> _Item | None:
         """`item` as the database holds it now; None when its operation is over."""
         context = ml_context.get_admin_context()
         context.all_projects = True
-        try:
-            cluster = objects.Cluster.get_by_uuid(context, item.cluster.uuid)
-        except exception.ClusterNotFound:
+        found = cls._in_flight(context, item.cluster.uuid)
+        if found is None or found[1].uuid != item.operation.uuid:
             return None
-        operation = operations.ClusterOperation.current(context, cluster)
-        if operation is None or operation.uuid != item.operation.uuid:
-            return None
+        cluster, operation = found
         return _Item(cluster, objects.NodeGroup.list_for_clusters(context, [cluster.uuid]),
                      operation, item.template)
 

@@ -264,3 +264,38 @@ def test_upgrades_keep_the_quick_polls_while_notified(config, reconciler, clock,
         gaps.append(due - clock.now)
         clock.advance(due - clock.now)
     assert max(gaps) == 10.0
+
+
+def test_a_check_never_pairs_a_cluster_read_before_its_create_was_recorded_with_its_record(
+        reconciler, make, fake_driver, monkeypatch):
+    """The create's record (the stack id and join token on the cluster, the operation moved
+    on to following) lands between the check's read of the cluster and that of its
+    operation: the check sees the recorded cluster, not the one read before."""
+    from magnum_lite.objects import cluster_operation
+
+    cluster = make(step=states.Step.CLOUD_REQUESTED)
+    context = admin()
+    stale = objects.Cluster.get_by_uuid(context, cluster.uuid)
+    stale.stack_id = None
+    stale.save()
+    current = cluster_operation.ClusterOperation.current
+    recorded = []
+
+    def record_then_read(ctx, found):
+        if not recorded:  # the conductor records the cloud's answer now
+            fresh = objects.Cluster.get_by_uuid(context, cluster.uuid)
+            fresh.stack_id = "stack-1"
+            fresh.save()
+            current(ctx, found).update(step=states.Step.FOLLOWING)
+            recorded.append(True)
+        return current(ctx, found)
+
+    monkeypatch.setattr(cluster_operation.ClusterOperation, "current",
+                        staticmethod(record_then_read))
+    seen = []
+    fake_driver.on_get_status = lambda ctx, checked: seen.append(checked.stack_id)
+    fake_driver.statuses[cluster.uuid] = State(status=Status.CREATE_COMPLETE)
+    assert reconciler.sync_now(cluster.uuid) is True
+    wait_for(lambda: status_of(cluster.uuid) == Status.CREATE_COMPLETE, what="recorded")
+    reconciler.wait(WAIT)
+    assert seen == ["stack-1"]
