@@ -36,11 +36,18 @@ process (benchmarks/heat_ipc.py: the driver's calls forwarded, heatclient's shap
 First `--steady` clusters are written as a create is, then set CREATE_COMPLETE in bulk (stack
 id, nodegroups, operation succeeded) with their stacks CREATE_COMPLETE in the fake Heat (same
 projects, same tag: the reconciler's listings carry them). Then each round's creates, a quiet
-window of `--quiet` seconds, and the deletes. Per conductor and phase it reports CPU seconds
-(/proc/<pid>/stat utime + stime), RSS and VmHWM, and the SQL statements its engine ran: per
-reconciler round (the round's own thread), of the checks the rounds started, and in all; per
-round, the time from each stack's CREATE_COMPLETE in the fake Heat to its cluster's
-CREATE_COMPLETE event, and the Heat calls naming a steady stack during the quiet window.
+window of `--quiet` seconds, and the deletes. With `--notifications on` (the default) the fake
+Heat also sends, for every stack action that ends, the notification Heat 27 would send
+(benchmarks/heat_notifier.py: `orchestration.stack.<action>.end`, `.error` for a failure, on
+exchange `heat`, topic `notifications` of the round's vhost) and the conductors listen
+(`[heat_notifications] enabled`, one pool: each notification reaches one of them), as in a
+deployment whose Heat notifies; with `off` they learn of a stack's change at their next poll
+only. Per conductor and phase it reports CPU seconds (/proc/<pid>/stat utime + stime), RSS and
+VmHWM, and the SQL statements its engine ran: per reconciler round (the round's own thread), of
+the checks the rounds started, and in all; per round, the time from each stack's
+CREATE_COMPLETE in the fake Heat to its cluster's CREATE_COMPLETE event (stack change → API),
+and the Heat calls naming a steady stack during the quiet window; the notifications sent, and
+those the conductors' logs say started a check.
 
 Prints a Markdown table row per round and a summary line. Exit code 1 when a cluster does not
 reach CREATE_COMPLETE or is not deleted within `--timeout`, or when the database connections
@@ -241,6 +248,10 @@ def _write_config(config: pathlib.Path, workdir: pathlib.Path, db_url: str,
     if args.conductors:
         # The fake cloud has no COE API for the health monitor to ask.
         lines += ["[health]", "enabled = false", ""]
+    if args.conductors and args.notifications == "on":
+        # The benchmark's fake Heat notifies on the conductors' own vhost.
+        lines += ["[heat_notifications]", "enabled = true",
+                  f"transport_url = {transport_url}", ""]
     config.write_text("\n".join(lines))
 
 
@@ -422,9 +433,11 @@ def run_round(number: int, args: argparse.Namespace, template: Any, rpcapi: Any,
 # -- the multi-conductor mode (--conductors N): steady clusters, conductors in processes ----
 
 
-def _bench_cloud(complete_after: int) -> Any:
+def _bench_cloud(complete_after: int, notifier: Any = None) -> Any:
     """The shared fake Heat: keeps no call history (memory), but counts the calls that name
-    a steady cluster's stack, and records when each stack's create or update completed."""
+    a steady cluster's stack, and records when each stack's create or update completed.
+    With a `notifier` (heat_notifier.StackNotifier) every action that ends, completed or
+    failed, is notified as Heat does."""
     from tests.fakes.heat import FakeHeatCloud
 
     class BenchCloud(FakeHeatCloud):
@@ -445,8 +458,19 @@ def _bench_cloud(complete_after: int) -> Any:
 
         def _finish(self, stack: Any) -> None:
             super()._finish(stack)
-            if stack.action != "DELETE" and stack.state == "COMPLETE":
+            if stack.state != "COMPLETE":
+                return  # a failure planned for its completion: fail() notified it
+            if stack.action != "DELETE":
                 self.completed_at[stack.id] = time.time()
+            if notifier is not None:
+                notifier.send(stack)
+
+        def fail(self, name_or_id: str, resource: str | None = None,
+                 message: str = "Unknown error") -> Any:
+            stack = super().fail(name_or_id, resource, message)
+            if notifier is not None:
+                notifier.send(stack)
+            return stack
 
     return BenchCloud()
 
@@ -510,6 +534,11 @@ def _cpu_and_memory(pid: int) -> dict[str, float]:
     return values
 
 
+def _child_log(args: argparse.Namespace, host: str) -> str:
+    """A conductor process's log: beside `--log-file`, named after its host."""
+    return f"{args.log_file}.{host}"
+
+
 class Conductors:
     """`count` conductor processes (benchmarks/conductor_child.py) named bench-conductor-N."""
 
@@ -521,7 +550,7 @@ class Conductors:
             host = f"bench-conductor-{n}"
             config = workdir / f"{host}.conf"
             _write_config(config, workdir, db_url, transport_url, args,
-                          str(workdir / f"{host}.log"))
+                          _child_log(args, host))
             self.procs[host] = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.conductor_child", host, str(config),
                  f"{heat_address[0]}:{heat_address[1]}"],
@@ -610,11 +639,13 @@ def _change_to_api(cloud: Any, monitor: sa.Engine) -> list[float]:
 def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
               transport_url: str, monitor: sa.Engine, sampler: Sampler) -> int:
     """The multi-conductor mode; returns the exit code."""
-    from benchmarks import heat_ipc
+    from benchmarks import heat_ipc, heat_notifier
     from magnum_lite.common import context as ml_context
     from magnum_lite.conductor import rpcapi as conductor_rpcapi
 
-    cloud = _bench_cloud(args.complete_after)
+    notifier = (heat_notifier.StackNotifier(transport_url) if args.notifications == "on"
+                else None)
+    cloud = _bench_cloud(args.complete_after, notifier)
     key = os.urandom(16)
     server = heat_ipc.HeatServer(cloud, key)
     template = _template(ml_context.get_admin_context())
@@ -656,24 +687,30 @@ def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
     finally:
         stopped = conductors.stop()
         server.close()
-    problems = []
+        if notifier is not None:
+            notifier.close()
+    problems, notified = [], collections.Counter()
     for host in conductors.procs:
-        log = workdir / f"{host}.log"
+        log = pathlib.Path(_child_log(args, host))
         if log.exists():
-            problems += [line.rstrip() for line in open(log, errors="replace")
-                         if " WARNING " in line or " ERROR " in line or " CRITICAL " in line]
-    print(f"| round | steady | clusters | conductors | rows written s | create s (of which "
-          f"casting) | creates/s (from the first row written) | "
-          f"stack COMPLETE → cluster CREATE_COMPLETE p50 / p99 / max s | "
+            for line in open(log, errors="replace"):
+                if " WARNING " in line or " ERROR " in line or " CRITICAL " in line:
+                    problems.append(line.rstrip())
+                elif "Heat notification " in line and ": checking cluster " in line:
+                    notified[host] += 1
+    print(f"| round | steady | clusters | conductors | Heat notifications | rows written s | "
+          f"create s (of which casting) | creates/s (from the first row written) | "
+          f"stack COMPLETE in Heat → cluster CREATE_COMPLETE in the API (learnt from Heat's "
+          f"notification, or at the next poll) p50 / p99 / max s | "
           f"delete s | deletes/s | Heat calls/min naming a steady stack ({args.quiet:.0f} s "
           f"quiet window) | stack listings/min (quiet) | max PG connections |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     failed = not stopped
     for r in rounds:
         extra = r["extra"] or {"lag": [], "steady_calls_per_min": 0, "listings_per_min": 0}
         lag = extra["lag"]
         print(f"| {r['round']} | {args.steady} | {args.clusters} | {args.conductors} | "
-              f"{r['written']:.1f} | {r['created']:.1f} ({r['cast']:.1f}) | "
+              f"{args.notifications} | {r['written']:.1f} | {r['created']:.1f} ({r['cast']:.1f}) | "
               f"{args.clusters / r['created']:.1f} "
               f"({args.clusters / (r['written'] + r['created']):.1f}) | "
               f"{_percentile(lag, 50):.2f} / {_percentile(lag, 99):.2f} / "
@@ -684,6 +721,14 @@ def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
             print(f"FAILED: {failure}")
         failed = failed or bool(r["failures"])
     print("\n".join(conductors.report()))
+    if notifier is None:
+        print("Heat notifications: off (the conductors learn of a stack's change at their "
+              "next poll)")
+    else:
+        sent = ", ".join(f"{count} {kind}" for kind, count in sorted(notifier.sent.items()))
+        handled = ", ".join(f"{host} {notified[host]}" for host in conductors.procs)
+        print(f"Heat notifications: on; sent {sent or 'none'}; that started a check "
+              f"(conductor logs): {handled}")
     print(f"conductor logs: {len(problems)} WARNING/ERROR lines"
           + (f", the first: {problems[0][:400]}" if problems else ""))
     print("OK" if not failed else "FAILED")
@@ -730,6 +775,11 @@ def main() -> int:
     parser.add_argument("--steady", type=int, default=0,
                         help="with --conductors: clusters written CREATE_COMPLETE (with their "
                              "stacks) before the rounds (0)")
+    parser.add_argument("--notifications", choices=("on", "off"), default="on",
+                        help="with --conductors: the fake Heat sends Heat's stack "
+                             "notifications and the conductors listen ([heat_notifications] "
+                             "enabled), or (off) they learn of a stack's change at their next "
+                             "poll only (on)")
     parser.add_argument("--quiet", type=float, default=60,
                         help="with --conductors: seconds of the quiet window after each "
                              "round's creates, counting Heat calls for steady stacks (60)")
@@ -744,7 +794,8 @@ def main() -> int:
                              "reconciler's loop, the heartbeat, the benchmark's writers and "
                              "its sampler)")
     parser.add_argument("--log-file", default=None,
-                        help="keep the conductor's log there (default: a temporary file)")
+                        help="keep the conductor's log there (default: a temporary file); "
+                             "with --conductors, each conductor's is <log-file>.<host>")
     parser.add_argument("--db-admin-url", default=ADMIN_URL,
                         help="a PostgreSQL account that may create databases (%(default)s)")
     parser.add_argument("--rabbit-host", default="127.0.0.1",
