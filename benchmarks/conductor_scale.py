@@ -44,8 +44,9 @@ exchange `heat`, topic `notifications` of the round's vhost) and the conductors 
 deployment whose Heat notifies; with `off` they learn of a stack's change at their next poll
 only. Per conductor and phase it reports CPU seconds (/proc/<pid>/stat utime + stime), RSS and
 VmHWM, and the SQL statements its engine ran: per reconciler round (the round's own thread), of
-the checks the rounds started, and in all; per round, the time from each stack's
-CREATE_COMPLETE in the fake Heat to its cluster's CREATE_COMPLETE event (stack change → API),
+the checks the rounds started, and in all; per round, the time to each cluster's
+CREATE_COMPLETE event from its cluster stack's CREATE_COMPLETE in the fake Heat, and from its
+last stack's (stack change → API: the worker chunk stacks may end after the cluster stack),
 and the Heat calls naming a steady stack during the quiet window; the notifications sent, and
 those the conductors' logs say started a check.
 
@@ -435,9 +436,11 @@ def run_round(number: int, args: argparse.Namespace, template: Any, rpcapi: Any,
 
 def _bench_cloud(complete_after: int, notifier: Any = None) -> Any:
     """The shared fake Heat: keeps no call history (memory), but counts the calls that name
-    a steady cluster's stack, and records when each stack's create or update completed.
+    a steady cluster's stack, and records when each stack's create or update completed and,
+    per cluster, when the latest of its stacks' (cluster stack, worker chunk stacks) did.
     With a `notifier` (heat_notifier.StackNotifier) every action that ends, completed or
     failed, is notified as Heat does."""
+    from magnum_lite.drivers.heat import names
     from tests.fakes.heat import FakeHeatCloud
 
     class BenchCloud(FakeHeatCloud):
@@ -446,7 +449,8 @@ def _bench_cloud(complete_after: int, notifier: Any = None) -> Any:
             self.steady: set[str] = set()
             self.steady_calls = 0
             self.listings = 0
-            self.completed_at: dict[str, float] = {}
+            self.completed_at: dict[str, float] = {}  # by stack id
+            self.last_completed_at: dict[str, float] = {}  # by cluster uuid
 
         def _check(self, method: str, target: str, extra: Any = None) -> None:
             super()._check(method, target, extra)
@@ -461,7 +465,10 @@ def _bench_cloud(complete_after: int, notifier: Any = None) -> Any:
             if stack.state != "COMPLETE":
                 return  # a failure planned for its completion: fail() notified it
             if stack.action != "DELETE":
-                self.completed_at[stack.id] = time.time()
+                self.completed_at[stack.id] = now = time.time()
+                cluster_uuid = names.cluster_uuid_of(stack.name)
+                if cluster_uuid is not None:
+                    self.last_completed_at[cluster_uuid] = now
             if notifier is not None:
                 notifier.send(stack)
 
@@ -622,18 +629,29 @@ def _percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def _change_to_api(cloud: Any, monitor: sa.Engine) -> list[float]:
-    """Seconds from each stack's CREATE_COMPLETE in the fake Heat to its cluster's
-    CREATE_COMPLETE event (the conductor's clock, the same machine's)."""
+def _spread(values: list[float]) -> str:
+    """p50 / p99 / max, in seconds."""
+    return (f"{_percentile(values, 50):.2f} / {_percentile(values, 99):.2f} / "
+            f"{max(values or [float('nan')]):.2f}")
+
+
+def _change_to_api(cloud: Any, monitor: sa.Engine) -> tuple[list[float], list[float]]:
+    """Seconds to each cluster's CREATE_COMPLETE event (the conductor's clock, the same
+    machine's) from the CREATE_COMPLETE in the fake Heat of its cluster stack, and from that
+    of its last stack: the change that completes the cluster (its worker chunk stacks, made
+    beside the masters, may end after the cluster stack)."""
     with monitor.connect() as conn:
         rows = conn.execute(sa.text(
-            "SELECT c.stack_id, min(e.created_at) FROM cluster c JOIN cluster_event e "
+            "SELECT c.uuid, c.stack_id, min(e.created_at) FROM cluster c JOIN cluster_event e "
             "ON e.cluster_id = c.uuid WHERE e.status = 'CREATE_COMPLETE' "
-            "AND c.name NOT LIKE 'steady-%' GROUP BY c.stack_id")).all()
+            "AND c.name NOT LIKE 'steady-%' GROUP BY c.uuid, c.stack_id")).all()
     with cloud.lock:
-        completed = dict(cloud.completed_at)
-    return [at.replace(tzinfo=datetime.UTC).timestamp() - completed[stack_id]
-            for stack_id, at in rows if stack_id in completed]
+        by_stack, by_cluster = dict(cloud.completed_at), dict(cloud.last_completed_at)
+    at = {cluster_uuid: when.replace(tzinfo=datetime.UTC).timestamp()
+          for cluster_uuid, _, when in rows}
+    return ([at[uuid_] - by_stack[stack_id] for uuid_, stack_id, _ in rows
+             if stack_id in by_stack],
+            [at[uuid_] - by_cluster[uuid_] for uuid_, _, _ in rows if uuid_ in by_cluster])
 
 
 def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
@@ -663,7 +681,7 @@ def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
 
         def after_create(created: float) -> dict[str, Any]:
             conductors.mark(f"creates r{len(rounds) + 1}")
-            lag = _change_to_api(cloud, monitor)
+            lag, last_lag = _change_to_api(cloud, monitor)
             with cloud.lock:
                 cloud.steady_calls, cloud.listings = 0, 0
             time.sleep(args.quiet)
@@ -671,7 +689,8 @@ def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
                 calls, listings = cloud.steady_calls, cloud.listings
             conductors.mark(f"quiet r{len(rounds) + 1}")
             quiet.append((calls, listings))
-            return {"lag": lag, "steady_calls_per_min": 60 * calls / args.quiet,
+            return {"lag": lag, "last_lag": last_lag,
+                    "steady_calls_per_min": 60 * calls / args.quiet,
                     "listings_per_min": 60 * listings / args.quiet}
 
         for number in range(1, args.rounds + 1):
@@ -682,6 +701,7 @@ def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
                 for stack_id in [i for i, st in cloud._by_id.items() if st.deleted]:
                     del cloud._by_id[stack_id]
                 cloud.completed_at.clear()
+                cloud.last_completed_at.clear()
             print(f"round {number}: {rounds[-1]['created']:.1f}s to create, "
                   f"{rounds[-1]['deleted']:.1f}s to delete", file=sys.stderr)
     finally:
@@ -700,21 +720,21 @@ def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
                     notified[host] += 1
     print(f"| round | steady | clusters | conductors | Heat notifications | rows written s | "
           f"create s (of which casting) | creates/s (from the first row written) | "
-          f"stack COMPLETE in Heat → cluster CREATE_COMPLETE in the API (learnt from Heat's "
-          f"notification, or at the next poll) p50 / p99 / max s | "
+          f"cluster stack COMPLETE → cluster CREATE_COMPLETE p50 / p99 / max s | "
+          f"cluster's last stack COMPLETE in Heat → cluster CREATE_COMPLETE in the API "
+          f"(learnt from Heat's notification, or at the next poll) p50 / p99 / max s | "
           f"delete s | deletes/s | Heat calls/min naming a steady stack ({args.quiet:.0f} s "
           f"quiet window) | stack listings/min (quiet) | max PG connections |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     failed = not stopped
     for r in rounds:
-        extra = r["extra"] or {"lag": [], "steady_calls_per_min": 0, "listings_per_min": 0}
-        lag = extra["lag"]
+        extra = r["extra"] or {"lag": [], "last_lag": [], "steady_calls_per_min": 0,
+                               "listings_per_min": 0}
         print(f"| {r['round']} | {args.steady} | {args.clusters} | {args.conductors} | "
               f"{args.notifications} | {r['written']:.1f} | {r['created']:.1f} ({r['cast']:.1f}) | "
               f"{args.clusters / r['created']:.1f} "
               f"({args.clusters / (r['written'] + r['created']):.1f}) | "
-              f"{_percentile(lag, 50):.2f} / {_percentile(lag, 99):.2f} / "
-              f"{max(lag or [float('nan')]):.2f} | {r['deleted']:.1f} | "
+              f"{_spread(extra['lag'])} | {_spread(extra['last_lag'])} | {r['deleted']:.1f} | "
               f"{args.clusters / r['deleted']:.1f} | {extra['steady_calls_per_min']:.1f} | "
               f"{extra['listings_per_min']:.0f} | {max(r['create'][1], r['delete'][1])} |")
         for failure in r["failures"]:
