@@ -747,8 +747,9 @@ def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
     else:
         sent = ", ".join(f"{count} {kind}" for kind, count in sorted(notifier.sent.items()))
         handled = ", ".join(f"{host} {notified[host]}" for host in conductors.procs)
-        print(f"Heat notifications: on; sent {sent or 'none'}; that started a check "
-              f"(conductor logs): {handled}")
+        print(f"Heat notifications: on; sent {sent or 'none'} (from the stack's end to "
+              f"published p50 / p99 / max {_spread(notifier.delays)} s); that started a "
+              f"check (conductor logs): {handled}")
     print(f"conductor logs: {len(problems)} WARNING/ERROR lines"
           + (f", the first: {problems[0][:400]}" if problems else ""))
     print("OK" if not failed else "FAILED")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import queue
 import threading
+import time
 from typing import Any
 
 from oslo_config import cfg
@@ -61,7 +62,8 @@ def _heat_conf() -> cfg.ConfigOpts:
 
 class StackNotifier:
     """Publishes queued stack notifications on `transport_url` from a thread of its own;
-    counts what it sent by event type."""
+    counts what it sent by event type, and keeps how long each waited to be published
+    (`delays`: whether one sender keeps up)."""
 
     def __init__(self, transport_url: str) -> None:
         self._transport = messaging.get_notification_transport(_heat_conf(), url=transport_url)
@@ -69,6 +71,7 @@ class StackNotifier:
                                             driver="messagingv2", topics=[TOPIC])
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.sent: collections.Counter[str] = collections.Counter()
+        self.delays: list[float] = []  # seconds from send() to published
         self._thread = threading.Thread(target=self._run, name="bench-heat-notifier",
                                         daemon=True)
         self._thread.start()
@@ -76,15 +79,16 @@ class StackNotifier:
     def send(self, stack: Any) -> None:
         """Queue the notification of `stack`'s action that just ended (safe under the fake's
         lock: the payload is taken now, published later)."""
-        self._queue.put((event_type(stack), payload(stack)))
+        self._queue.put((time.monotonic(), event_type(stack), payload(stack)))
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            kind, body = item
+            queued, kind, body = item
             context = {"project_id": body["tenant_id"], "user_id": USER}
             publish = self._notifier.error if kind.endswith(".error") else self._notifier.info
             publish(context, kind, body)  # the messagingv2 driver logs its failures itself
             self.sent[kind] += 1
+            self.delays.append(time.monotonic() - queued)
 
     def close(self, timeout: float = 60) -> None:
         """Publish what is queued (for up to `timeout` seconds), then release the bus."""
