@@ -36,11 +36,19 @@ process (benchmarks/heat_ipc.py: the driver's calls forwarded, heatclient's shap
 First `--steady` clusters are written as a create is, then set CREATE_COMPLETE in bulk (stack
 id, nodegroups, operation succeeded) with their stacks CREATE_COMPLETE in the fake Heat (same
 projects, same tag: the reconciler's listings carry them). Then each round's creates, a quiet
-window of `--quiet` seconds, and the deletes. Per conductor and phase it reports CPU seconds
-(/proc/<pid>/stat utime + stime), RSS and VmHWM, and the SQL statements its engine ran: per
-reconciler round (the round's own thread), of the checks the rounds started, and in all; per
-round, the time from each stack's CREATE_COMPLETE in the fake Heat to its cluster's
-CREATE_COMPLETE event, and the Heat calls naming a steady stack during the quiet window.
+window of `--quiet` seconds, and the deletes. With `--notifications on` (the default) the fake
+Heat also sends, for every stack action that ends, the notification Heat 27 would send
+(benchmarks/heat_notifier.py: `orchestration.stack.<action>.end`, `.error` for a failure, on
+exchange `heat`, topic `notifications` of the round's vhost) and the conductors listen
+(`[heat_notifications] enabled`, one pool: each notification reaches one of them), as in a
+deployment whose Heat notifies; with `off` they learn of a stack's change at their next poll
+only. Per conductor and phase it reports CPU seconds (/proc/<pid>/stat utime + stime), RSS and
+VmHWM, and the SQL statements its engine ran: per reconciler round (the round's own thread), of
+the checks the rounds started, and in all; per round, the time to each cluster's
+CREATE_COMPLETE event from its cluster stack's CREATE_COMPLETE in the fake Heat, and from its
+last stack's (stack change → API: the worker chunk stacks may end after the cluster stack),
+and the Heat calls naming a steady stack during the quiet window; the notifications sent, and
+those the conductors' logs say started a check.
 
 Prints a Markdown table row per round and a summary line. Exit code 1 when a cluster does not
 reach CREATE_COMPLETE or is not deleted within `--timeout`, or when the database connections
@@ -241,6 +249,10 @@ def _write_config(config: pathlib.Path, workdir: pathlib.Path, db_url: str,
     if args.conductors:
         # The fake cloud has no COE API for the health monitor to ask.
         lines += ["[health]", "enabled = false", ""]
+    if args.conductors and args.notifications == "on":
+        # The benchmark's fake Heat notifies on the conductors' own vhost.
+        lines += ["[heat_notifications]", "enabled = true",
+                  f"transport_url = {transport_url}", ""]
     config.write_text("\n".join(lines))
 
 
@@ -422,9 +434,13 @@ def run_round(number: int, args: argparse.Namespace, template: Any, rpcapi: Any,
 # -- the multi-conductor mode (--conductors N): steady clusters, conductors in processes ----
 
 
-def _bench_cloud(complete_after: int) -> Any:
+def _bench_cloud(complete_after: int, notifier: Any = None) -> Any:
     """The shared fake Heat: keeps no call history (memory), but counts the calls that name
-    a steady cluster's stack, and records when each stack's create or update completed."""
+    a steady cluster's stack, and records when each stack's create or update completed and,
+    per cluster, when the latest of its stacks' (cluster stack, worker chunk stacks) did.
+    With a `notifier` (heat_notifier.StackNotifier) every action that ends, completed or
+    failed, is notified as Heat does."""
+    from magnum_lite.drivers.heat import names
     from tests.fakes.heat import FakeHeatCloud
 
     class BenchCloud(FakeHeatCloud):
@@ -433,7 +449,8 @@ def _bench_cloud(complete_after: int) -> Any:
             self.steady: set[str] = set()
             self.steady_calls = 0
             self.listings = 0
-            self.completed_at: dict[str, float] = {}
+            self.completed_at: dict[str, float] = {}  # by stack id
+            self.last_completed_at: dict[str, float] = {}  # by cluster uuid
 
         def _check(self, method: str, target: str, extra: Any = None) -> None:
             super()._check(method, target, extra)
@@ -445,8 +462,22 @@ def _bench_cloud(complete_after: int) -> Any:
 
         def _finish(self, stack: Any) -> None:
             super()._finish(stack)
-            if stack.action != "DELETE" and stack.state == "COMPLETE":
-                self.completed_at[stack.id] = time.time()
+            if stack.state != "COMPLETE":
+                return  # a failure planned for its completion: fail() notified it
+            if stack.action != "DELETE":
+                self.completed_at[stack.id] = now = time.time()
+                cluster_uuid = names.cluster_uuid_of(stack.name)
+                if cluster_uuid is not None:
+                    self.last_completed_at[cluster_uuid] = now
+            if notifier is not None:
+                notifier.send(stack)
+
+        def fail(self, name_or_id: str, resource: str | None = None,
+                 message: str = "Unknown error") -> Any:
+            stack = super().fail(name_or_id, resource, message)
+            if notifier is not None:
+                notifier.send(stack)
+            return stack
 
     return BenchCloud()
 
@@ -510,6 +541,11 @@ def _cpu_and_memory(pid: int) -> dict[str, float]:
     return values
 
 
+def _child_log(args: argparse.Namespace, host: str) -> str:
+    """A conductor process's log: beside `--log-file`, named after its host."""
+    return f"{args.log_file}.{host}"
+
+
 class Conductors:
     """`count` conductor processes (benchmarks/conductor_child.py) named bench-conductor-N."""
 
@@ -521,7 +557,7 @@ class Conductors:
             host = f"bench-conductor-{n}"
             config = workdir / f"{host}.conf"
             _write_config(config, workdir, db_url, transport_url, args,
-                          str(workdir / f"{host}.log"))
+                          _child_log(args, host))
             self.procs[host] = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.conductor_child", host, str(config),
                  f"{heat_address[0]}:{heat_address[1]}"],
@@ -593,28 +629,41 @@ def _percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def _change_to_api(cloud: Any, monitor: sa.Engine) -> list[float]:
-    """Seconds from each stack's CREATE_COMPLETE in the fake Heat to its cluster's
-    CREATE_COMPLETE event (the conductor's clock, the same machine's)."""
+def _spread(values: list[float]) -> str:
+    """p50 / p99 / max, in seconds."""
+    return (f"{_percentile(values, 50):.2f} / {_percentile(values, 99):.2f} / "
+            f"{max(values or [float('nan')]):.2f}")
+
+
+def _change_to_api(cloud: Any, monitor: sa.Engine) -> tuple[list[float], list[float]]:
+    """Seconds to each cluster's CREATE_COMPLETE event (the conductor's clock, the same
+    machine's) from the CREATE_COMPLETE in the fake Heat of its cluster stack, and from that
+    of its last stack: the change that completes the cluster (its worker chunk stacks, made
+    beside the masters, may end after the cluster stack)."""
     with monitor.connect() as conn:
         rows = conn.execute(sa.text(
-            "SELECT c.stack_id, min(e.created_at) FROM cluster c JOIN cluster_event e "
+            "SELECT c.uuid, c.stack_id, min(e.created_at) FROM cluster c JOIN cluster_event e "
             "ON e.cluster_id = c.uuid WHERE e.status = 'CREATE_COMPLETE' "
-            "AND c.name NOT LIKE 'steady-%' GROUP BY c.stack_id")).all()
+            "AND c.name NOT LIKE 'steady-%' GROUP BY c.uuid, c.stack_id")).all()
     with cloud.lock:
-        completed = dict(cloud.completed_at)
-    return [at.replace(tzinfo=datetime.UTC).timestamp() - completed[stack_id]
-            for stack_id, at in rows if stack_id in completed]
+        by_stack, by_cluster = dict(cloud.completed_at), dict(cloud.last_completed_at)
+    at = {cluster_uuid: when.replace(tzinfo=datetime.UTC).timestamp()
+          for cluster_uuid, _, when in rows}
+    return ([at[uuid_] - by_stack[stack_id] for uuid_, stack_id, _ in rows
+             if stack_id in by_stack],
+            [at[uuid_] - by_cluster[uuid_] for uuid_, _, _ in rows if uuid_ in by_cluster])
 
 
 def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
               transport_url: str, monitor: sa.Engine, sampler: Sampler) -> int:
     """The multi-conductor mode; returns the exit code."""
-    from benchmarks import heat_ipc
+    from benchmarks import heat_ipc, heat_notifier
     from magnum_lite.common import context as ml_context
     from magnum_lite.conductor import rpcapi as conductor_rpcapi
 
-    cloud = _bench_cloud(args.complete_after)
+    notifier = (heat_notifier.StackNotifier(transport_url) if args.notifications == "on"
+                else None)
+    cloud = _bench_cloud(args.complete_after, notifier)
     key = os.urandom(16)
     server = heat_ipc.HeatServer(cloud, key)
     template = _template(ml_context.get_admin_context())
@@ -632,7 +681,7 @@ def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
 
         def after_create(created: float) -> dict[str, Any]:
             conductors.mark(f"creates r{len(rounds) + 1}")
-            lag = _change_to_api(cloud, monitor)
+            lag, last_lag = _change_to_api(cloud, monitor)
             with cloud.lock:
                 cloud.steady_calls, cloud.listings = 0, 0
             time.sleep(args.quiet)
@@ -640,7 +689,8 @@ def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
                 calls, listings = cloud.steady_calls, cloud.listings
             conductors.mark(f"quiet r{len(rounds) + 1}")
             quiet.append((calls, listings))
-            return {"lag": lag, "steady_calls_per_min": 60 * calls / args.quiet,
+            return {"lag": lag, "last_lag": last_lag,
+                    "steady_calls_per_min": 60 * calls / args.quiet,
                     "listings_per_min": 60 * listings / args.quiet}
 
         for number in range(1, args.rounds + 1):
@@ -651,39 +701,55 @@ def run_fleet(args: argparse.Namespace, workdir: pathlib.Path, db_url: str,
                 for stack_id in [i for i, st in cloud._by_id.items() if st.deleted]:
                     del cloud._by_id[stack_id]
                 cloud.completed_at.clear()
+                cloud.last_completed_at.clear()
             print(f"round {number}: {rounds[-1]['created']:.1f}s to create, "
                   f"{rounds[-1]['deleted']:.1f}s to delete", file=sys.stderr)
     finally:
         stopped = conductors.stop()
         server.close()
-    problems = []
+        if notifier is not None:
+            notifier.close()
+    problems, notified = [], collections.Counter()
     for host in conductors.procs:
-        log = workdir / f"{host}.log"
+        log = pathlib.Path(_child_log(args, host))
         if log.exists():
-            problems += [line.rstrip() for line in open(log, errors="replace")
-                         if " WARNING " in line or " ERROR " in line or " CRITICAL " in line]
-    print(f"| round | steady | clusters | conductors | rows written s | create s (of which "
-          f"casting) | creates/s (from the first row written) | "
-          f"stack COMPLETE → cluster CREATE_COMPLETE p50 / p99 / max s | "
+            for line in open(log, errors="replace"):
+                if " WARNING " in line or " ERROR " in line or " CRITICAL " in line:
+                    problems.append(line.rstrip())
+                elif "Heat notification " in line and ": checking cluster " in line:
+                    notified[host] += 1
+    print(f"| round | steady | clusters | conductors | Heat notifications | rows written s | "
+          f"create s (of which casting) | creates/s (from the first row written) | "
+          f"cluster stack COMPLETE → cluster CREATE_COMPLETE p50 / p99 / max s | "
+          f"cluster's last stack COMPLETE in Heat → cluster CREATE_COMPLETE in the API "
+          f"(learnt from Heat's notification, or at the next poll) p50 / p99 / max s | "
           f"delete s | deletes/s | Heat calls/min naming a steady stack ({args.quiet:.0f} s "
           f"quiet window) | stack listings/min (quiet) | max PG connections |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     failed = not stopped
     for r in rounds:
-        extra = r["extra"] or {"lag": [], "steady_calls_per_min": 0, "listings_per_min": 0}
-        lag = extra["lag"]
+        extra = r["extra"] or {"lag": [], "last_lag": [], "steady_calls_per_min": 0,
+                               "listings_per_min": 0}
         print(f"| {r['round']} | {args.steady} | {args.clusters} | {args.conductors} | "
-              f"{r['written']:.1f} | {r['created']:.1f} ({r['cast']:.1f}) | "
+              f"{args.notifications} | {r['written']:.1f} | {r['created']:.1f} ({r['cast']:.1f}) | "
               f"{args.clusters / r['created']:.1f} "
               f"({args.clusters / (r['written'] + r['created']):.1f}) | "
-              f"{_percentile(lag, 50):.2f} / {_percentile(lag, 99):.2f} / "
-              f"{max(lag or [float('nan')]):.2f} | {r['deleted']:.1f} | "
+              f"{_spread(extra['lag'])} | {_spread(extra['last_lag'])} | {r['deleted']:.1f} | "
               f"{args.clusters / r['deleted']:.1f} | {extra['steady_calls_per_min']:.1f} | "
               f"{extra['listings_per_min']:.0f} | {max(r['create'][1], r['delete'][1])} |")
         for failure in r["failures"]:
             print(f"FAILED: {failure}")
         failed = failed or bool(r["failures"])
     print("\n".join(conductors.report()))
+    if notifier is None:
+        print("Heat notifications: off (the conductors learn of a stack's change at their "
+              "next poll)")
+    else:
+        sent = ", ".join(f"{count} {kind}" for kind, count in sorted(notifier.sent.items()))
+        handled = ", ".join(f"{host} {notified[host]}" for host in conductors.procs)
+        print(f"Heat notifications: on; sent {sent or 'none'} (from the stack's end to "
+              f"published p50 / p99 / max {_spread(notifier.delays)} s); that started a "
+              f"check (conductor logs): {handled}")
     print(f"conductor logs: {len(problems)} WARNING/ERROR lines"
           + (f", the first: {problems[0][:400]}" if problems else ""))
     print("OK" if not failed else "FAILED")
@@ -730,6 +796,11 @@ def main() -> int:
     parser.add_argument("--steady", type=int, default=0,
                         help="with --conductors: clusters written CREATE_COMPLETE (with their "
                              "stacks) before the rounds (0)")
+    parser.add_argument("--notifications", choices=("on", "off"), default="on",
+                        help="with --conductors: the fake Heat sends Heat's stack "
+                             "notifications and the conductors listen ([heat_notifications] "
+                             "enabled), or (off) they learn of a stack's change at their next "
+                             "poll only (on)")
     parser.add_argument("--quiet", type=float, default=60,
                         help="with --conductors: seconds of the quiet window after each "
                              "round's creates, counting Heat calls for steady stacks (60)")
@@ -744,7 +815,8 @@ def main() -> int:
                              "reconciler's loop, the heartbeat, the benchmark's writers and "
                              "its sampler)")
     parser.add_argument("--log-file", default=None,
-                        help="keep the conductor's log there (default: a temporary file)")
+                        help="keep the conductor's log there (default: a temporary file); "
+                             "with --conductors, each conductor's is <log-file>.<host>")
     parser.add_argument("--db-admin-url", default=ADMIN_URL,
                         help="a PostgreSQL account that may create databases (%(default)s)")
     parser.add_argument("--rabbit-host", default="127.0.0.1",

@@ -46,12 +46,19 @@ def _decode(manager: Any, value: tuple[str, Any]) -> Any:
     return payload
 
 
+#: Connections waiting to be accepted. multiprocessing's default (1) overflows when a
+#: conductor's threads first connect at once: a client whose handshake Linux then drops
+#: waits for the server's challenge forever.
+BACKLOG = 256
+
+
 class HeatServer:
     """Serves `cloud` (a FakeHeatCloud) to RemoteHeatCloud clients until closed."""
 
     def __init__(self, cloud: Any, authkey: bytes) -> None:
         self.cloud = cloud
-        self.listener = connection.Listener(("127.0.0.1", 0), authkey=authkey)
+        self.listener = connection.Listener(("127.0.0.1", 0), backlog=BACKLOG,
+                                            authkey=authkey)
         self.address = self.listener.address
         self._closed = False
         threading.Thread(target=self._accept, name="heat-ipc-accept", daemon=True).start()
