@@ -223,8 +223,9 @@ def create(client: Any, name: str, template: Path, environments: list[Path],
     - a stack of that name that exists already is reused (Heat answers 409: a create retried
       after a crash, or a takeover);
     - when Heat got the request but its answer was lost (a read timeout, a dropped
-      connection), the stack is looked up by name before the create is sent again: Heat
-      may have made it. After CREATE_ATTEMPTS sends without an answer the error goes up; the
+      connection), or Heat failed inside (a 500: seen when Heat's own call to Keystone for
+      the stack's trust fails), the stack is looked up by name before the create is sent
+      again: Heat may have made it. After CREATE_ATTEMPTS sends the error goes up; the
       stack's deterministic name lets the reconciler and a delete find it then.
     """
     tpl, files, env = template_and_files(template, environments)
@@ -249,7 +250,12 @@ def create(client: Any, name: str, template: Path, environments: list[Path],
                 existing = get_stack(client, name)
                 if existing is not None:
                     return existing.id
-            raise
+            if (not isinstance(err.__cause__, heat_exc.HTTPInternalServerError)
+                    or attempt == CREATE_ATTEMPTS):
+                raise
+            existing = _find(client, name, CREATE_RETRY_WAIT * attempt)
+            if existing is not None:
+                return existing.id
     raise AssertionError("unreachable")  # the loop returns or raises
 
 

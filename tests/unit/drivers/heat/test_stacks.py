@@ -421,3 +421,31 @@ def test_a_failed_read_among_several_is_the_check_s_error():
     client = types.SimpleNamespace(stacks=types.SimpleNamespace(get=get))
     with pytest.raises(exception.CloudUnreachable):
         stacks.get_stacks(client, ["a", "b"])
+
+
+def test_a_create_heat_failed_inside_is_sent_again(cloud, no_retry_wait):
+    """Heat's 500 (its own call to Keystone for the stack's trust failed) made no stack:
+    the create is looked up by name, then sent again."""
+    client = _client(cloud)
+    cloud.inject("stacks.create", fake_heat._http_error(
+        heat_exc.HTTPInternalServerError, "Forbidden",
+        "You are not authorized to perform the requested action: identity:create_trust.",
+        "Internal Server Error"))
+    stack_id = _create(client)
+    assert [s.id for s in cloud.live_stacks()] == [stack_id]
+    # (the fake records the calls it answered: the failed create is not among them)
+    assert [c[0] for c in cloud.calls] == ["stacks.get", "stacks.create"]
+
+
+def test_a_create_heat_fails_inside_every_time_is_an_error_after_its_attempts(
+        cloud, no_retry_wait):
+    client = _client(cloud)
+    for _ in range(stacks.CREATE_ATTEMPTS):
+        cloud.inject("stacks.create", fake_heat._http_error(
+            heat_exc.HTTPInternalServerError, "Forbidden", "identity:create_trust",
+            "Internal Server Error"))
+    with pytest.raises(exception.CloudError, match="identity:create_trust"):
+        _create(client)
+    assert cloud.live_stacks() == []
+    # Looked up by name after each failed send but the last.
+    assert [c[0] for c in cloud.calls] == ["stacks.get"] * (stacks.CREATE_ATTEMPTS - 1)
